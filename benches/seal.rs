@@ -1,0 +1,48 @@
+//! Criterion benchmark of sealing: sorting a memtable of 20,000 generated
+//! events by time and writing it as zstd blocks at the default level.
+//! Run: `cargo bench --bench seal`.
+
+use cairn_engine::event::{id_fingerprint, parse_event};
+use cairn_engine::memtable::Memtable;
+use cairn_engine::merkle::{leaf_hash, Frontier};
+use cairn_engine::segment::writer::{build_segment, SealInput};
+use cairn_engine::Options;
+use cairn_tools::gen::{GenOptions, Generator};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn seal(c: &mut Criterion) {
+    let mut g = Generator::new(GenOptions { seed: 5, ..GenOptions::default() });
+    let mut mem = Memtable::new(0);
+    let mut frontier = Frontier::new();
+    for _ in 0..20_000 {
+        let mut r = Vec::new();
+        g.next_record(&mut r);
+        let e = parse_event(&r, 256 * 1024).unwrap();
+        let leaf = leaf_hash(1, &r);
+        frontier.push(leaf, |_, _, _| {});
+        mem.push(1, e.time_ms, leaf, e.event_id.map(|id| id_fingerprint(id.as_bytes())), &r);
+    }
+    let opts = Options::default();
+    let mut grp = c.benchmark_group("seal");
+    grp.throughput(Throughput::Bytes(mem.raw_bytes));
+    grp.sample_size(10);
+    for level in [3, opts.zstd_level] {
+        grp.bench_function(format!("20000 events, zstd level {level}"), |b| {
+            b.iter(|| {
+                let input = SealInput {
+                    mem: &mem,
+                    prev_segment_hash: [0; 32],
+                    frontier_at_end: &frontier,
+                    zstd_level: level,
+                    block_bytes: opts.block_bytes,
+                };
+                let (bytes, _) = build_segment(&input).unwrap();
+                criterion::black_box(bytes.len())
+            })
+        });
+    }
+    grp.finish();
+}
+
+criterion_group!(benches, seal);
+criterion_main!(benches);

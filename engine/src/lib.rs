@@ -1,0 +1,29 @@
+//! cairn-engine: Cairn's embedded storage engine.
+//!
+//! An append-only, hash-chained, compressed log of audit events (CloudTrail
+//! records and on-premises events of the same shape). Records are validated
+//! and stored byte-exact; every event gets a contiguous `seq` that is its
+//! leaf index in one RFC 6962 Merkle tree; the active segment (the WAL) is
+//! sealed into immutable, time-sorted, zstd-compressed segments listed by an
+//! atomically replaced manifest.
+//!
+//! The engine is a library: it never opens a socket and never spawns
+//! anything but its sealer thread. Start at [`Store`].
+
+pub mod codec;
+pub mod error;
+pub mod event;
+pub mod fs;
+pub mod limits;
+pub mod lock;
+pub mod manifest;
+pub mod memtable;
+pub mod merkle;
+pub mod segment;
+pub mod store;
+pub mod tiles;
+pub mod wal;
+
+pub use error::{Error, Result};
+pub use event::{parse_event, Event, Rejection};
+pub use store::{Durability, Options, Outcome, Stats, Store, StoredEvent};

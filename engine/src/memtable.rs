@@ -1,0 +1,130 @@
+//! The in-memory copy of the active segment's events: what readers see of
+//! events that are durable in the WAL but not yet sealed, and what the
+//! sealer rewrites into a segment. Appended to only by the commit leader;
+//! immutable once handed to the sealer.
+
+use std::collections::HashMap;
+
+use crate::merkle::Hash;
+
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// One unsealed event.
+#[derive(Debug, Clone)]
+pub struct MemEntry {
+    pub ingest_ms: u64,
+    pub time_ms: i64,
+    pub leaf: Hash,
+    pub id_fp: Option<u64>,
+    chunk: u32,
+    offset: u32,
+    len: u32,
+    /// Index of the previous entry with the same id fingerprint, or u32::MAX.
+    next_same_id: u32,
+}
+
+/// Events `first_seq .. first_seq + len()`, in seq order.
+#[derive(Debug)]
+pub struct Memtable {
+    pub first_seq: u64,
+    entries: Vec<MemEntry>,
+    chunks: Vec<Vec<u8>>,
+    heads: HashMap<u64, u32>,
+    pub raw_bytes: u64,
+    pub min_time_ms: i64,
+    pub max_time_ms: i64,
+    /// Tile-level Merkle nodes completed by this memtable's leaves:
+    /// `(level, index, hash)`, written to tiles at seal.
+    pub tile_nodes: Vec<(u32, u64, Hash)>,
+}
+
+impl Memtable {
+    pub fn new(first_seq: u64) -> Self {
+        Self {
+            first_seq,
+            entries: Vec::new(),
+            chunks: Vec::new(),
+            heads: HashMap::new(),
+            raw_bytes: 0,
+            min_time_ms: i64::MAX,
+            max_time_ms: i64::MIN,
+            tile_nodes: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The seq the next pushed event gets.
+    pub fn end_seq(&self) -> u64 {
+        self.first_seq + self.entries.len() as u64
+    }
+
+    pub fn push(&mut self, ingest_ms: u64, time_ms: i64, leaf: Hash, id_fp: Option<u64>, record: &[u8]) {
+        let fits = self.chunks.last().is_some_and(|c| c.capacity() - c.len() >= record.len());
+        if !fits {
+            self.chunks.push(Vec::with_capacity(CHUNK_BYTES.max(record.len())));
+        }
+        let chunk_ix = self.chunks.len() - 1;
+        let chunk = &mut self.chunks[chunk_ix];
+        let offset = chunk.len() as u32;
+        chunk.extend_from_slice(record);
+        let ix = self.entries.len() as u32;
+        let next_same_id = match id_fp {
+            Some(fp) => self.heads.insert(fp, ix).unwrap_or(u32::MAX),
+            None => u32::MAX,
+        };
+        self.entries.push(MemEntry {
+            ingest_ms,
+            time_ms,
+            leaf,
+            id_fp,
+            chunk: chunk_ix as u32,
+            offset,
+            len: record.len() as u32,
+            next_same_id,
+        });
+        self.raw_bytes += record.len() as u64;
+        self.min_time_ms = self.min_time_ms.min(time_ms);
+        self.max_time_ms = self.max_time_ms.max(time_ms);
+    }
+
+    pub fn entry(&self, ix: usize) -> &MemEntry {
+        &self.entries[ix]
+    }
+
+    pub fn entries(&self) -> &[MemEntry] {
+        &self.entries
+    }
+
+    pub fn record(&self, e: &MemEntry) -> &[u8] {
+        let c = &self.chunks[e.chunk as usize];
+        &c[e.offset as usize..e.offset as usize + e.len as usize]
+    }
+
+    /// Indexes (into `entries`) of events whose id fingerprint is `fp`,
+    /// newest first. The caller confirms the id itself.
+    pub fn find_id(&self, fp: u64) -> impl Iterator<Item = usize> + '_ {
+        let mut cur = self.heads.get(&fp).copied().unwrap_or(u32::MAX);
+        std::iter::from_fn(move || {
+            if cur == u32::MAX {
+                return None;
+            }
+            let ix = cur as usize;
+            cur = self.entries[ix].next_same_id;
+            Some(ix)
+        })
+    }
+
+    /// Approximate heap bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum::<usize>()
+            + self.entries.capacity() * std::mem::size_of::<MemEntry>()
+            + self.heads.capacity() * 16
+    }
+}

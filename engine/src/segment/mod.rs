@@ -1,0 +1,232 @@
+//! Sealed segments: immutable files of zstd-compressed blocks sorted by
+//! (eventTime, seq), a block index, an eventID table, the Merkle frontier at
+//! the segment's end, and a fixed-size footer that chains to the previous
+//! segment. Written once by [`writer`], read through memmap2 by [`reader`].
+//! Nothing ever modifies a sealed segment in place.
+//!
+//! Layout (docs/FORMAT.md has the byte tables):
+//! `header (64) | block* | block index | id table | frontier | footer (256)`
+
+pub mod reader;
+pub mod writer;
+
+use std::path::Path;
+
+use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, Reader};
+use crate::error::{Error, Result};
+use crate::merkle::Hash;
+
+pub const SEGMENT_MAGIC: &[u8; 8] = b"CAIRNSEG";
+pub const FOOTER_MAGIC: &[u8; 8] = b"CAIRNFTR";
+pub const SEGMENT_VERSION: u16 = 1;
+pub const HEADER_BYTES: usize = 64;
+pub const FOOTER_BYTES: usize = 256;
+pub const BLOCK_META_BYTES: usize = 48;
+pub const ID_ENTRY_BYTES: usize = 8;
+
+/// File name of the sealed segment whose first event is `first_seq`.
+pub fn segment_file_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.seg")
+}
+
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".seg")?;
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok()).flatten()
+}
+
+/// One block's entry in the block index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockMeta {
+    pub offset: u64,
+    pub compressed_len: u32,
+    pub raw_len: u32,
+    pub events: u32,
+    /// Position of the block's first event in the segment's time order.
+    pub first_ordinal: u32,
+    pub min_time_ms: i64,
+    pub max_time_ms: i64,
+    pub crc: u32,
+}
+
+impl BlockMeta {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.offset);
+        put_u32(out, self.compressed_len);
+        put_u32(out, self.raw_len);
+        put_u32(out, self.events);
+        put_u32(out, self.first_ordinal);
+        put_i64(out, self.min_time_ms);
+        put_i64(out, self.max_time_ms);
+        put_u32(out, self.crc);
+        put_u32(out, 0);
+    }
+
+    pub fn decode(r: &mut Reader<'_>) -> Option<Self> {
+        let m = BlockMeta {
+            offset: r.u64()?,
+            compressed_len: r.u32()?,
+            raw_len: r.u32()?,
+            events: r.u32()?,
+            first_ordinal: r.u32()?,
+            min_time_ms: r.i64()?,
+            max_time_ms: r.i64()?,
+            crc: r.u32()?,
+        };
+        r.u32()?;
+        Some(m)
+    }
+}
+
+/// A byte range of the file and its checksum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Section {
+    pub offset: u64,
+    pub len: u64,
+    pub crc: u32,
+}
+
+/// The fixed-size footer: everything needed to open the segment without
+/// reading its blocks, and its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footer {
+    pub first_seq: u64,
+    pub count: u64,
+    pub block_count: u32,
+    pub min_time_ms: i64,
+    pub max_time_ms: i64,
+    pub min_ingest_ms: u64,
+    pub max_ingest_ms: u64,
+    pub raw_bytes: u64,
+    pub block_index: Section,
+    pub id_table: Section,
+    pub frontier: Section,
+    /// RFC 6962 root over this segment's leaves alone.
+    pub segment_root: Hash,
+    /// Size of the whole tree at this segment's end (= first_seq + count).
+    pub tree_size: u64,
+    /// Root of the whole tree at that size.
+    pub tree_root: Hash,
+    /// [`Footer::hash`] of the previous segment; zero for the first.
+    pub prev_segment_hash: Hash,
+}
+
+impl Footer {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut o = Vec::with_capacity(FOOTER_BYTES);
+        o.extend_from_slice(FOOTER_MAGIC);
+        put_u16(&mut o, SEGMENT_VERSION);
+        put_u16(&mut o, 0);
+        put_u32(&mut o, self.block_count);
+        put_u64(&mut o, self.first_seq);
+        put_u64(&mut o, self.count);
+        put_i64(&mut o, self.min_time_ms);
+        put_i64(&mut o, self.max_time_ms);
+        put_u64(&mut o, self.min_ingest_ms);
+        put_u64(&mut o, self.max_ingest_ms);
+        put_u64(&mut o, self.raw_bytes);
+        for s in [&self.block_index, &self.id_table, &self.frontier] {
+            put_u64(&mut o, s.offset);
+            put_u64(&mut o, s.len);
+            put_u32(&mut o, s.crc);
+        }
+        put_u64(&mut o, self.tree_size);
+        o.extend_from_slice(&self.segment_root);
+        o.extend_from_slice(&self.tree_root);
+        o.extend_from_slice(&self.prev_segment_hash);
+        o.resize(FOOTER_BYTES - 4, 0);
+        let crc = crc32(&[&o]);
+        put_u32(&mut o, crc);
+        o
+    }
+
+    pub fn decode(path: &Path, file_offset: u64, b: &[u8]) -> Result<Self> {
+        let bad = |what: &str| Error::corruption(path, file_offset, format!("segment footer: {what}"));
+        if b.len() != FOOTER_BYTES || &b[..8] != FOOTER_MAGIC {
+            return Err(bad("missing or bad magic (truncated or not a cairn segment)"));
+        }
+        let stored_crc = u32::from_le_bytes(b[FOOTER_BYTES - 4..].try_into().unwrap_or_default());
+        if crc32(&[&b[..FOOTER_BYTES - 4]]) != stored_crc {
+            return Err(bad("checksum mismatch"));
+        }
+        let mut r = Reader::new(&b[8..]);
+        let version = r.u16().ok_or_else(|| bad("short"))?;
+        if version != SEGMENT_VERSION {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION });
+        }
+        Self::decode_fields(&mut r).ok_or_else(|| bad("short"))
+    }
+
+    fn decode_fields(r: &mut Reader<'_>) -> Option<Self> {
+        r.u16()?;
+        let block_count = r.u32()?;
+        let first_seq = r.u64()?;
+        let count = r.u64()?;
+        let min_time_ms = r.i64()?;
+        let max_time_ms = r.i64()?;
+        let min_ingest_ms = r.u64()?;
+        let max_ingest_ms = r.u64()?;
+        let raw_bytes = r.u64()?;
+        let mut sec = || -> Option<Section> { Some(Section { offset: r.u64()?, len: r.u64()?, crc: r.u32()? }) };
+        let (block_index, id_table, frontier) = (sec()?, sec()?, sec()?);
+        Some(Footer {
+            first_seq,
+            count,
+            block_count,
+            min_time_ms,
+            max_time_ms,
+            min_ingest_ms,
+            max_ingest_ms,
+            raw_bytes,
+            block_index,
+            id_table,
+            frontier,
+            tree_size: r.u64()?,
+            segment_root: r.array()?,
+            tree_root: r.array()?,
+            prev_segment_hash: r.array()?,
+        })
+    }
+
+    /// The segment's hash in the chain: SHA-256 of its encoded footer.
+    pub fn hash(&self) -> Hash {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(self.encode()).into()
+    }
+}
+
+pub fn encode_header(first_seq: u64, count: u64) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_BYTES);
+    h.extend_from_slice(SEGMENT_MAGIC);
+    put_u16(&mut h, SEGMENT_VERSION);
+    put_u16(&mut h, 0);
+    put_u32(&mut h, 0);
+    put_u64(&mut h, first_seq);
+    put_u64(&mut h, count);
+    h.resize(HEADER_BYTES - 4, 0);
+    let crc = crc32(&[&h]);
+    put_u32(&mut h, crc);
+    h
+}
+
+/// One decoded block: columns of its events, in (time, seq) order.
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub seqs: Vec<u64>,
+    pub ingest_ms: Vec<u64>,
+    pub time_ms: Vec<i64>,
+    /// Record `i` is `data[offsets[i]..offsets[i + 1]]`.
+    pub offsets: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+impl Block {
+    pub fn len(&self) -> usize {
+        self.seqs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+    pub fn record(&self, i: usize) -> &[u8] {
+        &self.data[self.offsets[i]..self.offsets[i + 1]]
+    }
+}

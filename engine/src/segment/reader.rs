@@ -1,0 +1,253 @@
+//! Reading sealed segments through memory maps.
+//!
+//! This is the only module of the engine with `unsafe`: mapping a file.
+//! Sealed segments are immutable once their manifest swap is durable, and
+//! the engine never writes to a mapped file; every byte read from the map is
+//! still treated as untrusted input (checksums, bounds checks).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use memmap2::Mmap;
+
+use super::{
+    Block, BlockMeta, Footer, Section, BLOCK_META_BYTES, FOOTER_BYTES, HEADER_BYTES, ID_ENTRY_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION,
+};
+use crate::codec::{crc32, Reader};
+use crate::error::{Error, Result};
+use crate::limits::RECORD_BYTES_MAX;
+use crate::merkle::{Frontier, Hash};
+
+/// Upper bound for one block's uncompressed payload, checked before the
+/// decompression buffer is allocated.
+const BLOCK_RAW_BYTES_MAX: u32 = 64 * 1024 * 1024;
+
+/// An open, verified sealed segment.
+pub struct Segment {
+    pub path: PathBuf,
+    map: Mmap,
+    pub footer: Footer,
+    pub hash: Hash,
+    pub blocks: Vec<BlockMeta>,
+    id_table_ok: OnceLock<Result<(), String>>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("path", &self.path).field("footer", &self.footer).finish()
+    }
+}
+
+impl Segment {
+    /// Opens and checks a segment: header, footer checksum, block index and
+    /// frontier checksums, and internal consistency. Blocks and the id table
+    /// are checked when first read.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        // SAFETY: sealed segment files are never modified after the manifest
+        // that lists them is durable; the engine holds the directory lock, so
+        // no other cairn process writes them either. A truncation by an
+        // outside actor could still fault a read; that is outside the
+        // engine's control, as with any mmap-based store.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
+        let len = map.len();
+        if len < HEADER_BYTES + FOOTER_BYTES {
+            return Err(Error::corruption(path, 0, format!("segment is {len} bytes, shorter than a header and footer")));
+        }
+        let head = &map[..HEADER_BYTES];
+        if &head[..8] != SEGMENT_MAGIC {
+            return Err(Error::corruption(path, 0, "not a cairn segment (bad magic)"));
+        }
+        let version = u16::from_le_bytes([head[8], head[9]]);
+        if version != SEGMENT_VERSION {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION });
+        }
+        if crc32(&[&head[..HEADER_BYTES - 4]]) != u32::from_le_bytes(head[60..64].try_into().unwrap_or_default()) {
+            return Err(Error::corruption(path, 0, "segment header checksum mismatch"));
+        }
+        let footer_at = len - FOOTER_BYTES;
+        let footer = Footer::decode(path, footer_at as u64, &map[footer_at..])?;
+        let hash = footer.hash();
+        let seg = Segment { path: path.to_path_buf(), blocks: Vec::new(), footer, hash, map, id_table_ok: OnceLock::new() };
+        seg.check_layout(footer_at as u64)?;
+        let blocks = seg.decode_block_index()?;
+        Ok(Segment { blocks, ..seg })
+    }
+
+    fn section_bytes(&self, s: &Section, what: &str) -> Result<&[u8]> {
+        let end = s.offset.checked_add(s.len).filter(|&e| e <= self.map.len() as u64);
+        let Some(end) = end else {
+            return Err(Error::corruption(&self.path, s.offset, format!("{what} lies outside the file")));
+        };
+        Ok(&self.map[s.offset as usize..end as usize])
+    }
+
+    fn checked_section(&self, s: &Section, what: &str) -> Result<&[u8]> {
+        let b = self.section_bytes(s, what)?;
+        if crc32(&[b]) != s.crc {
+            return Err(Error::corruption(&self.path, s.offset, format!("{what} checksum mismatch")));
+        }
+        Ok(b)
+    }
+
+    fn check_layout(&self, footer_at: u64) -> Result<()> {
+        let f = &self.footer;
+        let bad = |what: String| Err(Error::corruption(&self.path, footer_at, what));
+        if f.block_index.len != u64::from(f.block_count) * BLOCK_META_BYTES as u64 {
+            return bad(format!("block index length {} does not match {} blocks", f.block_index.len, f.block_count));
+        }
+        if !f.id_table.len.is_multiple_of(ID_ENTRY_BYTES as u64) || f.id_table.len / ID_ENTRY_BYTES as u64 > f.count {
+            return bad(format!("id table length {} is invalid for {} events", f.id_table.len, f.count));
+        }
+        if f.frontier.len != u64::from(f.tree_size.count_ones()) * 32 {
+            return bad("frontier length does not match the tree size".into());
+        }
+        if f.first_seq.checked_add(f.count) != Some(f.tree_size) || f.count == 0 {
+            return bad(format!("tree size {} is not first seq {} + count {}", f.tree_size, f.first_seq, f.count));
+        }
+        if f.count > u64::from(u32::MAX) {
+            return bad(format!("event count {} exceeds the per-segment limit", f.count));
+        }
+        Ok(())
+    }
+
+    fn decode_block_index(&self) -> Result<Vec<BlockMeta>> {
+        let b = self.checked_section(&self.footer.block_index, "block index")?;
+        let mut r = Reader::new(b);
+        let mut blocks = Vec::with_capacity(self.footer.block_count as usize);
+        let mut next_ordinal = 0u64;
+        let data_end = self.footer.block_index.offset;
+        for i in 0..self.footer.block_count {
+            let m = BlockMeta::decode(&mut r)
+                .ok_or_else(|| Error::corruption(&self.path, self.footer.block_index.offset, "short block index"))?;
+            let end = m.offset.checked_add(u64::from(m.compressed_len));
+            if m.offset < HEADER_BYTES as u64
+                || end.is_none_or(|e| e > data_end)
+                || u64::from(m.first_ordinal) != next_ordinal
+                || m.events == 0
+            {
+                return Err(Error::corruption(
+                    &self.path,
+                    self.footer.block_index.offset + u64::from(i) * BLOCK_META_BYTES as u64,
+                    format!("block {i} index entry is inconsistent"),
+                ));
+            }
+            next_ordinal += u64::from(m.events);
+            blocks.push(m);
+        }
+        if next_ordinal != self.footer.count {
+            return Err(Error::corruption(
+                &self.path,
+                self.footer.block_index.offset,
+                format!("blocks hold {next_ordinal} events, footer says {}", self.footer.count),
+            ));
+        }
+        Ok(blocks)
+    }
+
+    /// The whole tree's frontier at this segment's end.
+    pub fn frontier(&self) -> Result<Frontier> {
+        let b = self.checked_section(&self.footer.frontier, "frontier")?;
+        let nodes: Vec<Hash> = b.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+        Frontier::from_parts(self.footer.tree_size, nodes)
+            .ok_or_else(|| Error::corruption(&self.path, self.footer.frontier.offset, "frontier does not match tree size"))
+    }
+
+    /// Decompresses and decodes block `i`, checking its checksum.
+    pub fn read_block(&self, i: usize) -> Result<Block> {
+        let m = self.blocks.get(i).ok_or_else(|| Error::InvalidArgument(format!("block {i} out of range")))?;
+        let bytes = &self.map[m.offset as usize..m.offset as usize + m.compressed_len as usize];
+        let bad = |what: String| Error::corruption(&self.path, m.offset, format!("block {i}: {what}"));
+        if crc32(&[bytes]) != m.crc {
+            return Err(bad("checksum mismatch".into()));
+        }
+        if m.raw_len > BLOCK_RAW_BYTES_MAX {
+            return Err(bad(format!("claims {} uncompressed bytes, over the limit", m.raw_len)));
+        }
+        let raw = zstd::bulk::decompress(bytes, m.raw_len as usize).map_err(|e| bad(format!("zstd: {e}")))?;
+        decode_block(raw, m.events).ok_or_else(|| bad("payload does not decode".into()))
+    }
+
+    /// Ordinals (time-order positions) of events whose id fingerprint's top
+    /// 32 bits equal those of `fp`. The caller confirms the id itself.
+    pub fn find_id(&self, fp: u64) -> Result<Vec<u32>> {
+        let table = self.id_table()?;
+        let key = (fp >> 32) as u32;
+        let n = table.len() / ID_ENTRY_BYTES;
+        let at = |i: usize| u32::from_le_bytes(table[i * 8..i * 8 + 4].try_into().unwrap_or_default());
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if at(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = Vec::new();
+        while lo < n && at(lo) == key {
+            let ord = u32::from_le_bytes(table[lo * 8 + 4..lo * 8 + 8].try_into().unwrap_or_default());
+            if u64::from(ord) >= self.footer.count {
+                return Err(Error::corruption(&self.path, self.footer.id_table.offset + lo as u64 * 8, "id table ordinal out of range"));
+            }
+            out.push(ord);
+            lo += 1;
+        }
+        Ok(out)
+    }
+
+    fn id_table(&self) -> Result<&[u8]> {
+        let ok =
+            self.id_table_ok.get_or_init(|| self.checked_section(&self.footer.id_table, "id table").map(|_| ()).map_err(|e| e.to_string()));
+        match ok {
+            Ok(()) => self.section_bytes(&self.footer.id_table, "id table"),
+            Err(e) => Err(Error::corruption(&self.path, self.footer.id_table.offset, e.clone())),
+        }
+    }
+
+    /// The block holding ordinal `ord`, and the position within it.
+    pub fn locate(&self, ord: u32) -> Option<(usize, usize)> {
+        let b = self.blocks.partition_point(|m| m.first_ordinal <= ord).checked_sub(1)?;
+        let m = &self.blocks[b];
+        let pos = (ord - m.first_ordinal) as usize;
+        (pos < m.events as usize).then_some((b, pos))
+    }
+
+    /// Bytes of the file on disk.
+    pub fn file_bytes(&self) -> u64 {
+        self.map.len() as u64
+    }
+}
+
+/// Decodes a block payload (see `writer`); `None` if it is inconsistent.
+pub fn decode_block(raw: Vec<u8>, expected: u32) -> Option<Block> {
+    let mut r = Reader::new(&raw);
+    let count = r.u32()?;
+    if count != expected {
+        return None;
+    }
+    let n = count as usize;
+    // Each event needs at least 28 bytes of columns: check before allocating.
+    if n.checked_mul(28)? > r.remaining() {
+        return None;
+    }
+    let seqs: Vec<u64> = (0..n).map(|_| r.u64()).collect::<Option<_>>()?;
+    let ingest_ms: Vec<u64> = (0..n).map(|_| r.u64()).collect::<Option<_>>()?;
+    let time_ms: Vec<i64> = (0..n).map(|_| r.i64()).collect::<Option<_>>()?;
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut at = r.pos() + 4 * n;
+    offsets.push(at);
+    for _ in 0..n {
+        let len = r.u32()? as usize;
+        if len > RECORD_BYTES_MAX {
+            return None;
+        }
+        at = at.checked_add(len)?;
+        offsets.push(at);
+    }
+    if at != raw.len() {
+        return None;
+    }
+    Some(Block { seqs, ingest_ms, time_ms, offsets, data: raw })
+}

@@ -1,0 +1,141 @@
+//! Sealing: rewrites a memtable's events, sorted by (eventTime, seq), into
+//! the bytes of an immutable segment. Pure: it builds bytes in memory and
+//! never touches files (the store writes, fsyncs and renames them).
+//!
+//! Block payload, before compression (columnar, so zstd sees like next to
+//! like): `count u32 | seq u64[count] | ingest_ms u64[count] |
+//! time_ms i64[count] | len u32[count] | records`.
+
+use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES};
+use crate::codec::{crc32, put_i64, put_u32, put_u64};
+use crate::error::{Error, Result};
+use crate::memtable::Memtable;
+use crate::merkle::{Frontier, Hash};
+
+/// Everything `seal` needs besides the events.
+pub struct SealInput<'a> {
+    pub mem: &'a Memtable,
+    pub prev_segment_hash: Hash,
+    /// The whole tree's frontier at the end of this memtable.
+    pub frontier_at_end: &'a Frontier,
+    pub zstd_level: i32,
+    pub block_bytes: usize,
+}
+
+/// Builds a segment file's bytes. Returns them with the footer.
+pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
+    let mem = input.mem;
+    let n = mem.len();
+    if n == 0 {
+        return Err(Error::InvalidArgument("cannot seal an empty memtable".into()));
+    }
+    let entries = mem.entries();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    // Sort by (time, seq); seq order is index order, so a stable sort by
+    // time alone gives it.
+    order.sort_by_key(|&i| entries[i as usize].time_ms);
+
+    let mut out = encode_header(mem.first_seq, n as u64);
+    let mut blocks: Vec<BlockMeta> = Vec::new();
+    let mut compressor = zstd::bulk::Compressor::new(input.zstd_level)
+        .map_err(|e| Error::InvalidArgument(format!("zstd level {}: {e}", input.zstd_level)))?;
+    let block_bytes = input.block_bytes.max(1);
+    let mut start = 0usize;
+    let mut payload = Vec::with_capacity(block_bytes * 2);
+    while start < n {
+        let mut end = start;
+        let mut bytes = 0usize;
+        while end < n && (bytes < block_bytes || end == start) {
+            bytes += mem.record(&entries[order[end] as usize]).len() + 28;
+            end += 1;
+        }
+        let ixs = &order[start..end];
+        encode_block(mem, ixs, &mut payload);
+        let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
+        let times = ixs.iter().map(|&i| entries[i as usize].time_ms);
+        blocks.push(BlockMeta {
+            offset: out.len() as u64,
+            compressed_len: compressed.len() as u32,
+            raw_len: payload.len() as u32,
+            events: ixs.len() as u32,
+            first_ordinal: start as u32,
+            min_time_ms: times.clone().min().unwrap_or(0),
+            max_time_ms: times.max().unwrap_or(0),
+            crc: crc32(&[&compressed]),
+        });
+        out.extend_from_slice(&compressed);
+        start = end;
+    }
+
+    let block_index = section(&mut out, |o| blocks.iter().for_each(|b| b.encode(o)));
+    let id_table = section(&mut out, |o| encode_id_table(mem, &order, o));
+    let frontier = section(&mut out, |o| input.frontier_at_end.nodes().iter().for_each(|h| o.extend_from_slice(h)));
+
+    let mut seg_frontier = Frontier::new();
+    for e in entries {
+        seg_frontier.push(e.leaf, |_, _, _| {});
+    }
+    let footer = Footer {
+        first_seq: mem.first_seq,
+        count: n as u64,
+        block_count: blocks.len() as u32,
+        min_time_ms: mem.min_time_ms,
+        max_time_ms: mem.max_time_ms,
+        min_ingest_ms: entries.iter().map(|e| e.ingest_ms).min().unwrap_or(0),
+        max_ingest_ms: entries.iter().map(|e| e.ingest_ms).max().unwrap_or(0),
+        raw_bytes: mem.raw_bytes,
+        block_index,
+        id_table,
+        frontier,
+        segment_root: seg_frontier.root(),
+        tree_size: input.frontier_at_end.size(),
+        tree_root: input.frontier_at_end.root(),
+        prev_segment_hash: input.prev_segment_hash,
+    };
+    debug_assert_eq!(footer.tree_size, mem.end_seq());
+    let f = footer.encode();
+    debug_assert_eq!(f.len(), FOOTER_BYTES);
+    out.extend_from_slice(&f);
+    Ok((out, footer))
+}
+
+fn section(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Section {
+    let offset = out.len();
+    write(out);
+    Section { offset: offset as u64, len: (out.len() - offset) as u64, crc: crc32(&[&out[offset..]]) }
+}
+
+fn encode_block(mem: &Memtable, ixs: &[u32], out: &mut Vec<u8>) {
+    out.clear();
+    let entries = mem.entries();
+    put_u32(out, ixs.len() as u32);
+    for &i in ixs {
+        put_u64(out, mem.first_seq + u64::from(i));
+    }
+    for &i in ixs {
+        put_u64(out, entries[i as usize].ingest_ms);
+    }
+    for &i in ixs {
+        put_i64(out, entries[i as usize].time_ms);
+    }
+    for &i in ixs {
+        put_u32(out, mem.record(&entries[i as usize]).len() as u32);
+    }
+    for &i in ixs {
+        out.extend_from_slice(mem.record(&entries[i as usize]));
+    }
+}
+
+/// The eventID table: `(fingerprint >> 32) u32 | ordinal u32`, sorted, one
+/// entry per event that has an id.
+fn encode_id_table(mem: &Memtable, order: &[u32], out: &mut Vec<u8>) {
+    let entries = mem.entries();
+    let mut table: Vec<(u32, u32)> =
+        order.iter().enumerate().filter_map(|(ord, &i)| entries[i as usize].id_fp.map(|fp| ((fp >> 32) as u32, ord as u32))).collect();
+    table.sort_unstable();
+    out.reserve(table.len() * ID_ENTRY_BYTES);
+    for (fp, ord) in table {
+        put_u32(out, fp);
+        put_u32(out, ord);
+    }
+}

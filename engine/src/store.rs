@@ -1,0 +1,956 @@
+//! The store: opens and recovers a data directory, appends batches with
+//! group commit, rolls the active segment and seals it in the background,
+//! and answers point reads and statistics.
+//!
+//! Threads and locks (always taken in this order, never the reverse):
+//! `queue` (commit requests) → `writer` (WAL, next seq, frontier; held only
+//! by the commit leader, the roller and close) → `state` (what readers see)
+//! → `seals` (jobs for the sealer thread). The sealer takes `state` and
+//! `manifest`, and `writer` only when idle, to roll an aged segment.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::event::{id_fingerprint, parse_event, parse_raw, Rejection};
+use crate::fs::{FileSystem, RealFs};
+use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
+use crate::lock::DirLock;
+use crate::manifest::{Manifest, SegmentEntry};
+use crate::memtable::Memtable;
+use crate::merkle::{leaf_hash, Frontier, Hash};
+use crate::segment::reader::Segment;
+use crate::segment::writer::{build_segment, SealInput};
+use crate::segment::{parse_segment_file_name, segment_file_name};
+use crate::tiles;
+use crate::wal::{self, parse_wal_file_name, read_wal, WalWriter, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES};
+
+pub const WAL_DIR: &str = "wal";
+pub const SEGMENT_DIR: &str = "segments";
+pub const TILE_DIR: &str = "tiles";
+
+/// At most this many rolled segments wait for the sealer; a roll beyond it
+/// blocks the writer (backpressure: a slow disk slows ingest, memory stays
+/// bounded).
+const SEALS_PENDING_MAX: usize = 2;
+/// A commit group stops taking requests at this many body bytes.
+const GROUP_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// When an append is acknowledged relative to fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every append call gets its own write and fdatasync before it returns.
+    Always,
+    /// Group commit (default): appends waiting at the same time share one
+    /// write and one fdatasync; each returns after that fdatasync.
+    #[default]
+    Batch,
+    /// Acknowledged after write(2); fdatasync only at roll and close. A
+    /// process crash loses nothing; a machine crash may lose acknowledged
+    /// events.
+    Never,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "always" => Ok(Durability::Always),
+            "batch" => Ok(Durability::Batch),
+            "never" => Ok(Durability::Never),
+            _ => Err(Error::InvalidArgument(format!("durability {s:?} is not one of always, batch, never"))),
+        }
+    }
+}
+
+/// A source of ingest timestamps (unix milliseconds).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// How a store behaves. `Options::default()` is right for production.
+#[derive(Clone)]
+pub struct Options {
+    pub durability: Durability,
+    /// Records larger than this are rejected (default 256 KiB, at most 1 MiB).
+    pub record_bytes_max: usize,
+    /// The active segment rolls when its WAL reaches this many bytes.
+    pub segment_bytes: u64,
+    /// ... or when its first event is this old.
+    pub segment_age: Duration,
+    /// zstd level of sealed blocks.
+    pub zstd_level: i32,
+    /// Uncompressed bytes per sealed block.
+    pub block_bytes: usize,
+    pub fs: Arc<dyn FileSystem>,
+    /// Ingest time source; the system clock by default.
+    pub clock: Option<Clock>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Batch,
+            record_bytes_max: RECORD_BYTES_DEFAULT,
+            segment_bytes: 32 * 1024 * 1024,
+            segment_age: Duration::from_secs(600),
+            zstd_level: 6,
+            block_bytes: BLOCK_BYTES_TARGET,
+            fs: Arc::new(RealFs),
+            clock: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("durability", &self.durability)
+            .field("record_bytes_max", &self.record_bytes_max)
+            .field("segment_bytes", &self.segment_bytes)
+            .field("segment_age", &self.segment_age)
+            .field("zstd_level", &self.zstd_level)
+            .finish()
+    }
+}
+
+/// The per-record result of an append: its seq, or why it was rejected.
+pub type Outcome = std::result::Result<u64, Rejection>;
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub ingest_ms: u64,
+    pub time_ms: i64,
+    pub record: Vec<u8>,
+}
+
+/// What `stats` reports.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub events: u64,
+    pub sealed_events: u64,
+    pub segments: usize,
+    /// Sum of the stored records' lengths.
+    pub record_bytes: u64,
+    /// Everything under the data directory.
+    pub disk_bytes: u64,
+    pub segment_bytes: u64,
+    pub wal_bytes: u64,
+    pub tile_bytes: u64,
+    pub min_time_ms: Option<i64>,
+    pub max_time_ms: Option<i64>,
+    pub tree_size: u64,
+    pub root: Hash,
+}
+
+/// One append call waiting for a commit leader.
+struct Request {
+    body: Vec<u8>,
+    events: Vec<Prepared>,
+    /// `Some(first_seq)` or the error, once committed.
+    done: Mutex<Option<Result<u64, String>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Prepared {
+    ingest_ms: u64,
+    time_ms: i64,
+    leaf: Hash,
+    id_fp: Option<u64>,
+    /// The record's range inside `Request::body`.
+    at: usize,
+    len: usize,
+}
+
+#[derive(Default)]
+struct CommitQueue {
+    pending: Vec<Arc<Request>>,
+    leader_active: bool,
+}
+
+struct WriterState {
+    wal: WalWriter,
+    next_seq: u64,
+    frontier: Frontier,
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+/// What readers see.
+struct ReadState {
+    segments: Vec<Arc<Segment>>,
+    sealing: Vec<Arc<Memtable>>,
+    active: Memtable,
+}
+
+struct SealJob {
+    mem: Arc<Memtable>,
+    frontier: Frontier,
+    wal_path: PathBuf,
+}
+
+#[derive(Default)]
+struct SealQueue {
+    jobs: std::collections::VecDeque<SealJob>,
+    busy: bool,
+    shutdown: bool,
+}
+
+struct Inner {
+    dir: PathBuf,
+    wal_dir: PathBuf,
+    seg_dir: PathBuf,
+    tile_dir: PathBuf,
+    opts: Options,
+    fs: Arc<dyn FileSystem>,
+    queue: Mutex<CommitQueue>,
+    queue_cv: Condvar,
+    writer: Mutex<WriterState>,
+    state: RwLock<ReadState>,
+    seals: Mutex<SealQueue>,
+    seals_cv: Condvar,
+    manifest: Mutex<Manifest>,
+    poison: Mutex<Option<String>>,
+    _lock: DirLock,
+}
+
+/// An open data directory. Cheap to share across threads (`&Store` is all
+/// appends and reads need).
+pub struct Store {
+    inner: Arc<Inner>,
+    sealer: Option<JoinHandle<()>>,
+}
+
+fn system_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`: takes the directory
+    /// lock, reads the manifest and segment footers, replays the WAL
+    /// (truncating only a torn tail of the newest file) and starts the
+    /// sealer.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        if opts.record_bytes_max == 0 || opts.record_bytes_max > RECORD_BYTES_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "record size limit {} must be between 1 and {RECORD_BYTES_MAX} bytes",
+                opts.record_bytes_max
+            )));
+        }
+        if !(-7..=22).contains(&opts.zstd_level) {
+            return Err(Error::InvalidArgument(format!("zstd level {} is not between -7 and 22", opts.zstd_level)));
+        }
+        let fs = opts.fs.clone();
+        let (wal_dir, seg_dir, tile_dir) = (dir.join(WAL_DIR), dir.join(SEGMENT_DIR), dir.join(TILE_DIR));
+        for d in [&dir, &wal_dir, &seg_dir, &tile_dir] {
+            fs.create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+        }
+        let lock = DirLock::acquire(&dir)?;
+        let recovered = recover(fs.as_ref(), &opts, &wal_dir, &seg_dir)?;
+        let inner = Arc::new(Inner {
+            dir,
+            wal_dir,
+            seg_dir,
+            tile_dir,
+            fs,
+            queue: Mutex::new(CommitQueue::default()),
+            queue_cv: Condvar::new(),
+            writer: Mutex::new(WriterState {
+                wal: recovered.wal,
+                next_seq: recovered.next_seq,
+                frontier: recovered.frontier,
+                buf: Vec::new(),
+                closed: false,
+            }),
+            state: RwLock::new(ReadState {
+                segments: recovered.segments,
+                sealing: recovered.seal_jobs.iter().map(|j| j.mem.clone()).collect(),
+                active: recovered.active,
+            }),
+            seals: Mutex::new(SealQueue { jobs: recovered.seal_jobs.into(), ..Default::default() }),
+            seals_cv: Condvar::new(),
+            manifest: Mutex::new(recovered.manifest),
+            poison: Mutex::new(None),
+            opts,
+            _lock: lock,
+        });
+        let for_sealer = inner.clone();
+        let sealer = std::thread::Builder::new()
+            .name("cairn-sealer".into())
+            .spawn(move || for_sealer.sealer_loop())
+            .map_err(|e| Error::io("spawn sealer thread", &inner.dir, e))?;
+        Ok(Store { inner, sealer: Some(sealer) })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+
+    /// Validates and appends a batch. Returns, per record in order, its seq
+    /// or its rejection; rejected records cost nothing else, the rest of the
+    /// batch is stored. Returns only once the stored records are durable
+    /// under the store's durability policy. An `Err` means nothing of this
+    /// batch was acknowledged.
+    pub fn append(&self, records: &[&[u8]]) -> Result<Vec<Outcome>> {
+        let total: usize = records.iter().map(|r| r.len()).sum();
+        if records.len() > BATCH_RECORDS_MAX {
+            return Err(Error::BatchTooLarge { what: "record count", value: records.len() as u64, limit: BATCH_RECORDS_MAX as u64 });
+        }
+        if total > BATCH_BYTES_MAX {
+            return Err(Error::BatchTooLarge { what: "batch bytes", value: total as u64, limit: BATCH_BYTES_MAX as u64 });
+        }
+        self.inner.check_poison()?;
+        let (req, mut outcomes) = self.inner.prepare(records);
+        if req.events.is_empty() {
+            return Ok(outcomes);
+        }
+        let first_seq = self.inner.commit(req)?;
+        for (seq, s) in (first_seq..).zip(outcomes.iter_mut().flatten()) {
+            *s = seq;
+        }
+        Ok(outcomes)
+    }
+
+    /// Every stored record whose eventID (or UID) is `event_id`, in seq order.
+    pub fn get(&self, event_id: &str) -> Result<Vec<StoredEvent>> {
+        let fp = id_fingerprint(event_id.as_bytes());
+        let mut out = Vec::new();
+        let (segments, sealing) = {
+            let st = self.inner.state.read();
+            collect_mem_matches(&st.active, fp, event_id, &mut out);
+            (st.segments.clone(), st.sealing.clone())
+        };
+        for m in &sealing {
+            collect_mem_matches(m, fp, event_id, &mut out);
+        }
+        for seg in &segments {
+            let ords = seg.find_id(fp)?;
+            let mut cached: Option<(usize, crate::segment::Block)> = None;
+            for ord in ords {
+                let Some((b, pos)) = seg.locate(ord) else { continue };
+                if cached.as_ref().is_none_or(|(cb, _)| *cb != b) {
+                    cached = Some((b, seg.read_block(b)?));
+                }
+                let Some((_, block)) = cached.as_ref() else { continue };
+                let rec = block.record(pos);
+                if record_has_id(rec, event_id) {
+                    out.push(StoredEvent {
+                        seq: block.seqs[pos],
+                        ingest_ms: block.ingest_ms[pos],
+                        time_ms: block.time_ms[pos],
+                        record: rec.to_vec(),
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|e| e.seq);
+        out.dedup_by_key(|e| e.seq);
+        Ok(out)
+    }
+
+    /// Calls `f` for every stored event: sealed segments in (time, seq)
+    /// order per segment, then unsealed events in seq order. For tools and
+    /// tests; queries come with the query engine.
+    pub fn for_each(&self, mut f: impl FnMut(&StoredEvent)) -> Result<()> {
+        let (segments, sealing, active) = {
+            let st = self.inner.state.read();
+            (st.segments.clone(), st.sealing.clone(), mem_events(&st.active))
+        };
+        for seg in &segments {
+            for b in 0..seg.blocks.len() {
+                let block = seg.read_block(b)?;
+                for i in 0..block.len() {
+                    f(&StoredEvent {
+                        seq: block.seqs[i],
+                        ingest_ms: block.ingest_ms[i],
+                        time_ms: block.time_ms[i],
+                        record: block.record(i).to_vec(),
+                    });
+                }
+            }
+        }
+        for m in &sealing {
+            mem_events(m).iter().for_each(&mut f);
+        }
+        active.iter().for_each(f);
+        Ok(())
+    }
+
+    /// Counts, sizes, time range and the tree head.
+    pub fn stats(&self) -> Result<Stats> {
+        let (tree_size, root) = {
+            let w = self.inner.writer.lock();
+            (w.frontier.size(), w.frontier.root())
+        };
+        let st = self.inner.state.read();
+        let mut s = Stats { tree_size, root, segments: st.segments.len(), ..Default::default() };
+        let mut span = |lo: i64, hi: i64| {
+            s.min_time_ms = Some(s.min_time_ms.map_or(lo, |m| m.min(lo)));
+            s.max_time_ms = Some(s.max_time_ms.map_or(hi, |m| m.max(hi)));
+        };
+        for seg in &st.segments {
+            span(seg.footer.min_time_ms, seg.footer.max_time_ms);
+        }
+        for m in st.sealing.iter().map(|m| m.as_ref()).chain(std::iter::once(&st.active)) {
+            if !m.is_empty() {
+                span(m.min_time_ms, m.max_time_ms);
+            }
+        }
+        s.sealed_events = st.segments.iter().map(|x| x.footer.count).sum();
+        s.events = s.sealed_events + st.sealing.iter().map(|m| m.len() as u64).sum::<u64>() + st.active.len() as u64;
+        s.record_bytes = st.segments.iter().map(|x| x.footer.raw_bytes).sum::<u64>()
+            + st.sealing.iter().map(|m| m.raw_bytes).sum::<u64>()
+            + st.active.raw_bytes;
+        drop(st);
+        s.segment_bytes = dir_bytes(&self.inner.seg_dir);
+        s.wal_bytes = dir_bytes(&self.inner.wal_dir);
+        s.tile_bytes = dir_bytes(&self.inner.tile_dir);
+        s.disk_bytes = dir_bytes(&self.inner.dir);
+        Ok(s)
+    }
+
+    /// Rolls the active segment now (if it holds events) and waits until
+    /// every rolled segment is sealed. For tools, benchmarks and tests; the
+    /// store rolls by itself on size and age.
+    pub fn seal_now(&self) -> Result<()> {
+        {
+            let mut w = self.inner.writer.lock();
+            self.inner.roll(&mut w)?;
+        }
+        self.inner.wait_sealed()
+    }
+
+    /// Flushes, waits for pending seals and releases the directory. Also
+    /// done (errors ignored) on drop.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(sealer) = self.sealer.take() else { return Ok(()) };
+        let inner = &self.inner;
+        // Wait for any commit leader to finish, then refuse new commits.
+        let mut result = {
+            let mut q = inner.queue.lock();
+            while q.leader_active {
+                inner.queue_cv.wait(&mut q);
+            }
+            let mut w = inner.writer.lock();
+            w.closed = true;
+            let r = if inner.poison.lock().is_none() { w.wal.sync() } else { Ok(()) };
+            drop(w);
+            r
+        };
+        let sealed = inner.wait_sealed();
+        {
+            let mut s = inner.seals.lock();
+            s.shutdown = true;
+            inner.seals_cv.notify_all();
+        }
+        let _ = sealer.join();
+        if result.is_ok() {
+            result = sealed;
+        }
+        result
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+fn mem_events(m: &Memtable) -> Vec<StoredEvent> {
+    m.entries()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| StoredEvent { seq: m.first_seq + i as u64, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: m.record(e).to_vec() })
+        .collect()
+}
+
+fn collect_mem_matches(m: &Memtable, fp: u64, id: &str, out: &mut Vec<StoredEvent>) {
+    for ix in m.find_id(fp) {
+        let e = m.entry(ix);
+        let rec = m.record(e);
+        if record_has_id(rec, id) {
+            out.push(StoredEvent { seq: m.first_seq + ix as u64, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: rec.to_vec() });
+        }
+    }
+}
+
+/// Confirms a fingerprint match: the record's eventID (or UID) is `id`.
+fn record_has_id(rec: &[u8], id: &str) -> bool {
+    parse_event(rec, RECORD_BYTES_MAX).ok().and_then(|e| e.event_id).as_deref() == Some(id)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        self.opts.clock.as_ref().map_or_else(system_now_ms, |c| c())
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        match self.poison.lock().as_ref() {
+            Some(p) => Err(Error::Poisoned(p.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn set_poison(&self, e: &Error) {
+        let mut p = self.poison.lock();
+        if p.is_none() {
+            *p = Some(e.to_string());
+        }
+    }
+
+    /// Validates records and encodes the accepted ones as a WAL frame body,
+    /// on the caller's thread (so concurrent appenders parse and hash in
+    /// parallel; the leader only copies and writes).
+    fn prepare(&self, records: &[&[u8]]) -> (Request, Vec<Outcome>) {
+        let ingest_ms = self.now_ms();
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut events = Vec::with_capacity(records.len());
+        let cap: usize = records.iter().map(|r| r.len() + ENTRY_FIXED_BYTES).sum();
+        let mut body = Vec::with_capacity(cap);
+        for rec in records {
+            match parse_event(rec, self.opts.record_bytes_max) {
+                Ok(ev) => {
+                    let leaf = leaf_hash(ingest_ms, rec);
+                    body.extend_from_slice(&ingest_ms.to_le_bytes());
+                    body.extend_from_slice(&ev.time_ms.to_le_bytes());
+                    body.extend_from_slice(&(rec.len() as u32).to_le_bytes());
+                    body.extend_from_slice(&leaf);
+                    let at = body.len();
+                    body.extend_from_slice(rec);
+                    events.push(Prepared {
+                        ingest_ms,
+                        time_ms: ev.time_ms,
+                        leaf,
+                        id_fp: ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())),
+                        at,
+                        len: rec.len(),
+                    });
+                    outcomes.push(Ok(0));
+                }
+                Err(r) => outcomes.push(Err(r)),
+            }
+        }
+        (Request { body, events, done: Mutex::new(None) }, outcomes)
+    }
+
+    /// Queues a prepared request and returns its first seq once durable.
+    /// Leader/follower group commit: whoever finds no leader becomes one,
+    /// takes every queued request, writes them as one frame with one
+    /// fdatasync, and wakes the others.
+    fn commit(&self, req: Request) -> Result<u64> {
+        let req = Arc::new(req);
+        let mut q = self.queue.lock();
+        q.pending.push(req.clone());
+        loop {
+            if let Some(done) = req.done.lock().take() {
+                return done.map_err(Error::Poisoned);
+            }
+            if q.leader_active {
+                self.queue_cv.wait(&mut q);
+                continue;
+            }
+            q.leader_active = true;
+            let group = take_group(&mut q.pending, self.opts.durability);
+            drop(q);
+            let result = self.write_group(&group);
+            let mut seq = result.as_ref().map(|s| *s).unwrap_or(0);
+            for r in &group {
+                *r.done.lock() = Some(match &result {
+                    Ok(_) => {
+                        let s = seq;
+                        seq += r.events.len() as u64;
+                        Ok(s)
+                    }
+                    Err(e) => Err(e.to_string()),
+                });
+            }
+            q = self.queue.lock();
+            q.leader_active = false;
+            self.queue_cv.notify_all();
+        }
+    }
+
+    /// Writes one commit group: one frame, one write, one fdatasync (per
+    /// policy). Any failure poisons the writer.
+    fn write_group(&self, group: &[Arc<Request>]) -> Result<u64> {
+        let mut w = self.writer.lock();
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        self.check_poison()?;
+        let first_seq = w.next_seq;
+        let count: usize = group.iter().map(|r| r.events.len()).sum();
+        let body_len: usize = group.iter().map(|r| r.body.len()).sum();
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        buf.reserve(FRAME_HEADER_BYTES + body_len);
+        buf.resize(FRAME_HEADER_BYTES, 0);
+        let mut crc = crc32fast::Hasher::new();
+        for r in group {
+            crc.update(&r.body);
+            buf.extend_from_slice(&r.body);
+        }
+        let header = wal::encode_frame_header(body_len as u32, first_seq, count as u32, crc.finalize());
+        buf[..FRAME_HEADER_BYTES].copy_from_slice(&header);
+        let written = w.wal.write(&buf).and_then(|()| match self.opts.durability {
+            Durability::Never => Ok(()),
+            _ => w.wal.sync(),
+        });
+        w.buf = buf;
+        if let Err(e) = written {
+            self.set_poison(&e);
+            return Err(e);
+        }
+        // Durable: make the events visible and extend the tree.
+        {
+            let mut st = self.state.write();
+            let WriterState { frontier, .. } = &mut *w;
+            for r in group {
+                for p in &r.events {
+                    let active = &mut st.active;
+                    frontier.push(p.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
+                    active.push(p.ingest_ms, p.time_ms, p.leaf, p.id_fp, &r.body[p.at..p.at + p.len]);
+                }
+            }
+        }
+        w.next_seq += count as u64;
+        let age_ms = self.now_ms().saturating_sub(w.wal.created_ms);
+        if w.wal.len >= self.opts.segment_bytes || age_ms >= self.opts.segment_age.as_millis() as u64 {
+            self.roll(&mut w)?;
+        }
+        Ok(first_seq)
+    }
+
+    /// Rolls the active segment: fsyncs its WAL, starts a new WAL at the
+    /// next seq, and hands the memtable to the sealer. Blocks while too many
+    /// seals are pending (backpressure).
+    fn roll(&self, w: &mut WriterState) -> Result<()> {
+        if w.closed {
+            return Err(Error::Closed);
+        }
+        self.check_poison()?;
+        if self.state.read().active.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut s = self.seals.lock();
+            while s.jobs.len() >= SEALS_PENDING_MAX && self.poison.lock().is_none() {
+                self.seals_cv.wait(&mut s);
+            }
+        }
+        self.check_poison()?;
+        let step = w.wal.sync().and_then(|()| WalWriter::create(self.fs.as_ref(), &self.wal_dir, w.next_seq, self.now_ms()));
+        let new_wal = match step {
+            Ok(n) => n,
+            Err(e) => {
+                self.set_poison(&e);
+                return Err(e);
+            }
+        };
+        let old_wal = std::mem::replace(&mut w.wal, new_wal);
+        let mem = {
+            let mut st = self.state.write();
+            let mem = Arc::new(std::mem::replace(&mut st.active, Memtable::new(w.next_seq)));
+            st.sealing.push(mem.clone());
+            mem
+        };
+        let mut s = self.seals.lock();
+        s.jobs.push_back(SealJob { mem, frontier: w.frontier.clone(), wal_path: old_wal.path.clone() });
+        self.seals_cv.notify_all();
+        Ok(())
+    }
+
+    /// Waits until the seal queue is empty and idle.
+    fn wait_sealed(&self) -> Result<()> {
+        let mut s = self.seals.lock();
+        while (!s.jobs.is_empty() || s.busy) && self.poison.lock().is_none() {
+            self.seals_cv.wait(&mut s);
+        }
+        drop(s);
+        self.check_poison()
+    }
+
+    fn sealer_loop(&self) {
+        loop {
+            let job = {
+                let mut s = self.seals.lock();
+                loop {
+                    if let Some(j) = s.jobs.pop_front() {
+                        s.busy = true;
+                        break Some(j);
+                    }
+                    if s.shutdown {
+                        break None;
+                    }
+                    let timeout = self.opts.segment_age.min(Duration::from_secs(1));
+                    if self.seals_cv.wait_for(&mut s, timeout).timed_out() {
+                        drop(s);
+                        self.roll_if_aged();
+                        s = self.seals.lock();
+                    }
+                }
+            };
+            let Some(job) = job else { return };
+            if self.poison.lock().is_none() {
+                if let Err(e) = self.seal(&job) {
+                    self.set_poison(&e);
+                }
+            }
+            let mut s = self.seals.lock();
+            s.busy = false;
+            self.seals_cv.notify_all();
+        }
+    }
+
+    fn roll_if_aged(&self) {
+        let Some(mut w) = self.writer.try_lock() else { return };
+        if w.closed {
+            return;
+        }
+        let age_ms = self.now_ms().saturating_sub(w.wal.created_ms);
+        if age_ms >= self.opts.segment_age.as_millis() as u64 {
+            let _ = self.roll(&mut w);
+        }
+    }
+
+    /// Seals one rolled memtable: writes the segment (temp, fsync, rename,
+    /// fsync dir), its tiles, then the manifest that lists it; only then is
+    /// its WAL deleted. A crash at any point leaves either the old state
+    /// (WAL replayed, leftovers deleted on open) or the new one.
+    fn seal(&self, job: &SealJob) -> Result<()> {
+        let prev_hash = self.manifest.lock().segments.last().map(|s| s.footer_hash).unwrap_or([0; 32]);
+        let (bytes, footer) = build_segment(&SealInput {
+            mem: &job.mem,
+            prev_segment_hash: prev_hash,
+            frontier_at_end: &job.frontier,
+            zstd_level: self.opts.zstd_level,
+            block_bytes: self.opts.block_bytes,
+        })?;
+        let name = segment_file_name(footer.first_seq);
+        let path = self.seg_dir.join(&name);
+        let tmp = self.seg_dir.join(format!("{name}.tmp"));
+        let fs = self.fs.as_ref();
+        let mut f = fs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        f.write_all(&bytes).map_err(|e| Error::io("write", &tmp, e))?;
+        f.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
+        drop(f);
+        fs.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
+        fs.sync_dir(&self.seg_dir).map_err(|e| Error::io("fsync directory", &self.seg_dir, e))?;
+        let superseded = tiles::write_nodes(fs, &self.tile_dir, &job.mem.tile_nodes)?;
+        let segment = Arc::new(Segment::open(&path)?);
+        let mut manifest = self.manifest.lock().clone();
+        manifest.generation += 1;
+        manifest.sealed_size = footer.tree_size;
+        manifest.segments.push(SegmentEntry {
+            first_seq: footer.first_seq,
+            count: footer.count,
+            file_bytes: bytes.len() as u64,
+            footer_hash: segment.hash,
+        });
+        manifest.store(fs, &self.dir)?;
+        *self.manifest.lock() = manifest;
+        {
+            let mut st = self.state.write();
+            st.segments.push(segment);
+            st.sealing.retain(|m| !Arc::ptr_eq(m, &job.mem));
+        }
+        fs.remove_file(&job.wal_path).map_err(|e| Error::io("remove", &job.wal_path, e))?;
+        fs.sync_dir(&self.wal_dir).map_err(|e| Error::io("fsync directory", &self.wal_dir, e))?;
+        for p in superseded {
+            // Unreferenced once the manifest moved on; a failure only leaves
+            // a small stale file behind.
+            let _ = fs.remove_file(&p);
+        }
+        Ok(())
+    }
+}
+
+/// Takes the requests for one commit group: all of them under `Batch` and
+/// `Never` (up to `GROUP_BYTES_MAX`), one under `Always`.
+fn take_group(pending: &mut Vec<Arc<Request>>, durability: Durability) -> Vec<Arc<Request>> {
+    if durability == Durability::Always {
+        return vec![pending.remove(0)];
+    }
+    let mut bytes = 0;
+    let mut n = 0;
+    while n < pending.len() && (n == 0 || bytes + pending[n].body.len() <= GROUP_BYTES_MAX) {
+        bytes += pending[n].body.len();
+        n += 1;
+    }
+    pending.drain(..n).collect()
+}
+
+/// What recovery hands to `open`.
+struct Recovered {
+    manifest: Manifest,
+    segments: Vec<Arc<Segment>>,
+    frontier: Frontier,
+    seal_jobs: Vec<SealJob>,
+    active: Memtable,
+    wal: WalWriter,
+    next_seq: u64,
+}
+
+fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path) -> Result<Recovered> {
+    let dir = wal_dir.parent().unwrap_or(wal_dir);
+    let manifest = Manifest::load(fs, dir)?.unwrap_or_default();
+    let (segments, mut frontier) = open_segments(seg_dir, &manifest)?;
+    remove_leftovers(fs, seg_dir, &manifest)?;
+
+    let mut wals: Vec<(u64, PathBuf)> = Vec::new();
+    for p in fs.list_dir(wal_dir).map_err(|e| Error::io("list", wal_dir, e))? {
+        let Some(first) = p.file_name().and_then(|n| n.to_str()).and_then(parse_wal_file_name) else { continue };
+        if first < manifest.sealed_size {
+            // Already sealed and listed; its deletion was interrupted.
+            fs.remove_file(&p).map_err(|e| Error::io("remove", &p, e))?;
+        } else {
+            wals.push((first, p));
+        }
+    }
+    wals.sort();
+
+    let mut next_seq = manifest.sealed_size;
+    let mut seal_jobs = Vec::new();
+    let mut last: Option<(Memtable, WalWriter)> = None;
+    let n = wals.len();
+    for (i, (first, path)) in wals.into_iter().enumerate() {
+        if first != next_seq {
+            return Err(Error::corruption(
+                &path,
+                0,
+                format!("WAL starts at seq {first}, but the log continues at seq {next_seq}: a WAL file is missing"),
+            ));
+        }
+        let bytes = fs.read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let is_newest = i + 1 == n;
+        let contents = read_wal(&path, &bytes, is_newest)?;
+        if contents.first_seq != first {
+            return Err(Error::corruption(
+                &path,
+                16,
+                format!("header says first seq {} but the file name says {first}", contents.first_seq),
+            ));
+        }
+        if contents.torn_bytes > 0 {
+            fs.truncate(&path, contents.valid_len).map_err(|e| Error::io("truncate torn tail of", &path, e))?;
+        }
+        let mut mem = Memtable::new(first);
+        for e in &contents.entries {
+            let rec = &bytes[e.record.clone()];
+            let id_fp = parse_raw(rec)
+                .ok()
+                .and_then(|r| r.event_id.into_str().or_else(|| r.uid.into_str()))
+                .map(|id| id_fingerprint(id.as_bytes()));
+            frontier.push(e.leaf, |level, index, h| mem.tile_nodes.push((level, index, h)));
+            mem.push(e.ingest_ms, e.time_ms, e.leaf, id_fp, rec);
+        }
+        next_seq = mem.end_seq();
+        let created_ms = u64::from_le_bytes(bytes.get(24..32).and_then(|b| b.try_into().ok()).unwrap_or_default());
+        if is_newest {
+            let wal = WalWriter::reopen(fs, &path, first, contents.valid_len, created_ms)?;
+            last = Some((mem, wal));
+        } else if mem.is_empty() {
+            fs.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        } else {
+            seal_jobs.push(SealJob { mem: Arc::new(mem), frontier: frontier.clone(), wal_path: path });
+        }
+    }
+    let (active, wal) = match last {
+        Some(x) => x,
+        None => {
+            (Memtable::new(next_seq), WalWriter::create(fs, wal_dir, next_seq, opts.clock.as_ref().map_or_else(system_now_ms, |c| c()))?)
+        }
+    };
+    Ok(Recovered { manifest, segments, frontier, seal_jobs, active, wal, next_seq })
+}
+
+/// Opens every listed segment and checks the chain: contiguous seqs, file
+/// sizes, footer hashes, each footer's link to the previous one, and the
+/// last frontier against its recorded root.
+fn open_segments(seg_dir: &Path, manifest: &Manifest) -> Result<(Vec<Arc<Segment>>, Frontier)> {
+    let mut segments = Vec::with_capacity(manifest.segments.len());
+    let mut expect_seq = manifest.min_retained_seq;
+    let mut prev_hash: Option<Hash> = (expect_seq == 0).then_some([0; 32]);
+    for entry in &manifest.segments {
+        let path = seg_dir.join(segment_file_name(entry.first_seq));
+        let seg = Segment::open(&path)?;
+        let f = &seg.footer;
+        let what = if seg.file_bytes() != entry.file_bytes {
+            Some(format!("file is {} bytes, the manifest says {}", seg.file_bytes(), entry.file_bytes))
+        } else if seg.hash != entry.footer_hash {
+            Some("footer hash differs from the manifest's (the segment was replaced or rewritten)".to_string())
+        } else if f.first_seq != expect_seq || f.first_seq != entry.first_seq || f.count != entry.count {
+            Some(format!("holds seqs {}..{}, expected to start at {expect_seq}", f.first_seq, f.tree_size))
+        } else if prev_hash.is_some_and(|h| h != f.prev_segment_hash) {
+            Some("previous-segment hash does not match the preceding segment (broken hash chain)".to_string())
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(Error::corruption(&path, seg.file_bytes().saturating_sub(crate::segment::FOOTER_BYTES as u64), what));
+        }
+        expect_seq = f.tree_size;
+        prev_hash = Some(seg.hash);
+        segments.push(Arc::new(seg));
+    }
+    if expect_seq != manifest.sealed_size && !manifest.segments.is_empty() {
+        return Err(Error::corruption(seg_dir, 0, format!("segments end at seq {expect_seq}, the manifest says {}", manifest.sealed_size)));
+    }
+    let frontier = match segments.last() {
+        Some(seg) => {
+            let f = seg.frontier()?;
+            if f.root() != seg.footer.tree_root {
+                return Err(Error::corruption(&seg.path, seg.footer.frontier.offset, "frontier does not hash to the recorded tree root"));
+            }
+            f
+        }
+        None if manifest.sealed_size == 0 => Frontier::new(),
+        None => return Err(Error::corruption(seg_dir, 0, "the manifest records sealed events but lists no segments")),
+    };
+    Ok((segments, frontier))
+}
+
+/// Deletes what an interrupted seal left: temp files and segments the
+/// manifest does not list.
+fn remove_leftovers(fs: &dyn FileSystem, seg_dir: &Path, manifest: &Manifest) -> Result<()> {
+    let listed: std::collections::HashSet<u64> = manifest.segments.iter().map(|s| s.first_seq).collect();
+    for p in fs.list_dir(seg_dir).map_err(|e| Error::io("list", seg_dir, e))? {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let stale = name.ends_with(".tmp") || parse_segment_file_name(&name).is_some_and(|s| !listed.contains(&s));
+        if stale {
+            fs.remove_file(&p).map_err(|e| Error::io("remove leftover", &p, e))?;
+        }
+    }
+    let _ = fs.remove_file(&seg_dir.parent().unwrap_or(seg_dir).join(crate::manifest::MANIFEST_TMP_FILE));
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use cairn_engine::merkle::{leaf_hash, root_of_leaves, Hash};
+use cairn_engine::{Options, Store, StoredEvent};
+
+/// A small valid CloudTrail-shaped record with the given id and time.
+pub fn record(id: &str, time: &str, name: &str) -> Vec<u8> {
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","userName":"alice","accessKeyId":"AKIAEXAMPLE"}},"eventTime":"{time}","eventSource":"s3.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","eventID":"{id}","readOnly":true}}"#
+    )
+    .into_bytes()
+}
+
+/// Options with a deterministic ingest clock (ticks by 1 ms per batch).
+pub fn test_options() -> Options {
+    let t = Arc::new(AtomicU64::new(1_767_225_600_000));
+    Options { clock: Some(Arc::new(move || t.fetch_add(1, Ordering::SeqCst))), ..Options::default() }
+}
+
+/// Every stored event, in seq order.
+pub fn all_events(store: &Store) -> Vec<StoredEvent> {
+    let mut v = Vec::new();
+    store.for_each(|e| v.push(e.clone())).unwrap();
+    v.sort_by_key(|e| e.seq);
+    v
+}
+
+/// The RFC 6962 root recomputed from the stored events themselves.
+pub fn recomputed_root(events: &[StoredEvent]) -> Hash {
+    let leaves: Vec<Hash> = events.iter().map(|e| leaf_hash(e.ingest_ms, &e.record)).collect();
+    root_of_leaves(&leaves)
+}
+
+/// Asserts the store's invariants: seqs 0..n contiguous, and the tree head
+/// matches the stored entries.
+pub fn assert_consistent(store: &Store) -> Vec<StoredEvent> {
+    let events = all_events(store);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64, "seqs must be contiguous from 0");
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.events, events.len() as u64);
+    assert_eq!(stats.tree_size, events.len() as u64);
+    assert_eq!(stats.root, recomputed_root(&events), "tree root must match the stored entries");
+    events
+}
+
+/// The `cairn` binary, built once per test run (the root package cannot
+/// name another package's binary, so it asks cargo for it).
+pub fn cairn_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = !cfg!(debug_assertions);
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "cairn-tools", "--bin", "cairn"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build for the cairn binary");
+        assert!(status.success(), "building the cairn binary failed");
+        // target/<profile>/deps/it-xxxx -> target/<profile>/cairn
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+        let bin = profile_dir.join("cairn");
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// Runs `cairn` with a data directory; returns (exit code, stdout, stderr).
+pub fn cairn(data_dir: &Path, args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = Command::new(cairn_bin()).arg("--data-dir").arg(data_dir).arg("--quiet").args(args).output().expect("running cairn");
+    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The repository's fixture directory.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}

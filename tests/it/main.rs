@@ -1,0 +1,11 @@
+//! Cairn's end-to-end tests: one integration binary (one link, one
+//! process), with a module per area. They drive the engine's public API and
+//! the real `cairn` binary.
+
+mod cli;
+mod common;
+mod crash;
+mod fixtures;
+mod golden;
+mod model;
+mod store;

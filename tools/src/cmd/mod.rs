@@ -1,0 +1,4 @@
+//! The `cairn` subcommands, as library functions so tests can call them.
+
+pub mod bench;
+pub mod ingest;
