@@ -96,7 +96,7 @@ impl Default for Options {
             record_bytes_max: RECORD_BYTES_DEFAULT,
             segment_bytes: 32 * 1024 * 1024,
             segment_age: Duration::from_secs(600),
-            zstd_level: 6,
+            zstd_level: 3,
             block_bytes: BLOCK_BYTES_TARGET,
             fs: Arc::new(RealFs),
             clock: None,

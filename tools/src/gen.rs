@@ -320,7 +320,7 @@ impl Generator {
     /// tail of large filter lists and policy documents.
     fn parameters(&mut self, out: &mut Vec<u8>, name: &str, error: bool) {
         let r = &mut self.rng;
-        let items = if r.chance(0.02) { 40 + r.below(200) } else { r.below(12) };
+        let items = if r.chance(0.01) { 20 + r.below(100) } else { r.below(5) };
         let _ = write!(out, ",\"requestParameters\":{{\"maxResults\":{},\"filterSet\":{{\"items\":[", 5 + r.below(995));
         for i in 0..items {
             if i > 0 {

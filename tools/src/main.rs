@@ -44,6 +44,9 @@ struct Cli {
     /// Roll the active segment into a sealed one at this many WAL bytes.
     #[arg(long, global = true, env = "CAIRN_SEGMENT_BYTES", default_value_t = 32 * 1024 * 1024)]
     segment_bytes: u64,
+    /// zstd level for sealed segments (higher: smaller and slower to seal).
+    #[arg(long, global = true, env = "CAIRN_ZSTD_LEVEL", default_value_t = Options::default().zstd_level, allow_hyphen_values = true)]
+    zstd_level: i32,
     /// No progress bars or per-record messages.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -166,7 +169,7 @@ impl Cli {
 fn open_store(cli: &Cli) -> Result<Store> {
     let durability: Durability = cli.durability.parse()?;
     let dir = cli.data_dir();
-    Store::open(&dir, Options { durability, segment_bytes: cli.segment_bytes, ..Options::default() })
+    Store::open(&dir, Options { durability, segment_bytes: cli.segment_bytes, zstd_level: cli.zstd_level, ..Options::default() })
         .with_context(|| format!("opening the store in {}", dir.display()))
 }
 
@@ -257,6 +260,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 record_bytes: *record_bytes,
                 durability: cli.durability.parse()?,
                 seed: *seed,
+                zstd_level: cli.zstd_level,
             })?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),

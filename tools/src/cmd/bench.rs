@@ -20,6 +20,7 @@ pub struct BenchArgs {
     pub record_bytes: Option<usize>,
     pub durability: Durability,
     pub seed: u64,
+    pub zstd_level: i32,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -67,7 +68,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         raw_bytes += r.len() as u64;
         records.push(r);
     }
-    let store = Store::open(&dir, Options { durability: args.durability, ..Options::default() })?;
+    let store = Store::open(&dir, Options { durability: args.durability, zstd_level: args.zstd_level, ..Options::default() })?;
     let batches: Vec<&[Vec<u8>]> = records.chunks(args.batch).collect();
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(batches.len()));
