@@ -853,6 +853,12 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path) 
         }
         let bytes = fs.read(&path).map_err(|e| Error::io("read", &path, e))?;
         let is_newest = i + 1 == n;
+        if is_newest && bytes.len() < wal::WAL_HEADER_BYTES {
+            // A crash while creating the WAL at a roll: the header was never
+            // made durable, so no frame can follow it. Start it again.
+            fs.remove_file(&path).map_err(|e| Error::io("remove torn", &path, e))?;
+            continue;
+        }
         let contents = read_wal(&path, &bytes, is_newest)?;
         if contents.first_seq != first {
             return Err(Error::corruption(
