@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::index::{Attr, ATTR_COUNT};
 use crate::merkle::Hash;
 
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
@@ -30,6 +31,8 @@ pub struct Memtable {
     entries: Vec<MemEntry>,
     chunks: Vec<Vec<u8>>,
     heads: HashMap<u64, u32>,
+    /// Per attribute: value -> indexes of the entries carrying it, ascending.
+    terms: Vec<HashMap<Box<str>, Vec<u32>>>,
     pub raw_bytes: u64,
     pub min_time_ms: i64,
     pub max_time_ms: i64,
@@ -45,6 +48,7 @@ impl Memtable {
             entries: Vec::new(),
             chunks: Vec::new(),
             heads: HashMap::new(),
+            terms: (0..ATTR_COUNT).map(|_| HashMap::new()).collect(),
             raw_bytes: 0,
             min_time_ms: i64::MAX,
             max_time_ms: i64::MIN,
@@ -65,7 +69,17 @@ impl Memtable {
         self.first_seq + self.entries.len() as u64
     }
 
-    pub fn push(&mut self, ingest_ms: u64, time_ms: i64, leaf: Hash, id_fp: Option<u64>, record: &[u8]) {
+    pub fn push(&mut self, ingest_ms: u64, time_ms: i64, leaf: Hash, id_fp: Option<u64>, record: &[u8], terms: &[(Attr, String)]) {
+        let ix = self.entries.len() as u32;
+        for (attr, value) in terms {
+            let map = &mut self.terms[*attr as usize];
+            match map.get_mut(value.as_str()) {
+                Some(v) => v.push(ix),
+                None => {
+                    map.insert(value.as_str().into(), vec![ix]);
+                }
+            }
+        }
         let fits = self.chunks.last().is_some_and(|c| c.capacity() - c.len() >= record.len());
         if !fits {
             self.chunks.push(Vec::with_capacity(CHUNK_BYTES.max(record.len())));
@@ -74,7 +88,6 @@ impl Memtable {
         let chunk = &mut self.chunks[chunk_ix];
         let offset = chunk.len() as u32;
         chunk.extend_from_slice(record);
-        let ix = self.entries.len() as u32;
         let next_same_id = match id_fp {
             Some(fp) => self.heads.insert(fp, ix).unwrap_or(u32::MAX),
             None => u32::MAX,
@@ -119,6 +132,16 @@ impl Memtable {
             cur = self.entries[ix].next_same_id;
             Some(ix)
         })
+    }
+
+    /// Entries carrying (attr, value), ascending.
+    pub fn postings(&self, attr: Attr, value: &str) -> &[u32] {
+        self.terms[attr as usize].get(value).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Every value of an attribute with its entries.
+    pub fn attr_values(&self, attr: Attr) -> impl Iterator<Item = (&str, &[u32])> + '_ {
+        self.terms[attr as usize].iter().map(|(k, v)| (k.as_ref(), v.as_slice()))
     }
 
     /// Approximate heap bytes held.

@@ -8,6 +8,7 @@
 //! → `seals` (jobs for the sealer thread). The sealer takes `state` and
 //! `manifest`, and `writer` only when idle, to roll an aged segment.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,7 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
-use crate::event::{id_fingerprint, parse_event, parse_raw, Rejection};
+use crate::event::{id_fingerprint, parse_event, Rejection};
+use crate::index::{terms, Attr};
+use crate::query::{self, BlockCache, Order, Page, Query, QueryResult, Snapshot};
 use crate::fs::{FileSystem, RealFs};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
@@ -87,6 +90,8 @@ pub struct Options {
     pub fs: Arc<dyn FileSystem>,
     /// Ingest time source; the system clock by default.
     pub clock: Option<Clock>,
+    /// Memory for decoded blocks shared by queries.
+    pub block_cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -100,6 +105,7 @@ impl Default for Options {
             block_bytes: BLOCK_BYTES_TARGET,
             fs: Arc::new(RealFs),
             clock: None,
+            block_cache_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -116,8 +122,27 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// The per-record result of an append: its seq, or why it was rejected.
-pub type Outcome = std::result::Result<u64, Rejection>;
+/// The per-record result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored, with this seq.
+    Stored(u64),
+    /// Already stored with identical bytes (same eventID): not stored
+    /// again; this is the existing seq.
+    Duplicate(u64),
+    /// Not stored, for this reason.
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    /// The event's seq, stored now or before.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Outcome::Stored(s) | Outcome::Duplicate(s) => Some(*s),
+            Outcome::Rejected(_) => None,
+        }
+    }
+}
 
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,11 +176,11 @@ pub struct Stats {
 struct Request {
     body: Vec<u8>,
     events: Vec<Prepared>,
-    /// `Some(first_seq)` or the error, once committed.
-    done: Mutex<Option<Result<u64, String>>>,
+    /// Per event: its seq, stored or duplicate (`true` = duplicate), or the
+    /// error, once committed.
+    done: Mutex<Option<Result<Vec<(u64, bool)>, String>>>,
 }
 
-#[derive(Clone, Copy)]
 struct Prepared {
     ingest_ms: u64,
     time_ms: i64,
@@ -164,6 +189,7 @@ struct Prepared {
     /// The record's range inside `Request::body`.
     at: usize,
     len: usize,
+    terms: Vec<(Attr, String)>,
 }
 
 #[derive(Default)]
@@ -215,6 +241,7 @@ struct Inner {
     seals_cv: Condvar,
     manifest: Mutex<Manifest>,
     poison: Mutex<Option<String>>,
+    cache: BlockCache,
     _lock: DirLock,
 }
 
@@ -276,6 +303,7 @@ impl Store {
             seals_cv: Condvar::new(),
             manifest: Mutex::new(recovered.manifest),
             poison: Mutex::new(None),
+            cache: BlockCache::new(opts.block_cache_bytes),
             opts,
             _lock: lock,
         });
@@ -313,11 +341,49 @@ impl Store {
         if req.events.is_empty() {
             return Ok(outcomes);
         }
-        let first_seq = self.inner.commit(req)?;
-        for (seq, s) in (first_seq..).zip(outcomes.iter_mut().flatten()) {
-            *s = seq;
+        let seqs = self.inner.commit(req)?;
+        let mut it = seqs.into_iter();
+        for o in outcomes.iter_mut() {
+            if matches!(o, Outcome::Stored(_)) {
+                if let Some((seq, dup)) = it.next() {
+                    *o = if dup { Outcome::Duplicate(seq) } else { Outcome::Stored(seq) };
+                }
+            }
         }
         Ok(outcomes)
+    }
+
+    /// One page of events matching `q`, newest first (LookupEvents).
+    /// `max_results` defaults to 50 and may be up to 10,000. Pass the
+    /// returned `next_token` with the same query for the next page; pages
+    /// come from the snapshot of the first page, so every matching event
+    /// appears exactly once even while new events arrive.
+    pub fn lookup(&self, q: &Query, max_results: Option<usize>, next_token: Option<&str>) -> QueryResult<Page> {
+        let now = self.inner.now_ms() as i64;
+        query::lookup(|bound, cursor, limit| self.inner.snapshot(q, bound, Order::NewestFirst, cursor, limit), &self.inner.cache, q, max_results, next_token, now)
+    }
+
+    /// Counts of events matching `q`, grouped by the value of `by`, largest
+    /// first. Answered from the indexes: sealed partitions wholly inside
+    /// the range cost one term-table read, no decompression.
+    pub fn count(&self, q: &Query, by: Attr) -> QueryResult<Vec<(String, u64)>> {
+        q.validate()?;
+        let snap = self.inner.snapshot(q, None, Order::NewestFirst, None, usize::MAX);
+        query::count(&snap, &self.inner.cache, q, by)
+    }
+
+    /// Streams every event matching `q` in `order` to `f` until it returns
+    /// `false`. Memory stays bounded: blocks are decoded one at a time.
+    /// Returns the number of events passed to `f`.
+    pub fn export(&self, q: &Query, order: Order, mut f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
+        q.validate()?;
+        let snap = self.inner.snapshot(q, None, order, None, usize::MAX);
+        let mut n = 0u64;
+        query::run(&snap, &self.inner.cache, q, order, None, |e| {
+            n += 1;
+            f(e)
+        })?;
+        Ok(n)
     }
 
     /// Every stored record whose eventID (or UID) is `event_id`, in seq order.
@@ -554,10 +620,11 @@ impl Inner {
                         id_fp: ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())),
                         at,
                         len: rec.len(),
+                        terms: terms(&ev).into_iter().map(|(a, v)| (a, v.into_owned())).collect(),
                     });
-                    outcomes.push(Ok(0));
+                    outcomes.push(Outcome::Stored(0));
                 }
-                Err(r) => outcomes.push(Err(r)),
+                Err(r) => outcomes.push(Outcome::Rejected(r)),
             }
         }
         (Request { body, events, done: Mutex::new(None) }, outcomes)
@@ -567,7 +634,7 @@ impl Inner {
     /// Leader/follower group commit: whoever finds no leader becomes one,
     /// takes every queued request, writes them as one frame with one
     /// fdatasync, and wakes the others.
-    fn commit(&self, req: Request) -> Result<u64> {
+    fn commit(&self, req: Request) -> Result<Vec<(u64, bool)>> {
         let req = Arc::new(req);
         let mut q = self.queue.lock();
         q.pending.push(req.clone());
@@ -583,16 +650,17 @@ impl Inner {
             let group = take_group(&mut q.pending, self.opts.durability);
             drop(q);
             let result = self.write_group(&group);
-            let mut seq = result.as_ref().map(|s| *s).unwrap_or(0);
-            for r in &group {
-                *r.done.lock() = Some(match &result {
-                    Ok(_) => {
-                        let s = seq;
-                        seq += r.events.len() as u64;
-                        Ok(s)
+            match result {
+                Ok(per_request) => {
+                    for (r, seqs) in group.iter().zip(per_request) {
+                        *r.done.lock() = Some(Ok(seqs));
                     }
-                    Err(e) => Err(e.to_string()),
-                });
+                }
+                Err(e) => {
+                    for r in &group {
+                        *r.done.lock() = Some(Err(e.to_string()));
+                    }
+                }
             }
             q = self.queue.lock();
             q.leader_active = false;
@@ -601,26 +669,66 @@ impl Inner {
     }
 
     /// Writes one commit group: one frame, one write, one fdatasync (per
-    /// policy). Any failure poisons the writer.
-    fn write_group(&self, group: &[Arc<Request>]) -> Result<u64> {
+    /// policy). Events already stored with identical bytes (same eventID)
+    /// are dropped from the frame and reported as duplicates. Any write or
+    /// fsync failure poisons the writer.
+    fn write_group(&self, group: &[Arc<Request>]) -> Result<Vec<Vec<(u64, bool)>>> {
         let mut w = self.writer.lock();
         if w.closed {
             return Err(Error::Closed);
         }
         self.check_poison()?;
         let first_seq = w.next_seq;
-        let count: usize = group.iter().map(|r| r.events.len()).sum();
-        let body_len: usize = group.iter().map(|r| r.body.len()).sum();
+        // Decide each event's fate: a new seq, or an existing one.
+        let mut fates: Vec<Vec<(u64, bool)>> = Vec::with_capacity(group.len());
+        let mut keep: Vec<(usize, usize)> = Vec::new();
+        {
+            let st = self.state.read();
+            let mut in_group: HashMap<u64, Vec<(usize, usize, u64)>> = HashMap::new();
+            let mut next = first_seq;
+            for (ri, r) in group.iter().enumerate() {
+                let mut f = Vec::with_capacity(r.events.len());
+                for (ei, p) in r.events.iter().enumerate() {
+                    let rec = &r.body[p.at..p.at + p.len];
+                    let dup = p.id_fp.and_then(|fp| {
+                        in_group
+                            .get(&fp)
+                            .and_then(|v| v.iter().find(|(gr, ge, _)| {
+                                let q = &group[*gr].events[*ge];
+                                &group[*gr].body[q.at..q.at + q.len] == rec
+                            }))
+                            .map(|x| x.2)
+                            .or_else(|| self.find_stored(&st, fp, p.time_ms, rec))
+                    });
+                    match dup {
+                        Some(seq) => f.push((seq, true)),
+                        None => {
+                            if let Some(fp) = p.id_fp {
+                                in_group.entry(fp).or_default().push((ri, ei, next));
+                            }
+                            f.push((next, false));
+                            keep.push((ri, ei));
+                            next += 1;
+                        }
+                    }
+                }
+                fates.push(f);
+            }
+        }
+        if keep.is_empty() {
+            return Ok(fates);
+        }
+        let count = keep.len();
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        buf.reserve(FRAME_HEADER_BYTES + body_len);
         buf.resize(FRAME_HEADER_BYTES, 0);
-        let mut crc = crc32fast::Hasher::new();
-        for r in group {
-            crc.update(&r.body);
-            buf.extend_from_slice(&r.body);
+        for &(ri, ei) in &keep {
+            let p = &group[ri].events[ei];
+            buf.extend_from_slice(&group[ri].body[p.at - ENTRY_FIXED_BYTES..p.at + p.len]);
         }
-        let header = wal::encode_frame_header(body_len as u32, first_seq, count as u32, crc.finalize());
+        let body_len = buf.len() - FRAME_HEADER_BYTES;
+        let crc = crc32fast::hash(&buf[FRAME_HEADER_BYTES..]);
+        let header = wal::encode_frame_header(body_len as u32, first_seq, count as u32, crc);
         buf[..FRAME_HEADER_BYTES].copy_from_slice(&header);
         let written = w.wal.write(&buf).and_then(|()| match self.opts.durability {
             Durability::Never => Ok(()),
@@ -635,12 +743,12 @@ impl Inner {
         {
             let mut st = self.state.write();
             let WriterState { frontier, .. } = &mut *w;
-            for r in group {
-                for p in &r.events {
-                    let active = &mut st.active;
-                    frontier.push(p.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
-                    active.push(p.ingest_ms, p.time_ms, p.leaf, p.id_fp, &r.body[p.at..p.at + p.len]);
-                }
+            for &(ri, ei) in &keep {
+                let r = &group[ri];
+                let p = &r.events[ei];
+                let active = &mut st.active;
+                frontier.push(p.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
+                active.push(p.ingest_ms, p.time_ms, p.leaf, p.id_fp, &r.body[p.at..p.at + p.len], &p.terms);
             }
         }
         w.next_seq += count as u64;
@@ -648,7 +756,42 @@ impl Inner {
         if w.wal.len >= self.opts.segment_bytes || age_ms >= self.opts.segment_age.as_millis() as u64 {
             self.roll(&mut w)?;
         }
-        Ok(first_seq)
+        Ok(fates)
+    }
+
+    /// The seq of a stored event with this id fingerprint and exactly these
+    /// bytes, if any. Segments are pruned by time: a re-sent record has the
+    /// same eventTime, so only segments whose span holds it can match.
+    fn find_stored(&self, st: &ReadState, fp: u64, time_ms: i64, rec: &[u8]) -> Option<u64> {
+        for m in std::iter::once(&st.active).chain(st.sealing.iter().map(|m| m.as_ref())) {
+            for ix in m.find_id(fp) {
+                if m.record(m.entry(ix)) == rec {
+                    return Some(m.first_seq + ix as u64);
+                }
+            }
+        }
+        for seg in st.segments.iter().rev().filter(|s| s.footer.min_time_ms <= time_ms && s.footer.max_time_ms >= time_ms) {
+            // An unreadable segment cannot prove a duplicate: store the event.
+            let Ok(ords) = seg.find_id(fp) else { continue };
+            for ord in ords {
+                let Some((b, i)) = seg.locate(ord) else { continue };
+                let Ok(block) = self.cache.get(seg, b) else { continue };
+                if block.record(i) == rec {
+                    return Some(block.seqs[i]);
+                }
+            }
+        }
+        None
+    }
+
+    /// A consistent view for a query: sealed segments, sealing memtables,
+    /// and the active memtable's matches (copied under the lock, at most
+    /// `limit`). `bound` pins the snapshot of an earlier page.
+    fn snapshot(&self, q: &Query, bound: Option<u64>, order: Order, cursor: Option<(i64, u64)>, limit: usize) -> Snapshot {
+        let st = self.state.read();
+        let bound = bound.unwrap_or_else(|| st.active.end_seq());
+        let active = query::memtable_events(&st.active, q, bound, order == Order::NewestFirst, cursor, limit);
+        Snapshot { segments: st.segments.clone(), memtables: st.sealing.clone(), active, bound, limit }
     }
 
     /// Rolls the active segment: fsyncs its WAL, starts a new WAL at the
@@ -873,12 +1016,17 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path) 
         let mut mem = Memtable::new(first);
         for e in &contents.entries {
             let rec = &bytes[e.record.clone()];
-            let id_fp = parse_raw(rec)
-                .ok()
-                .and_then(|r| r.event_id.into_str().or_else(|| r.uid.into_str()))
-                .map(|id| id_fingerprint(id.as_bytes()));
+            // Stored records were valid when accepted; re-derive their index
+            // terms (a record this build no longer accepts keeps no terms).
+            let (id_fp, ts) = match parse_event(rec, RECORD_BYTES_MAX) {
+                Ok(ev) => (
+                    ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())),
+                    terms(&ev).into_iter().map(|(a, v)| (a, v.into_owned())).collect(),
+                ),
+                Err(_) => (None, Vec::new()),
+            };
             frontier.push(e.leaf, |level, index, h| mem.tile_nodes.push((level, index, h)));
-            mem.push(e.ingest_ms, e.time_ms, e.leaf, id_fp, rec);
+            mem.push(e.ingest_ms, e.time_ms, e.leaf, id_fp, rec, &ts);
         }
         next_seq = mem.end_seq();
         let created_ms = u64::from_le_bytes(bytes.get(24..32).and_then(|b| b.try_into().ok()).unwrap_or_default());

@@ -16,6 +16,12 @@ pub fn record(id: &str, time: &str, name: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The i-th of a family of distinct records of equal length (distinct
+/// eventIDs, so none is a duplicate of another).
+pub fn nth(i: usize) -> Vec<u8> {
+    record(&format!("n{i:06}"), "2026-01-01T00:00:00Z", "X")
+}
+
 /// Options with a deterministic ingest clock (ticks by 1 ms per batch).
 pub fn test_options() -> Options {
     let t = Arc::new(AtomicU64::new(1_767_225_600_000));

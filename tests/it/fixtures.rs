@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cairn_engine::{Options, Store};
+use cairn_engine::{Options, Outcome, Store};
 
 use crate::common::{assert_consistent, cairn, fixtures_dir};
 
@@ -45,23 +45,30 @@ fn real_records_round_trip() {
     let store = Store::open(dir.path(), Options { segment_bytes: 256 * 1024, ..Options::default() }).unwrap();
     let mut accepted: Vec<Vec<u8>> = Vec::new();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut dups = 0usize;
     for f in ndjson_files() {
         let text = std::fs::read(&f).unwrap();
         let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
         for (line, out) in lines.iter().zip(store.append(&lines).unwrap()) {
             match out {
-                Ok(seq) => {
+                Outcome::Stored(seq) => {
                     assert_eq!(seq, accepted.len() as u64);
                     accepted.push(line.to_vec());
                 }
-                Err(r) => {
+                Outcome::Duplicate(seq) => {
+                    // The shared collection repeats the bundled files: the
+                    // second copy must be recognised, byte-exact.
+                    assert_eq!(accepted[seq as usize], line.to_vec());
+                    dups += 1;
+                }
+                Outcome::Rejected(r) => {
                     assert!(DOCUMENTED.contains(&r.code()), "{}: undocumented rejection {r}", f.display());
                     *reasons.entry(r.code().to_string()).or_default() += 1;
                 }
             }
         }
     }
-    eprintln!("fixtures: {} accepted, rejected {reasons:?}", accepted.len());
+    eprintln!("fixtures: {} accepted, {dups} duplicates, rejected {reasons:?}", accepted.len());
     assert!(accepted.len() > 700, "only {} accepted", accepted.len());
     store.seal_now().unwrap();
     let events = assert_consistent(&store);

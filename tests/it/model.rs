@@ -2,7 +2,7 @@
 //! times and ids), reopens and seals, against a simple in-memory model (a
 //! `Vec` of stored records).
 
-use cairn_engine::{Options, Store};
+use cairn_engine::{Options, Outcome, Store};
 use proptest::prelude::*;
 
 use crate::common::{assert_consistent, test_options};
@@ -57,11 +57,14 @@ proptest! {
                     let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
                     let out = store.append(&refs).unwrap();
                     for ((valid, ..), (rec, o)) in batch.iter().zip(recs.iter().zip(out)) {
-                        if *valid {
-                            prop_assert_eq!(o, Ok(model.len() as u64));
-                            model.push(rec.clone());
+                        if !*valid {
+                            prop_assert!(matches!(&o, Outcome::Rejected(r) if r.code() == "InvalidEventTime"));
+                        } else if let Some(first) = model.iter().position(|m| m == rec) {
+                            // Same eventID, same bytes: idempotent.
+                            prop_assert_eq!(o, Outcome::Duplicate(first as u64));
                         } else {
-                            prop_assert_eq!(o.unwrap_err().code(), "InvalidEventTime");
+                            prop_assert_eq!(o, Outcome::Stored(model.len() as u64));
+                            model.push(rec.clone());
                         }
                     }
                 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use cairn_engine::fs::{FaultKind, FaultyFs};
 use cairn_engine::segment::reader::Segment;
-use cairn_engine::{Durability, Error, Options, Store};
+use cairn_engine::{Durability, Error, Options, Outcome, Store};
 
-use crate::common::{all_events, assert_consistent, record, test_options};
+use crate::common::{all_events, assert_consistent, nth, record, test_options};
 
 fn wal_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -32,16 +32,20 @@ fn append_reopen_seal_round_trip() {
     let a = record("id-1", "2026-01-01T00:00:02Z", "GetObject");
     let b = record("id-2", "2026-01-01T00:00:01Z", "PutObject");
     let out = store.append(&[&a, b"not json", &b]).unwrap();
-    assert_eq!(out[0], Ok(0));
-    assert_eq!(out[1].as_ref().unwrap_err().code(), "InvalidJson");
-    assert_eq!(out[2], Ok(1));
+    assert_eq!(out[0], Outcome::Stored(0));
+    assert!(matches!(&out[1], Outcome::Rejected(r) if r.code() == "InvalidJson"));
+    assert_eq!(out[2], Outcome::Stored(1));
     store.close().unwrap();
 
     let store = Store::open(dir.path(), test_options()).unwrap();
-    assert_eq!(store.append(&[&a]).unwrap()[0], Ok(2));
+    // The same bytes again are a duplicate; a correction (same id, other
+    // bytes) is a new event.
+    let a2 = record("id-1", "2026-01-01T00:00:02Z", "GetObjectAcl");
+    assert_eq!(store.append(&[&a, &a2]).unwrap(), vec![Outcome::Duplicate(0), Outcome::Stored(2)]);
     store.seal_now().unwrap();
+    assert_eq!(store.append(&[&a]).unwrap(), vec![Outcome::Duplicate(0)]);
     let events = assert_consistent(&store);
-    assert_eq!(events.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), vec![a.clone(), b.clone(), a.clone()]);
+    assert_eq!(events.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), vec![a.clone(), b.clone(), a2.clone()]);
     let got = store.get("id-1").unwrap();
     assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![0, 2]);
     assert!(store.get("missing").unwrap().is_empty());
@@ -51,7 +55,8 @@ fn append_reopen_seal_round_trip() {
     let store = Store::open(dir.path(), test_options()).unwrap();
     assert_consistent(&store);
     assert_eq!(store.get("id-2").unwrap()[0].record, b);
-    assert_eq!(store.append(&[&b]).unwrap()[0], Ok(3));
+    assert_eq!(store.append(&[&b]).unwrap()[0], Outcome::Duplicate(1));
+    assert_eq!(store.append(&[&nth(1)]).unwrap()[0], Outcome::Stored(3));
 }
 
 // Goal: a sealed segment's blocks are sorted by (eventTime, seq), whatever
@@ -85,8 +90,7 @@ fn rolls_on_size_and_chains_segments() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options { segment_bytes: 4 * 1024, ..test_options() }).unwrap();
     for i in 0..100 {
-        let r = record(&format!("r{i}"), "2026-01-01T00:00:00Z", "X");
-        store.append(&[&r]).unwrap();
+        store.append(&[&nth(i)]).unwrap();
     }
     store.seal_now().unwrap();
     let segs: Vec<Segment> = seg_files(dir.path()).iter().map(|p| Segment::open(p).unwrap()).collect();
@@ -104,11 +108,11 @@ fn rolls_on_size_and_chains_segments() {
 #[test]
 fn torn_tail_is_truncated_on_open() {
     let dir = tempfile::tempdir().unwrap();
-    let a = record("a", "2026-01-01T00:00:00Z", "X");
+    let a = nth(0);
     {
         let store = Store::open(dir.path(), test_options()).unwrap();
-        store.append(&[&a, &a]).unwrap();
-        store.append(&[&a]).unwrap();
+        store.append(&[&nth(0), &nth(1)]).unwrap();
+        store.append(&[&nth(2)]).unwrap();
     }
     let wal = wal_files(dir.path()).pop().unwrap();
     let full = std::fs::read(&wal).unwrap();
@@ -133,7 +137,7 @@ fn torn_tail_is_truncated_on_open() {
     f.write_all(&[0xAB; 100]).unwrap();
     drop(f);
     let store = Store::open(dir.path(), test_options()).unwrap();
-    assert_eq!(store.append(&[&a]).unwrap()[0], Ok(2));
+    assert_eq!(store.append(&[&nth(3)]).unwrap()[0], Outcome::Stored(2));
     assert_consistent(&store);
 }
 
@@ -145,8 +149,8 @@ fn mid_wal_damage_is_an_error() {
     let a = record("a", "2026-01-01T00:00:00Z", "X");
     {
         let store = Store::open(dir.path(), test_options()).unwrap();
-        for _ in 0..3 {
-            store.append(&[&a]).unwrap();
+        for i in 0..3 {
+            store.append(&[&nth(i)]).unwrap();
         }
     }
     let wal = wal_files(dir.path()).pop().unwrap();
@@ -214,9 +218,9 @@ fn failed_fsync_poisons_writer() {
     let store = Store::open(dir.path(), Options { fs: Arc::new(fs.clone()), durability: Durability::Always, ..test_options() }).unwrap();
     store.append(&[&a]).unwrap();
     fs.fail_after(FaultKind::Sync, 1);
-    let err = store.append(&[&a]).unwrap_err().to_string();
+    let err = store.append(&[&nth(1)]).unwrap_err().to_string();
     assert!(err.contains("injected"), "{err}");
-    let err = store.append(&[&a]).unwrap_err();
+    let err = store.append(&[&nth(2)]).unwrap_err();
     assert!(matches!(err, Error::Poisoned(_)), "{err}");
     assert!(err.to_string().contains("poisoned"), "{err}");
     drop(store);
@@ -234,8 +238,8 @@ fn failed_write_poisons_writer() {
     let store = Store::open(dir.path(), Options { fs: Arc::new(fs.clone()), ..test_options() }).unwrap();
     store.append(&[&a]).unwrap();
     fs.fail_after(FaultKind::Write, 1);
-    assert!(store.append(&[&a]).is_err());
-    assert!(matches!(store.append(&[&a]).unwrap_err(), Error::Poisoned(_)));
+    assert!(store.append(&[&nth(1)]).is_err());
+    assert!(matches!(store.append(&[&nth(2)]).unwrap_err(), Error::Poisoned(_)));
     drop(store);
     let store = Store::open(dir.path(), test_options()).unwrap();
     assert_eq!(assert_consistent(&store).len(), 1);
@@ -249,9 +253,9 @@ fn leftovers_are_cleaned_on_open() {
     let a = record("a", "2026-01-01T00:00:00Z", "X");
     {
         let store = Store::open(dir.path(), test_options()).unwrap();
-        store.append(&[&a, &a]).unwrap();
+        store.append(&[&a, &nth(1)]).unwrap();
         store.seal_now().unwrap();
-        store.append(&[&a]).unwrap();
+        store.append(&[&nth(2)]).unwrap();
     }
     let seg_dir = dir.path().join("segments");
     std::fs::write(seg_dir.join("00000000000000000002.seg.tmp"), b"partial").unwrap();
@@ -269,17 +273,17 @@ fn leftovers_are_cleaned_on_open() {
 fn concurrent_appends_get_unique_contiguous_seqs() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options { segment_bytes: 64 * 1024, ..test_options() }).unwrap();
-    let mut seqs: Vec<u64> = std::thread::scope(|s| {
+    let mut seqs: Vec<Outcome> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
             .map(|t| {
                 let store = &store;
                 s.spawn(move || {
                     let mut mine = Vec::new();
                     for i in 0..100 {
-                        let r = record(&format!("t{t}-{i}"), "2026-01-01T00:00:00Z", "X");
-                        let rs = [r.as_slice(), r.as_slice()];
+                        let (r1, r2) = (record(&format!("t{t}-{i}"), "2026-01-01T00:00:00Z", "X"), record(&format!("t{t}-{i}-b"), "2026-01-01T00:00:00Z", "X"));
+                        let rs = [r1.as_slice(), r2.as_slice()];
                         for o in store.append(&rs).unwrap() {
-                            mine.push(o.unwrap());
+                            mine.push(o);
                         }
                     }
                     mine
@@ -288,6 +292,10 @@ fn concurrent_appends_get_unique_contiguous_seqs() {
             .collect();
         hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
+    let mut seqs: Vec<u64> = seqs.iter().map(|o| match o {
+        Outcome::Stored(s) => *s,
+        other => panic!("unexpected {other:?}"),
+    }).collect();
     seqs.sort();
     assert_eq!(seqs, (0..800).collect::<Vec<u64>>());
     store.seal_now().unwrap();
@@ -303,7 +311,7 @@ fn limits_are_named() {
     let store = Store::open(dir.path(), Options { record_bytes_max: 100, ..test_options() }).unwrap();
     let a = record("a", "2026-01-01T00:00:00Z", "X");
     let out = store.append(&[&a]).unwrap();
-    assert!(out[0].as_ref().unwrap_err().to_string().contains("limit of 100 bytes"));
+    assert!(matches!(&out[0], Outcome::Rejected(r) if r.to_string().contains("limit of 100 bytes")));
     let many: Vec<&[u8]> = vec![b"{}".as_slice(); cairn_engine::limits::BATCH_RECORDS_MAX + 1];
     let err = store.append(&many).unwrap_err().to_string();
     assert!(err.contains("record count") && err.contains("100000"), "{err}");
@@ -355,11 +363,11 @@ fn torn_wal_header_after_roll_is_restarted() {
     let a = record("a", "2026-01-01T00:00:00Z", "X");
     {
         let store = Store::open(dir.path(), test_options()).unwrap();
-        store.append(&[&a, &a]).unwrap();
+        store.append(&[&a, &nth(1)]).unwrap();
     }
     std::fs::write(dir.path().join("wal/00000000000000000002.wal"), b"CAIRNWAL\x01").unwrap();
     let store = Store::open(dir.path(), test_options()).unwrap();
-    assert_eq!(store.append(&[&a]).unwrap()[0], Ok(2));
+    assert_eq!(store.append(&[&nth(2)]).unwrap()[0], Outcome::Stored(2));
     store.seal_now().unwrap();
     assert_eq!(assert_consistent(&store).len(), 3);
 }

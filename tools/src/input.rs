@@ -103,16 +103,9 @@ pub fn read_records(path: &Path, sink: &mut dyn FnMut(Vec<u8>, Location) -> Resu
         return Ok(bytes);
     }
     if trimmed[0] == b'{' && serde_json::from_slice::<&RawValue>(trimmed).is_ok() {
-        // A complete object on the first line: a one-line CloudTrail log
-        // file, or the first line of NDJSON.
-        if let Ok(file) = serde_json::from_slice::<LogFile>(trimmed) {
-            let rest = read_rest(&mut r, &mut bytes)?;
-            if trim(&rest).is_empty() {
-                emit_elements(&file.records, &source, "record", sink)?;
-                return Ok(bytes);
-            }
-        }
-        return ndjson(r, first, &source, bytes, sink);
+        // A complete object on the first line: lines of records or of
+        // one-line CloudTrail log files (e.g. `zcat *.json.gz`).
+        return lines(r, first, &source, bytes, sink);
     }
     // Anything else is one JSON document spread over lines: an array, a
     // pretty-printed log file, or a pretty-printed single record.
@@ -149,7 +142,18 @@ fn emit_elements(
     Ok(())
 }
 
-fn ndjson(
+/// Is this line a `{"Records":[...]}` log file rather than a record? A
+/// CloudTrail record never has a top-level `Records` key; look only near
+/// the start so records are not parsed twice.
+fn log_file_line(t: &[u8]) -> Option<LogFile<'_>> {
+    let head = &t[..t.len().min(32)];
+    if !head.windows(9).any(|w| w == b"\"Records\"") {
+        return None;
+    }
+    serde_json::from_slice::<LogFile>(t).ok()
+}
+
+fn lines(
     mut r: Box<dyn BufRead + Send>,
     first: Vec<u8>,
     source: &str,
@@ -160,7 +164,9 @@ fn ndjson(
     let mut line = first;
     loop {
         let t = trim(&line);
-        if !t.is_empty() {
+        if let Some(file) = log_file_line(t) {
+            emit_elements(&file.records, &format!("{source} line {line_no}"), "record", sink)?;
+        } else if !t.is_empty() {
             sink(t.to_vec(), Location { source: source.to_string(), index: line_no, kind: "line" })?;
         }
         line.clear();
@@ -205,7 +211,8 @@ mod tests {
         assert_eq!(collect(b"[\n{\"a\":1},\n{\"b\":2}\n]"), vec!["{\"a\":1}", "{\"b\":2}"]);
         assert_eq!(collect(b"{\n  \"eventName\": \"X\"\n}"), vec!["{\n  \"eventName\": \"X\"\n}"]);
         assert_eq!(collect(b"\n\n"), Vec::<String>::new());
-        // Two one-line log files in NDJSON are two records, as written.
-        assert_eq!(collect(b"{\"Records\":[]}\n{\"x\":1}\n").len(), 2);
+        // Lines may be records or one-line log files (`zcat *.json.gz`).
+        assert_eq!(collect(b"{\"Records\":[]}\n{\"x\":1}\n"), vec!["{\"x\":1}"]);
+        assert_eq!(collect(b"{\"Records\":[{\"a\":1}]}\n{\"Records\":[{\"b\":2}]}\n"), vec!["{\"a\":1}", "{\"b\":2}"]);
     }
 }

@@ -193,10 +193,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
                 Output::Table => {
                     eprintln!(
-                        "cairn: {} records from {} input(s): {} stored, {} rejected; {:.0} events/s, {:.1} MB/s",
+                        "cairn: {} records from {} input(s): {} stored, {} duplicates (already stored), {} rejected; {:.0} events/s, {:.1} MB/s",
                         summary.records,
                         summary.files,
                         summary.accepted,
+                        summary.duplicates,
                         summary.rejected,
                         summary.events_per_sec,
                         summary.input_bytes as f64 / summary.seconds.max(1e-9) / 1e6

@@ -5,7 +5,7 @@
 //! Nothing ever modifies a sealed segment in place.
 //!
 //! Layout (docs/FORMAT.md has the byte tables):
-//! `header (64) | block* | block index | id table | frontier | footer (256)`
+//! `header (64) | block* | block index | id table | frontier | index | footer (320)`
 
 pub mod reader;
 pub mod writer;
@@ -20,7 +20,7 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"CAIRNSEG";
 pub const FOOTER_MAGIC: &[u8; 8] = b"CAIRNFTR";
 pub const SEGMENT_VERSION: u16 = 1;
 pub const HEADER_BYTES: usize = 64;
-pub const FOOTER_BYTES: usize = 256;
+pub const FOOTER_BYTES: usize = 320;
 pub const BLOCK_META_BYTES: usize = 48;
 pub const ID_ENTRY_BYTES: usize = 8;
 
@@ -100,6 +100,8 @@ pub struct Footer {
     pub block_index: Section,
     pub id_table: Section,
     pub frontier: Section,
+    /// The time-partitioned index (`index` module).
+    pub index: Section,
     /// RFC 6962 root over this segment's leaves alone.
     pub segment_root: Hash,
     /// Size of the whole tree at this segment's end (= first_seq + count).
@@ -124,7 +126,7 @@ impl Footer {
         put_u64(&mut o, self.min_ingest_ms);
         put_u64(&mut o, self.max_ingest_ms);
         put_u64(&mut o, self.raw_bytes);
-        for s in [&self.block_index, &self.id_table, &self.frontier] {
+        for s in [&self.block_index, &self.id_table, &self.frontier, &self.index] {
             put_u64(&mut o, s.offset);
             put_u64(&mut o, s.len);
             put_u32(&mut o, s.crc);
@@ -167,7 +169,7 @@ impl Footer {
         let max_ingest_ms = r.u64()?;
         let raw_bytes = r.u64()?;
         let mut sec = || -> Option<Section> { Some(Section { offset: r.u64()?, len: r.u64()?, crc: r.u32()? }) };
-        let (block_index, id_table, frontier) = (sec()?, sec()?, sec()?);
+        let (block_index, id_table, frontier, index) = (sec()?, sec()?, sec()?, sec()?);
         Some(Footer {
             first_seq,
             count,
@@ -180,6 +182,7 @@ impl Footer {
             block_index,
             id_table,
             frontier,
+            index,
             tree_size: r.u64()?,
             segment_root: r.array()?,
             tree_root: r.array()?,

@@ -17,6 +17,7 @@ use super::{
 use crate::codec::{crc32, Reader};
 use crate::error::{Error, Result};
 use crate::limits::RECORD_BYTES_MAX;
+use crate::index::{IndexLayout, IndexView};
 use crate::merkle::{Frontier, Hash};
 
 /// Upper bound for one block's uncompressed payload, checked before the
@@ -25,12 +26,15 @@ const BLOCK_RAW_BYTES_MAX: u32 = 64 * 1024 * 1024;
 
 /// An open, verified sealed segment.
 pub struct Segment {
+    /// Unique per opened segment in this process (block cache key).
+    pub id: u64,
     pub path: PathBuf,
     map: Mmap,
     pub footer: Footer,
     pub hash: Hash,
     pub blocks: Vec<BlockMeta>,
     id_table_ok: OnceLock<Result<(), String>>,
+    index: OnceLock<Result<IndexLayout, String>>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -74,7 +78,17 @@ impl Segment {
         let footer_at = len - FOOTER_BYTES;
         let footer = Footer::decode(path, footer_at as u64, &map[footer_at..])?;
         let hash = footer.hash();
-        let seg = Segment { path: path.to_path_buf(), blocks: Vec::new(), footer, hash, map, id_table_ok: OnceLock::new() };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let seg = Segment {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            path: path.to_path_buf(),
+            blocks: Vec::new(),
+            footer,
+            hash,
+            map,
+            id_table_ok: OnceLock::new(),
+            index: OnceLock::new(),
+        };
         seg.check_layout(footer_at as u64)?;
         let blocks = seg.decode_block_index()?;
         Ok(Segment { blocks, ..seg })
@@ -208,6 +222,18 @@ impl Segment {
         match ok {
             Ok(()) => self.section_bytes(&self.footer.id_table, "id table"),
             Err(e) => Err(Error::corruption(&self.path, self.footer.id_table.offset, e.clone())),
+        }
+    }
+
+    /// The segment's time-partitioned index, checked on first use.
+    pub fn index(&self) -> Result<IndexView<'_>> {
+        let layout = self.index.get_or_init(|| {
+            let b = self.checked_section(&self.footer.index, "index").map_err(|e| e.to_string())?;
+            IndexLayout::parse(b, self.footer.count)
+        });
+        match layout {
+            Ok(l) => Ok(l.view(self.section_bytes(&self.footer.index, "index")?)),
+            Err(e) => Err(Error::corruption(&self.path, self.footer.index.offset, e.clone())),
         }
     }
 

@@ -8,6 +8,7 @@
 
 use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES};
 use crate::codec::{crc32, put_i64, put_u32, put_u64};
+use crate::index::{encode_index, partition_start, Attr, PartitionBuild, PARTITION_MS};
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
 use crate::merkle::{Frontier, Hash};
@@ -70,6 +71,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     let block_index = section(&mut out, |o| blocks.iter().for_each(|b| b.encode(o)));
     let id_table = section(&mut out, |o| encode_id_table(mem, &order, o));
     let frontier = section(&mut out, |o| input.frontier_at_end.nodes().iter().for_each(|h| o.extend_from_slice(h)));
+    let index = section(&mut out, |o| encode_index(PARTITION_MS, &build_partitions(mem, &order), o));
 
     let mut seg_frontier = Frontier::new();
     for e in entries {
@@ -87,6 +89,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
         block_index,
         id_table,
         frontier,
+        index,
         segment_root: seg_frontier.root(),
         tree_size: input.frontier_at_end.size(),
         tree_root: input.frontier_at_end.root(),
@@ -138,4 +141,44 @@ fn encode_id_table(mem: &Memtable, order: &[u32], out: &mut Vec<u8>) {
         put_u32(out, fp);
         put_u32(out, ord);
     }
+}
+
+/// Splits the time-sorted events into partitions and gathers each
+/// partition's postings from the memtable's term maps. EventId is left out:
+/// the id table answers it.
+fn build_partitions(mem: &Memtable, order: &[u32]) -> Vec<PartitionBuild> {
+    let entries = mem.entries();
+    let mut parts: Vec<PartitionBuild> = Vec::new();
+    for (ord, &i) in order.iter().enumerate() {
+        let start = partition_start(entries[i as usize].time_ms, PARTITION_MS);
+        match parts.last_mut() {
+            Some(p) if p.start_ms == start => p.count += 1,
+            _ => parts.push(PartitionBuild { start_ms: start, first_ordinal: ord as u32, count: 1, terms: Vec::new() }),
+        }
+    }
+    let mut inverse = vec![0u32; order.len()];
+    for (ord, &i) in order.iter().enumerate() {
+        inverse[i as usize] = ord as u32;
+    }
+    let part_of = |ord: u32| parts.partition_point(|p| p.first_ordinal <= ord) - 1;
+    let mut per_part: Vec<Vec<((Attr, String), Vec<u32>)>> = (0..parts.len()).map(|_| Vec::new()).collect();
+    for attr in Attr::ALL.into_iter().filter(|a| *a != Attr::EventId) {
+        for (value, ixs) in mem.attr_values(attr) {
+            let mut ords: Vec<u32> = ixs.iter().map(|&i| inverse[i as usize]).collect();
+            ords.sort_unstable();
+            let mut k = 0;
+            while k < ords.len() {
+                let p = part_of(ords[k]);
+                let end_ord = parts[p].first_ordinal + parts[p].count;
+                let j = k + ords[k..].partition_point(|&o| o < end_ord);
+                per_part[p].push(((attr, value.to_string()), ords[k..j].to_vec()));
+                k = j;
+            }
+        }
+    }
+    for (p, mut terms) in parts.iter_mut().zip(per_part) {
+        terms.sort_unstable_by(|a, b| (a.0 .0, a.0 .1.as_bytes()).cmp(&(b.0 .0, b.0 .1.as_bytes())));
+        p.terms = terms;
+    }
+    parts
 }

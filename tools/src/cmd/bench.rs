@@ -84,7 +84,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
                         let t = Instant::now();
                         let out = store.append(&refs)?;
                         latencies.lock().push(t.elapsed());
-                        if let Some(Err(r)) = out.iter().find(|o| o.is_err()) {
+                        if let Some(cairn_engine::Outcome::Rejected(r)) = out.iter().find(|o| o.seq().is_none()) {
                             bail!("a generated record was rejected: {r}");
                         }
                     }

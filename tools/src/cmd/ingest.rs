@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use cairn_engine::Store;
+use cairn_engine::{Outcome, Store};
 use parking_lot::Mutex;
 
 use crate::input::{expand_paths, read_records, Location};
@@ -33,6 +33,8 @@ pub struct IngestSummary {
     pub files: u64,
     pub records: u64,
     pub accepted: u64,
+    /// Already stored with identical bytes; acknowledged, not stored again.
+    pub duplicates: u64,
     pub rejected: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
     pub input_bytes: u64,
@@ -76,13 +78,17 @@ pub fn run(store: &Store, args: &IngestArgs) -> Result<IngestSummary> {
                     let mut sum = summary.lock();
                     for (i, o) in outcomes.iter().enumerate() {
                         match o {
-                            Ok(seq) => {
-                                sum.accepted += 1;
+                            Outcome::Stored(seq) | Outcome::Duplicate(seq) => {
+                                if matches!(o, Outcome::Duplicate(_)) {
+                                    sum.duplicates += 1;
+                                } else {
+                                    sum.accepted += 1;
+                                }
                                 if ack_log.is_some() {
                                     acks.push_str(&format!("{} {seq}\n", batch.first_ordinal + i as u64));
                                 }
                             }
-                            Err(r) => {
+                            Outcome::Rejected(r) => {
                                 sum.rejected += 1;
                                 *sum.rejected_by_reason.entry(r.code().to_string()).or_default() += 1;
                                 if sum.rejected <= REJECTIONS_SHOWN_MAX && !args.quiet {
@@ -141,7 +147,7 @@ pub fn run(store: &Store, args: &IngestArgs) -> Result<IngestSummary> {
     });
     progress.finish();
     let mut sum = summary.lock().clone();
-    sum.records = sum.accepted + sum.rejected;
+    sum.records = sum.accepted + sum.duplicates + sum.rejected;
     sum.seconds = start.elapsed().as_secs_f64();
     sum.events_per_sec = sum.accepted as f64 / sum.seconds.max(1e-9);
     result.map(|()| sum)

@@ -1,0 +1,480 @@
+//! Lookup attributes and the time-partitioned index of a sealed segment.
+//!
+//! Every event is indexed under each lookup attribute it has (CloudTrail's
+//! eight, and more). A sealed segment stores, for every partition (an hour
+//! of event time, by default) it touches: the partition's ordinal range
+//! (events are sorted by time, so a partition is a contiguous run of
+//! ordinals) and, for each (attribute, value) in it, a posting list of the
+//! ordinals that carry it. This module owns that section's format; it never
+//! reads records.
+//!
+//! Section layout (little-endian):
+//! `magic "CIDX" | version u16 | zero u16 | partition_ms u64 | partitions u32 | terms u32`
+//! then `partitions` × `start_ms i64 | first_ordinal u32 | count u32 | first_term u32 | term_count u32`,
+//! then `terms` × `attr u8 | zero u8 | value_len u16 | value_off u32 | postings_off u32 | postings_len u32 | count u32`
+//! (sorted by partition, then attr, then value bytes), then the values
+//! blob, then the postings blob: per term, the ordinals as LEB128 varints of
+//! the gap from the previous one (the first relative to the partition's
+//! first ordinal).
+
+use std::borrow::Cow;
+
+use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, Reader};
+use crate::event::Event;
+
+/// A lookup attribute. Codes are on disk: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Attr {
+    EventId = 0,
+    EventName = 1,
+    ReadOnly = 2,
+    Username = 3,
+    ResourceType = 4,
+    ResourceName = 5,
+    EventSource = 6,
+    AccessKeyId = 7,
+    ErrorCode = 8,
+    AwsRegion = 9,
+    AccountId = 10,
+    SourceIpAddress = 11,
+    UserIdentityArn = 12,
+    EventCategory = 13,
+    EventType = 14,
+}
+
+pub const ATTR_COUNT: usize = 15;
+
+impl Attr {
+    pub const ALL: [Attr; ATTR_COUNT] = [
+        Attr::EventId,
+        Attr::EventName,
+        Attr::ReadOnly,
+        Attr::Username,
+        Attr::ResourceType,
+        Attr::ResourceName,
+        Attr::EventSource,
+        Attr::AccessKeyId,
+        Attr::ErrorCode,
+        Attr::AwsRegion,
+        Attr::AccountId,
+        Attr::SourceIpAddress,
+        Attr::UserIdentityArn,
+        Attr::EventCategory,
+        Attr::EventType,
+    ];
+
+    /// The name users type (CloudTrail's AttributeKey spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Attr::EventId => "EventId",
+            Attr::EventName => "EventName",
+            Attr::ReadOnly => "ReadOnly",
+            Attr::Username => "Username",
+            Attr::ResourceType => "ResourceType",
+            Attr::ResourceName => "ResourceName",
+            Attr::EventSource => "EventSource",
+            Attr::AccessKeyId => "AccessKeyId",
+            Attr::ErrorCode => "ErrorCode",
+            Attr::AwsRegion => "AwsRegion",
+            Attr::AccountId => "AccountId",
+            Attr::SourceIpAddress => "SourceIPAddress",
+            Attr::UserIdentityArn => "UserIdentityArn",
+            Attr::EventCategory => "EventCategory",
+            Attr::EventType => "EventType",
+        }
+    }
+
+    /// Parses a name, case-sensitively as CloudTrail does, also accepting
+    /// any ASCII case for convenience on the command line.
+    pub fn parse(s: &str) -> Option<Attr> {
+        Attr::ALL.iter().copied().find(|a| a.name() == s).or_else(|| Attr::ALL.iter().copied().find(|a| a.name().eq_ignore_ascii_case(s)))
+    }
+
+    pub fn from_code(c: u8) -> Option<Attr> {
+        Attr::ALL.get(c as usize).copied()
+    }
+}
+
+/// The (attribute, value) pairs an event is indexed under. EventId is
+/// included (memtables index it here; segments use their id table).
+/// AccountId covers `userIdentity.accountId` and `recipientAccountId`;
+/// ResourceName covers each resource's ARN and, for an ARN, its final name
+/// (after the last `/` or `:`), since LookupEvents accepts either.
+pub fn terms<'a>(ev: &Event<'a>) -> Vec<(Attr, Cow<'a, str>)> {
+    let mut t: Vec<(Attr, Cow<'a, str>)> = Vec::with_capacity(16);
+    let mut put = |a: Attr, v: &Option<Cow<'a, str>>| {
+        if let Some(v) = v {
+            if !v.is_empty() {
+                t.push((a, v.clone()));
+            }
+        }
+    };
+    put(Attr::EventId, &ev.event_id);
+    put(Attr::EventName, &Some(ev.event_name.clone()));
+    put(Attr::ReadOnly, &ev.read_only.map(|b| Cow::Borrowed(if b { "true" } else { "false" })));
+    put(Attr::Username, &ev.username);
+    put(Attr::EventSource, &ev.event_source);
+    put(Attr::AccessKeyId, &ev.access_key_id);
+    put(Attr::ErrorCode, &ev.error_code);
+    put(Attr::AwsRegion, &ev.aws_region);
+    put(Attr::AccountId, &ev.account_id);
+    if ev.recipient_account_id != ev.account_id {
+        put(Attr::AccountId, &ev.recipient_account_id);
+    }
+    put(Attr::SourceIpAddress, &ev.source_ip);
+    put(Attr::UserIdentityArn, &ev.user_identity_arn);
+    put(Attr::EventCategory, &ev.event_category);
+    put(Attr::EventType, &ev.event_type);
+    for (kind, arn) in &ev.resources {
+        put(Attr::ResourceType, kind);
+        put(Attr::ResourceName, arn);
+        if let Some(a) = arn.as_deref().filter(|a| a.starts_with("arn:")) {
+            let short = a.rsplit(['/', ':']).next().unwrap_or(a);
+            if !short.is_empty() && short != a {
+                put(Attr::ResourceName, &Some(Cow::Owned(short.to_string())));
+            }
+        }
+    }
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Default partition width: one hour of event time.
+pub const PARTITION_MS: i64 = 3_600_000;
+
+pub fn partition_start(time_ms: i64, partition_ms: i64) -> i64 {
+    time_ms.div_euclid(partition_ms) * partition_ms
+}
+
+pub fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Decodes `count` gap-encoded ordinals starting from `base`; `None` when
+/// the bytes are malformed.
+pub fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Option<()> {
+    let mut cur = base;
+    let mut i = 0usize;
+    out.reserve(count as usize);
+    for n in 0..count {
+        let mut v: u32 = 0;
+        let mut shift = 0u32;
+        loop {
+            let b = *bytes.get(i)?;
+            i += 1;
+            if shift > 28 {
+                return None;
+            }
+            v |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        cur = if n == 0 { cur.checked_add(v)? } else { cur.checked_add(v)?.checked_add(1)? };
+        out.push(cur);
+    }
+    (i == bytes.len()).then_some(())
+}
+
+/// One partition of a segment being built: its terms and their ordinals.
+pub struct PartitionBuild {
+    pub start_ms: i64,
+    pub first_ordinal: u32,
+    pub count: u32,
+    /// (attr, value) -> ordinals (ascending), sorted by key.
+    pub terms: Vec<((Attr, String), Vec<u32>)>,
+}
+
+/// Encodes the index section.
+pub fn encode_index(partition_ms: i64, parts: &[PartitionBuild], out: &mut Vec<u8>) {
+    let term_total: usize = parts.iter().map(|p| p.terms.len()).sum();
+    out.extend_from_slice(b"CIDX");
+    put_u16(out, 1);
+    put_u16(out, 0);
+    put_u64(out, partition_ms as u64);
+    put_u32(out, parts.len() as u32);
+    put_u32(out, term_total as u32);
+    let mut first_term = 0u32;
+    for p in parts {
+        put_i64(out, p.start_ms);
+        put_u32(out, p.first_ordinal);
+        put_u32(out, p.count);
+        put_u32(out, first_term);
+        put_u32(out, p.terms.len() as u32);
+        first_term += p.terms.len() as u32;
+    }
+    let mut values = Vec::new();
+    let mut postings = Vec::new();
+    let mut table = Vec::with_capacity(term_total * TERM_BYTES);
+    for p in parts {
+        for ((attr, value), ords) in &p.terms {
+            let v = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
+            table.push(*attr as u8);
+            table.push(0);
+            put_u16(&mut table, v.len() as u16);
+            put_u32(&mut table, values.len() as u32);
+            values.extend_from_slice(v);
+            let start = postings.len();
+            let mut prev: Option<u32> = None;
+            for &o in ords {
+                let gap = match prev {
+                    None => o - p.first_ordinal,
+                    Some(q) => o - q - 1,
+                };
+                put_varint(&mut postings, gap);
+                prev = Some(o);
+            }
+            put_u32(&mut table, start as u32);
+            put_u32(&mut table, (postings.len() - start) as u32);
+            put_u32(&mut table, ords.len() as u32);
+        }
+    }
+    out.extend_from_slice(&table);
+    out.extend_from_slice(&values);
+    out.extend_from_slice(&postings);
+}
+
+const PARTITION_BYTES: usize = 24;
+const TERM_BYTES: usize = 20;
+
+/// A partition entry read from a segment's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub start_ms: i64,
+    pub first_ordinal: u32,
+    pub count: u32,
+    pub first_term: u32,
+    pub term_count: u32,
+}
+
+/// One term entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Term<'a> {
+    pub attr: u8,
+    pub value: &'a [u8],
+    pub postings: &'a [u8],
+    pub count: u32,
+}
+
+/// The parsed, owned shape of an index section: cached per segment so a
+/// query builds an [`IndexView`] without re-validating.
+#[derive(Debug, Clone)]
+pub struct IndexLayout {
+    pub partition_ms: i64,
+    pub partitions: Vec<Partition>,
+    terms: std::ops::Range<usize>,
+    values: std::ops::Range<usize>,
+    postings: std::ops::Range<usize>,
+}
+
+/// A read-only view of a segment's index section (bytes from the map).
+#[derive(Debug, Clone, Copy)]
+pub struct IndexView<'a> {
+    pub layout: &'a IndexLayout,
+    terms: &'a [u8],
+    values: &'a [u8],
+    postings: &'a [u8],
+}
+
+impl IndexLayout {
+    /// Parses and bounds-checks the section; `Err` names what is wrong.
+    pub fn parse(b: &[u8], events: u64) -> Result<Self, String> {
+        let mut r = Reader::new(b);
+        if r.bytes(4) != Some(b"CIDX".as_slice()) {
+            return Err("index section: bad magic".into());
+        }
+        let version = r.u16().ok_or("index section: short")?;
+        if version != 1 {
+            return Err(format!("index section: unsupported version {version}"));
+        }
+        r.u16().ok_or("index section: short")?;
+        let partition_ms = r.u64().ok_or("index section: short")? as i64;
+        let nparts = r.u32().ok_or("index section: short")? as usize;
+        let nterms = r.u32().ok_or("index section: short")? as usize;
+        if partition_ms <= 0 || nparts.checked_mul(PARTITION_BYTES).is_none_or(|n| n > r.remaining()) {
+            return Err("index section: partition table out of bounds".into());
+        }
+        let mut partitions = Vec::with_capacity(nparts);
+        let mut next_ord = 0u64;
+        let mut next_term = 0u64;
+        for _ in 0..nparts {
+            let p = Partition {
+                start_ms: r.i64().ok_or("short")?,
+                first_ordinal: r.u32().ok_or("short")?,
+                count: r.u32().ok_or("short")?,
+                first_term: r.u32().ok_or("short")?,
+                term_count: r.u32().ok_or("short")?,
+            };
+            if u64::from(p.first_ordinal) != next_ord || u64::from(p.first_term) != next_term {
+                return Err("index section: partitions are not contiguous".into());
+            }
+            next_ord += u64::from(p.count);
+            next_term += u64::from(p.term_count);
+            partitions.push(p);
+        }
+        if next_ord != events || next_term != nterms as u64 {
+            return Err(format!("index section: covers {next_ord} events and {next_term} terms, expected {events} and {nterms}"));
+        }
+        let terms_start = r.pos();
+        let terms = r.bytes(nterms.checked_mul(TERM_BYTES).ok_or("overflow")?).ok_or("index section: term table out of bounds")?;
+        let (mut values_len, mut postings_len) = (0usize, 0usize);
+        let mut prev: Option<(u32, u8, &[u8])> = None;
+        let values_start = r.pos();
+        for (pi, p) in partitions.iter().enumerate() {
+            for i in p.first_term..p.first_term + p.term_count {
+                let t = &terms[i as usize * TERM_BYTES..(i as usize + 1) * TERM_BYTES];
+                let vl = u16::from_le_bytes([t[2], t[3]]) as usize;
+                let vo = u32::from_le_bytes(t[4..8].try_into().unwrap_or_default()) as usize;
+                let po = u32::from_le_bytes(t[8..12].try_into().unwrap_or_default()) as usize;
+                let pl = u32::from_le_bytes(t[12..16].try_into().unwrap_or_default()) as usize;
+                let count = u32::from_le_bytes(t[16..20].try_into().unwrap_or_default());
+                if count == 0 || count > p.count || pl < count as usize {
+                    return Err(format!("index section: term {i} has an invalid count"));
+                }
+                values_len = values_len.max(vo + vl);
+                postings_len = postings_len.max(po + pl);
+                // Sortedness is what binary search relies on: check it.
+                let value = b.get(values_start + vo..values_start + vo + vl).unwrap_or_default();
+                if let Some((pp, pa, pv)) = prev {
+                    if pp == pi as u32 && (pa, pv) >= (t[0], value) {
+                        return Err(format!("index section: terms of partition {pi} are not sorted"));
+                    }
+                }
+                prev = Some((pi as u32, t[0], value));
+            }
+        }
+        let _ = terms;
+        let values = values_start..values_start + values_len;
+        r.bytes(values_len).ok_or("index section: values out of bounds")?;
+        let postings_start = r.pos();
+        r.bytes(postings_len).ok_or("index section: postings out of bounds")?;
+        if r.remaining() != 0 {
+            return Err("index section: trailing bytes".into());
+        }
+        Ok(IndexLayout { partition_ms, partitions, terms: terms_start..values_start, values, postings: postings_start..postings_start + postings_len })
+    }
+
+    /// A view over the section bytes this layout was parsed from.
+    pub fn view<'a>(&'a self, b: &'a [u8]) -> IndexView<'a> {
+        IndexView { layout: self, terms: &b[self.terms.clone()], values: &b[self.values.clone()], postings: &b[self.postings.clone()] }
+    }
+}
+
+impl<'a> IndexView<'a> {
+    pub fn term(&self, i: u32) -> Term<'a> {
+        let t = &self.terms[i as usize * TERM_BYTES..(i as usize + 1) * TERM_BYTES];
+        let vl = u16::from_le_bytes([t[2], t[3]]) as usize;
+        let vo = u32::from_le_bytes(t[4..8].try_into().unwrap_or_default()) as usize;
+        let po = u32::from_le_bytes(t[8..12].try_into().unwrap_or_default()) as usize;
+        let pl = u32::from_le_bytes(t[12..16].try_into().unwrap_or_default()) as usize;
+        let count = u32::from_le_bytes(t[16..20].try_into().unwrap_or_default());
+        Term { attr: t[0], value: &self.values[vo..vo + vl], postings: &self.postings[po..po + pl], count }
+    }
+
+    /// The terms of one partition with the given attribute (a contiguous run).
+    pub fn attr_terms(&self, p: &Partition, attr: Attr) -> std::ops::Range<u32> {
+        let (lo, hi) = (p.first_term, p.first_term + p.term_count);
+        let a = attr as u8;
+        let start = partition_point(lo, hi, |i| self.term(i).attr < a);
+        let end = partition_point(start, hi, |i| self.term(i).attr <= a);
+        start..end
+    }
+
+    /// The term (attr, value) in a partition, if present.
+    pub fn find(&self, p: &Partition, attr: Attr, value: &str) -> Option<Term<'a>> {
+        let r = self.attr_terms(p, attr);
+        let v = value.as_bytes();
+        let i = partition_point(r.start, r.end, |i| self.term(i).value < v);
+        (i < r.end && self.term(i).value == v).then(|| self.term(i))
+    }
+}
+
+fn partition_point(mut lo: u32, mut hi: u32, pred: impl Fn(u32) -> bool) -> u32 {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// CRC of an index section (the segment footer records it).
+pub fn index_crc(b: &[u8]) -> u32 {
+    crc32(&[b])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the index section round-trips, terms are found by binary
+    // search, postings decode to the original ordinals.
+    #[test]
+    fn round_trip() {
+        let parts = vec![
+            PartitionBuild {
+                start_ms: 0,
+                first_ordinal: 0,
+                count: 5,
+                terms: vec![((Attr::EventName, "A".into()), vec![0, 2, 4]), ((Attr::EventName, "B".into()), vec![1, 3]), ((Attr::Username, "u".into()), vec![0, 1, 2, 3, 4])],
+            },
+            PartitionBuild { start_ms: 3_600_000, first_ordinal: 5, count: 300, terms: vec![((Attr::EventName, "A".into()), (5..305).collect())] },
+        ];
+        let mut b = Vec::new();
+        encode_index(PARTITION_MS, &parts, &mut b);
+        let layout = IndexLayout::parse(&b, 305).unwrap();
+        let v = layout.view(&b);
+        let parts = &v.layout.partitions;
+        assert_eq!(parts.len(), 2);
+        let t = v.find(&parts[0], Attr::EventName, "B").unwrap();
+        let mut out = Vec::new();
+        decode_postings(t.postings, 0, t.count, &mut out).unwrap();
+        assert_eq!(out, vec![1, 3]);
+        assert!(v.find(&parts[0], Attr::EventName, "C").is_none());
+        assert!(v.find(&parts[0], Attr::AwsRegion, "A").is_none());
+        let t = v.find(&parts[1], Attr::EventName, "A").unwrap();
+        out.clear();
+        decode_postings(t.postings, 5, t.count, &mut out).unwrap();
+        assert_eq!(out, (5..305).collect::<Vec<_>>());
+        assert_eq!(v.attr_terms(&parts[0], Attr::EventName), 0..2);
+        // Garbage never panics.
+        for cut in 0..b.len() {
+            let _ = IndexLayout::parse(&b[..cut], 305);
+        }
+        for i in 0..b.len() {
+            let mut g = b.clone();
+            g[i] ^= 0x5a;
+            if let Ok(l) = IndexLayout::parse(&g, 305) {
+                let v = l.view(&g);
+                for p in &v.layout.partitions {
+                    for t in v.attr_terms(p, Attr::EventName) {
+                        let t = v.term(t);
+                        let _ = decode_postings(t.postings, p.first_ordinal, t.count, &mut Vec::new());
+                    }
+                }
+            }
+        }
+        assert!(IndexLayout::parse(&b, 306).is_err());
+    }
+
+    // Goal: attribute names parse as CloudTrail spells them.
+    #[test]
+    fn attr_names() {
+        for a in Attr::ALL {
+            assert_eq!(Attr::parse(a.name()), Some(a));
+            assert_eq!(Attr::from_code(a as u8), Some(a));
+        }
+        assert_eq!(Attr::parse("username"), Some(Attr::Username));
+        assert_eq!(Attr::parse("Bogus"), None);
+    }
+}
