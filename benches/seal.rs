@@ -3,6 +3,7 @@
 //! Run: `cargo bench --bench seal`.
 
 use cairn_engine::event::{id_fingerprint, parse_event};
+use cairn_engine::index::terms;
 use cairn_engine::memtable::Memtable;
 use cairn_engine::merkle::{leaf_hash, Frontier};
 use cairn_engine::segment::writer::{build_segment, SealInput};
@@ -20,7 +21,8 @@ fn seal(c: &mut Criterion) {
         let e = parse_event(&r, 256 * 1024).unwrap();
         let leaf = leaf_hash(1, &r);
         frontier.push(leaf, |_, _, _| {});
-        mem.push(1, e.time_ms, leaf, e.event_id.map(|id| id_fingerprint(id.as_bytes())), &r);
+        let ts: Vec<_> = terms(&e).into_iter().map(|(a, v)| (a, v.into_owned())).collect();
+        mem.push(1, e.time_ms, leaf, e.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())), &r, &ts);
     }
     let opts = Options::default();
     let mut grp = c.benchmark_group("seal");

@@ -9,6 +9,8 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 pub const LOCK_FILE: &str = "LOCK";
+/// Attempts (10 ms apart) before a held lock is reported.
+const LOCK_RETRIES: u32 = 50;
 
 /// Held for the store's lifetime; the OS releases it when the process dies,
 /// so a crashed writer never leaves a stale lock.
@@ -22,7 +24,20 @@ impl DirLock {
         let path = dir.join(LOCK_FILE);
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| Error::io("open", &path, e))?;
-        match file.try_lock() {
+        // A lock that looks held may be a copy of a just-closed descriptor
+        // inherited by a child this process is forking (held until the
+        // child's exec closes it): retry briefly before calling it taken.
+        let mut attempt = 0;
+        let locked = loop {
+            match file.try_lock() {
+                Err(TryLockError::WouldBlock) if attempt < LOCK_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut pid = String::new();

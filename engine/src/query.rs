@@ -137,7 +137,9 @@ impl Query {
             }
         }
         if total > ATTRIBUTE_VALUES_MAX {
-            return Err(QueryError::InvalidLookupAttributes(format!("{total} attribute values given; the limit is {ATTRIBUTE_VALUES_MAX}")));
+            return Err(QueryError::InvalidLookupAttributes(format!(
+                "{total} attribute values given; the limit is {ATTRIBUTE_VALUES_MAX}"
+            )));
         }
         Ok(())
     }
@@ -279,6 +281,10 @@ pub(crate) struct Snapshot {
 /// A position in result order: (eventTime, seq).
 type Key = (i64, u64);
 
+/// Merge heap entry: (min-heap key, max-heap key, source index); only one
+/// of the two keys is set, by the order.
+type HeapEntry = (Reverse<Key>, Key, usize);
+
 /// The candidates of one source, yielding events in result order.
 trait Source {
     fn peek(&mut self) -> Result<Option<Key>, Error>;
@@ -374,7 +380,12 @@ impl SegmentSource<'_> {
             let block = self.cache.get(&self.seg, b)?;
             let key = (block.time_ms[i], block.seqs[i]);
             if self.filter.admits(key, block.record(i)) {
-                let ev = StoredEvent { seq: block.seqs[i], ingest_ms: block.ingest_ms[i], time_ms: block.time_ms[i], record: block.record(i).to_vec() };
+                let ev = StoredEvent {
+                    seq: block.seqs[i],
+                    ingest_ms: block.ingest_ms[i],
+                    time_ms: block.time_ms[i],
+                    record: block.record(i).to_vec(),
+                };
                 self.head = Some((key, ev));
             }
         }
@@ -430,7 +441,12 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
 }
 
 /// Ordinals of a segment matching every filter within `range`, ascending.
-fn segment_matches(seg: &Segment, idx: &IndexView<'_>, filters: &[(Attr, Vec<String>)], range: std::ops::Range<u32>) -> Result<Vec<u32>, Error> {
+fn segment_matches(
+    seg: &Segment,
+    idx: &IndexView<'_>,
+    filters: &[(Attr, Vec<String>)],
+    range: std::ops::Range<u32>,
+) -> Result<Vec<u32>, Error> {
     let mut out = Vec::new();
     let bad = |what: &str| Error::corruption(&seg.path, seg.footer.index.offset, format!("index postings: {what}"));
     for p in &idx.layout.partitions {
@@ -485,7 +501,14 @@ pub(crate) fn memtable_matches(m: &Memtable, filters: &[(Attr, Vec<String>)]) ->
 
 /// A memtable's matching events in result order (cursor and bounds applied).
 /// At most `limit` of them: no page can take more from one source.
-pub(crate) fn memtable_events(m: &Memtable, q: &Query, filter_bound: u64, desc: bool, cursor: Option<Key>, limit: usize) -> Vec<StoredEvent> {
+pub(crate) fn memtable_events(
+    m: &Memtable,
+    q: &Query,
+    filter_bound: u64,
+    desc: bool,
+    cursor: Option<Key>,
+    limit: usize,
+) -> Vec<StoredEvent> {
     let (start, end) = (q.start(), q.end());
     let ids: Vec<&String> = q.filters.iter().filter(|(a, _)| *a == Attr::EventId).flat_map(|(_, v)| v).collect();
     let mut keys: Vec<(Key, usize)> = Vec::new();
@@ -557,7 +580,7 @@ pub(crate) fn run(
     }
     let mut pending = pending.into_iter().peekable();
 
-    let mut heap: BinaryHeap<(Reverse<(i64, u64)>, (i64, u64), usize)> = BinaryHeap::new();
+    let mut heap: BinaryHeap<HeapEntry> = BinaryHeap::new();
     let push = |heap: &mut BinaryHeap<_>, i: usize, key: Key| {
         // Max-heap on the key for newest-first, min-heap for oldest-first.
         if desc {
@@ -566,8 +589,8 @@ pub(crate) fn run(
             heap.push((Reverse(key), (0, 0), i));
         }
     };
-    for i in 0..sources.len() {
-        if let Some(k) = sources[i].peek()? {
+    for (i, src) in sources.iter_mut().enumerate() {
+        if let Some(k) = src.peek()? {
             push(&mut heap, i, k);
         }
     }
@@ -622,7 +645,14 @@ pub(crate) fn run(
 }
 
 /// Builds the page for a lookup: validates, resolves the token, runs.
-pub(crate) fn lookup(snap_for: impl FnOnce(Option<u64>, Option<Key>, usize) -> Snapshot, cache: &BlockCache, q: &Query, max_results: Option<usize>, token: Option<&str>, now_ms: i64) -> QueryResult<Page> {
+pub(crate) fn lookup(
+    snap_for: impl FnOnce(Option<u64>, Option<Key>, usize) -> Snapshot,
+    cache: &BlockCache,
+    q: &Query,
+    max_results: Option<usize>,
+    token: Option<&str>,
+    now_ms: i64,
+) -> QueryResult<Page> {
     q.validate()?;
     let max = max_results.unwrap_or(MAX_RESULTS_DEFAULT);
     if max == 0 || max > MAX_RESULTS_MAX {
@@ -699,7 +729,10 @@ pub(crate) fn count(snap: &Snapshot, cache: &BlockCache, q: &Query, by: Attr) ->
         let entries = memtable_matches(m, &q.filters);
         let admitted = |i: u32| {
             let e = m.entry(i as usize);
-            e.time_ms >= start && e.time_ms <= end && m.first_seq + u64::from(i) < snap.bound && (!has_ids || confirm_ids(&q.filters, m.record(e)))
+            e.time_ms >= start
+                && e.time_ms <= end
+                && m.first_seq + u64::from(i) < snap.bound
+                && (!has_ids || confirm_ids(&q.filters, m.record(e)))
         };
         let set: Vec<u32> = match entries {
             Some(v) => v.into_iter().filter(|&i| admitted(i)).collect(),
@@ -744,7 +777,14 @@ fn count_terms(seg: &Segment, idx: &IndexView<'_>, by: Attr, m: &[u32], counts: 
     Ok(())
 }
 
-fn count_terms_in(seg: &Segment, idx: &IndexView<'_>, p: &crate::index::Partition, by: Attr, m: &[u32], counts: &mut HashMap<String, u64>) -> Result<(), Error> {
+fn count_terms_in(
+    seg: &Segment,
+    idx: &IndexView<'_>,
+    p: &crate::index::Partition,
+    by: Attr,
+    m: &[u32],
+    counts: &mut HashMap<String, u64>,
+) -> Result<(), Error> {
     if m.is_empty() {
         return Ok(());
     }

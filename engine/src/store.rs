@@ -18,14 +18,14 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::event::{id_fingerprint, parse_event, Rejection};
-use crate::index::{terms, Attr};
-use crate::query::{self, BlockCache, Order, Page, Query, QueryResult, Snapshot};
 use crate::fs::{FileSystem, RealFs};
+use crate::index::{terms, Attr};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
 use crate::manifest::{Manifest, SegmentEntry};
 use crate::memtable::Memtable;
 use crate::merkle::{leaf_hash, Frontier, Hash};
+use crate::query::{self, BlockCache, Order, Page, Query, QueryResult, Snapshot};
 use crate::segment::reader::Segment;
 use crate::segment::writer::{build_segment, SealInput};
 use crate::segment::{parse_segment_file_name, segment_file_name};
@@ -172,13 +172,16 @@ pub struct Stats {
     pub root: Hash,
 }
 
+/// Per event of a request: (seq, was it a duplicate), or the error text.
+type CommitResult = Result<Vec<(u64, bool)>, String>;
+
 /// One append call waiting for a commit leader.
 struct Request {
     body: Vec<u8>,
     events: Vec<Prepared>,
     /// Per event: its seq, stored or duplicate (`true` = duplicate), or the
     /// error, once committed.
-    done: Mutex<Option<Result<Vec<(u64, bool)>, String>>>,
+    done: Mutex<Option<CommitResult>>,
 }
 
 struct Prepared {
@@ -360,7 +363,14 @@ impl Store {
     /// appears exactly once even while new events arrive.
     pub fn lookup(&self, q: &Query, max_results: Option<usize>, next_token: Option<&str>) -> QueryResult<Page> {
         let now = self.inner.now_ms() as i64;
-        query::lookup(|bound, cursor, limit| self.inner.snapshot(q, bound, Order::NewestFirst, cursor, limit), &self.inner.cache, q, max_results, next_token, now)
+        query::lookup(
+            |bound, cursor, limit| self.inner.snapshot(q, bound, Order::NewestFirst, cursor, limit),
+            &self.inner.cache,
+            q,
+            max_results,
+            next_token,
+            now,
+        )
     }
 
     /// Counts of events matching `q`, grouped by the value of `by`, largest
@@ -693,10 +703,12 @@ impl Inner {
                     let dup = p.id_fp.and_then(|fp| {
                         in_group
                             .get(&fp)
-                            .and_then(|v| v.iter().find(|(gr, ge, _)| {
-                                let q = &group[*gr].events[*ge];
-                                &group[*gr].body[q.at..q.at + q.len] == rec
-                            }))
+                            .and_then(|v| {
+                                v.iter().find(|(gr, ge, _)| {
+                                    let q = &group[*gr].events[*ge];
+                                    &group[*gr].body[q.at..q.at + q.len] == rec
+                                })
+                            })
                             .map(|x| x.2)
                             .or_else(|| self.find_stored(&st, fp, p.time_ms, rec))
                     });

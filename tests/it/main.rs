@@ -8,4 +8,5 @@ mod crash;
 mod fixtures;
 mod golden;
 mod model;
+mod query;
 mod store;

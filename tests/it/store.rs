@@ -146,7 +146,6 @@ fn torn_tail_is_truncated_on_open() {
 #[test]
 fn mid_wal_damage_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let a = record("a", "2026-01-01T00:00:00Z", "X");
     {
         let store = Store::open(dir.path(), test_options()).unwrap();
         for i in 0..3 {
@@ -273,14 +272,17 @@ fn leftovers_are_cleaned_on_open() {
 fn concurrent_appends_get_unique_contiguous_seqs() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options { segment_bytes: 64 * 1024, ..test_options() }).unwrap();
-    let mut seqs: Vec<Outcome> = std::thread::scope(|s| {
+    let seqs: Vec<Outcome> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
             .map(|t| {
                 let store = &store;
                 s.spawn(move || {
                     let mut mine = Vec::new();
                     for i in 0..100 {
-                        let (r1, r2) = (record(&format!("t{t}-{i}"), "2026-01-01T00:00:00Z", "X"), record(&format!("t{t}-{i}-b"), "2026-01-01T00:00:00Z", "X"));
+                        let (r1, r2) = (
+                            record(&format!("t{t}-{i}"), "2026-01-01T00:00:00Z", "X"),
+                            record(&format!("t{t}-{i}-b"), "2026-01-01T00:00:00Z", "X"),
+                        );
                         let rs = [r1.as_slice(), r2.as_slice()];
                         for o in store.append(&rs).unwrap() {
                             mine.push(o);
@@ -292,10 +294,13 @@ fn concurrent_appends_get_unique_contiguous_seqs() {
             .collect();
         hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    let mut seqs: Vec<u64> = seqs.iter().map(|o| match o {
-        Outcome::Stored(s) => *s,
-        other => panic!("unexpected {other:?}"),
-    }).collect();
+    let mut seqs: Vec<u64> = seqs
+        .iter()
+        .map(|o| match o {
+            Outcome::Stored(s) => *s,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
     seqs.sort();
     assert_eq!(seqs, (0..800).collect::<Vec<u64>>());
     store.seal_now().unwrap();

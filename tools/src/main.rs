@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use cairn_engine::event::{format_event_time, parse_event_time};
 use cairn_engine::{Durability, Options, Store};
-use cairn_tools::cmd::{bench, ingest};
+use cairn_tools::cmd::{bench, ingest, query};
 use cairn_tools::gen::{GenOptions, Generator};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -24,6 +24,9 @@ Examples:
   cairn gen --count 100000 --seed 7 > events.ndjson     synthetic CloudTrail records
   cairn ingest events.ndjson AWSLogs/                   store NDJSON, JSON arrays, CloudTrail log files (.json.gz)
   cairn get 6f1c3c2e-0000-4000-8000-000000000001         every stored record with that eventID, byte-exact
+  cairn lookup --start 7d --attr Username=alice --attr ErrorCode=AccessDenied
+  cairn count --by EventName --start 30d                events per API, from the indexes
+  cairn export --attr EventName=ConsoleLogin --format csv --out logins.csv
   cairn stats --output json                             counts, sizes, time range, Merkle tree head
   cairn bench --events 500000                           embedded ingest throughput
 
@@ -60,6 +63,42 @@ enum Output {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LookupOutput {
+    /// LookupEvents columns, for people.
+    Table,
+    /// `{"Events":[...],"NextToken":...}` shaped like LookupEvents.
+    Json,
+    /// The stored records, byte-exact, one per line.
+    Ndjson,
+    /// LookupEvents columns plus the raw record.
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormatArg {
+    Ndjson,
+    Json,
+    Csv,
+}
+
+/// Filters shared by lookup, count and export.
+#[derive(clap::Args, Clone)]
+struct Filters {
+    /// Oldest eventTime (inclusive): RFC 3339, a date, `now`, or an age such as 7d, 12h, 30m.
+    #[arg(long)]
+    start: Option<String>,
+    /// Newest eventTime (inclusive), same forms as --start.
+    #[arg(long)]
+    end: Option<String>,
+    /// Key=Value lookup attribute; repeat it: different keys AND, the same key OR.
+    /// Keys: EventId EventName ReadOnly Username ResourceType ResourceName EventSource
+    /// AccessKeyId ErrorCode AwsRegion AccountId SourceIPAddress UserIdentityArn
+    /// EventCategory EventType.
+    #[arg(long = "attr", value_name = "KEY=VALUE")]
+    attrs: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Store records from files, directories (e.g. AWSLogs/) or stdin.
@@ -94,6 +133,58 @@ enum Command {
     /// eventID more than once, and a correction shares the original's id,
     /// so several records can be printed, in the order they were stored.
     Get { event_id: String },
+    /// Find events, newest first, like CloudTrail's LookupEvents (but any
+    /// number of attributes, bigger pages, no 90-day horizon).
+    ///
+    /// Prints one page (--max, default 50, up to 10000) and, when more remain, a
+    /// NextToken to pass back with the same filters; --all pages to the end.
+    /// Pages come from the store as it was at the first page, so every matching
+    /// event appears exactly once while new events keep arriving.
+    /// Examples:
+    ///   cairn lookup --start 7d --attr AccessKeyId=AKIAIOSFODNN7EXAMPLE
+    ///   cairn lookup --attr EventName=ConsoleLogin --attr ErrorCode=Failed --all
+    ///   cairn lookup --attr EventName=DeleteBucket --attr EventName=PutBucketPolicy --output json
+    Lookup {
+        #[command(flatten)]
+        filters: Filters,
+        /// Page size (1-10000).
+        #[arg(long = "max", default_value_t = 50)]
+        max: usize,
+        /// Continue from a previous page's NextToken.
+        #[arg(long)]
+        next_token: Option<String>,
+        /// Print every page.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = LookupOutput::Table)]
+        output: LookupOutput,
+    },
+    /// Count matching events grouped by one attribute, from the indexes.
+    ///
+    /// Example: cairn count --by EventName --start 30d --attr Username=alice
+    Count {
+        /// The attribute to group by (e.g. EventName, Username, ErrorCode).
+        #[arg(long)]
+        by: String,
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Stream every matching event as NDJSON (byte-exact), a JSON array, or CSV.
+    ///
+    /// Memory stays bounded whatever the size. Newest first unless --oldest-first.
+    Export {
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, value_enum, default_value_t = ExportFormatArg::Ndjson)]
+        format: ExportFormatArg,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        oldest_first: bool,
+    },
     /// Show events, segments, bytes on disk, bytes/event, time range, tree size and root.
     Stats {
         #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -224,6 +315,68 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lookup { filters, max, next_token, all, output } => {
+            let store = open_store(&cli)?;
+            lookup(&store, filters, *max, next_token.clone(), *all, *output)
+        }
+        Command::Count { by, filters, output } => {
+            let store = open_store(&cli)?;
+            let by = cairn_engine::Attr::parse(by)
+                .ok_or_else(|| anyhow::anyhow!("InvalidLookupAttributesException: --by {by:?} is not an attribute"))?;
+            let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
+            let counts = store.count(&q, by)?;
+            let mut out = io::stdout().lock();
+            match output {
+                Output::Json => {
+                    let v: Vec<serde_json::Value> = counts.iter().map(|(k, n)| serde_json::json!({ by.name(): k, "Count": n })).collect();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                }
+                Output::Table => {
+                    let total: u64 = counts.iter().map(|c| c.1).sum();
+                    for (k, n) in &counts {
+                        writeln!(out, "{n:>12}  {k}")?;
+                    }
+                    writeln!(out, "{total:>12}  (total, {} distinct {})", counts.len(), by.name())?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { filters, format, out, oldest_first } => {
+            let store = open_store(&cli)?;
+            let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
+            let sink: Box<dyn Write> = match out {
+                Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+                None => Box::new(io::stdout().lock()),
+            };
+            let fmt = match format {
+                ExportFormatArg::Ndjson => query::ExportFormat::Ndjson,
+                ExportFormatArg::Json => query::ExportFormat::Json,
+                ExportFormatArg::Csv => query::ExportFormat::Csv,
+            };
+            let mut w = query::ExportWriter::new(io::BufWriter::with_capacity(1 << 20, sink), fmt)?;
+            let progress = cairn_tools::progress::Progress::items("exporting", 0, cli.quiet || out.is_none());
+            let order = if *oldest_first { cairn_engine::Order::OldestFirst } else { cairn_engine::Order::NewestFirst };
+            let mut io_err = None;
+            store.export(&q, order, |e| match w.write(&e) {
+                Ok(()) => {
+                    progress.inc(1);
+                    true
+                }
+                Err(err) => {
+                    io_err = Some(err);
+                    false
+                }
+            })?;
+            progress.finish();
+            if let Some(e) = io_err {
+                return Err(e.into());
+            }
+            let n = w.finish()?;
+            if !cli.quiet {
+                eprintln!("cairn: exported {n} events");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stats { output } => {
             let store = open_store(&cli)?;
             print_stats(&store.stats()?, *output)?;
@@ -270,6 +423,75 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn lookup(store: &Store, f: &Filters, max: usize, mut token: Option<String>, all: bool, output: LookupOutput) -> Result<ExitCode> {
+    // Relative times resolve against the first page's instant, so a token
+    // stays bound to the same query on every page.
+    let now = match &token {
+        Some(t) => cairn_engine::query::token_created_ms(t)?,
+        None => now_ms(),
+    };
+    let q = query::build_query(f.start.as_deref(), f.end.as_deref(), &f.attrs, now)?;
+    let mut out = io::stdout().lock();
+    let mut json_events = Vec::new();
+    let mut first = true;
+    let mut total = 0usize;
+    loop {
+        let page = store.lookup(&q, Some(max), token.as_deref())?;
+        total += page.events.len();
+        for e in &page.events {
+            match output {
+                LookupOutput::Table => {
+                    if first {
+                        writeln!(out, "{}", query::TABLE_HEADER)?;
+                        first = false;
+                    }
+                    writeln!(out, "{}", query::table_row(e))?;
+                }
+                LookupOutput::Ndjson => {
+                    out.write_all(&e.record)?;
+                    out.write_all(b"\n")?;
+                }
+                LookupOutput::Csv => {
+                    if first {
+                        writeln!(out, "{}", query::CSV_HEADER)?;
+                        first = false;
+                    }
+                    writeln!(out, "{}", query::csv_row(e))?;
+                }
+                LookupOutput::Json => json_events.push(query::lookup_json(e)),
+            }
+        }
+        token = page.next_token;
+        if !all || token.is_none() {
+            break;
+        }
+    }
+    match output {
+        LookupOutput::Json => {
+            let mut v = serde_json::json!({ "Events": json_events });
+            if let Some(t) = &token {
+                v["NextToken"] = serde_json::Value::String(t.clone());
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        _ => {
+            if let Some(t) = &token {
+                eprintln!("cairn: more events: --next-token {t}");
+            }
+        }
+    }
+    out.flush()?;
+    if total == 0 {
+        eprintln!("cairn: no matching events");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--start`: RFC 3339, a date (midnight UTC), or `now`.

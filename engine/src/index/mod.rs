@@ -358,7 +358,13 @@ impl IndexLayout {
         if r.remaining() != 0 {
             return Err("index section: trailing bytes".into());
         }
-        Ok(IndexLayout { partition_ms, partitions, terms: terms_start..values_start, values, postings: postings_start..postings_start + postings_len })
+        Ok(IndexLayout {
+            partition_ms,
+            partitions,
+            terms: terms_start..values_start,
+            values,
+            postings: postings_start..postings_start + postings_len,
+        })
     }
 
     /// A view over the section bytes this layout was parsed from.
@@ -426,9 +432,18 @@ mod tests {
                 start_ms: 0,
                 first_ordinal: 0,
                 count: 5,
-                terms: vec![((Attr::EventName, "A".into()), vec![0, 2, 4]), ((Attr::EventName, "B".into()), vec![1, 3]), ((Attr::Username, "u".into()), vec![0, 1, 2, 3, 4])],
+                terms: vec![
+                    ((Attr::EventName, "A".into()), vec![0, 2, 4]),
+                    ((Attr::EventName, "B".into()), vec![1, 3]),
+                    ((Attr::Username, "u".into()), vec![0, 1, 2, 3, 4]),
+                ],
             },
-            PartitionBuild { start_ms: 3_600_000, first_ordinal: 5, count: 300, terms: vec![((Attr::EventName, "A".into()), (5..305).collect())] },
+            PartitionBuild {
+                start_ms: 3_600_000,
+                first_ordinal: 5,
+                count: 300,
+                terms: vec![((Attr::EventName, "A".into()), (5..305).collect())],
+            },
         ];
         let mut b = Vec::new();
         encode_index(PARTITION_MS, &parts, &mut b);

@@ -16,8 +16,8 @@ use super::{
 };
 use crate::codec::{crc32, Reader};
 use crate::error::{Error, Result};
-use crate::limits::RECORD_BYTES_MAX;
 use crate::index::{IndexLayout, IndexView};
+use crate::limits::RECORD_BYTES_MAX;
 use crate::merkle::{Frontier, Hash};
 
 /// Upper bound for one block's uncompressed payload, checked before the

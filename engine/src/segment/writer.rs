@@ -8,8 +8,8 @@
 
 use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES};
 use crate::codec::{crc32, put_i64, put_u32, put_u64};
-use crate::index::{encode_index, partition_start, Attr, PartitionBuild, PARTITION_MS};
 use crate::error::{Error, Result};
+use crate::index::{encode_index, partition_start, Attr, PartitionBuild, PARTITION_MS};
 use crate::memtable::Memtable;
 use crate::merkle::{Frontier, Hash};
 
@@ -143,6 +143,9 @@ fn encode_id_table(mem: &Memtable, order: &[u32], out: &mut Vec<u8>) {
     }
 }
 
+/// A term and its ordinals.
+type TermPostings = ((Attr, String), Vec<u32>);
+
 /// Splits the time-sorted events into partitions and gathers each
 /// partition's postings from the memtable's term maps. EventId is left out:
 /// the id table answers it.
@@ -161,7 +164,7 @@ fn build_partitions(mem: &Memtable, order: &[u32]) -> Vec<PartitionBuild> {
         inverse[i as usize] = ord as u32;
     }
     let part_of = |ord: u32| parts.partition_point(|p| p.first_ordinal <= ord) - 1;
-    let mut per_part: Vec<Vec<((Attr, String), Vec<u32>)>> = (0..parts.len()).map(|_| Vec::new()).collect();
+    let mut per_part: Vec<Vec<TermPostings>> = (0..parts.len()).map(|_| Vec::new()).collect();
     for attr in Attr::ALL.into_iter().filter(|a| *a != Attr::EventId) {
         for (value, ixs) in mem.attr_values(attr) {
             let mut ords: Vec<u32> = ixs.iter().map(|&i| inverse[i as usize]).collect();
