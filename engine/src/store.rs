@@ -410,13 +410,9 @@ impl Store {
         }
         for seg in &segments {
             let ords = seg.find_id(fp)?;
-            let mut cached: Option<(usize, crate::segment::Block)> = None;
             for ord in ords {
                 let Some((b, pos)) = seg.locate(ord) else { continue };
-                if cached.as_ref().is_none_or(|(cb, _)| *cb != b) {
-                    cached = Some((b, seg.read_block(b)?));
-                }
-                let Some((_, block)) = cached.as_ref() else { continue };
+                let block = self.inner.cache.get(seg, b)?;
                 let rec = block.record(pos);
                 if record_has_id(rec, event_id) {
                     out.push(StoredEvent {

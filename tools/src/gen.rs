@@ -149,6 +149,13 @@ const ERRORS: &[(&str, &str)] = &[
     ("ResourceNotFoundException", "Requested resource not found"),
 ];
 
+/// `n` upper-case alphanumerics derived from `seed` (stable identifiers).
+fn alnum(seed: u64, n: usize) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut r = Rng(seed);
+    (0..n).map(|_| A[r.below(A.len() as u64) as usize] as char).collect()
+}
+
 /// Generates records one at a time; see the module documentation.
 pub struct Generator {
     opts: GenOptions,
@@ -220,7 +227,9 @@ impl Generator {
             REGIONS[r.below(REGIONS.len() as u64) as usize]
         };
         let error = if console_login { r.chance(0.15) } else { r.chance(0.03) };
-        let ip = format!("{}.{}.{}.{}", [198, 203, 192, 10][r.below(4) as usize], 18 + r.below(40), r.below(8), 1 + r.below(50));
+        // Callers come from a modest pool of addresses, a few very busy.
+        let ipn = r.skewed(64) as u64;
+        let ip = format!("{}.{}.{}.{}", [198, 203, 192, 10][(ipn % 4) as usize], 18 + ipn % 40, ipn % 8, 1 + ipn);
 
         out.extend_from_slice(b"{\"eventVersion\":\"");
         out.extend_from_slice([b"1.08".as_slice(), b"1.09", b"1.10", b"1.11"][r.below(4) as usize]);
@@ -286,12 +295,14 @@ impl Generator {
         let r = &mut self.rng;
         let pick = r.below(100);
         if pick < 45 && !console {
-            let (role, session) = ROLES[r.skewed(ROLES.len())];
-            let mut key = Vec::new();
-            let mut id = Vec::new();
-            self.upper_alnum(16, &mut key);
-            self.upper_alnum(17, &mut id);
-            let (key, id) = (String::from_utf8_lossy(&key), String::from_utf8_lossy(&id));
+            let ri = r.skewed(ROLES.len());
+            let (role, session) = ROLES[ri];
+            // Session credentials live about an hour: one ASIA key per role,
+            // account and hour; the role's AROA id never changes.
+            let hour = (self.clock_ms / 3_600_000.0) as u64;
+            let acct: u64 = account.bytes().fold(0, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            let key = alnum(acct ^ (ri as u64) << 48 ^ hour.wrapping_mul(0x9E37_79B9), 16);
+            let id = alnum(acct ^ (ri as u64) << 40, 17);
             let _ = write!(
                 out,
                 "{{\"type\":\"AssumedRole\",\"principalId\":\"AROA{id}:{session}\",\"arn\":\"arn:aws:sts::{account}:assumed-role/{role}/{session}\",\"accountId\":\"{account}\",\"accessKeyId\":\"ASIA{key}\",\"sessionContext\":{{\"sessionIssuer\":{{\"type\":\"Role\",\"principalId\":\"AROA{id}\",\"arn\":\"arn:aws:iam::{account}:role/{role}\",\"accountId\":\"{account}\",\"userName\":\"{role}\"}},\"webIdFederationData\":{{}},\"attributes\":{{\"creationDate\":\"2026-01-01T00:00:00Z\",\"mfaAuthenticated\":\"false\"}}}}}}"

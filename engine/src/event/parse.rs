@@ -149,6 +149,37 @@ trait TolerantObject<'de>: Default + Sized {
     fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
 }
 
+/// The scalar `visit_*` methods of a tolerant visitor: each value of the
+/// wrong kind yields `$v` instead of an error.
+macro_rules! scalars_yield {
+    ($v:expr) => {
+        fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok($v)
+        }
+    };
+}
+
 struct ObjectVisitor<T>(PhantomData<T>);
 
 impl<'de, T: TolerantObject<'de>> Visitor<'de> for ObjectVisitor<T> {
@@ -167,30 +198,7 @@ impl<'de, T: TolerantObject<'de>> Visitor<'de> for ObjectVisitor<T> {
         drain_seq(seq)?;
         Ok(T::default())
     }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<T, E> {
-        Ok(T::default())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<T, E> {
-        Ok(T::default())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<T, E> {
-        Ok(T::default())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<T, E> {
-        Ok(T::default())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<T, E> {
-        Ok(T::default())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<T, E> {
-        Ok(T::default())
-    }
-    fn visit_unit<E>(self) -> Result<T, E> {
-        Ok(T::default())
-    }
-    fn visit_none<E>(self) -> Result<T, E> {
-        Ok(T::default())
-    }
+    scalars_yield!(T::default());
 }
 
 macro_rules! tolerant_deserialize {
@@ -323,27 +331,7 @@ impl<'de> Deserialize<'de> for Resources<'de> {
                 drain_map(map)?;
                 Ok(Resources::default())
             }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-                Ok(Resources::default())
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Resources::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Resources::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Resources::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Resources::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Resources::default())
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Resources::default())
-            }
+            scalars_yield!(Resources::default());
         }
         d.deserialize_any(V)
     }
@@ -461,27 +449,7 @@ impl<'de> Visitor<'de> for FieldsSeed {
         drain_seq(seq)?;
         Ok(None)
     }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    scalars_yield!(None);
 }
 
 /// Why bytes could not be read as a record at all.
