@@ -1,1 +1,9 @@
+//! cairn-server: Cairn's wire protocol (both ends), the client library, and
+//! the `cairnd` daemon's serving loop. docs/PROTOCOL.md is the protocol.
 
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod client;
+pub mod protocol;
+pub mod server;

@@ -26,6 +26,7 @@ const BLOCK_RAW_BYTES_MAX: u32 = 64 * 1024 * 1024;
 
 /// An open, verified sealed segment.
 pub struct Segment {
+    file: File,
     /// Unique per opened segment in this process (block cache key).
     pub id: u64,
     pub path: PathBuf,
@@ -80,6 +81,7 @@ impl Segment {
         let hash = footer.hash();
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let seg = Segment {
+            file,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             path: path.to_path_buf(),
             blocks: Vec::new(),
@@ -176,7 +178,15 @@ impl Segment {
     /// Decompresses and decodes block `i`, checking its checksum.
     pub fn read_block(&self, i: usize) -> Result<Block> {
         let m = self.blocks.get(i).ok_or_else(|| Error::InvalidArgument(format!("block {i} out of range")))?;
-        let bytes = &self.map[m.offset as usize..m.offset as usize + m.compressed_len as usize];
+        // Blocks are read with pread, not through the map: a query or an
+        // export that streams many blocks would otherwise keep every page it
+        // touched mapped (fault-around and large folios map far more than
+        // the block), and the process's RSS would grow with the store. The
+        // small, hot structures (footer, indexes, id table) stay mapped.
+        let mut bytes = vec![0u8; m.compressed_len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut bytes, m.offset)
+            .map_err(|e| Error::io("read block of", &self.path, e))?;
+        let bytes = bytes.as_slice();
         let bad = |what: String| Error::corruption(&self.path, m.offset, format!("block {i}: {what}"));
         if crc32(&[bytes]) != m.crc {
             return Err(bad("checksum mismatch".into()));

@@ -1,0 +1,143 @@
+//! The client library: one connection to cairnd, with typed calls for every
+//! request. Requests are answered in order; the library sends one and
+//! reads its answer (pipelining is allowed by the protocol; this client
+//! does not need it).
+
+use std::io::{BufReader, BufWriter};
+use std::net::TcpStream;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::protocol::{
+    read_frame, write_frame, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireEvent, WireOutcome, WireQuery,
+    WireStats, FRAME_BYTES_DEFAULT, MAGIC, PROTOCOL_VERSION,
+};
+
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: BufWriter<TcpStream>,
+    next_id: u64,
+    pub role: Role,
+    pub server: String,
+}
+
+/// An error the server answered with.
+#[derive(Debug)]
+pub struct ServerError {
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Finds a token: the given one, else the local server's admin token file.
+pub fn find_token(explicit: Option<String>, data_dir: &Path) -> Result<String> {
+    if let Some(t) = explicit {
+        return Ok(t.trim().to_string());
+    }
+    let p = data_dir.join(crate::auth::ADMIN_TOKEN_FILE);
+    std::fs::read_to_string(&p)
+        .map(|t| t.trim().to_string())
+        .with_context(|| format!("no token given (--token, --token-file or CAIRN_TOKEN) and no local admin token at {}", p.display()))
+}
+
+impl Client {
+    pub fn connect(addr: &str, token: &str) -> Result<Client> {
+        let stream = TcpStream::connect(addr).with_context(|| format!("connecting to cairnd at {addr}"))?;
+        stream.set_nodelay(true)?;
+        let mut reader = BufReader::with_capacity(1 << 16, stream.try_clone()?);
+        let mut writer = BufWriter::with_capacity(1 << 16, stream);
+        write_frame(&mut writer, &Hello { magic: MAGIC, version: PROTOCOL_VERSION, token: token.to_string() })?;
+        let reply: HelloReply = read_frame(&mut reader, FRAME_BYTES_DEFAULT).map_err(|e| anyhow!("handshake with {addr}: {e}"))?;
+        match reply {
+            HelloReply::Ok { role, server, .. } => Ok(Client { reader, writer, next_id: 1, role, server }),
+            HelloReply::Error(e) => Err(ServerError { code: e.code, message: e.message }.into()),
+        }
+    }
+
+    fn call(&mut self, body: RequestBody) -> Result<ResponseBody> {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(&mut self.writer, &Request { id, body })?;
+        self.read(id)
+    }
+
+    fn read(&mut self, id: u64) -> Result<ResponseBody> {
+        let resp: Response = read_frame(&mut self.reader, u32::MAX).map_err(|e| anyhow!("reading the server's answer: {e}"))?;
+        if let ResponseBody::Error(e) = resp.body {
+            return Err(ServerError { code: e.code, message: e.message }.into());
+        }
+        if resp.id != id {
+            bail!("the server answered request {} while {id} was expected", resp.id);
+        }
+        Ok(resp.body)
+    }
+
+    pub fn append(&mut self, records: Vec<Vec<u8>>) -> Result<Vec<WireOutcome>> {
+        match self.call(RequestBody::Append { records })? {
+            ResponseBody::Appended { outcomes } => Ok(outcomes),
+            other => bail!("unexpected answer to append: {other:?}"),
+        }
+    }
+
+    pub fn lookup(
+        &mut self,
+        query: WireQuery,
+        max_results: Option<u32>,
+        next_token: Option<String>,
+    ) -> Result<(Vec<WireEvent>, Option<String>)> {
+        match self.call(RequestBody::Lookup { query, max_results, next_token })? {
+            ResponseBody::Page { events, next_token } => Ok((events, next_token)),
+            other => bail!("unexpected answer to lookup: {other:?}"),
+        }
+    }
+
+    pub fn count(&mut self, query: WireQuery, by: &str) -> Result<Vec<(String, u64)>> {
+        match self.call(RequestBody::Count { query, by: by.to_string() })? {
+            ResponseBody::Counts { counts } => Ok(counts),
+            other => bail!("unexpected answer to count: {other:?}"),
+        }
+    }
+
+    pub fn get(&mut self, event_id: &str) -> Result<Vec<WireEvent>> {
+        match self.call(RequestBody::Get { event_id: event_id.to_string() })? {
+            ResponseBody::Events { events } => Ok(events),
+            other => bail!("unexpected answer to get: {other:?}"),
+        }
+    }
+
+    pub fn stats(&mut self) -> Result<WireStats> {
+        match self.call(RequestBody::Stats)? {
+            ResponseBody::Stats(s) => Ok(s),
+            other => bail!("unexpected answer to stats: {other:?}"),
+        }
+    }
+
+    pub fn create_token(&mut self, role: Role, name: &str) -> Result<String> {
+        match self.call(RequestBody::CreateToken { role, name: name.to_string() })? {
+            ResponseBody::Token { token } => Ok(token),
+            other => bail!("unexpected answer to token create: {other:?}"),
+        }
+    }
+
+    /// Streams an export; `f` sees every event in order.
+    pub fn export(&mut self, query: WireQuery, oldest_first: bool, mut f: impl FnMut(WireEvent) -> Result<()>) -> Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(&mut self.writer, &Request { id, body: RequestBody::Export { query, oldest_first } })?;
+        loop {
+            match self.read(id)? {
+                ResponseBody::ExportChunk { events } => events.into_iter().try_for_each(&mut f)?,
+                ResponseBody::ExportEnd { count } => return Ok(count),
+                other => bail!("unexpected answer to export: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! cairnd's serving loop: a listener, one thread per connection (bounded by
+//! the connection limit), the handshake, and request dispatch to the
+//! engine. Shutdown (SIGINT/SIGTERM) stops accepting, lets every connection
+//! finish the request it is serving, then closes the store (which fsyncs).
+
+use std::io::{BufReader, BufWriter};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cairn_engine::{Attr, Durability, Options, Order, Outcome, Query, QueryError, Store, StoredEvent};
+
+use crate::auth::Tokens;
+use crate::protocol::{
+    codes, read_frame, write_frame, FrameError, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireError,
+    WireEvent, WireOutcome, WireQuery, WireStats, MAGIC, PROTOCOL_VERSION,
+};
+
+/// How cairnd runs. `Config::default()` is the no-configuration setup.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub durability: Durability,
+    pub frame_bytes_max: u32,
+    pub connections_max: usize,
+    pub idle_timeout: Duration,
+    /// Allow a non-loopback address without TLS.
+    pub insecure: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./cairn-data"),
+            listen: "127.0.0.1:7878".into(),
+            durability: Durability::Batch,
+            frame_bytes_max: crate::protocol::FRAME_BYTES_DEFAULT,
+            connections_max: 256,
+            idle_timeout: Duration::from_secs(300),
+            insecure: false,
+        }
+    }
+}
+
+struct Shared {
+    store: Store,
+    tokens: Tokens,
+    cfg: Config,
+    shutdown: Arc<AtomicBool>,
+    connections: AtomicUsize,
+    appended: AtomicU64,
+    started: Instant,
+}
+
+/// A running server: its address, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: std::thread::JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// Asks the server to stop, waits for in-flight requests, closes the store.
+    pub fn stop(self) -> Result<()> {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.accept.join().map_err(|_| anyhow::anyhow!("the accept loop panicked"))?
+    }
+}
+
+fn log(msg: &str) {
+    eprintln!("cairnd: {msg}");
+}
+
+/// Opens the store and starts serving. `shutdown` is set by the caller's
+/// signal handlers.
+pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
+    let listener = TcpListener::bind(&cfg.listen).with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && !cfg.insecure {
+        bail!(
+            "refusing to listen on non-loopback address {addr} without TLS (TLS is not built yet); use --insecure to accept plaintext on a trusted network"
+        );
+    }
+    let store = Store::open(&cfg.data_dir, Options { durability: cfg.durability, ..Options::default() })
+        .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+    let (tokens, created) = Tokens::open(&cfg.data_dir)?;
+    if let Some(p) = created {
+        log(&format!("created the admin token in {} (mode 0600); `cairn --server {addr}` finds it for a local server", p.display()));
+    }
+    log(&format!("listening on {addr}, data directory {}, durability {:?}", cfg.data_dir.display(), cfg.durability));
+    let shared = Arc::new(Shared {
+        store,
+        tokens,
+        cfg,
+        shutdown,
+        connections: AtomicUsize::new(0),
+        appended: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    listener.set_nonblocking(true)?;
+    let s = shared.clone();
+    let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, s))?;
+    Ok(Running { addr, shared, accept })
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
+    let mut workers: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                workers.retain(|w| !w.is_finished());
+                let s = shared.clone();
+                let spawned = std::thread::Builder::new().name("cairnd-conn".into()).spawn(move || {
+                    if let Err(e) = serve(stream, &s) {
+                        log(&format!("connection from {peer}: {e}"));
+                    }
+                });
+                match spawned {
+                    Ok(h) => workers.push(h),
+                    Err(e) => log(&format!("cannot start a connection thread: {e}")),
+                }
+            }
+            // Nothing pending: the listener is non-blocking so the loop can
+            // notice shutdown; wait a little before polling again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => log(&format!("accept: {e}")),
+        }
+    }
+    log("shutting down: finishing in-flight requests");
+    for w in workers {
+        let _ = w.join();
+    }
+    let shared = Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("connections still hold the store"))?;
+    shared.store.close().context("closing the store")?;
+    log("store closed; bye");
+    Ok(())
+}
+
+/// Decrements the connection count when a connection ends.
+struct ConnGuard<'a>(&'a AtomicUsize);
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn err(code: &str, message: impl Into<String>) -> WireError {
+    WireError { code: code.into(), message: message.into() }
+}
+
+/// Waits until a frame starts arriving, the connection idles out, or the
+/// server shuts down. Returns false when the connection should end.
+fn wait_for_frame(stream: &TcpStream, shared: &Shared) -> std::io::Result<bool> {
+    let idle_since = Instant::now();
+    let mut b = [0u8; 1];
+    loop {
+        if shared.shutdown.load(Ordering::SeqCst) || idle_since.elapsed() >= shared.cfg.idle_timeout {
+            return Ok(false);
+        }
+        stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+        match stream.peek(&mut b) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {
+                stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+                return Ok(true);
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::with_capacity(1 << 16, stream.try_clone()?);
+    let mut writer = BufWriter::with_capacity(1 << 16, stream.try_clone()?);
+    let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = ConnGuard(&shared.connections);
+    if n > shared.cfg.connections_max {
+        let msg = format!("the server's connection limit of {} is reached", shared.cfg.connections_max);
+        write_frame(&mut writer, &HelloReply::Error(err(codes::TOO_MANY_CONNECTIONS, msg)))?;
+        return Ok(());
+    }
+    if !wait_for_frame(&stream, shared)? {
+        return Ok(());
+    }
+    // The handshake frame is small: a tight limit before authentication.
+    let hello: Hello = match read_frame(&mut reader, 64 * 1024) {
+        Ok(h) => h,
+        Err(FrameError::Closed) => return Ok(()),
+        Err(e) => {
+            let _ = write_frame(&mut writer, &HelloReply::Error(err(codes::MALFORMED_FRAME, format!("bad handshake: {e}"))));
+            return Ok(());
+        }
+    };
+    if hello.magic != MAGIC || hello.version != PROTOCOL_VERSION {
+        let msg = format!("this server speaks cairn protocol version {PROTOCOL_VERSION}; the client sent version {}", hello.version);
+        write_frame(&mut writer, &HelloReply::Error(err(codes::UNSUPPORTED_VERSION, msg)))?;
+        return Ok(());
+    }
+    let Some(role) = shared.tokens.check(&hello.token) else {
+        write_frame(&mut writer, &HelloReply::Error(err(codes::AUTHENTICATION_FAILED, "missing or unknown token")))?;
+        return Ok(());
+    };
+    write_frame(&mut writer, &HelloReply::Ok { version: PROTOCOL_VERSION, server: format!("cairnd {}", env!("CARGO_PKG_VERSION")), role })?;
+    loop {
+        if !wait_for_frame(&stream, shared)? {
+            return Ok(());
+        }
+        let req: Request = match read_frame(&mut reader, shared.cfg.frame_bytes_max) {
+            Ok(r) => r,
+            Err(FrameError::Closed) => return Ok(()),
+            Err(e @ FrameError::TooLarge { .. }) => {
+                let _ =
+                    write_frame(&mut writer, &Response { id: 0, body: ResponseBody::Error(err(codes::FRAME_TOO_LARGE, e.to_string())) });
+                return Ok(());
+            }
+            Err(e) => {
+                // The stream's framing can no longer be trusted: answer, end.
+                let _ =
+                    write_frame(&mut writer, &Response { id: 0, body: ResponseBody::Error(err(codes::MALFORMED_FRAME, e.to_string())) });
+                return Ok(());
+            }
+        };
+        handle(req, role, shared, &mut writer)?;
+    }
+}
+
+fn wire_event(e: StoredEvent) -> WireEvent {
+    WireEvent { seq: e.seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: e.record }
+}
+
+fn query_error(e: QueryError) -> WireError {
+    err(e.code(), e.to_string())
+}
+
+/// Converts a wire query, naming an unknown attribute.
+pub fn engine_query(q: &WireQuery) -> Result<Query, WireError> {
+    let mut filters: Vec<(Attr, Vec<String>)> = Vec::new();
+    for (name, values) in &q.filters {
+        let attr = Attr::parse(name).ok_or_else(|| err("InvalidLookupAttributesException", format!("unknown attribute {name:?}")))?;
+        filters.push((attr, values.clone()));
+    }
+    Ok(Query { start_ms: q.start_ms, end_ms: q.end_ms, filters })
+}
+
+fn allowed(role: Role, body: &RequestBody) -> bool {
+    match body {
+        RequestBody::Append { .. } => matches!(role, Role::Ingest | Role::Admin),
+        RequestBody::CreateToken { .. } => role == Role::Admin,
+        _ => matches!(role, Role::Read | Role::Admin),
+    }
+}
+
+fn handle(req: Request, role: Role, shared: &Shared, w: &mut BufWriter<TcpStream>) -> Result<()> {
+    let id = req.id;
+    let reply = |w: &mut BufWriter<TcpStream>, body: ResponseBody| write_frame(w, &Response { id, body });
+    if !allowed(role, &req.body) {
+        let msg = format!("a {} token cannot do this", role.name());
+        return Ok(reply(w, ResponseBody::Error(err(codes::ACCESS_DENIED, msg)))?);
+    }
+    let store = &shared.store;
+    let body = match req.body {
+        RequestBody::Append { records } => {
+            let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
+            match store.append(&refs) {
+                Ok(outcomes) => {
+                    let stored = outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
+                    shared.appended.fetch_add(stored as u64, Ordering::Relaxed);
+                    ResponseBody::Appended {
+                        outcomes: outcomes
+                            .into_iter()
+                            .map(|o| match o {
+                                Outcome::Stored(s) => WireOutcome::Stored(s),
+                                Outcome::Duplicate(s) => WireOutcome::Duplicate(s),
+                                Outcome::Rejected(r) => WireOutcome::Rejected { code: r.code().into(), message: r.to_string() },
+                            })
+                            .collect(),
+                    }
+                }
+                Err(cairn_engine::Error::BatchTooLarge { what, value, limit }) => {
+                    ResponseBody::Error(err(codes::BATCH_TOO_LARGE, format!("{what} is {value}, the limit is {limit}")))
+                }
+                Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+            }
+        }
+        RequestBody::Lookup { query, max_results, next_token } => match engine_query(&query) {
+            Err(e) => ResponseBody::Error(e),
+            Ok(q) => match store.lookup(&q, max_results.map(|m| m as usize), next_token.as_deref()) {
+                Ok(p) => ResponseBody::Page { events: p.events.into_iter().map(wire_event).collect(), next_token: p.next_token },
+                Err(e) => ResponseBody::Error(query_error(e)),
+            },
+        },
+        RequestBody::Count { query, by } => match (engine_query(&query), Attr::parse(&by)) {
+            (Err(e), _) => ResponseBody::Error(e),
+            (_, None) => ResponseBody::Error(err("InvalidLookupAttributesException", format!("unknown attribute {by:?}"))),
+            (Ok(q), Some(by)) => match store.count(&q, by) {
+                Ok(counts) => ResponseBody::Counts { counts },
+                Err(e) => ResponseBody::Error(query_error(e)),
+            },
+        },
+        RequestBody::Get { event_id } => match store.get(&event_id) {
+            Ok(events) => ResponseBody::Events { events: events.into_iter().map(wire_event).collect() },
+            Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+        },
+        RequestBody::Stats => match store.stats() {
+            Ok(s) => ResponseBody::Stats(WireStats {
+                events: s.events,
+                sealed_events: s.sealed_events,
+                segments: s.segments as u64,
+                record_bytes: s.record_bytes,
+                disk_bytes: s.disk_bytes,
+                min_time_ms: s.min_time_ms,
+                max_time_ms: s.max_time_ms,
+                tree_size: s.tree_size,
+                root: s.root,
+                connections: shared.connections.load(Ordering::SeqCst) as u64,
+                appended_since_start: shared.appended.load(Ordering::Relaxed),
+                uptime_ms: shared.started.elapsed().as_millis() as u64,
+            }),
+            Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+        },
+        RequestBody::Export { query, oldest_first } => {
+            let q = match engine_query(&query) {
+                Ok(q) => q,
+                Err(e) => return Ok(reply(w, ResponseBody::Error(e))?),
+            };
+            let order = if oldest_first { Order::OldestFirst } else { Order::NewestFirst };
+            let mut chunk: Vec<WireEvent> = Vec::new();
+            let mut chunk_bytes = 0usize;
+            let mut io_err = None;
+            let result = store.export(&q, order, |e| {
+                chunk_bytes += e.record.len() + 32;
+                chunk.push(wire_event(e));
+                if chunk.len() >= 1000 || chunk_bytes >= 4 << 20 {
+                    chunk_bytes = 0;
+                    if let Err(e) = reply(w, ResponseBody::ExportChunk { events: std::mem::take(&mut chunk) }) {
+                        io_err = Some(e);
+                        return false;
+                    }
+                }
+                true
+            });
+            if let Some(e) = io_err {
+                return Err(e.into());
+            }
+            match result {
+                Ok(count) => {
+                    if !chunk.is_empty() {
+                        reply(w, ResponseBody::ExportChunk { events: chunk })?;
+                    }
+                    ResponseBody::ExportEnd { count }
+                }
+                Err(e) => ResponseBody::Error(query_error(e)),
+            }
+        }
+        RequestBody::CreateToken { role, name } => match shared.tokens.create(role, &name) {
+            Ok(token) => ResponseBody::Token { token },
+            Err(e) => ResponseBody::Error(err(codes::INTERNAL, format!("{e:#}"))),
+        },
+    };
+    Ok(reply(w, body)?)
+}
