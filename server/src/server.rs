@@ -59,14 +59,15 @@ struct Shared {
 /// A running server: its address, and how to stop it.
 pub struct Running {
     pub addr: SocketAddr,
-    shared: Arc<Shared>,
+    shutdown: Arc<AtomicBool>,
     accept: std::thread::JoinHandle<Result<()>>,
 }
 
 impl Running {
     /// Asks the server to stop, waits for in-flight requests, closes the store.
     pub fn stop(self) -> Result<()> {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.shutdown.store(true, Ordering::SeqCst);
+        // The accept loop closes the store once its connections are done.
         self.accept.join().map_err(|_| anyhow::anyhow!("the accept loop panicked"))?
     }
 }
@@ -102,9 +103,9 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
         started: Instant::now(),
     });
     listener.set_nonblocking(true)?;
-    let s = shared.clone();
-    let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, s))?;
-    Ok(Running { addr, shared, accept })
+    let shutdown = shared.shutdown.clone();
+    let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, shared))?;
+    Ok(Running { addr, shutdown, accept })
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
@@ -154,7 +155,11 @@ fn err(code: &str, message: impl Into<String>) -> WireError {
 
 /// Waits until a frame starts arriving, the connection idles out, or the
 /// server shuts down. Returns false when the connection should end.
-fn wait_for_frame(stream: &TcpStream, shared: &Shared) -> std::io::Result<bool> {
+fn wait_for_frame(stream: &TcpStream, buffered: bool, shared: &Shared) -> std::io::Result<bool> {
+    if buffered {
+        // A pipelined request already read into the buffer.
+        return Ok(true);
+    }
     let idle_since = Instant::now();
     let mut b = [0u8; 1];
     loop {
@@ -185,7 +190,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         write_frame(&mut writer, &HelloReply::Error(err(codes::TOO_MANY_CONNECTIONS, msg)))?;
         return Ok(());
     }
-    if !wait_for_frame(&stream, shared)? {
+    if !wait_for_frame(&stream, !reader.buffer().is_empty(), shared)? {
         return Ok(());
     }
     // The handshake frame is small: a tight limit before authentication.
@@ -208,7 +213,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
     };
     write_frame(&mut writer, &HelloReply::Ok { version: PROTOCOL_VERSION, server: format!("cairnd {}", env!("CARGO_PKG_VERSION")), role })?;
     loop {
-        if !wait_for_frame(&stream, shared)? {
+        if !wait_for_frame(&stream, !reader.buffer().is_empty(), shared)? {
             return Ok(());
         }
         let req: Request = match read_frame(&mut reader, shared.cfg.frame_bytes_max) {

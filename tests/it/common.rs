@@ -56,27 +56,31 @@ pub fn assert_consistent(store: &Store) -> Vec<StoredEvent> {
     events
 }
 
-/// The `cairn` binary, built once per test run (the root package cannot
-/// name another package's binary, so it asks cargo for it).
-pub fn cairn_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+/// The `cairn` and `cairnd` binaries, built once per test run (the root
+/// package cannot name another package's binaries, so it asks cargo).
+fn built_bins() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let release = !cfg!(debug_assertions);
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "cairn-tools", "--bin", "cairn"]);
-        if release {
+        cmd.args(["build", "--quiet", "-p", "cairn-tools", "--bin", "cairn", "-p", "cairn-server", "--bin", "cairnd"]);
+        if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
-        let status = cmd.status().expect("running cargo build for the cairn binary");
-        assert!(status.success(), "building the cairn binary failed");
-        // target/<profile>/deps/it-xxxx -> target/<profile>/cairn
+        let status = cmd.status().expect("running cargo build for the binaries");
+        assert!(status.success(), "building the binaries failed");
+        // target/<profile>/deps/it-xxxx -> target/<profile>/
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target profile directory");
-        let bin = profile_dir.join("cairn");
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
+        exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf()
     })
+}
+
+pub fn cairn_bin() -> PathBuf {
+    built_bins().join("cairn")
+}
+
+pub fn cairnd_bin() -> PathBuf {
+    built_bins().join("cairnd")
 }
 
 /// Runs `cairn` with a data directory; returns (exit code, stdout, stderr).

@@ -155,7 +155,8 @@ fn incident_queries_on_real_records() {
         .filter_map(|e| field(&e.record, &["userIdentity", "accessKeyId"]))
         .find(|k| k.starts_with("AKIA") || k.starts_with("ASIA"))
         .unwrap();
-    let cases: Vec<(Vec<(Attr, Vec<String>)>, Box<dyn Fn(&[u8]) -> bool>)> = vec![
+    type Case<'a> = (Vec<(Attr, Vec<String>)>, Box<dyn Fn(&[u8]) -> bool + 'a>);
+    let cases: Vec<Case> = vec![
         (vec![(Attr::EventName, vec!["ConsoleLogin".into()])], Box::new(|r| field(r, &["eventName"]).as_deref() == Some("ConsoleLogin"))),
         (
             vec![(Attr::AccessKeyId, vec![key.clone()])],

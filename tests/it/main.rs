@@ -9,4 +9,5 @@ mod fixtures;
 mod golden;
 mod model;
 mod query;
+mod server;
 mod store;

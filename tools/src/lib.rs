@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod cmd;
 pub mod gen;
 pub mod input;

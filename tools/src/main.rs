@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use cairn_engine::event::{format_event_time, parse_event_time};
 use cairn_engine::{Durability, Options, Store};
+use cairn_tools::backend::{Backend, ServerView};
 use cairn_tools::cmd::{bench, ingest, query};
 use cairn_tools::gen::{GenOptions, Generator};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -50,6 +51,15 @@ struct Cli {
     /// zstd level for sealed segments (higher: smaller and slower to seal).
     #[arg(long, global = true, env = "CAIRN_ZSTD_LEVEL", default_value_t = Options::default().zstd_level, allow_hyphen_values = true)]
     zstd_level: i32,
+    /// Run against a cairnd server (host:port) instead of a local data directory.
+    #[arg(long, global = true, env = "CAIRN_SERVER")]
+    server: Option<String>,
+    /// Access token for --server (default: the local server's admin token file).
+    #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Read the access token from this file.
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
     /// No progress bars or per-record messages.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -185,6 +195,11 @@ enum Command {
         #[arg(long)]
         oldest_first: bool,
     },
+    /// Manage access tokens of a cairnd server (admin token required).
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
     /// Show events, segments, bytes on disk, bytes/event, time range, tree size and root.
     Stats {
         #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -237,6 +252,18 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Issue a token: `ingest` can only append, `read` can only query, `admin` can do both and manage tokens.
+    Create {
+        #[arg(long, value_parser = ["ingest", "read", "admin"])]
+        role: String,
+        /// A label kept with the token's hash.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -257,6 +284,19 @@ impl Cli {
     }
 }
 
+/// The local store, or a connection to --server.
+fn open_backend(cli: &Cli) -> Result<Backend> {
+    let Some(addr) = &cli.server else { return Ok(Backend::Local(open_store(cli)?)) };
+    let explicit = match (&cli.token, &cli.token_file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(f)) => Some(std::fs::read_to_string(f).with_context(|| format!("reading token file {}", f.display()))?),
+        (None, None) => None,
+    };
+    let token = cairn_server::client::find_token(explicit, &cli.data_dir())?;
+    let client = cairn_server::client::Client::connect(addr, &token)?;
+    Ok(Backend::Remote { client, addr: addr.clone(), token })
+}
+
 fn open_store(cli: &Cli) -> Result<Store> {
     let durability: Durability = cli.durability.parse()?;
     let dir = cli.data_dir();
@@ -270,7 +310,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if *batch == 0 || *batch > cairn_engine::limits::BATCH_RECORDS_MAX {
                 bail!("--batch {batch} must be between 1 and {}", cairn_engine::limits::BATCH_RECORDS_MAX);
             }
-            let store = open_store(&cli)?;
+            let backend = open_backend(&cli)?;
             let args = ingest::IngestArgs {
                 paths: paths.clone(),
                 batch: *batch,
@@ -278,8 +318,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ack_log: ack_log.clone(),
                 quiet: cli.quiet,
             };
-            let summary = ingest::run(&store, &args)?;
-            store.close()?;
+            let summary = ingest::run(&backend, &args)?;
+            backend.close()?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
                 Output::Table => {
@@ -301,8 +341,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if summary.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Get { event_id } => {
-            let store = open_store(&cli)?;
-            let found = store.get(event_id)?;
+            let found = open_backend(&cli)?.get(event_id)?;
             let mut out = io::stdout().lock();
             for e in &found {
                 out.write_all(&e.record)?;
@@ -316,15 +355,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lookup { filters, max, next_token, all, output } => {
-            let store = open_store(&cli)?;
-            lookup(&store, filters, *max, next_token.clone(), *all, *output)
+            let mut backend = open_backend(&cli)?;
+            lookup(&mut backend, filters, *max, next_token.clone(), *all, *output)
         }
         Command::Count { by, filters, output } => {
-            let store = open_store(&cli)?;
+            let mut backend = open_backend(&cli)?;
             let by = cairn_engine::Attr::parse(by)
                 .ok_or_else(|| anyhow::anyhow!("InvalidLookupAttributesException: --by {by:?} is not an attribute"))?;
             let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
-            let counts = store.count(&q, by)?;
+            let counts = backend.count(&q, by)?;
             let mut out = io::stdout().lock();
             match output {
                 Output::Json => {
@@ -342,7 +381,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { filters, format, out, oldest_first } => {
-            let store = open_store(&cli)?;
+            let mut backend = open_backend(&cli)?;
             let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
             let sink: Box<dyn Write> = match out {
                 Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
@@ -356,30 +395,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut w = query::ExportWriter::new(io::BufWriter::with_capacity(1 << 20, sink), fmt)?;
             let progress = cairn_tools::progress::Progress::items("exporting", 0, cli.quiet || out.is_none());
             let order = if *oldest_first { cairn_engine::Order::OldestFirst } else { cairn_engine::Order::NewestFirst };
-            let mut io_err = None;
-            store.export(&q, order, |e| match w.write(&e) {
-                Ok(()) => {
-                    progress.inc(1);
-                    true
-                }
-                Err(err) => {
-                    io_err = Some(err);
-                    false
-                }
+            backend.export(&q, order, |e| {
+                w.write(&e)?;
+                progress.inc(1);
+                Ok(())
             })?;
             progress.finish();
-            if let Some(e) = io_err {
-                return Err(e.into());
-            }
             let n = w.finish()?;
             if !cli.quiet {
                 eprintln!("cairn: exported {n} events");
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token { cmd: TokenCmd::Create { role, name } } => {
+            let role = cairn_server::protocol::Role::parse(role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            let Backend::Remote { mut client, .. } = open_backend(&cli)? else {
+                bail!("tokens belong to a cairnd server: give --server ADDR");
+            };
+            println!("{}", client.create_token(role, name)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stats { output } => {
-            let store = open_store(&cli)?;
-            print_stats(&store.stats()?, *output)?;
+            let (stats, server) = open_backend(&cli)?.stats()?;
+            print_stats(&stats, server, *output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen { count, seed, start, rate, record_bytes, out } => {
@@ -429,7 +467,7 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn lookup(store: &Store, f: &Filters, max: usize, mut token: Option<String>, all: bool, output: LookupOutput) -> Result<ExitCode> {
+fn lookup(store: &mut Backend, f: &Filters, max: usize, mut token: Option<String>, all: bool, output: LookupOutput) -> Result<ExitCode> {
     // Relative times resolve against the first page's instant, so a token
     // stays bound to the same query on every page.
     let now = match &token {
@@ -442,7 +480,7 @@ fn lookup(store: &Store, f: &Filters, max: usize, mut token: Option<String>, all
     let mut first = true;
     let mut total = 0usize;
     loop {
-        let page = store.lookup(&q, Some(max), token.as_deref())?;
+        let page = store.lookup(&q, max, token.as_deref())?;
         total += page.events.len();
         for e in &page.events {
             match output {
@@ -509,7 +547,7 @@ fn parse_start(s: &str) -> Result<i64> {
     bail!("--start {s:?} is not a time: use RFC 3339 (2026-01-01T00:00:00Z), a date (2026-01-01) or `now`")
 }
 
-fn print_stats(s: &cairn_engine::Stats, output: Output) -> Result<()> {
+fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, output: Output) -> Result<()> {
     let per_event = |b: u64| if s.events == 0 { 0.0 } else { b as f64 / s.events as f64 };
     let root = hex::encode(s.root);
     let time = |t: Option<i64>| t.map(format_event_time);
@@ -529,6 +567,12 @@ fn print_stats(s: &cairn_engine::Stats, output: Output) -> Result<()> {
                 "newest_event_time": time(s.max_time_ms),
                 "tree_size": s.tree_size,
                 "root": root,
+                "server": server.map(|v| serde_json::json!({
+                    "connections": v.connections,
+                    "appended_since_start": v.appended,
+                    "uptime_ms": v.uptime_ms,
+                    "ingest_events_per_sec": v.appended as f64 / (v.uptime_ms.max(1) as f64 / 1000.0),
+                })),
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
@@ -555,6 +599,15 @@ fn print_stats(s: &cairn_engine::Stats, output: Output) -> Result<()> {
             }
             println!("tree size     {}", s.tree_size);
             println!("root          {root}");
+            if let Some(v) = server {
+                let rate = v.appended as f64 / (v.uptime_ms.max(1) as f64 / 1000.0);
+                println!(
+                    "server        {} connections, {} events appended in {:.0} s ({rate:.0} events/s)",
+                    v.connections,
+                    v.appended,
+                    v.uptime_ms as f64 / 1000.0
+                );
+            }
         }
     }
     Ok(())

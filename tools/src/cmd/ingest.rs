@@ -10,8 +10,8 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::backend::{Ack, Backend};
 use anyhow::{Context, Result};
-use cairn_engine::{Outcome, Store};
 use parking_lot::Mutex;
 
 use crate::input::{expand_paths, read_records, Location};
@@ -51,7 +51,7 @@ struct Batch {
     first_ordinal: u64,
 }
 
-pub fn run(store: &Store, args: &IngestArgs) -> Result<IngestSummary> {
+pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { expand_paths(&args.paths)? };
     let total_bytes: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let progress = Progress::bytes("ingesting", total_bytes, args.quiet);
@@ -65,21 +65,26 @@ pub fn run(store: &Store, args: &IngestArgs) -> Result<IngestSummary> {
     };
     let accepted = AtomicU64::new(0);
     let (tx, rx) = sync_channel::<Batch>(args.workers * 2);
-    let rx = Mutex::new(rx);
+    // Workers own the receiver: if they all fail, the channel disconnects
+    // and the reader stops instead of blocking on a full queue.
+    let rx = std::sync::Arc::new(Mutex::new(rx));
     let result: Result<()> = std::thread::scope(|s| {
         let mut workers = Vec::new();
         for _ in 0..args.workers.max(1) {
-            workers.push(s.spawn(|| -> Result<()> {
+            let rx = rx.clone();
+            let (summary, progress, ack_log, accepted) = (&summary, &progress, &ack_log, &accepted);
+            workers.push(s.spawn(move || -> Result<()> {
+                let mut appender = backend.appender()?;
                 loop {
                     let Ok(batch) = rx.lock().recv() else { return Ok(()) };
-                    let refs: Vec<&[u8]> = batch.records.iter().map(|r| r.as_slice()).collect();
-                    let outcomes = store.append(&refs).context("appending a batch")?;
+                    let n = batch.records.len() as u64;
+                    let outcomes = appender.append(batch.records).context("appending a batch")?;
                     let mut acks = String::new();
                     let mut sum = summary.lock();
                     for (i, o) in outcomes.iter().enumerate() {
                         match o {
-                            Outcome::Stored(seq) | Outcome::Duplicate(seq) => {
-                                if matches!(o, Outcome::Duplicate(_)) {
+                            Ack::Stored(seq) | Ack::Duplicate(seq) => {
+                                if matches!(o, Ack::Duplicate(_)) {
                                     sum.duplicates += 1;
                                 } else {
                                     sum.accepted += 1;
@@ -88,23 +93,24 @@ pub fn run(store: &Store, args: &IngestArgs) -> Result<IngestSummary> {
                                     acks.push_str(&format!("{} {seq}\n", batch.first_ordinal + i as u64));
                                 }
                             }
-                            Outcome::Rejected(r) => {
+                            Ack::Rejected { code, message } => {
                                 sum.rejected += 1;
-                                *sum.rejected_by_reason.entry(r.code().to_string()).or_default() += 1;
+                                *sum.rejected_by_reason.entry(code.clone()).or_default() += 1;
                                 if sum.rejected <= REJECTIONS_SHOWN_MAX && !args.quiet {
-                                    progress.println(&format!("cairn: rejected {}: {r}", batch.locations[i]));
+                                    progress.println(&format!("cairn: rejected {}: {message}", batch.locations[i]));
                                 }
                             }
                         }
                     }
                     drop(sum);
-                    accepted.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+                    accepted.fetch_add(n, Ordering::Relaxed);
                     if let Some(log) = &ack_log {
                         log.lock().write_all(acks.as_bytes()).context("writing the ack log")?;
                     }
                 }
             }));
         }
+        drop(rx);
         let read = (|| -> Result<()> {
             let mut ordinal = 0u64;
             let mut batch = Batch { records: Vec::new(), locations: Vec::new(), first_ordinal: 0 };
