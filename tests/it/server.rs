@@ -86,6 +86,14 @@ fn round_trips_through_cairnd() {
     let stats: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(stats["events"], 300);
     assert!(stats["server"]["connections"].as_u64().unwrap() >= 1);
+    // The ingest benchmark drives the same server.
+    let (code, out, err) = d.cli(&["bench", "--events", "2000", "--batch", "100", "--clients", "2", "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["mode"], "server");
+    assert!(report["events_per_sec"].as_f64().unwrap() > 0.0);
+    let (_, out, _) = d.cli(&["stats", "--output", "json"]);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out).unwrap()["events"], 2300);
     // Re-sending is idempotent over the wire too.
     let mut c = Client::connect(&d.addr, &d.admin_token()).unwrap();
     let again = c.append(vec![recs[0].clone()]).unwrap();

@@ -229,12 +229,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Measure ingest throughput through the real append path (embedded).
+    /// Measure ingest throughput through the real append path.
     ///
     /// Generates events in memory, then appends them from --clients threads
-    /// in batches, and reports events/s, MB/s, batch latency p50/p99, and
-    /// bytes/event on disk after sealing. Uses a temporary directory unless
-    /// --data-dir names an empty one.
+    /// (connections, with --server) in batches, and reports events/s, MB/s,
+    /// batch latency p50/p99, and bytes/event on disk (after sealing when
+    /// embedded). Embedded, it uses a temporary directory unless --data-dir
+    /// names an empty one. Example: cairn bench --server 127.0.0.1:7878 --clients 4
     Bench {
         #[arg(long, default_value_t = 500_000)]
         events: usize,
@@ -284,15 +285,21 @@ impl Cli {
     }
 }
 
-/// The local store, or a connection to --server.
-fn open_backend(cli: &Cli) -> Result<Backend> {
-    let Some(addr) = &cli.server else { return Ok(Backend::Local(open_store(cli)?)) };
+/// The token for --server: --token, --token-file, CAIRN_TOKEN, or the local
+/// server's admin token file.
+fn token(cli: &Cli) -> Result<String> {
     let explicit = match (&cli.token, &cli.token_file) {
         (Some(t), _) => Some(t.clone()),
         (None, Some(f)) => Some(std::fs::read_to_string(f).with_context(|| format!("reading token file {}", f.display()))?),
         (None, None) => None,
     };
-    let token = cairn_server::client::find_token(explicit, &cli.data_dir())?;
+    cairn_server::client::find_token(explicit, &cli.data_dir())
+}
+
+/// The local store, or a connection to --server.
+fn open_backend(cli: &Cli) -> Result<Backend> {
+    let Some(addr) = &cli.server else { return Ok(Backend::Local(open_store(cli)?)) };
+    let token = token(cli)?;
     let client = cairn_server::client::Client::connect(addr, &token)?;
     Ok(Backend::Remote { client, addr: addr.clone(), token })
 }
@@ -442,9 +449,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { events, batch, clients, record_bytes, seed, output } => {
-            // Bench uses a temporary directory unless one is named.
+            // Bench uses a temporary directory unless one is named, or a
+            // server with --server.
             let data_dir = cli.data_dir.clone();
+            let server = match &cli.server {
+                Some(addr) => Some((addr.clone(), token(&cli)?)),
+                None => None,
+            };
             let report = bench::run(&bench::BenchArgs {
+                server,
                 data_dir,
                 events: *events,
                 batch: *batch,

@@ -8,11 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cairn_engine::{Durability, Options, Store};
+use cairn_server::client::Client;
+
+use crate::backend::{Ack, Backend};
 use parking_lot::Mutex;
 
 use crate::gen::{GenOptions, Generator};
 
 pub struct BenchArgs {
+    /// Benchmark this server instead of an embedded store.
+    pub server: Option<(String, String)>,
     pub data_dir: Option<PathBuf>,
     pub events: usize,
     pub batch: usize,
@@ -47,6 +52,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         bail!("--events, --batch and --clients must be at least 1");
     }
     let (dir, _tmp) = match &args.data_dir {
+        _ if args.server.is_some() => (PathBuf::new(), None),
         Some(d) => {
             if d.exists() && std::fs::read_dir(d)?.next().is_some() {
                 bail!("bench needs an empty or new --data-dir, and {} is not empty", d.display());
@@ -68,7 +74,17 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         raw_bytes += r.len() as u64;
         records.push(r);
     }
-    let store = Store::open(&dir, Options { durability: args.durability, zstd_level: args.zstd_level, ..Options::default() })?;
+    let backend = match &args.server {
+        Some((addr, token)) => Backend::Remote { client: Client::connect(addr, token)?, addr: addr.clone(), token: token.clone() },
+        None => {
+            Backend::Local(Store::open(&dir, Options { durability: args.durability, zstd_level: args.zstd_level, ..Options::default() })?)
+        }
+    };
+    // A server may hold other data: bytes/event counts everything it stores.
+    let events_before = match &args.server {
+        Some((addr, token)) => Client::connect(addr, token)?.stats()?.events,
+        None => 0,
+    };
     let batches: Vec<&[Vec<u8>]> = records.chunks(args.batch).collect();
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(batches.len()));
@@ -77,15 +93,15 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         let handles: Vec<_> = (0..args.clients)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
+                    let mut appender = backend.appender()?;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(b) = batches.get(i) else { return Ok(()) };
-                        let refs: Vec<&[u8]> = b.iter().map(|r| r.as_slice()).collect();
                         let t = Instant::now();
-                        let out = store.append(&refs)?;
+                        let out = appender.append(b.to_vec())?;
                         latencies.lock().push(t.elapsed());
-                        if let Some(cairn_engine::Outcome::Rejected(r)) = out.iter().find(|o| o.seq().is_none()) {
-                            bail!("a generated record was rejected: {r}");
+                        if let Some(Ack::Rejected { message, .. }) = out.iter().find(|o| matches!(o, Ack::Rejected { .. })) {
+                            bail!("a generated record was rejected: {message}");
                         }
                     }
                 })
@@ -98,10 +114,14 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     })?;
     let seconds = start.elapsed().as_secs_f64();
     let seal_start = Instant::now();
-    store.seal_now()?;
+    let mut backend = backend;
+    if let Backend::Local(store) = &backend {
+        store.seal_now()?;
+    }
     let seal_seconds = seal_start.elapsed().as_secs_f64();
-    let stats = store.stats()?;
-    store.close()?;
+    let (stats, _) = backend.stats()?;
+    backend.close()?;
+    let stored = stats.events.saturating_sub(events_before).max(1);
     let mut lat = latencies.into_inner();
     lat.sort();
     let pct = |p: f64| -> f64 {
@@ -110,7 +130,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     };
     let n = args.events as f64;
     Ok(BenchReport {
-        mode: "embedded",
+        mode: if args.server.is_some() { "server" } else { "embedded" },
         events: args.events as u64,
         clients: args.clients,
         batch: args.batch,
@@ -123,8 +143,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         batch_latency_p99_ms: pct(0.99),
         seal_seconds,
         disk_bytes: stats.disk_bytes,
-        bytes_per_event: stats.disk_bytes as f64 / n,
-        compression_ratio: raw_bytes as f64 / stats.disk_bytes.max(1) as f64,
+        bytes_per_event: stats.disk_bytes as f64 / (events_before + stored) as f64,
+        compression_ratio: stats.record_bytes as f64 / stats.disk_bytes.max(1) as f64,
     })
 }
 
@@ -134,7 +154,9 @@ pub fn print_table(r: &BenchReport) {
     println!("record size       {:.0} B average", r.record_bytes_avg);
     println!("ingest            {:.0} events/s, {:.1} MB/s ({:.2} s)", r.events_per_sec, r.mb_per_sec, r.seconds);
     println!("batch latency     p50 {:.2} ms, p99 {:.2} ms", r.batch_latency_p50_ms, r.batch_latency_p99_ms);
-    println!("final seal        {:.2} s", r.seal_seconds);
+    if r.mode == "embedded" {
+        println!("final seal        {:.2} s", r.seal_seconds);
+    }
     println!(
         "on disk           {} bytes, {:.1} bytes/event ({:.1}x smaller than the records)",
         r.disk_bytes, r.bytes_per_event, r.compression_ratio
