@@ -382,6 +382,45 @@ impl Store {
         query::count(&snap, &self.inner.cache, q, by)
     }
 
+    /// Events matching `q` with seq >= `from_seq`, in seq (arrival) order,
+    /// at most `max`, and the seq to continue from: what `tail` polls.
+    pub fn events_since(&self, from_seq: u64, q: &Query, max: usize) -> QueryResult<(Vec<StoredEvent>, u64)> {
+        q.validate()?;
+        let (segments, mems, bound) = {
+            let st = self.inner.state.read();
+            let bound = st.active.end_seq();
+            let mut mems = st.sealing.clone();
+            // The active memtable is copied only from `from_seq` on.
+            let active = query::memtable_events(&st.active, q, bound, false, None, usize::MAX);
+            let segs: Vec<Arc<Segment>> = st.segments.iter().filter(|s| s.footer.tree_size > from_seq).cloned().collect();
+            mems.retain(|m| m.end_seq() > from_seq);
+            (segs, (mems, active), bound)
+        };
+        let mut out: Vec<StoredEvent> = mems.1.into_iter().filter(|e| e.seq >= from_seq).collect();
+        for m in &mems.0 {
+            out.extend(query::memtable_events(m, q, bound, false, None, usize::MAX).into_iter().filter(|e| e.seq >= from_seq));
+        }
+        if !segments.is_empty() {
+            // Fell behind a seal: read what was sealed since `from_seq`.
+            let snap = Snapshot { segments, memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
+            query::run(&snap, &self.inner.cache, q, Order::OldestFirst, None, |e| {
+                if e.seq >= from_seq {
+                    out.push(e);
+                }
+                true
+            })?;
+        }
+        out.sort_by_key(|e| e.seq);
+        out.dedup_by_key(|e| e.seq);
+        let next = if out.len() > max {
+            out.truncate(max);
+            out.last().map_or(bound, |e| e.seq + 1)
+        } else {
+            bound
+        };
+        Ok((out, next))
+    }
+
     /// Streams every event matching `q` in `order` to `f` until it returns
     /// `false`. Memory stays bounded: blocks are decoded one at a time.
     /// Returns the number of events passed to `f`.

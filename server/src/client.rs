@@ -127,6 +127,26 @@ impl Client {
         }
     }
 
+    /// Follows new matching events until `f` returns false or the
+    /// connection ends.
+    pub fn tail(&mut self, query: WireQuery, from_seq: Option<u64>, mut f: impl FnMut(WireEvent) -> Result<bool>) -> Result<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(&mut self.writer, &Request { id, body: RequestBody::Tail { query, from_seq } })?;
+        loop {
+            match self.read(id)? {
+                ResponseBody::TailEvents { events } => {
+                    for e in events {
+                        if !f(e)? {
+                            return Ok(());
+                        }
+                    }
+                }
+                other => bail!("unexpected answer to tail: {other:?}"),
+            }
+        }
+    }
+
     /// Streams an export; `f` sees every event in order.
     pub fn export(&mut self, query: WireQuery, oldest_first: bool, mut f: impl FnMut(WireEvent) -> Result<()>) -> Result<u64> {
         let id = self.next_id;

@@ -87,6 +87,10 @@ pub enum RequestBody {
     Export { query: WireQuery, oldest_first: bool },
     /// Issue a new token (admin).
     CreateToken { role: Role, name: String },
+    /// Follow new events (read or admin): the server sends `TailEvents` as
+    /// matching events are appended, until the client disconnects.
+    /// `from_seq` None starts at the events appended after the request.
+    Tail { query: WireQuery, from_seq: Option<u64> },
 }
 
 /// An event on the wire.
@@ -148,6 +152,7 @@ pub enum ResponseBody {
     ExportChunk { events: Vec<WireEvent> },
     ExportEnd { count: u64 },
     Token { token: String },
+    TailEvents { events: Vec<WireEvent> },
     Error(WireError),
 }
 

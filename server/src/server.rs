@@ -363,6 +363,32 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut BufWriter<TcpStream
                 Err(e) => ResponseBody::Error(query_error(e)),
             }
         }
+        RequestBody::Tail { query, from_seq } => {
+            let q = match engine_query(&query) {
+                Ok(q) => q,
+                Err(e) => return Ok(reply(w, ResponseBody::Error(e))?),
+            };
+            let mut next = match from_seq {
+                Some(s) => s,
+                None => store.stats().map(|s| s.tree_size).unwrap_or(0),
+            };
+            // Poll the store for new events until the client goes away or
+            // the server shuts down; a write error ends the connection.
+            while !shared.shutdown.load(Ordering::SeqCst) {
+                match store.events_since(next, &q, 1000) {
+                    Ok((events, n)) => {
+                        next = n;
+                        if !events.is_empty() {
+                            reply(w, ResponseBody::TailEvents { events: events.into_iter().map(wire_event).collect() })?;
+                        } else {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                    Err(e) => return Ok(reply(w, ResponseBody::Error(query_error(e)))?),
+                }
+            }
+            return Ok(());
+        }
         RequestBody::CreateToken { role, name } => match shared.tokens.create(role, &name) {
             Ok(token) => ResponseBody::Token { token },
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, format!("{e:#}"))),

@@ -195,6 +195,17 @@ enum Command {
         #[arg(long)]
         oldest_first: bool,
     },
+    /// Follow new events live (with --server) until interrupted.
+    ///
+    /// Prints each newly appended event that matches the filters, in arrival
+    /// order. Example: cairn --server 127.0.0.1:7878 tail --attr ErrorCode=AccessDenied
+    Tail {
+        #[command(flatten)]
+        filters: Filters,
+        /// `ndjson` prints the stored records; `table` the LookupEvents columns.
+        #[arg(long, value_enum, default_value_t = LookupOutput::Ndjson)]
+        output: LookupOutput,
+    },
     /// Manage access tokens of a cairnd server (admin token required).
     Token {
         #[command(subcommand)]
@@ -412,6 +423,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !cli.quiet {
                 eprintln!("cairn: exported {n} events");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tail { filters, output } => {
+            let Backend::Remote { mut client, .. } = open_backend(&cli)? else {
+                bail!("tail follows a running cairnd: give --server ADDR (or CAIRN_SERVER)");
+            };
+            let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
+            let mut out = io::stdout().lock();
+            if matches!(output, LookupOutput::Table) {
+                writeln!(out, "{}", query::TABLE_HEADER)?;
+            }
+            client.tail(cairn_tools::backend::wire_query(&q), None, |e| {
+                let e = cairn_engine::StoredEvent { seq: e.seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: e.record };
+                match output {
+                    LookupOutput::Table => writeln!(out, "{}", query::table_row(&e))?,
+                    LookupOutput::Csv => writeln!(out, "{}", query::csv_row(&e))?,
+                    LookupOutput::Ndjson | LookupOutput::Json => {
+                        out.write_all(&e.record)?;
+                        out.write_all(b"\n")?;
+                    }
+                }
+                out.flush()?;
+                Ok(true)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { cmd: TokenCmd::Create { role, name } } => {
