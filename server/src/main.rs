@@ -1,6 +1,9 @@
 //! `cairnd`: the Cairn storage daemon. With no arguments it serves
 //! ./cairn-data on 127.0.0.1:7878 with durability `batch`, creating the
 //! directory and an admin token on first start.
+//!
+//! Settings come from, in order of precedence: flags, `CAIRN_*` environment
+//! variables, the `--config` TOML file, the defaults.
 
 #![forbid(unsafe_code)]
 
@@ -10,56 +13,103 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use cairn_server::server::{start, Config};
 use clap::Parser;
+use serde::Deserialize;
+
+const AFTER_HELP: &str = "\
+Every flag has a CAIRN_* environment variable and a key in the --config file, e.g.:
+
+  # cairnd.toml
+  data_dir = \"/var/lib/cairn\"
+  listen = \"127.0.0.1:7878\"
+  durability = \"batch\"        # always | batch | never
+  connections_max = 256
+  idle_timeout_secs = 300
+  frame_bytes_max = 16777216
+  insecure = false
+
+Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
+Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
 
 /// Cairn's storage daemon: agents append audit events over TCP, people query with `cairn --server`.
 #[derive(Parser)]
-#[command(
-    name = "cairnd",
-    version,
-    after_help = "Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed."
-)]
+#[command(name = "cairnd", version, after_help = AFTER_HELP)]
 struct Args {
-    /// The data directory (created if missing).
-    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
-    data_dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:7878")]
-    listen: String,
-    /// When appends are acknowledged: always, batch (group commit), never.
-    #[arg(long, env = "CAIRN_DURABILITY", default_value = "batch", value_parser = ["always", "batch", "never"])]
-    durability: String,
+    /// A TOML file with any of the settings below.
+    #[arg(long, env = "CAIRN_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory (created if missing) [default: ./cairn-data].
+    #[arg(long, env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7878].
+    #[arg(long, env = "CAIRN_LISTEN")]
+    listen: Option<String>,
+    /// When appends are acknowledged: always, batch (group commit), never [default: batch].
+    #[arg(long, env = "CAIRN_DURABILITY", value_parser = ["always", "batch", "never"])]
+    durability: Option<String>,
     /// Accept plaintext connections on a non-loopback address (no TLS yet).
     #[arg(long, env = "CAIRN_INSECURE")]
     insecure: bool,
-    /// Most simultaneous connections.
-    #[arg(long, env = "CAIRN_CONNECTIONS_MAX", default_value_t = 256)]
-    connections_max: usize,
-    /// Close connections idle this many seconds.
-    #[arg(long, env = "CAIRN_IDLE_TIMEOUT_SECS", default_value_t = 300)]
-    idle_timeout_secs: u64,
-    /// Largest frame accepted, in bytes.
-    #[arg(long, env = "CAIRN_FRAME_BYTES_MAX", default_value_t = cairn_server::protocol::FRAME_BYTES_DEFAULT)]
-    frame_bytes_max: u32,
+    /// Most simultaneous connections [default: 256].
+    #[arg(long, env = "CAIRN_CONNECTIONS_MAX")]
+    connections_max: Option<usize>,
+    /// Close connections idle this many seconds [default: 300].
+    #[arg(long, env = "CAIRN_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Largest frame accepted, in bytes [default: 16777216].
+    #[arg(long, env = "CAIRN_FRAME_BYTES_MAX")]
+    frame_bytes_max: Option<u32>,
+}
+
+/// The config file: the same settings, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    durability: Option<String>,
+    insecure: Option<bool>,
+    connections_max: Option<usize>,
+    idle_timeout_secs: Option<u64>,
+    frame_bytes_max: Option<u32>,
+}
+
+fn config(a: &Args) -> anyhow::Result<Config> {
+    let file: FileConfig = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let d = Config::default();
+    let durability = a.durability.clone().or(file.durability);
+    Ok(Config {
+        data_dir: a.data_dir.clone().or(file.data_dir).unwrap_or(d.data_dir),
+        listen: a.listen.clone().or(file.listen).unwrap_or(d.listen),
+        durability: match durability {
+            Some(s) => s.parse()?,
+            None => d.durability,
+        },
+        frame_bytes_max: a.frame_bytes_max.or(file.frame_bytes_max).unwrap_or(d.frame_bytes_max),
+        connections_max: a.connections_max.or(file.connections_max).unwrap_or(d.connections_max),
+        idle_timeout: a.idle_timeout_secs.or(file.idle_timeout_secs).map_or(d.idle_timeout, Duration::from_secs),
+        insecure: a.insecure || file.insecure.unwrap_or(false),
+    })
 }
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let run = || -> anyhow::Result<()> {
+        let cfg = config(&a)?;
         let shutdown = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(sig, shutdown.clone())?;
         }
-        let cfg = Config {
-            data_dir: a.data_dir.clone(),
-            listen: a.listen.clone(),
-            durability: a.durability.parse()?,
-            frame_bytes_max: a.frame_bytes_max,
-            connections_max: a.connections_max,
-            idle_timeout: Duration::from_secs(a.idle_timeout_secs),
-            insecure: a.insecure,
-        };
         let running = start(cfg, shutdown.clone())?;
         println!("cairnd listening on {}", running.addr);
         while !shutdown.load(Ordering::SeqCst) {
@@ -70,8 +120,38 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            tracing::error!("{e:#}");
             eprintln!("cairnd: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the config file sets what flags do not; flags win; unknown keys
+    // and bad values are named.
+    #[test]
+    fn config_file_and_precedence() {
+        let dir = std::env::temp_dir().join(format!("cairnd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("cairnd.toml");
+        std::fs::write(&p, "data_dir = \"/srv/cairn\"\nlisten = \"127.0.0.1:9000\"\ndurability = \"always\"\nconnections_max = 7\n")
+            .unwrap();
+        let a = Args::parse_from(["cairnd", "--config", p.to_str().unwrap(), "--listen", "127.0.0.1:9100"]);
+        let c = config(&a).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/cairn"));
+        assert_eq!(c.listen, "127.0.0.1:9100");
+        assert_eq!(c.durability, cairn_engine::Durability::Always);
+        assert_eq!(c.connections_max, 7);
+        assert_eq!(c.idle_timeout, Duration::from_secs(300));
+        std::fs::write(&p, "listne = \"x\"\n").unwrap();
+        let err = format!("{:#}", config(&Args::parse_from(["cairnd", "--config", p.to_str().unwrap()])).unwrap_err());
+        assert!(err.contains("listne"), "{err}");
+        std::fs::write(&p, "durability = \"sometimes\"\n").unwrap();
+        assert!(config(&Args::parse_from(["cairnd", "--config", p.to_str().unwrap()])).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

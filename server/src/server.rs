@@ -72,10 +72,6 @@ impl Running {
     }
 }
 
-fn log(msg: &str) {
-    eprintln!("cairnd: {msg}");
-}
-
 /// Opens the store and starts serving. `shutdown` is set by the caller's
 /// signal handlers.
 pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
@@ -90,9 +86,9 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
         .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
     let (tokens, created) = Tokens::open(&cfg.data_dir)?;
     if let Some(p) = created {
-        log(&format!("created the admin token in {} (mode 0600); `cairn --server {addr}` finds it for a local server", p.display()));
+        tracing::info!(path = %p.display(), "created the admin token (mode 0600); `cairn --server {addr}` finds it for a local server");
     }
-    log(&format!("listening on {addr}, data directory {}, durability {:?}", cfg.data_dir.display(), cfg.durability));
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), durability = ?cfg.durability, "listening");
     let shared = Arc::new(Shared {
         store,
         tokens,
@@ -116,28 +112,29 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
                 workers.retain(|w| !w.is_finished());
                 let s = shared.clone();
                 let spawned = std::thread::Builder::new().name("cairnd-conn".into()).spawn(move || {
+                    tracing::debug!(%peer, "connection opened");
                     if let Err(e) = serve(stream, &s) {
-                        log(&format!("connection from {peer}: {e}"));
+                        tracing::warn!(%peer, "connection ended: {e:#}");
                     }
                 });
                 match spawned {
                     Ok(h) => workers.push(h),
-                    Err(e) => log(&format!("cannot start a connection thread: {e}")),
+                    Err(e) => tracing::error!("cannot start a connection thread: {e}"),
                 }
             }
             // Nothing pending: the listener is non-blocking so the loop can
             // notice shutdown; wait a little before polling again.
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => log(&format!("accept: {e}")),
+            Err(e) => tracing::warn!("accept: {e}"),
         }
     }
-    log("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight requests");
     for w in workers {
         let _ = w.join();
     }
     let shared = Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("connections still hold the store"))?;
     shared.store.close().context("closing the store")?;
-    log("store closed; bye");
+    tracing::info!("store closed");
     Ok(())
 }
 
@@ -186,6 +183,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
     let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = ConnGuard(&shared.connections);
     if n > shared.cfg.connections_max {
+        tracing::warn!(limit = shared.cfg.connections_max, "connection refused: limit reached");
         let msg = format!("the server's connection limit of {} is reached", shared.cfg.connections_max);
         write_frame(&mut writer, &HelloReply::Error(err(codes::TOO_MANY_CONNECTIONS, msg)))?;
         return Ok(());
@@ -208,6 +206,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         return Ok(());
     }
     let Some(role) = shared.tokens.check(&hello.token) else {
+        tracing::warn!(peer = ?stream.peer_addr().ok(), "authentication failed");
         write_frame(&mut writer, &HelloReply::Error(err(codes::AUTHENTICATION_FAILED, "missing or unknown token")))?;
         return Ok(());
     };
