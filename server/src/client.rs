@@ -3,7 +3,7 @@
 //! reads its answer (pipelining is allowed by the protocol; this client
 //! does not need it).
 
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 
@@ -14,9 +14,12 @@ use crate::protocol::{
     WireStats, FRAME_BYTES_DEFAULT, MAGIC, PROTOCOL_VERSION,
 };
 
+/// A connection's byte stream: plain TCP or TLS over it.
+trait Io: Read + Write + Send + Sync {}
+impl<T: Read + Write + Send + Sync> Io for T {}
+
 pub struct Client {
-    reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
+    reader: BufReader<Box<dyn Io>>,
     next_id: u64,
     pub role: Role,
     pub server: String,
@@ -49,15 +52,28 @@ pub fn find_token(explicit: Option<String>, data_dir: &Path) -> Result<String> {
 }
 
 impl Client {
+    /// Connects over plain TCP.
     pub fn connect(addr: &str, token: &str) -> Result<Client> {
+        Self::connect_with(addr, token, None)
+    }
+
+    /// Connects, over TLS when `tls_ca` names the CA file (PEM) to trust.
+    pub fn connect_with(addr: &str, token: &str, tls_ca: Option<&Path>) -> Result<Client> {
         let stream = TcpStream::connect(addr).with_context(|| format!("connecting to cairnd at {addr}"))?;
         stream.set_nodelay(true)?;
-        let mut reader = BufReader::with_capacity(1 << 16, stream.try_clone()?);
-        let mut writer = BufWriter::with_capacity(1 << 16, stream);
-        write_frame(&mut writer, &Hello { magic: MAGIC, version: PROTOCOL_VERSION, token: token.to_string() })?;
+        let io: Box<dyn Io> = match tls_ca {
+            Some(ca) => {
+                let conn = rustls::ClientConnection::new(crate::tls::client_config(ca)?, crate::tls::server_name(addr)?)?;
+                Box::new(rustls::StreamOwned::new(conn, stream))
+            }
+            None => Box::new(stream),
+        };
+        let mut reader = BufReader::with_capacity(1 << 16, io);
+        write_frame(reader.get_mut(), &Hello { magic: MAGIC, version: PROTOCOL_VERSION, token: token.to_string() })
+            .with_context(|| format!("handshake with {addr}"))?;
         let reply: HelloReply = read_frame(&mut reader, FRAME_BYTES_DEFAULT).map_err(|e| anyhow!("handshake with {addr}: {e}"))?;
         match reply {
-            HelloReply::Ok { role, server, .. } => Ok(Client { reader, writer, next_id: 1, role, server }),
+            HelloReply::Ok { role, server, .. } => Ok(Client { reader, next_id: 1, role, server }),
             HelloReply::Error(e) => Err(ServerError { code: e.code, message: e.message }.into()),
         }
     }
@@ -65,7 +81,7 @@ impl Client {
     fn call(&mut self, body: RequestBody) -> Result<ResponseBody> {
         let id = self.next_id;
         self.next_id += 1;
-        write_frame(&mut self.writer, &Request { id, body })?;
+        write_frame(self.reader.get_mut(), &Request { id, body })?;
         self.read(id)
     }
 
@@ -132,7 +148,7 @@ impl Client {
     pub fn tail(&mut self, query: WireQuery, from_seq: Option<u64>, mut f: impl FnMut(WireEvent) -> Result<bool>) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
-        write_frame(&mut self.writer, &Request { id, body: RequestBody::Tail { query, from_seq } })?;
+        write_frame(self.reader.get_mut(), &Request { id, body: RequestBody::Tail { query, from_seq } })?;
         loop {
             match self.read(id)? {
                 ResponseBody::TailEvents { events } => {
@@ -151,7 +167,7 @@ impl Client {
     pub fn export(&mut self, query: WireQuery, oldest_first: bool, mut f: impl FnMut(WireEvent) -> Result<()>) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        write_frame(&mut self.writer, &Request { id, body: RequestBody::Export { query, oldest_first } })?;
+        write_frame(self.reader.get_mut(), &Request { id, body: RequestBody::Export { query, oldest_first } })?;
         loop {
             match self.read(id)? {
                 ResponseBody::ExportChunk { events } => events.into_iter().try_for_each(&mut f)?,

@@ -7,3 +7,4 @@ pub mod auth;
 pub mod client;
 pub mod protocol;
 pub mod server;
+pub mod tls;

@@ -29,6 +29,8 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   idle_timeout_secs = 300
   frame_bytes_max = 16777216
   insecure = false
+  tls_cert = \"/etc/cairn/cert.pem\"  # serve TLS (clients: cairn --tls-ca CA.pem)
+  tls_key = \"/etc/cairn/key.pem\"
 
 Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
 Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
@@ -49,9 +51,15 @@ struct Args {
     /// When appends are acknowledged: always, batch (group commit), never [default: batch].
     #[arg(long, env = "CAIRN_DURABILITY", value_parser = ["always", "batch", "never"])]
     durability: Option<String>,
-    /// Accept plaintext connections on a non-loopback address (no TLS yet).
+    /// Accept plaintext connections on a non-loopback address.
     #[arg(long, env = "CAIRN_INSECURE")]
     insecure: bool,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Most simultaneous connections [default: 256].
     #[arg(long, env = "CAIRN_CONNECTIONS_MAX")]
     connections_max: Option<usize>,
@@ -74,6 +82,8 @@ struct FileConfig {
     connections_max: Option<usize>,
     idle_timeout_secs: Option<u64>,
     frame_bytes_max: Option<u32>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 fn config(a: &Args) -> anyhow::Result<Config> {
@@ -97,6 +107,11 @@ fn config(a: &Args) -> anyhow::Result<Config> {
         connections_max: a.connections_max.or(file.connections_max).unwrap_or(d.connections_max),
         idle_timeout: a.idle_timeout_secs.or(file.idle_timeout_secs).map_or(d.idle_timeout, Duration::from_secs),
         insecure: a.insecure || file.insecure.unwrap_or(false),
+        tls: match (a.tls_cert.clone().or(file.tls_cert), a.tls_key.clone().or(file.tls_key)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
+        },
     })
 }
 

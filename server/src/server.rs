@@ -3,7 +3,7 @@
 //! engine. Shutdown (SIGINT/SIGTERM) stops accepting, lets every connection
 //! finish the request it is serving, then closes the store (which fsyncs).
 
-use std::io::{BufReader, BufWriter};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -30,6 +30,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Allow a non-loopback address without TLS.
     pub insecure: bool,
+    /// TLS certificate chain and private key (PEM); plaintext when absent.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Config {
@@ -42,11 +44,13 @@ impl Default for Config {
             connections_max: 256,
             idle_timeout: Duration::from_secs(300),
             insecure: false,
+            tls: None,
         }
     }
 }
 
 struct Shared {
+    tls: Option<Arc<rustls::ServerConfig>>,
     store: Store,
     tokens: Tokens,
     cfg: Config,
@@ -77,9 +81,13 @@ impl Running {
 pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     let listener = TcpListener::bind(&cfg.listen).with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() && !cfg.insecure {
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+        None => None,
+    };
+    if !addr.ip().is_loopback() && !cfg.insecure && tls.is_none() {
         bail!(
-            "refusing to listen on non-loopback address {addr} without TLS (TLS is not built yet); use --insecure to accept plaintext on a trusted network"
+            "refusing to listen on non-loopback address {addr} without TLS: give --tls-cert and --tls-key, or --insecure to accept plaintext on a trusted network"
         );
     }
     let store = Store::open(&cfg.data_dir, Options { durability: cfg.durability, ..Options::default() })
@@ -88,8 +96,9 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     if let Some(p) = created {
         tracing::info!(path = %p.display(), "created the admin token (mode 0600); `cairn --server {addr}` finds it for a local server");
     }
-    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), durability = ?cfg.durability, "listening");
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), durability = ?cfg.durability, tls = cfg.tls.is_some(), "listening");
     let shared = Arc::new(Shared {
+        tls,
         store,
         tokens,
         cfg,
@@ -150,27 +159,31 @@ fn err(code: &str, message: impl Into<String>) -> WireError {
     WireError { code: code.into(), message: message.into() }
 }
 
-/// Waits until a frame starts arriving, the connection idles out, or the
-/// server shuts down. Returns false when the connection should end.
-fn wait_for_frame(stream: &TcpStream, buffered: bool, shared: &Shared) -> std::io::Result<bool> {
-    if buffered {
-        // A pipelined request already read into the buffer.
-        return Ok(true);
-    }
+/// A connection's byte stream: plain TCP or TLS over it.
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
+/// Waits until a frame starts arriving (possibly already buffered), the
+/// connection idles out, or the server shuts down. Returns false when the
+/// connection should end.
+fn wait_for_frame(reader: &mut BufReader<Box<dyn Io>>, raw: &TcpStream, shared: &Shared) -> std::io::Result<bool> {
     let idle_since = Instant::now();
-    let mut b = [0u8; 1];
+    raw.set_read_timeout(Some(Duration::from_millis(200)))?;
     loop {
         if shared.shutdown.load(Ordering::SeqCst) || idle_since.elapsed() >= shared.cfg.idle_timeout {
             return Ok(false);
         }
-        stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-        match stream.peek(&mut b) {
-            Ok(0) => return Ok(false),
+        match reader.fill_buf() {
+            Ok([]) => return Ok(false),
             Ok(_) => {
-                stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+                raw.set_read_timeout(Some(Duration::from_secs(60)))?;
                 return Ok(true);
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) =>
+            {
+                continue
+            }
             Err(e) => return Err(e),
         }
     }
@@ -178,17 +191,21 @@ fn wait_for_frame(stream: &TcpStream, buffered: bool, shared: &Shared) -> std::i
 
 fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
     stream.set_nodelay(true)?;
-    let mut reader = BufReader::with_capacity(1 << 16, stream.try_clone()?);
-    let mut writer = BufWriter::with_capacity(1 << 16, stream.try_clone()?);
+    let raw = stream.try_clone()?;
+    let io: Box<dyn Io> = match &shared.tls {
+        Some(cfg) => Box::new(rustls::StreamOwned::new(rustls::ServerConnection::new(cfg.clone())?, stream)),
+        None => Box::new(stream),
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, io);
     let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = ConnGuard(&shared.connections);
     if n > shared.cfg.connections_max {
         tracing::warn!(limit = shared.cfg.connections_max, "connection refused: limit reached");
         let msg = format!("the server's connection limit of {} is reached", shared.cfg.connections_max);
-        write_frame(&mut writer, &HelloReply::Error(err(codes::TOO_MANY_CONNECTIONS, msg)))?;
+        write_frame(reader.get_mut(), &HelloReply::Error(err(codes::TOO_MANY_CONNECTIONS, msg)))?;
         return Ok(());
     }
-    if !wait_for_frame(&stream, !reader.buffer().is_empty(), shared)? {
+    if !wait_for_frame(&mut reader, &raw, shared)? {
         return Ok(());
     }
     // The handshake frame is small: a tight limit before authentication.
@@ -196,41 +213,48 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         Ok(h) => h,
         Err(FrameError::Closed) => return Ok(()),
         Err(e) => {
-            let _ = write_frame(&mut writer, &HelloReply::Error(err(codes::MALFORMED_FRAME, format!("bad handshake: {e}"))));
+            let _ = write_frame(reader.get_mut(), &HelloReply::Error(err(codes::MALFORMED_FRAME, format!("bad handshake: {e}"))));
             return Ok(());
         }
     };
     if hello.magic != MAGIC || hello.version != PROTOCOL_VERSION {
         let msg = format!("this server speaks cairn protocol version {PROTOCOL_VERSION}; the client sent version {}", hello.version);
-        write_frame(&mut writer, &HelloReply::Error(err(codes::UNSUPPORTED_VERSION, msg)))?;
+        write_frame(reader.get_mut(), &HelloReply::Error(err(codes::UNSUPPORTED_VERSION, msg)))?;
         return Ok(());
     }
     let Some(role) = shared.tokens.check(&hello.token) else {
-        tracing::warn!(peer = ?stream.peer_addr().ok(), "authentication failed");
-        write_frame(&mut writer, &HelloReply::Error(err(codes::AUTHENTICATION_FAILED, "missing or unknown token")))?;
+        tracing::warn!(peer = ?raw.peer_addr().ok(), "authentication failed");
+        write_frame(reader.get_mut(), &HelloReply::Error(err(codes::AUTHENTICATION_FAILED, "missing or unknown token")))?;
         return Ok(());
     };
-    write_frame(&mut writer, &HelloReply::Ok { version: PROTOCOL_VERSION, server: format!("cairnd {}", env!("CARGO_PKG_VERSION")), role })?;
+    write_frame(
+        reader.get_mut(),
+        &HelloReply::Ok { version: PROTOCOL_VERSION, server: format!("cairnd {}", env!("CARGO_PKG_VERSION")), role },
+    )?;
     loop {
-        if !wait_for_frame(&stream, !reader.buffer().is_empty(), shared)? {
+        if !wait_for_frame(&mut reader, &raw, shared)? {
             return Ok(());
         }
         let req: Request = match read_frame(&mut reader, shared.cfg.frame_bytes_max) {
             Ok(r) => r,
             Err(FrameError::Closed) => return Ok(()),
             Err(e @ FrameError::TooLarge { .. }) => {
-                let _ =
-                    write_frame(&mut writer, &Response { id: 0, body: ResponseBody::Error(err(codes::FRAME_TOO_LARGE, e.to_string())) });
+                let _ = write_frame(
+                    reader.get_mut(),
+                    &Response { id: 0, body: ResponseBody::Error(err(codes::FRAME_TOO_LARGE, e.to_string())) },
+                );
                 return Ok(());
             }
             Err(e) => {
                 // The stream's framing can no longer be trusted: answer, end.
-                let _ =
-                    write_frame(&mut writer, &Response { id: 0, body: ResponseBody::Error(err(codes::MALFORMED_FRAME, e.to_string())) });
+                let _ = write_frame(
+                    reader.get_mut(),
+                    &Response { id: 0, body: ResponseBody::Error(err(codes::MALFORMED_FRAME, e.to_string())) },
+                );
                 return Ok(());
             }
         };
-        handle(req, role, shared, &mut writer)?;
+        handle(req, role, shared, reader.get_mut())?;
     }
 }
 
@@ -260,9 +284,9 @@ fn allowed(role: Role, body: &RequestBody) -> bool {
     }
 }
 
-fn handle(req: Request, role: Role, shared: &Shared, w: &mut BufWriter<TcpStream>) -> Result<()> {
+fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Result<()> {
     let id = req.id;
-    let reply = |w: &mut BufWriter<TcpStream>, body: ResponseBody| write_frame(w, &Response { id, body });
+    let reply = |w: &mut Box<dyn Io>, body: ResponseBody| write_frame(w, &Response { id, body });
     if !allowed(role, &req.body) {
         let msg = format!("a {} token cannot do this", role.name());
         return Ok(reply(w, ResponseBody::Error(err(codes::ACCESS_DENIED, msg)))?);

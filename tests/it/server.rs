@@ -20,10 +20,15 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path) -> Daemon {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Daemon {
         let mut child = Command::new(cairnd_bin())
             .arg("--data-dir")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -292,4 +297,29 @@ fn kill_9_of_cairnd_loses_no_acknowledged_event() {
         }
     }
     assert!(acked.len() >= 1500);
+}
+
+// Goal: with a certificate and key, cairnd speaks TLS: `cairn --tls-ca`
+// works, a client that does not trust the CA or speaks plaintext is refused,
+// and the server keeps serving.
+#[test]
+fn tls_round_trip() {
+    let tls = crate::common::fixtures_dir().join("tls");
+    let (cert, key, ca) = (tls.join("server.pem"), tls.join("server.key"), tls.join("ca.pem"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(dir.path(), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, [nth(1).as_slice(), b"\n"].concat()).unwrap();
+    let (code, _, err) = d.cli(&["--tls-ca", ca.to_str().unwrap(), "ingest", input.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = d.cli(&["--tls-ca", ca.to_str().unwrap(), "get", "n000001"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, [nth(1).as_slice(), b"\n"].concat());
+    // Plaintext to a TLS server fails, and so does TLS trusting another CA.
+    let (code, _, _) = d.cli(&["stats"]);
+    assert_eq!(code, 2);
+    let (code, _, err) = d.cli(&["--tls-ca", cert.to_str().unwrap(), "stats"]);
+    assert_eq!(code, 2, "{err}");
+    let mut c = Client::connect_with(&d.addr, &d.admin_token(), Some(&ca)).unwrap();
+    assert_eq!(c.stats().unwrap().events, 1);
 }

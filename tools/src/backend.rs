@@ -9,7 +9,7 @@ use cairn_server::protocol::{WireEvent, WireOutcome, WireQuery};
 
 pub enum Backend {
     Local(Store),
-    Remote { client: Client, addr: String, token: String },
+    Remote { client: Client, addr: String, token: String, tls_ca: Option<std::path::PathBuf> },
 }
 
 /// What only a server knows: connections, events appended since it
@@ -86,7 +86,7 @@ impl Backend {
     pub fn appender(&self) -> Result<Box<dyn Appender + '_>> {
         match self {
             Backend::Local(s) => Ok(Box::new(LocalAppender(s))),
-            Backend::Remote { addr, token, .. } => Ok(Box::new(Client::connect(addr, token)?)),
+            Backend::Remote { addr, token, tls_ca, .. } => Ok(Box::new(Client::connect_with(addr, token, tls_ca.as_deref())?)),
         }
     }
 

@@ -60,6 +60,9 @@ struct Cli {
     /// Read the access token from this file.
     #[arg(long, global = true)]
     token_file: Option<PathBuf>,
+    /// Connect to --server over TLS, trusting the CA certificates in this PEM file.
+    #[arg(long, global = true, env = "CAIRN_TLS_CA")]
+    tls_ca: Option<PathBuf>,
     /// No progress bars or per-record messages.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -311,8 +314,8 @@ fn token(cli: &Cli) -> Result<String> {
 fn open_backend(cli: &Cli) -> Result<Backend> {
     let Some(addr) = &cli.server else { return Ok(Backend::Local(open_store(cli)?)) };
     let token = token(cli)?;
-    let client = cairn_server::client::Client::connect(addr, &token)?;
-    Ok(Backend::Remote { client, addr: addr.clone(), token })
+    let client = cairn_server::client::Client::connect_with(addr, &token, cli.tls_ca.as_deref())?;
+    Ok(Backend::Remote { client, addr: addr.clone(), token, tls_ca: cli.tls_ca.clone() })
 }
 
 fn open_store(cli: &Cli) -> Result<Store> {
@@ -488,7 +491,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // server with --server.
             let data_dir = cli.data_dir.clone();
             let server = match &cli.server {
-                Some(addr) => Some((addr.clone(), token(&cli)?)),
+                Some(addr) => Some((addr.clone(), token(&cli)?, cli.tls_ca.clone())),
                 None => None,
             };
             let report = bench::run(&bench::BenchArgs {

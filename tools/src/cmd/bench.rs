@@ -16,8 +16,9 @@ use parking_lot::Mutex;
 use crate::gen::{GenOptions, Generator};
 
 pub struct BenchArgs {
-    /// Benchmark this server instead of an embedded store.
-    pub server: Option<(String, String)>,
+    /// Benchmark this server (address, token, TLS CA file) instead of an
+    /// embedded store.
+    pub server: Option<(String, String, Option<PathBuf>)>,
     pub data_dir: Option<PathBuf>,
     pub events: usize,
     pub batch: usize,
@@ -75,14 +76,19 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         records.push(r);
     }
     let backend = match &args.server {
-        Some((addr, token)) => Backend::Remote { client: Client::connect(addr, token)?, addr: addr.clone(), token: token.clone() },
+        Some((addr, token, ca)) => Backend::Remote {
+            client: Client::connect_with(addr, token, ca.as_deref())?,
+            addr: addr.clone(),
+            token: token.clone(),
+            tls_ca: ca.clone(),
+        },
         None => {
             Backend::Local(Store::open(&dir, Options { durability: args.durability, zstd_level: args.zstd_level, ..Options::default() })?)
         }
     };
     // A server may hold other data: bytes/event counts everything it stores.
     let events_before = match &args.server {
-        Some((addr, token)) => Client::connect(addr, token)?.stats()?.events,
+        Some((addr, token, ca)) => Client::connect_with(addr, token, ca.as_deref())?.stats()?.events,
         None => 0,
     };
     let batches: Vec<&[Vec<u8>]> = records.chunks(args.batch).collect();
