@@ -34,8 +34,59 @@ pub struct Segment {
     pub footer: Footer,
     pub hash: Hash,
     pub blocks: Vec<BlockMeta>,
-    id_table_ok: OnceLock<Result<(), String>>,
+    id_filter: OnceLock<Result<IdFilter, String>>,
     index: OnceLock<Result<IndexLayout, String>>,
+}
+
+/// A segment's id lookup structure, in memory: a Bloom filter over the id
+/// fingerprints (16 bits per id, 6 probes: well under 0.1% false
+/// positives) and every 256th fingerprint of the sorted id table, so a
+/// lookup is "certainly not here" from memory, or one pread of 2 KiB.
+#[derive(Debug)]
+struct IdFilter {
+    bloom: Bloom,
+    fences: Vec<u32>,
+    entries: usize,
+}
+
+const ID_FENCE_STRIDE: usize = 256;
+
+#[derive(Debug)]
+struct Bloom {
+    bits: Vec<u64>,
+    mask: u64,
+}
+
+impl Bloom {
+    const PROBES: u64 = 6;
+
+    fn with_capacity(n: usize) -> Self {
+        let m = (n.max(1) * 16).next_power_of_two().max(64) as u64;
+        Bloom { bits: vec![0; (m / 64) as usize], mask: m - 1 }
+    }
+
+    fn probes(fp32: u32) -> (u64, u64) {
+        let x = u64::from(fp32);
+        let h1 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let h2 = (x ^ (x << 21)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) | 1;
+        (h1, h2)
+    }
+
+    fn insert(&mut self, fp32: u32) {
+        let (h1, h2) = Self::probes(fp32);
+        for i in 0..Self::PROBES {
+            let b = h1.wrapping_add(i.wrapping_mul(h2)) & self.mask;
+            self.bits[(b / 64) as usize] |= 1 << (b % 64);
+        }
+    }
+
+    fn contains(&self, fp32: u32) -> bool {
+        let (h1, h2) = Self::probes(fp32);
+        (0..Self::PROBES).all(|i| {
+            let b = h1.wrapping_add(i.wrapping_mul(h2)) & self.mask;
+            self.bits[(b / 64) as usize] & (1 << (b % 64)) != 0
+        })
+    }
 }
 
 impl std::fmt::Debug for Segment {
@@ -56,16 +107,19 @@ impl Segment {
         // outside actor could still fault a read; that is outside the
         // engine's control, as with any mmap-based store.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
-        // Reads are point reads of a footer, an index or a block: without
-        // this hint the kernel maps whole large folios around each fault and
-        // an idle store shows hundreds of MB of (clean, reclaimable) RSS.
-        // Advice is only a hint; failure to apply it changes nothing else.
+        // The map serves point reads of the index and id table during
+        // queries; hint that so the kernel does not read ahead.
         let _ = map.advise(memmap2::Advice::Random);
         let len = map.len();
         if len < HEADER_BYTES + FOOTER_BYTES {
             return Err(Error::corruption(path, 0, format!("segment is {len} bytes, shorter than a header and footer")));
         }
-        let head = &map[..HEADER_BYTES];
+        // Open reads through pread, not the map: a fault on a freshly
+        // written file maps its whole large folio (megabytes), so touching
+        // the header and footer of every segment would pin most of the
+        // store in the process's RSS.
+        let head = pread(&file, path, 0, HEADER_BYTES)?;
+        let head = head.as_slice();
         if &head[..8] != SEGMENT_MAGIC {
             return Err(Error::corruption(path, 0, "not a cairn segment (bad magic)"));
         }
@@ -77,7 +131,7 @@ impl Segment {
             return Err(Error::corruption(path, 0, "segment header checksum mismatch"));
         }
         let footer_at = len - FOOTER_BYTES;
-        let footer = Footer::decode(path, footer_at as u64, &map[footer_at..])?;
+        let footer = Footer::decode(path, footer_at as u64, &pread(&file, path, footer_at as u64, FOOTER_BYTES)?)?;
         let hash = footer.hash();
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let seg = Segment {
@@ -88,7 +142,7 @@ impl Segment {
             footer,
             hash,
             map,
-            id_table_ok: OnceLock::new(),
+            id_filter: OnceLock::new(),
             index: OnceLock::new(),
         };
         seg.check_layout(footer_at as u64)?;
@@ -133,9 +187,19 @@ impl Segment {
         Ok(())
     }
 
+    /// A section's bytes read with pread, bounds- and checksum-checked.
+    fn read_section(&self, s: &Section, what: &str) -> Result<Vec<u8>> {
+        self.section_bytes(s, what)?;
+        let b = pread(&self.file, &self.path, s.offset, s.len as usize)?;
+        if crc32(&[&b]) != s.crc {
+            return Err(Error::corruption(&self.path, s.offset, format!("{what} checksum mismatch")));
+        }
+        Ok(b)
+    }
+
     fn decode_block_index(&self) -> Result<Vec<BlockMeta>> {
-        let b = self.checked_section(&self.footer.block_index, "block index")?;
-        let mut r = Reader::new(b);
+        let b = self.read_section(&self.footer.block_index, "block index")?;
+        let mut r = Reader::new(&b);
         let mut blocks = Vec::with_capacity(self.footer.block_count as usize);
         let mut next_ordinal = 0u64;
         let data_end = self.footer.block_index.offset;
@@ -169,7 +233,7 @@ impl Segment {
 
     /// The whole tree's frontier at this segment's end.
     pub fn frontier(&self) -> Result<Frontier> {
-        let b = self.checked_section(&self.footer.frontier, "frontier")?;
+        let b = self.read_section(&self.footer.frontier, "frontier")?;
         let nodes: Vec<Hash> = b.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
         Frontier::from_parts(self.footer.tree_size, nodes)
             .ok_or_else(|| Error::corruption(&self.path, self.footer.frontier.offset, "frontier does not match tree size"))
@@ -198,40 +262,67 @@ impl Segment {
         decode_block(raw, m.events).ok_or_else(|| bad("payload does not decode".into()))
     }
 
+    /// The id filter, built on first use from the id table, which is read
+    /// with pread (and checksummed) rather than through the map, so asking
+    /// many segments about an id maps nothing.
+    fn id_filter(&self) -> Result<&IdFilter> {
+        let f = self.id_filter.get_or_init(|| {
+            let b = self.read_section(&self.footer.id_table, "id table").map_err(|e| e.to_string())?;
+            let entries = b.len() / ID_ENTRY_BYTES;
+            let mut bloom = Bloom::with_capacity(entries);
+            let mut fences = Vec::with_capacity(entries / ID_FENCE_STRIDE + 1);
+            for (i, e) in b.chunks_exact(ID_ENTRY_BYTES).enumerate() {
+                let fp = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                bloom.insert(fp);
+                if i % ID_FENCE_STRIDE == 0 {
+                    fences.push(fp);
+                }
+            }
+            Ok(IdFilter { bloom, fences, entries })
+        });
+        f.as_ref().map_err(|e| Error::corruption(&self.path, self.footer.id_table.offset, e.clone()))
+    }
+
+    /// Whether the segment may hold an event with this id fingerprint
+    /// (`false` is certain).
+    pub fn may_contain_id(&self, fp: u64) -> Result<bool> {
+        Ok(self.id_filter()?.bloom.contains((fp >> 32) as u32))
+    }
+
     /// Ordinals (time-order positions) of events whose id fingerprint's top
     /// 32 bits equal those of `fp`. The caller confirms the id itself.
     pub fn find_id(&self, fp: u64) -> Result<Vec<u32>> {
-        let table = self.id_table()?;
+        let filter = self.id_filter()?;
         let key = (fp >> 32) as u32;
-        let n = table.len() / ID_ENTRY_BYTES;
-        let at = |i: usize| u32::from_le_bytes(table[i * 8..i * 8 + 4].try_into().unwrap_or_default());
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if at(mid) < key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+        if !filter.bloom.contains(key) {
+            return Ok(Vec::new());
         }
+        // The first entry >= key lies in the chunk before the first fence
+        // >= key; read chunks from there while entries can still match.
+        let mut chunk = filter.fences.partition_point(|&f| f < key).saturating_sub(1);
         let mut out = Vec::new();
-        while lo < n && at(lo) == key {
-            let ord = u32::from_le_bytes(table[lo * 8 + 4..lo * 8 + 8].try_into().unwrap_or_default());
-            if u64::from(ord) >= self.footer.count {
-                return Err(Error::corruption(&self.path, self.footer.id_table.offset + lo as u64 * 8, "id table ordinal out of range"));
+        loop {
+            let first = chunk * ID_FENCE_STRIDE;
+            if first >= filter.entries {
+                return Ok(out);
             }
-            out.push(ord);
-            lo += 1;
-        }
-        Ok(out)
-    }
-
-    fn id_table(&self) -> Result<&[u8]> {
-        let ok =
-            self.id_table_ok.get_or_init(|| self.checked_section(&self.footer.id_table, "id table").map(|_| ()).map_err(|e| e.to_string()));
-        match ok {
-            Ok(()) => self.section_bytes(&self.footer.id_table, "id table"),
-            Err(e) => Err(Error::corruption(&self.path, self.footer.id_table.offset, e.clone())),
+            let n = ID_FENCE_STRIDE.min(filter.entries - first);
+            let at = self.footer.id_table.offset + (first * ID_ENTRY_BYTES) as u64;
+            let b = pread(&self.file, &self.path, at, n * ID_ENTRY_BYTES)?;
+            for e in b.chunks_exact(ID_ENTRY_BYTES) {
+                let efp = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                if efp > key {
+                    return Ok(out);
+                }
+                if efp == key {
+                    let ord = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+                    if u64::from(ord) >= self.footer.count {
+                        return Err(Error::corruption(&self.path, at, "id table ordinal out of range"));
+                    }
+                    out.push(ord);
+                }
+            }
+            chunk += 1;
         }
     }
 
@@ -259,6 +350,13 @@ impl Segment {
     pub fn file_bytes(&self) -> u64 {
         self.map.len() as u64
     }
+}
+
+/// Reads `len` bytes at `offset` with pread.
+fn pread(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
+    let mut b = vec![0u8; len];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut b, offset).map_err(|e| Error::io("read", path, e))?;
+    Ok(b)
 }
 
 /// Decodes a block payload (see `writer`); `None` if it is inconsistent.
