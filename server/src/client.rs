@@ -97,6 +97,7 @@ impl Client {
     }
 
     pub fn append(&mut self, records: Vec<Vec<u8>>) -> Result<Vec<WireOutcome>> {
+        let records = records.into_iter().map(crate::protocol::Record).collect();
         match self.call(RequestBody::Append { records })? {
             ResponseBody::Appended { outcomes } => Ok(outcomes),
             other => bail!("unexpected answer to append: {other:?}"),

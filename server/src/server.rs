@@ -294,7 +294,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
     let store = &shared.store;
     let body = match req.body {
         RequestBody::Append { records } => {
-            let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
+            let refs: Vec<&[u8]> = records.iter().map(|r| r.0.as_slice()).collect();
             match store.append(&refs) {
                 Ok(outcomes) => {
                     let stored = outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
