@@ -4,7 +4,7 @@
 
 use cairn_engine::event::{id_fingerprint, parse_event};
 use cairn_engine::index::terms;
-use cairn_engine::memtable::Memtable;
+use cairn_engine::memtable::{EventMeta, Memtable};
 use cairn_engine::merkle::{leaf_hash, Frontier};
 use cairn_engine::segment::writer::{build_segment, SealInput};
 use cairn_engine::Options;
@@ -21,8 +21,9 @@ fn seal(c: &mut Criterion) {
         let e = parse_event(&r, 256 * 1024).unwrap();
         let leaf = leaf_hash(1, &r);
         frontier.push(leaf, |_, _, _| {});
-        let ts: Vec<_> = terms(&e).into_iter().map(|(a, v)| (a, v.into_owned())).collect();
-        mem.push(1, e.time_ms, leaf, e.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())), &r, &ts);
+        let meta =
+            EventMeta { ingest_ms: 1, time_ms: e.time_ms, leaf, id_fp: e.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())) };
+        mem.push_copy(meta, &r, terms(&e).iter().map(|(a, v)| (*a, v.as_ref())));
     }
     let opts = Options::default();
     let mut grp = c.benchmark_group("seal");

@@ -21,6 +21,8 @@ pub trait FileSystem: Send + Sync + 'static {
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Creates (or truncates) a file for writing.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Like `create`, but readable by the owner only (mode 0600): keys.
+    fn create_private(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     /// Opens an existing file for appending at its end.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
@@ -55,6 +57,13 @@ impl FileSystem for RealFs {
     }
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let f = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+        Ok(Box::new(RealFile(f)))
+    }
+    fn create_private(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        // The mode applies only when the file is created: enforce it.
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
         Ok(Box::new(RealFile(f)))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
@@ -162,6 +171,9 @@ impl FileSystem for FaultyFs {
     }
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         Ok(Box::new(FaultyFile { inner: RealFs.create(path)?, state: self.state.clone() }))
+    }
+    fn create_private(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        Ok(Box::new(FaultyFile { inner: RealFs.create_private(path)?, state: self.state.clone() }))
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         Ok(Box::new(FaultyFile { inner: RealFs.open_append(path)?, state: self.state.clone() }))

@@ -10,6 +10,7 @@
 //! The engine is a library: it never opens a socket and never spawns
 //! anything but its sealer thread. Start at [`Store`].
 
+pub mod checkpoint;
 pub mod codec;
 pub mod error;
 pub mod event;
@@ -24,10 +25,12 @@ pub mod query;
 pub mod segment;
 pub mod store;
 pub mod tiles;
+pub mod tree;
 pub mod wal;
 
+pub use checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
 pub use error::{Error, Result};
 pub use event::{parse_event, Event, Rejection};
 pub use index::Attr;
 pub use query::{Order, Page, Query, QueryError};
-pub use store::{Durability, Options, Outcome, Stats, Store, StoredEvent};
+pub use store::{ConsistencyProof, Durability, InclusionProof, MemoryUse, Options, Outcome, Stats, Store, StoredEvent};

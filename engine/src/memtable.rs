@@ -2,13 +2,37 @@
 //! events that are durable in the WAL but not yet sealed, and what the
 //! sealer rewrites into a segment. Appended to only by the commit leader;
 //! immutable once handed to the sealer.
+//!
+//! Records are not copied in: a memtable keeps the buffers they arrived in
+//! (each commit request's prepared body, or a recovered WAL file) as shared
+//! chunks, and its entries point into them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
+use crate::event::id_fingerprint;
 use crate::index::{Attr, ATTR_COUNT};
 use crate::merkle::Hash;
 
-const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// A buffer that holds records, shared with whoever filled it.
+pub type Chunk = Arc<Vec<u8>>;
+
+/// Hash maps keyed by values from records use foldhash, seeded per
+/// process: much faster than SipHash, and still not predictable by a
+/// sender who would like to force collisions.
+type Map<K, V> = HashMap<K, V, RandomState>;
+
+/// What an event carries besides its record.
+#[derive(Debug, Clone, Copy)]
+pub struct EventMeta {
+    pub ingest_ms: u64,
+    pub time_ms: i64,
+    pub leaf: Hash,
+    pub id_fp: Option<u64>,
+}
 
 /// One unsealed event.
 #[derive(Debug, Clone)]
@@ -29,10 +53,11 @@ pub struct MemEntry {
 pub struct Memtable {
     pub first_seq: u64,
     entries: Vec<MemEntry>,
-    chunks: Vec<Vec<u8>>,
-    heads: HashMap<u64, u32>,
-    /// Per attribute: value -> indexes of the entries carrying it, ascending.
-    terms: Vec<HashMap<Box<str>, Vec<u32>>>,
+    chunks: Vec<Chunk>,
+    heads: Map<u64, u32>,
+    /// Per attribute: value -> indexes of the entries carrying it,
+    /// ascending. EventId is not kept here: `heads` answers it.
+    terms: Vec<Map<Box<str>, Vec<u32>>>,
     pub raw_bytes: u64,
     pub min_time_ms: i64,
     pub max_time_ms: i64,
@@ -47,8 +72,8 @@ impl Memtable {
             first_seq,
             entries: Vec::new(),
             chunks: Vec::new(),
-            heads: HashMap::new(),
-            terms: (0..ATTR_COUNT).map(|_| HashMap::new()).collect(),
+            heads: Map::default(),
+            terms: (0..ATTR_COUNT).map(|_| Map::default()).collect(),
             raw_bytes: 0,
             min_time_ms: i64::MAX,
             max_time_ms: i64::MIN,
@@ -69,42 +94,56 @@ impl Memtable {
         self.first_seq + self.entries.len() as u64
     }
 
-    pub fn push(&mut self, ingest_ms: u64, time_ms: i64, leaf: Hash, id_fp: Option<u64>, record: &[u8], terms: &[(Attr, String)]) {
+    /// Adds a buffer that later pushed records point into, and returns its
+    /// number; adding the same buffer twice in a row adds it once.
+    pub fn add_chunk(&mut self, chunk: &Chunk) -> u32 {
+        if !self.chunks.last().is_some_and(|c| Arc::ptr_eq(c, chunk)) {
+            self.chunks.push(chunk.clone());
+        }
+        (self.chunks.len() - 1) as u32
+    }
+
+    /// Appends one event whose record is `chunk[at..at + len]` (a chunk
+    /// number from [`Memtable::add_chunk`]), indexed under `terms`.
+    pub fn push<'t>(&mut self, meta: EventMeta, chunk: u32, at: usize, len: usize, terms: impl IntoIterator<Item = (Attr, &'t str)>) {
         let ix = self.entries.len() as u32;
         for (attr, value) in terms {
-            let map = &mut self.terms[*attr as usize];
-            match map.get_mut(value.as_str()) {
+            if attr == Attr::EventId {
+                continue;
+            }
+            let map = &mut self.terms[attr as usize];
+            match map.get_mut(value) {
                 Some(v) => v.push(ix),
                 None => {
-                    map.insert(value.as_str().into(), vec![ix]);
+                    map.insert(value.into(), vec![ix]);
                 }
             }
         }
-        let fits = self.chunks.last().is_some_and(|c| c.capacity() - c.len() >= record.len());
-        if !fits {
-            self.chunks.push(Vec::with_capacity(CHUNK_BYTES.max(record.len())));
-        }
-        let chunk_ix = self.chunks.len() - 1;
-        let chunk = &mut self.chunks[chunk_ix];
-        let offset = chunk.len() as u32;
-        chunk.extend_from_slice(record);
-        let next_same_id = match id_fp {
+        let next_same_id = match meta.id_fp {
             Some(fp) => self.heads.insert(fp, ix).unwrap_or(u32::MAX),
             None => u32::MAX,
         };
+        debug_assert!(self.chunks.get(chunk as usize).is_some_and(|c| at + len <= c.len()));
         self.entries.push(MemEntry {
-            ingest_ms,
-            time_ms,
-            leaf,
-            id_fp,
-            chunk: chunk_ix as u32,
-            offset,
-            len: record.len() as u32,
+            ingest_ms: meta.ingest_ms,
+            time_ms: meta.time_ms,
+            leaf: meta.leaf,
+            id_fp: meta.id_fp,
+            chunk,
+            offset: at as u32,
+            len: len as u32,
             next_same_id,
         });
-        self.raw_bytes += record.len() as u64;
-        self.min_time_ms = self.min_time_ms.min(time_ms);
-        self.max_time_ms = self.max_time_ms.max(time_ms);
+        self.raw_bytes += len as u64;
+        self.min_time_ms = self.min_time_ms.min(meta.time_ms);
+        self.max_time_ms = self.max_time_ms.max(meta.time_ms);
+    }
+
+    /// Appends one event, copying its record into a chunk of its own (for
+    /// tools and benchmarks; the store shares its buffers instead).
+    pub fn push_copy<'t>(&mut self, meta: EventMeta, record: &[u8], terms: impl IntoIterator<Item = (Attr, &'t str)>) {
+        let c = self.add_chunk(&Arc::new(record.to_vec()));
+        self.push(meta, c, 0, record.len(), terms);
     }
 
     pub fn entry(&self, ix: usize) -> &MemEntry {
@@ -134,20 +173,28 @@ impl Memtable {
         })
     }
 
-    /// Entries carrying (attr, value), ascending.
-    pub fn postings(&self, attr: Attr, value: &str) -> &[u32] {
-        self.terms[attr as usize].get(value).map_or(&[], |v| v.as_slice())
+    /// Entries carrying (attr, value), ascending. For EventId these are
+    /// the entries whose id fingerprint matches: the caller confirms.
+    pub fn postings(&self, attr: Attr, value: &str) -> Cow<'_, [u32]> {
+        if attr == Attr::EventId {
+            let mut v: Vec<u32> = self.find_id(id_fingerprint(value.as_bytes())).map(|i| i as u32).collect();
+            v.reverse();
+            return Cow::Owned(v);
+        }
+        self.terms[attr as usize].get(value).map_or(Cow::Borrowed(&[]), |v| Cow::Borrowed(v.as_slice()))
     }
 
-    /// Every value of an attribute with its entries.
+    /// Every value of an attribute with its entries (none for EventId).
     pub fn attr_values(&self, attr: Attr) -> impl Iterator<Item = (&str, &[u32])> + '_ {
         self.terms[attr as usize].iter().map(|(k, v)| (k.as_ref(), v.as_slice()))
     }
 
-    /// Approximate heap bytes held.
+    /// Approximate heap bytes held: record chunks, entries, and the id and
+    /// term maps (keys, postings and table slots).
     pub fn memory_bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::capacity).sum::<usize>()
-            + self.entries.capacity() * std::mem::size_of::<MemEntry>()
-            + self.heads.capacity() * 16
+        let chunks: usize = self.chunks.iter().map(|c| c.capacity()).sum();
+        let terms: usize =
+            self.terms.iter().map(|m| m.capacity() * 40 + m.iter().map(|(k, v)| k.len() + v.capacity() * 4).sum::<usize>()).sum();
+        chunks + self.entries.capacity() * std::mem::size_of::<MemEntry>() + self.heads.capacity() * 16 + terms
     }
 }

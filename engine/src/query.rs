@@ -244,6 +244,11 @@ impl BlockCache {
         Self { inner: Mutex::new(CacheInner::default()), capacity_bytes }
     }
 
+    /// Bytes of decoded blocks held now.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
+    }
+
     pub fn get(&self, seg: &Segment, block: usize) -> Result<Arc<Block>, Error> {
         let key = (seg.id, block as u32);
         if let Some(b) = self.inner.lock().map.get(&key) {
@@ -268,7 +273,7 @@ impl BlockCache {
 
 /// Everything a query reads, taken at one instant.
 pub(crate) struct Snapshot {
-    pub segments: Vec<Arc<Segment>>,
+    pub segments: Arc<crate::segment::set::SegmentSet>,
     pub memtables: Vec<Arc<Memtable>>,
     /// Matches of the active memtable, copied under its lock.
     pub active: Vec<StoredEvent>,
@@ -488,7 +493,10 @@ fn segment_matches(
 pub(crate) fn memtable_matches(m: &Memtable, filters: &[(Attr, Vec<String>)]) -> Option<Vec<u32>> {
     let mut acc: Option<Vec<u32>> = None;
     for (attr, values) in filters {
-        let mut union: Vec<u32> = values.iter().flat_map(|v| m.postings(*attr, v).iter().copied()).collect();
+        let mut union: Vec<u32> = Vec::new();
+        for v in values {
+            union.extend_from_slice(&m.postings(*attr, v));
+        }
         union.sort_unstable();
         union.dedup();
         acc = Some(match acc {

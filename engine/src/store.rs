@@ -12,10 +12,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::checkpoint::history::{History, HistoryEntry};
+use crate::checkpoint::keys::KeyRing;
+use crate::checkpoint::proof::{consistency_path, inclusion_path, range_hash};
+use crate::checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
 use crate::error::{Error, Result};
 use crate::event::{id_fingerprint, parse_event, Rejection};
 use crate::fs::{FileSystem, RealFs};
@@ -23,13 +27,16 @@ use crate::index::{terms, Attr};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
 use crate::manifest::{Manifest, SegmentEntry};
-use crate::memtable::Memtable;
+use crate::memtable::{Chunk, EventMeta, Memtable};
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::query::{self, BlockCache, Order, Page, Query, QueryResult, Snapshot};
+use crate::segment::ids::IdBudget;
 use crate::segment::reader::Segment;
+use crate::segment::set::SegmentSet;
 use crate::segment::writer::{build_segment, SealInput};
 use crate::segment::{parse_segment_file_name, segment_file_name};
 use crate::tiles;
+use crate::tree::TreeReader;
 use crate::wal::{self, parse_wal_file_name, read_wal, WalWriter, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES};
 
 pub const WAL_DIR: &str = "wal";
@@ -39,7 +46,7 @@ pub const TILE_DIR: &str = "tiles";
 /// At most this many rolled segments wait for the sealer; a roll beyond it
 /// blocks the writer (backpressure: a slow disk slows ingest, memory stays
 /// bounded).
-const SEALS_PENDING_MAX: usize = 2;
+const SEALS_PENDING_MAX: usize = 1;
 /// A commit group stops taking requests at this many body bytes.
 const GROUP_BYTES_MAX: usize = 64 * 1024 * 1024;
 
@@ -92,6 +99,13 @@ pub struct Options {
     pub clock: Option<Clock>,
     /// Memory for decoded blocks shared by queries.
     pub block_cache_bytes: usize,
+    /// Memory for the segments' eventID Bloom filters (2 bytes per sealed
+    /// event; the newest segments keep theirs). Beyond it, id lookups in
+    /// older segments read their id tables.
+    pub id_filter_bytes: usize,
+    /// A signed checkpoint is issued at every seal, and this often while
+    /// events arrive (if the tree grew).
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for Options {
@@ -105,7 +119,9 @@ impl Default for Options {
             block_bytes: BLOCK_BYTES_TARGET,
             fs: Arc::new(RealFs),
             clock: None,
-            block_cache_bytes: 128 * 1024 * 1024,
+            block_cache_bytes: 64 * 1024 * 1024,
+            id_filter_bytes: 32 * 1024 * 1024,
+            checkpoint_interval: Duration::from_secs(60),
         }
     }
 }
@@ -172,27 +188,76 @@ pub struct Stats {
     pub root: Hash,
 }
 
+/// An inclusion proof: the event, its audit path, and the signed
+/// checkpoint the path leads to.
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    pub event: StoredEvent,
+    /// RFC 9162 inclusion path, from the leaf upwards.
+    pub path: Vec<Hash>,
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// A consistency proof between two signed checkpoints of the store.
+#[derive(Debug, Clone)]
+pub struct ConsistencyProof {
+    pub old: SignedCheckpoint,
+    pub new: SignedCheckpoint,
+    /// RFC 9162 consistency path.
+    pub path: Vec<Hash>,
+}
+
+/// Memory the engine holds, by purpose (what `memory` reports).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryUse {
+    /// Unsealed events: the active memtable and those waiting to be sealed.
+    pub memtable_bytes: u64,
+    /// Decoded blocks cached for queries (at most `Options::block_cache_bytes`).
+    pub block_cache_bytes: u64,
+    /// Segments' eventID filters (at most `Options::id_filter_bytes`).
+    pub id_filter_bytes: u64,
+}
+
 /// Per event of a request: (seq, was it a duplicate), or the error text.
 type CommitResult = Result<Vec<(u64, bool)>, String>;
 
 /// One append call waiting for a commit leader.
 struct Request {
-    body: Vec<u8>,
+    /// The accepted records as WAL entries (`entry header | record`...):
+    /// copied into the frame, then kept by the memtable as a chunk.
+    body: Chunk,
     events: Vec<Prepared>,
+    /// Every event's index terms: `(attr, start, len)` into `term_text`.
+    term_text: String,
+    term_items: Vec<(Attr, u32, u32)>,
+    /// `prepare` looked for duplicates among sealed events below this seq;
+    /// the leader checks only what was sealed since.
+    sealed_checked: u64,
     /// Per event: its seq, stored or duplicate (`true` = duplicate), or the
     /// error, once committed.
     done: Mutex<Option<CommitResult>>,
 }
 
+impl Request {
+    fn record(&self, p: &Prepared) -> &[u8] {
+        &self.body[p.at..p.at + p.len]
+    }
+
+    fn terms(&self, p: &Prepared) -> impl Iterator<Item = (Attr, &str)> + '_ {
+        self.term_items[p.terms.clone()].iter().map(|&(a, at, len)| (a, &self.term_text[at as usize..(at + len) as usize]))
+    }
+}
+
 struct Prepared {
-    ingest_ms: u64,
-    time_ms: i64,
-    leaf: Hash,
-    id_fp: Option<u64>,
+    meta: EventMeta,
     /// The record's range inside `Request::body`.
     at: usize,
     len: usize,
-    terms: Vec<(Attr, String)>,
+    /// This event's range of `Request::term_items`.
+    terms: std::ops::Range<usize>,
+    /// Already stored with identical bytes in a sealed segment, found by
+    /// `prepare`.
+    dup: Option<u64>,
 }
 
 #[derive(Default)]
@@ -211,7 +276,7 @@ struct WriterState {
 
 /// What readers see.
 struct ReadState {
-    segments: Vec<Arc<Segment>>,
+    segments: Arc<SegmentSet>,
     sealing: Vec<Arc<Memtable>>,
     active: Memtable,
 }
@@ -245,6 +310,11 @@ struct Inner {
     manifest: Mutex<Manifest>,
     poison: Mutex<Option<String>>,
     cache: BlockCache,
+    ids: Arc<IdBudget>,
+    keys: Mutex<KeyRing>,
+    /// Taken before `writer` when both are needed (see `checkpoint_now`).
+    history: Mutex<History>,
+    last_checkpoint_at: Mutex<Instant>,
     _lock: DirLock,
 }
 
@@ -281,7 +351,10 @@ impl Store {
             fs.create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
         }
         let lock = DirLock::acquire(&dir)?;
-        let recovered = recover(fs.as_ref(), &opts, &wal_dir, &seg_dir)?;
+        let ids = Arc::new(IdBudget::new(opts.id_filter_bytes));
+        let recovered = recover(fs.as_ref(), &opts, &wal_dir, &seg_dir, &ids)?;
+        let (history, _) = History::open(fs.as_ref(), &dir)?;
+        let keys = KeyRing::open(fs.as_ref(), &dir, history.is_empty())?;
         let inner = Arc::new(Inner {
             dir,
             wal_dir,
@@ -298,7 +371,7 @@ impl Store {
                 closed: false,
             }),
             state: RwLock::new(ReadState {
-                segments: recovered.segments,
+                segments: Arc::new(SegmentSet::new(recovered.segments)),
                 sealing: recovered.seal_jobs.iter().map(|j| j.mem.clone()).collect(),
                 active: recovered.active,
             }),
@@ -307,9 +380,14 @@ impl Store {
             manifest: Mutex::new(recovered.manifest),
             poison: Mutex::new(None),
             cache: BlockCache::new(opts.block_cache_bytes),
+            ids,
+            keys: Mutex::new(keys),
+            history: Mutex::new(history),
+            last_checkpoint_at: Mutex::new(Instant::now()),
             opts,
             _lock: lock,
         });
+        inner.check_last_checkpoint()?;
         let for_sealer = inner.clone();
         let sealer = std::thread::Builder::new()
             .name("cairn-sealer".into())
@@ -392,7 +470,7 @@ impl Store {
             let mut mems = st.sealing.clone();
             // The active memtable is copied only from `from_seq` on.
             let active = query::memtable_events(&st.active, q, bound, false, None, usize::MAX);
-            let segs: Vec<Arc<Segment>> = st.segments.iter().filter(|s| s.footer.tree_size > from_seq).cloned().collect();
+            let segs = SegmentSet::new(st.segments.iter().filter(|s| s.footer.tree_size > from_seq).cloned().collect());
             mems.retain(|m| m.end_seq() > from_seq);
             (segs, (mems, active), bound)
         };
@@ -402,7 +480,7 @@ impl Store {
         }
         if !segments.is_empty() {
             // Fell behind a seal: read what was sealed since `from_seq`.
-            let snap = Snapshot { segments, memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
+            let snap = Snapshot { segments: Arc::new(segments), memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
             query::run(&snap, &self.inner.cache, q, Order::OldestFirst, None, |e| {
                 if e.seq >= from_seq {
                     out.push(e);
@@ -447,7 +525,7 @@ impl Store {
         for m in &sealing {
             collect_mem_matches(m, fp, event_id, &mut out);
         }
-        for seg in &segments {
+        for seg in segments.iter() {
             let ords = seg.find_id(fp)?;
             for ord in ords {
                 let Some((b, pos)) = seg.locate(ord) else { continue };
@@ -476,7 +554,7 @@ impl Store {
             let st = self.inner.state.read();
             (st.segments.clone(), st.sealing.clone(), mem_events(&st.active))
         };
-        for seg in &segments {
+        for seg in segments.iter() {
             for b in 0..seg.blocks.len() {
                 let block = seg.read_block(b)?;
                 for i in 0..block.len() {
@@ -508,7 +586,7 @@ impl Store {
             s.min_time_ms = Some(s.min_time_ms.map_or(lo, |m| m.min(lo)));
             s.max_time_ms = Some(s.max_time_ms.map_or(hi, |m| m.max(hi)));
         };
-        for seg in &st.segments {
+        for seg in st.segments.iter() {
             span(seg.footer.min_time_ms, seg.footer.max_time_ms);
         }
         for m in st.sealing.iter().map(|m| m.as_ref()).chain(std::iter::once(&st.active)) {
@@ -527,6 +605,153 @@ impl Store {
         s.tile_bytes = dir_bytes(&self.inner.tile_dir);
         s.disk_bytes = dir_bytes(&self.inner.dir);
         Ok(s)
+    }
+
+    /// What the engine holds in memory, by purpose.
+    pub fn memory(&self) -> MemoryUse {
+        let st = self.inner.state.read();
+        let mem = st.active.memory_bytes() + st.sealing.iter().map(|m| m.memory_bytes()).sum::<usize>();
+        MemoryUse {
+            memtable_bytes: mem as u64,
+            block_cache_bytes: self.inner.cache.bytes() as u64,
+            id_filter_bytes: self.inner.ids.used_bytes() as u64,
+        }
+    }
+
+    /// Signs a checkpoint of everything acknowledged so far (if the tree
+    /// grew since the newest one) and returns the newest checkpoint; `None`
+    /// for an empty store.
+    pub fn checkpoint(&self) -> Result<Option<SignedCheckpoint>> {
+        self.inner.check_poison()?;
+        self.inner.checkpoint_now()
+    }
+
+    /// The newest signed checkpoint, without signing a new one.
+    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        self.inner.history.lock().last().map(|e| e.checkpoint.clone())
+    }
+
+    /// Every public key the store has signed with, oldest first (the last
+    /// is the current one).
+    pub fn verifiers(&self) -> Vec<Verifier> {
+        self.inner.keys.lock().verifiers().to_vec()
+    }
+
+    /// Switches to a new signing key (the old public key stays listed, so
+    /// older checkpoints still verify) and signs the current head with it.
+    pub fn rotate_key(&self) -> Result<Verifier> {
+        self.inner.check_poison()?;
+        let mut h = self.inner.history.lock();
+        let v = {
+            let mut k = self.inner.keys.lock();
+            k.rotate(self.inner.fs.as_ref())?;
+            k.signer().verifier()
+        };
+        let (size, root) = {
+            let w = self.inner.writer.lock();
+            (w.frontier.size(), w.frontier.root())
+        };
+        if size > 0 {
+            // Sign the head with the new key at once, even if unchanged.
+            self.inner.sign_locked(&mut h, size, root, true)?;
+        }
+        Ok(v)
+    }
+
+    /// The root of the store's tree at `size`.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        self.inner.root_at(size)
+    }
+
+    /// The event stored at `seq`.
+    pub fn event_at(&self, seq: u64) -> Result<Option<StoredEvent>> {
+        let (segments, sealing) = {
+            let st = self.inner.state.read();
+            if seq >= st.active.first_seq {
+                let i = (seq - st.active.first_seq) as usize;
+                return Ok((i < st.active.len()).then(|| {
+                    let e = st.active.entry(i);
+                    StoredEvent { seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: st.active.record(e).to_vec() }
+                }));
+            }
+            (st.segments.clone(), st.sealing.clone())
+        };
+        if let Some(m) = sealing.iter().find(|m| m.first_seq <= seq && seq < m.end_seq()) {
+            let e = m.entry((seq - m.first_seq) as usize);
+            return Ok(Some(StoredEvent { seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: m.record(e).to_vec() }));
+        }
+        let i = segments.partition_point(|s| s.footer.tree_size <= seq);
+        let Some(seg) = segments.get(i).filter(|s| s.footer.first_seq <= seq) else { return Ok(None) };
+        for b in seg.blocks_for_seqs(seq, seq + 1)? {
+            let block = self.inner.cache.get(seg, b)?;
+            if let Some(pos) = block.seqs.iter().position(|&s| s == seq) {
+                return Ok(Some(StoredEvent {
+                    seq,
+                    ingest_ms: block.ingest_ms[pos],
+                    time_ms: block.time_ms[pos],
+                    record: block.record(pos).to_vec(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// An inclusion proof of the event at `seq` against `against` (a
+    /// checkpoint this store signed), or against a fresh checkpoint.
+    pub fn prove(&self, seq: u64, against: Option<&SignedCheckpoint>) -> Result<InclusionProof> {
+        let checkpoint = match against {
+            Some(c) => self.check_own(c)?,
+            None => self.checkpoint()?.ok_or_else(|| Error::InvalidArgument("the store is empty: there is nothing to prove".into()))?,
+        };
+        let size = checkpoint.checkpoint.size;
+        if seq >= size {
+            return Err(Error::InvalidArgument(format!("seq {seq} is not covered by the checkpoint (tree size {size})")));
+        }
+        let event = self.event_at(seq)?.ok_or_else(|| Error::InvalidArgument(format!("no event has seq {seq}")))?;
+        let mut t = self.inner.tree_reader();
+        let path = inclusion_path(&mut t, seq, size)?;
+        Ok(InclusionProof { event, path, checkpoint })
+    }
+
+    /// A consistency proof from `old` (a checkpoint this store signed) to
+    /// `new` (another, or a fresh one).
+    pub fn prove_consistency(&self, old: &SignedCheckpoint, new: Option<&SignedCheckpoint>) -> Result<ConsistencyProof> {
+        let old = self.check_own(old)?;
+        let new = match new {
+            Some(c) => self.check_own(c)?,
+            None => self.checkpoint()?.ok_or_else(|| Error::InvalidArgument("the store is empty".into()))?,
+        };
+        let (m, n) = (old.checkpoint.size, new.checkpoint.size);
+        if m > n {
+            return Err(Error::InvalidArgument(format!("the old checkpoint (size {m}) is newer than the new one (size {n})")));
+        }
+        let mut t = self.inner.tree_reader();
+        let path = consistency_path(&mut t, m, n)?;
+        Ok(ConsistencyProof { old, new, path })
+    }
+
+    /// Checks that `c` is a checkpoint of this store: its origin, a valid
+    /// signature by one of its keys, a size it holds and the same root.
+    fn check_own(&self, c: &SignedCheckpoint) -> Result<SignedCheckpoint> {
+        let keys = self.inner.keys.lock();
+        if c.checkpoint.origin != keys.origin() {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpoint is of log {:?}, this store is {:?}",
+                c.checkpoint.origin,
+                keys.origin()
+            )));
+        }
+        c.verify(keys.verifiers())
+            .map_err(|e| Error::InvalidArgument(format!("the checkpoint does not verify with this store's keys: {e}")))?;
+        drop(keys);
+        let root = self.inner.root_at(c.checkpoint.size)?;
+        if root != c.checkpoint.root {
+            return Err(Error::InvalidArgument(format!(
+                "the store's tree at size {} differs from this checkpoint: the store was rewritten since it was signed",
+                c.checkpoint.size
+            )));
+        }
+        Ok(c.clone())
     }
 
     /// Rolls the active segment now (if it holds events) and waits until
@@ -562,6 +787,10 @@ impl Store {
             r
         };
         let sealed = inner.wait_sealed();
+        if result.is_ok() && sealed.is_ok() {
+            // A clean close leaves a checkpoint of everything stored.
+            result = inner.checkpoint_now().map(|_| ());
+        }
         {
             let mut s = inner.seals.lock();
             s.shutdown = true;
@@ -625,6 +854,136 @@ impl Inner {
         self.opts.clock.as_ref().map_or_else(system_now_ms, |c| c())
     }
 
+    /// A snapshot of the tree for proofs: segments, memtables, and a copy
+    /// of the active memtable's leaf hashes.
+    fn tree_reader(&self) -> TreeReader<'_> {
+        let st = self.state.read();
+        let active: Vec<Hash> = st.active.entries().iter().map(|e| e.leaf).collect();
+        TreeReader::new(self.fs.as_ref(), &self.tile_dir, &self.cache, st.segments.clone(), st.sealing.clone(), st.active.first_seq, active)
+    }
+
+    /// The root of the tree at `size` (at most the current size). Sizes
+    /// that end a segment or the log are answered from what is recorded
+    /// there; others are computed from tiles and at most 255 records.
+    fn root_at(&self, size: u64) -> Result<Hash> {
+        if size == 0 {
+            return Ok(crate::merkle::empty_root());
+        }
+        {
+            let w = self.writer.lock();
+            if w.frontier.size() == size {
+                return Ok(w.frontier.root());
+            }
+        }
+        {
+            let st = self.state.read();
+            let i = st.segments.partition_point(|s| s.footer.tree_size < size);
+            if let Some(seg) = st.segments.get(i).filter(|s| s.footer.tree_size == size) {
+                return Ok(seg.footer.tree_root);
+            }
+        }
+        let mut t = self.tree_reader();
+        if size > t.size {
+            return Err(Error::InvalidArgument(format!("tree size {size} is beyond the store's {}", t.size)));
+        }
+        range_hash(&mut t, 0, size)
+    }
+
+    /// On open: the newest signed checkpoint must be signed by one of the
+    /// store's keys, and must be a prefix of the log as recovered. Anything
+    /// else means events were lost or history was rewritten, and the store
+    /// refuses to sign a checkpoint that disagrees with a published one.
+    fn check_last_checkpoint(&self) -> Result<()> {
+        let h = self.history.lock();
+        let Some(last) = h.last().cloned() else { return Ok(()) };
+        let path = h.path().to_path_buf();
+        drop(h);
+        let keys = self.keys.lock();
+        if let Err(e) = last.checkpoint.verify(keys.verifiers()) {
+            return Err(Error::corruption(&path, 0, format!("the newest checkpoint does not verify with the store's keys: {e}")));
+        }
+        drop(keys);
+        let c = &last.checkpoint.checkpoint;
+        let size = self.writer.lock().frontier.size();
+        if c.size > size {
+            return Err(Error::corruption(
+                &path,
+                0,
+                format!(
+                    "a signed checkpoint covers {} events but the log holds {size}: acknowledged events were lost or the store was rolled back; run `cairn verify`",
+                    c.size
+                ),
+            ));
+        }
+        if self.root_at(c.size)? != c.root {
+            return Err(Error::corruption(
+                &path,
+                0,
+                format!("the log's tree at size {} differs from the signed checkpoint: history was rewritten; run `cairn verify`", c.size),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Signs and records a checkpoint of (size, root) if it extends the
+    /// newest one. The caller guarantees (size, root) is a durable head of
+    /// this store's tree; the history lock orders all signers.
+    fn checkpoint_head(&self, size: u64, root: Hash) -> Result<Option<SignedCheckpoint>> {
+        let mut h = self.history.lock();
+        self.sign_locked(&mut h, size, root, false)
+    }
+
+    /// Signs (size, root) unless the newest checkpoint already covers it;
+    /// `resign` signs an unchanged head again (after a key rotation).
+    fn sign_locked(&self, h: &mut History, size: u64, root: Hash, resign: bool) -> Result<Option<SignedCheckpoint>> {
+        let newest = h.last().map(|l| l.checkpoint.checkpoint.size);
+        if newest.is_some_and(|n| n > size || (n == size && !resign)) {
+            return Ok(None);
+        }
+        let keys = self.keys.lock();
+        let c = Checkpoint { origin: keys.origin().to_string(), size, root };
+        let note = keys.signer().sign(&c.body()).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        drop(keys);
+        let signed = SignedCheckpoint { checkpoint: c, note };
+        let entry = HistoryEntry { issued_ms: self.now_ms(), checkpoint: signed.clone() };
+        if let Err(e) = h.append(entry) {
+            self.set_poison(&e);
+            return Err(e);
+        }
+        *self.last_checkpoint_at.lock() = Instant::now();
+        Ok(Some(signed))
+    }
+
+    /// Signs the current tree head (made durable first) if it grew, and
+    /// returns the newest checkpoint.
+    fn checkpoint_now(&self) -> Result<Option<SignedCheckpoint>> {
+        let mut h = self.history.lock();
+        let (size, root) = {
+            let mut w = self.writer.lock();
+            if self.opts.durability == Durability::Never && !w.closed && self.poison.lock().is_none() {
+                // Sign only what a machine crash cannot take back.
+                if let Err(e) = w.wal.sync() {
+                    self.set_poison(&e);
+                    return Err(e);
+                }
+            }
+            (w.frontier.size(), w.frontier.root())
+        };
+        if size > 0 {
+            self.sign_locked(&mut h, size, root, false)?;
+        }
+        Ok(h.last().map(|e| e.checkpoint.clone()))
+    }
+
+    fn checkpoint_if_due(&self) {
+        if self.last_checkpoint_at.lock().elapsed() < self.opts.checkpoint_interval || self.poison.lock().is_some() {
+            return;
+        }
+        // A failure poisoned the writer already (set in sign_locked).
+        let _ = self.checkpoint_now();
+        *self.last_checkpoint_at.lock() = Instant::now();
+    }
+
     fn check_poison(&self) -> Result<()> {
         match self.poison.lock().as_ref() {
             Some(p) => Err(Error::Poisoned(p.clone())),
@@ -640,14 +999,19 @@ impl Inner {
     }
 
     /// Validates records and encodes the accepted ones as a WAL frame body,
-    /// on the caller's thread (so concurrent appenders parse and hash in
-    /// parallel; the leader only copies and writes).
+    /// and looks for exact re-sends among sealed events, on the caller's
+    /// thread (so concurrent appenders parse, hash and probe in parallel;
+    /// the leader only checks what is newer, copies and writes).
     fn prepare(&self, records: &[&[u8]]) -> (Request, Vec<Outcome>) {
         let ingest_ms = self.now_ms();
+        let segments = self.state.read().segments.clone();
+        let sealed_checked = segments.last().map_or(0, |s| s.footer.tree_size);
         let mut outcomes = Vec::with_capacity(records.len());
         let mut events = Vec::with_capacity(records.len());
         let cap: usize = records.iter().map(|r| r.len() + ENTRY_FIXED_BYTES).sum();
         let mut body = Vec::with_capacity(cap);
+        let mut term_text = String::new();
+        let mut term_items = Vec::new();
         for rec in records {
             match parse_event(rec, self.opts.record_bytes_max) {
                 Ok(ev) => {
@@ -658,21 +1022,27 @@ impl Inner {
                     body.extend_from_slice(&leaf);
                     let at = body.len();
                     body.extend_from_slice(rec);
+                    let first_term = term_items.len();
+                    for (a, v) in terms(&ev) {
+                        term_items.push((a, term_text.len() as u32, v.len() as u32));
+                        term_text.push_str(&v);
+                    }
+                    let id_fp = ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes()));
+                    let dup = id_fp.and_then(|fp| self.find_sealed(&segments, fp, ev.time_ms, rec, 0));
                     events.push(Prepared {
-                        ingest_ms,
-                        time_ms: ev.time_ms,
-                        leaf,
-                        id_fp: ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())),
+                        meta: EventMeta { ingest_ms, time_ms: ev.time_ms, leaf, id_fp },
                         at,
                         len: rec.len(),
-                        terms: terms(&ev).into_iter().map(|(a, v)| (a, v.into_owned())).collect(),
+                        terms: first_term..term_items.len(),
+                        dup,
                     });
                     outcomes.push(Outcome::Stored(0));
                 }
                 Err(r) => outcomes.push(Outcome::Rejected(r)),
             }
         }
-        (Request { body, events, done: Mutex::new(None) }, outcomes)
+        let req = Request { body: Arc::new(body), events, term_text, term_items, sealed_checked, done: Mutex::new(None) };
+        (req, outcomes)
     }
 
     /// Queues a prepared request and returns its first seq once durable.
@@ -734,23 +1104,20 @@ impl Inner {
             for (ri, r) in group.iter().enumerate() {
                 let mut f = Vec::with_capacity(r.events.len());
                 for (ei, p) in r.events.iter().enumerate() {
-                    let rec = &r.body[p.at..p.at + p.len];
-                    let dup = p.id_fp.and_then(|fp| {
+                    let rec = r.record(p);
+                    let dup = p.dup.or_else(|| {
+                        let fp = p.meta.id_fp?;
                         in_group
                             .get(&fp)
-                            .and_then(|v| {
-                                v.iter().find(|(gr, ge, _)| {
-                                    let q = &group[*gr].events[*ge];
-                                    &group[*gr].body[q.at..q.at + q.len] == rec
-                                })
-                            })
+                            .and_then(|v| v.iter().find(|(gr, ge, _)| group[*gr].record(&group[*gr].events[*ge]) == rec))
                             .map(|x| x.2)
-                            .or_else(|| self.find_stored(&st, fp, p.time_ms, rec))
+                            .or_else(|| self.find_unsealed(&st, fp, rec))
+                            .or_else(|| self.find_sealed(&st.segments, fp, p.meta.time_ms, rec, r.sealed_checked))
                     });
                     match dup {
                         Some(seq) => f.push((seq, true)),
                         None => {
-                            if let Some(fp) = p.id_fp {
+                            if let Some(fp) = p.meta.id_fp {
                                 in_group.entry(fp).or_default().push((ri, ei, next));
                             }
                             f.push((next, false));
@@ -790,12 +1157,13 @@ impl Inner {
         {
             let mut st = self.state.write();
             let WriterState { frontier, .. } = &mut *w;
+            let active = &mut st.active;
             for &(ri, ei) in &keep {
                 let r = &group[ri];
                 let p = &r.events[ei];
-                let active = &mut st.active;
-                frontier.push(p.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
-                active.push(p.ingest_ms, p.time_ms, p.leaf, p.id_fp, &r.body[p.at..p.at + p.len], &p.terms);
+                frontier.push(p.meta.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
+                let chunk = active.add_chunk(&r.body);
+                active.push(p.meta, chunk, p.at, p.len, r.terms(p));
             }
         }
         w.next_seq += count as u64;
@@ -806,10 +1174,9 @@ impl Inner {
         Ok(fates)
     }
 
-    /// The seq of a stored event with this id fingerprint and exactly these
-    /// bytes, if any. Segments are pruned by time: a re-sent record has the
-    /// same eventTime, so only segments whose span holds it can match.
-    fn find_stored(&self, st: &ReadState, fp: u64, time_ms: i64, rec: &[u8]) -> Option<u64> {
+    /// The seq of an unsealed event with this id fingerprint and exactly
+    /// these bytes, if any.
+    fn find_unsealed(&self, st: &ReadState, fp: u64, rec: &[u8]) -> Option<u64> {
         for m in std::iter::once(&st.active).chain(st.sealing.iter().map(|m| m.as_ref())) {
             for ix in m.find_id(fp) {
                 if m.record(m.entry(ix)) == rec {
@@ -817,7 +1184,15 @@ impl Inner {
                 }
             }
         }
-        for seg in st.segments.iter().rev().filter(|s| s.footer.min_time_ms <= time_ms && s.footer.max_time_ms >= time_ms) {
+        None
+    }
+
+    /// The seq of a sealed event at or above `from_seq` with this id
+    /// fingerprint and exactly these bytes, if any. Segments are pruned by
+    /// time: a re-sent record has the same eventTime, so only segments whose
+    /// span holds it can match.
+    fn find_sealed(&self, segments: &SegmentSet, fp: u64, time_ms: i64, rec: &[u8], from_seq: u64) -> Option<u64> {
+        for seg in segments.at_time(time_ms).filter(|s| s.footer.tree_size > from_seq) {
             // An unreadable segment cannot prove a duplicate: store the event.
             let Ok(ords) = seg.find_id(fp) else { continue };
             for ord in ords {
@@ -902,17 +1277,23 @@ impl Inner {
                     if s.shutdown {
                         break None;
                     }
-                    let timeout = self.opts.segment_age.min(Duration::from_secs(1));
+                    let timeout = self.opts.segment_age.min(self.opts.checkpoint_interval).min(Duration::from_secs(1));
                     if self.seals_cv.wait_for(&mut s, timeout).timed_out() {
                         drop(s);
                         self.roll_if_aged();
+                        self.checkpoint_if_due();
                         s = self.seals.lock();
                     }
                 }
             };
             let Some(job) = job else { return };
             if self.poison.lock().is_none() {
-                if let Err(e) = self.seal(&job) {
+                let sealed = self.seal(&job).and_then(|()| {
+                    self.checkpoint_head(job.frontier.size(), job.frontier.root())?;
+                    self.checkpoint_if_due();
+                    Ok(())
+                });
+                if let Err(e) = sealed {
                     self.set_poison(&e);
                 }
             }
@@ -957,7 +1338,7 @@ impl Inner {
         fs.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
         fs.sync_dir(&self.seg_dir).map_err(|e| Error::io("fsync directory", &self.seg_dir, e))?;
         let superseded = tiles::write_nodes(fs, &self.tile_dir, &job.mem.tile_nodes)?;
-        let segment = Arc::new(Segment::open(&path)?);
+        let segment = Arc::new(Segment::open_in(&path, &self.ids)?);
         let mut manifest = self.manifest.lock().clone();
         manifest.generation += 1;
         manifest.sealed_size = footer.tree_size;
@@ -971,7 +1352,8 @@ impl Inner {
         *self.manifest.lock() = manifest;
         {
             let mut st = self.state.write();
-            st.segments.push(segment);
+            make_id_filter_room(&self.ids, &st.segments, segment.id_filter_bytes());
+            Arc::make_mut(&mut st.segments).push(segment);
             st.sealing.retain(|m| !Arc::ptr_eq(m, &job.mem));
         }
         fs.remove_file(&job.wal_path).map_err(|e| Error::io("remove", &job.wal_path, e))?;
@@ -982,6 +1364,18 @@ impl Inner {
             let _ = fs.remove_file(&p);
         }
         Ok(())
+    }
+}
+
+/// Drops the id filters of the oldest segments until `need` more bytes fit
+/// the budget: duplicate checks of new events and lookups of recent ids
+/// hit the newest segments.
+fn make_id_filter_room(budget: &IdBudget, segments: &[Arc<Segment>], need: usize) {
+    for seg in segments {
+        if budget.used_bytes().saturating_add(need) <= budget.limit_bytes() {
+            return;
+        }
+        seg.drop_id_filter();
     }
 }
 
@@ -1011,10 +1405,10 @@ struct Recovered {
     next_seq: u64,
 }
 
-fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path) -> Result<Recovered> {
+fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path, ids: &Arc<IdBudget>) -> Result<Recovered> {
     let dir = wal_dir.parent().unwrap_or(wal_dir);
     let manifest = Manifest::load(fs, dir)?.unwrap_or_default();
-    let (segments, mut frontier) = open_segments(seg_dir, &manifest)?;
+    let (segments, mut frontier) = open_segments(seg_dir, &manifest, ids)?;
     remove_leftovers(fs, seg_dir, &manifest)?;
 
     let mut wals: Vec<(u64, PathBuf)> = Vec::new();
@@ -1061,22 +1455,21 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path) 
             fs.truncate(&path, contents.valid_len).map_err(|e| Error::io("truncate torn tail of", &path, e))?;
         }
         let mut mem = Memtable::new(first);
+        let chunk: Chunk = Arc::new(bytes);
+        let c = mem.add_chunk(&chunk);
         for e in &contents.entries {
-            let rec = &bytes[e.record.clone()];
+            let rec = &chunk[e.record.clone()];
             // Stored records were valid when accepted; re-derive their index
             // terms (a record this build no longer accepts keeps no terms).
-            let (id_fp, ts) = match parse_event(rec, RECORD_BYTES_MAX) {
-                Ok(ev) => (
-                    ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())),
-                    terms(&ev).into_iter().map(|(a, v)| (a, v.into_owned())).collect(),
-                ),
-                Err(_) => (None, Vec::new()),
-            };
+            let parsed = parse_event(rec, RECORD_BYTES_MAX).ok();
+            let id_fp = parsed.as_ref().and_then(|ev| ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())));
+            let ts = parsed.as_ref().map(terms).unwrap_or_default();
             frontier.push(e.leaf, |level, index, h| mem.tile_nodes.push((level, index, h)));
-            mem.push(e.ingest_ms, e.time_ms, e.leaf, id_fp, rec, &ts);
+            let meta = EventMeta { ingest_ms: e.ingest_ms, time_ms: e.time_ms, leaf: e.leaf, id_fp };
+            mem.push(meta, c, e.record.start, e.record.len(), ts.iter().map(|(a, v)| (*a, v.as_ref())));
         }
         next_seq = mem.end_seq();
-        let created_ms = u64::from_le_bytes(bytes.get(24..32).and_then(|b| b.try_into().ok()).unwrap_or_default());
+        let created_ms = u64::from_le_bytes(chunk.get(24..32).and_then(|b| b.try_into().ok()).unwrap_or_default());
         if is_newest {
             let wal = WalWriter::reopen(fs, &path, first, contents.valid_len, created_ms)?;
             last = Some((mem, wal));
@@ -1098,13 +1491,13 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path) 
 /// Opens every listed segment and checks the chain: contiguous seqs, file
 /// sizes, footer hashes, each footer's link to the previous one, and the
 /// last frontier against its recorded root.
-fn open_segments(seg_dir: &Path, manifest: &Manifest) -> Result<(Vec<Arc<Segment>>, Frontier)> {
+fn open_segments(seg_dir: &Path, manifest: &Manifest, ids: &Arc<IdBudget>) -> Result<(Vec<Arc<Segment>>, Frontier)> {
     let mut segments = Vec::with_capacity(manifest.segments.len());
     let mut expect_seq = manifest.min_retained_seq;
     let mut prev_hash: Option<Hash> = (expect_seq == 0).then_some([0; 32]);
     for entry in &manifest.segments {
         let path = seg_dir.join(segment_file_name(entry.first_seq));
-        let seg = Segment::open(&path)?;
+        let seg = Segment::open_in(&path, ids)?;
         let f = &seg.footer;
         let what = if seg.file_bytes() != entry.file_bytes {
             Some(format!("file is {} bytes, the manifest says {}", seg.file_bytes(), entry.file_bytes))

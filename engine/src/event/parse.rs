@@ -464,7 +464,12 @@ pub enum ShapeError {
 /// Parses one record's bytes into its raw indexed fields. Trailing
 /// whitespace is allowed; trailing data is not.
 pub fn parse_raw(bytes: &[u8]) -> Result<RawFields<'_>, ShapeError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // JSON text is UTF-8 (RFC 8259). Checking the whole record once up front
+    // is faster than serde_json's per-string checks on a byte slice, and
+    // lets every borrowed string come out without another check.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ShapeError::Json(format!("invalid UTF-8 at byte {} (JSON text must be UTF-8)", e.valid_up_to())))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let parsed = FieldsSeed { nested: false }.deserialize(&mut de).map_err(|e| ShapeError::Json(e.to_string()))?;
     de.end().map_err(|e| ShapeError::Json(e.to_string()))?;
     parsed.ok_or(ShapeError::NotObject)

@@ -16,6 +16,14 @@
 //! blob, then the postings blob: per term, the ordinals as LEB128 varints of
 //! the gap from the previous one (the first relative to the partition's
 //! first ordinal).
+//!
+//! Version 2 adds the seq map after the postings, for proofs and verify to
+//! find the events of a range of seqs without reading every block:
+//! `first_group u64 | groups u32 | offsets u32[groups + 1] | blocks`, where
+//! group g covers seqs `[g * 256, (g + 1) * 256)` (a level-0 tile), and
+//! `blocks[offsets[g - first_group]..offsets[g - first_group + 1]]` lists,
+//! as LEB128 varints, the ascending block numbers holding its events.
+//! Version 1 sections (no seq map) stay readable.
 
 use std::borrow::Cow;
 
@@ -192,11 +200,24 @@ pub struct PartitionBuild {
     pub terms: Vec<((Attr, String), Vec<u32>)>,
 }
 
+/// The index section version this build writes.
+pub const INDEX_VERSION: u16 = 2;
+/// Seqs per seq-map group: one level-0 Merkle tile.
+pub const SEQ_GROUP: u64 = 256;
+
+/// For each seq group the segment touches (from `first_group` on), the
+/// ascending block numbers that hold its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeqMap {
+    pub first_group: u64,
+    pub groups: Vec<Vec<u32>>,
+}
+
 /// Encodes the index section.
-pub fn encode_index(partition_ms: i64, parts: &[PartitionBuild], out: &mut Vec<u8>) {
+pub fn encode_index(partition_ms: i64, parts: &[PartitionBuild], seq_map: &SeqMap, out: &mut Vec<u8>) {
     let term_total: usize = parts.iter().map(|p| p.terms.len()).sum();
     out.extend_from_slice(b"CIDX");
-    put_u16(out, 1);
+    put_u16(out, INDEX_VERSION);
     put_u16(out, 0);
     put_u64(out, partition_ms as u64);
     put_u32(out, parts.len() as u32);
@@ -239,6 +260,17 @@ pub fn encode_index(partition_ms: i64, parts: &[PartitionBuild], out: &mut Vec<u
     out.extend_from_slice(&table);
     out.extend_from_slice(&values);
     out.extend_from_slice(&postings);
+    put_u64(out, seq_map.first_group);
+    put_u32(out, seq_map.groups.len() as u32);
+    let mut blob = Vec::new();
+    put_u32(out, 0);
+    for g in &seq_map.groups {
+        for &b in g {
+            put_varint(&mut blob, b);
+        }
+        put_u32(out, blob.len() as u32);
+    }
+    out.extend_from_slice(&blob);
 }
 
 const PARTITION_BYTES: usize = 24;
@@ -272,6 +304,8 @@ pub struct IndexLayout {
     terms: std::ops::Range<usize>,
     values: std::ops::Range<usize>,
     postings: std::ops::Range<usize>,
+    /// Version 2: the seq map, decoded (a few bytes per 256 events).
+    seq_map: Option<SeqMap>,
 }
 
 /// A read-only view of a segment's index section (bytes from the map).
@@ -291,8 +325,8 @@ impl IndexLayout {
             return Err("index section: bad magic".into());
         }
         let version = r.u16().ok_or("index section: short")?;
-        if version != 1 {
-            return Err(format!("index section: unsupported version {version}"));
+        if version != 1 && version != 2 {
+            return Err(format!("index section: unsupported version {version} (this build reads 1 and 2)"));
         }
         r.u16().ok_or("index section: short")?;
         let partition_ms = r.u64().ok_or("index section: short")? as i64;
@@ -355,6 +389,7 @@ impl IndexLayout {
         r.bytes(values_len).ok_or("index section: values out of bounds")?;
         let postings_start = r.pos();
         r.bytes(postings_len).ok_or("index section: postings out of bounds")?;
+        let seq_map = if version >= 2 { Some(parse_seq_map(&mut r)?) } else { None };
         if r.remaining() != 0 {
             return Err("index section: trailing bytes".into());
         }
@@ -364,7 +399,22 @@ impl IndexLayout {
             terms: terms_start..values_start,
             values,
             postings: postings_start..postings_start + postings_len,
+            seq_map,
         })
+    }
+
+    /// The block numbers holding events of seq group `group`
+    /// (`seq / 256`): `None` for a version-1 section (no seq map) or a
+    /// group the segment does not touch.
+    pub fn blocks_of_group(&self, group: u64) -> Option<&[u32]> {
+        let m = self.seq_map.as_ref()?;
+        let i = group.checked_sub(m.first_group)?;
+        m.groups.get(usize::try_from(i).ok()?).map(Vec::as_slice)
+    }
+
+    /// Whether the section has a seq map (version 2 and later).
+    pub fn has_seq_map(&self) -> bool {
+        self.seq_map.is_some()
     }
 
     /// A view over the section bytes this layout was parsed from.
@@ -400,6 +450,46 @@ impl<'a> IndexView<'a> {
         let i = partition_point(r.start, r.end, |i| self.term(i).value < v);
         (i < r.end && self.term(i).value == v).then(|| self.term(i))
     }
+}
+
+fn parse_seq_map(r: &mut Reader<'_>) -> Result<SeqMap, String> {
+    let short = || "index section: short seq map".to_string();
+    let first_group = r.u64().ok_or_else(short)?;
+    let n = r.u32().ok_or_else(short)? as usize;
+    if n.checked_add(1).and_then(|k| k.checked_mul(4)).is_none_or(|b| b > r.remaining()) {
+        return Err("index section: seq map out of bounds".into());
+    }
+    let offsets: Vec<usize> = (0..=n).map(|_| r.u32().map(|v| v as usize)).collect::<Option<_>>().ok_or_else(short)?;
+    let blob_len = *offsets.last().unwrap_or(&0);
+    let blob = r.bytes(blob_len).ok_or("index section: seq map blocks out of bounds")?;
+    let mut groups = Vec::with_capacity(n);
+    for w in offsets.windows(2) {
+        let part = blob.get(w[0]..w[1]).ok_or("index section: seq map offsets are not ascending")?;
+        let mut blocks = Vec::new();
+        let mut i = 0;
+        while i < part.len() {
+            let (v, used) = read_varint(&part[i..]).ok_or("index section: malformed seq map")?;
+            if blocks.last().is_some_and(|&p| p >= v) {
+                return Err("index section: seq map blocks are not ascending".into());
+            }
+            blocks.push(v);
+            i += used;
+        }
+        groups.push(blocks);
+    }
+    Ok(SeqMap { first_group, groups })
+}
+
+/// One LEB128 varint: the value and the bytes it took.
+fn read_varint(b: &[u8]) -> Option<(u32, usize)> {
+    let mut v: u32 = 0;
+    for (i, &byte) in b.iter().enumerate().take(5) {
+        v |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
 }
 
 fn partition_point(mut lo: u32, mut hi: u32, pred: impl Fn(u32) -> bool) -> u32 {
@@ -446,8 +536,13 @@ mod tests {
             },
         ];
         let mut b = Vec::new();
-        encode_index(PARTITION_MS, &parts, &mut b);
+        let seq_map = SeqMap { first_group: 3, groups: vec![vec![0], vec![0, 1, 300], vec![]] };
+        encode_index(PARTITION_MS, &parts, &seq_map, &mut b);
         let layout = IndexLayout::parse(&b, 305).unwrap();
+        assert_eq!(layout.blocks_of_group(4), Some([0, 1, 300].as_slice()));
+        assert_eq!(layout.blocks_of_group(5), Some([].as_slice()));
+        assert_eq!(layout.blocks_of_group(2), None);
+        assert_eq!(layout.blocks_of_group(6), None);
         let v = layout.view(&b);
         let parts = &v.layout.partitions;
         assert_eq!(parts.len(), 2);

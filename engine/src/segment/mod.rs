@@ -7,7 +7,9 @@
 //! Layout (docs/FORMAT.md has the byte tables):
 //! `header (64) | block* | block index | id table | frontier | index | footer (320)`
 
+pub mod ids;
 pub mod reader;
+pub mod set;
 pub mod writer;
 
 use std::path::Path;

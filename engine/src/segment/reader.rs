@@ -7,16 +7,18 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::Mmap;
+use parking_lot::Mutex;
 
+use super::ids::{Bloom, IdBudget, ID_FENCE_STRIDE};
 use super::{
     Block, BlockMeta, Footer, Section, BLOCK_META_BYTES, FOOTER_BYTES, HEADER_BYTES, ID_ENTRY_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION,
 };
 use crate::codec::{crc32, Reader};
 use crate::error::{Error, Result};
-use crate::index::{IndexLayout, IndexView};
+use crate::index::{IndexLayout, IndexView, SEQ_GROUP};
 use crate::limits::RECORD_BYTES_MAX;
 use crate::merkle::{Frontier, Hash};
 
@@ -34,58 +36,23 @@ pub struct Segment {
     pub footer: Footer,
     pub hash: Hash,
     pub blocks: Vec<BlockMeta>,
-    id_filter: OnceLock<Result<IdFilter, String>>,
+    fences: OnceLock<Result<IdFences, String>>,
+    /// The Bloom filter over the id table, while the budget allows it.
+    bloom: Mutex<Option<Arc<Bloom>>>,
+    budget: Arc<IdBudget>,
     index: OnceLock<Result<IndexLayout, String>>,
 }
 
-/// A segment's id lookup structure, in memory: a Bloom filter over the id
-/// fingerprints (16 bits per id, 6 probes: well under 0.1% false
-/// positives) and every 256th fingerprint of the sorted id table, so a
-/// lookup is "certainly not here" from memory, or one pread of 2 KiB.
+/// A segment's fence index over its sorted id table (see `ids`).
 #[derive(Debug)]
-struct IdFilter {
-    bloom: Bloom,
+struct IdFences {
     fences: Vec<u32>,
     entries: usize,
 }
 
-const ID_FENCE_STRIDE: usize = 256;
-
-#[derive(Debug)]
-struct Bloom {
-    bits: Vec<u64>,
-    mask: u64,
-}
-
-impl Bloom {
-    const PROBES: u64 = 6;
-
-    fn with_capacity(n: usize) -> Self {
-        let m = (n.max(1) * 16).next_power_of_two().max(64) as u64;
-        Bloom { bits: vec![0; (m / 64) as usize], mask: m - 1 }
-    }
-
-    fn probes(fp32: u32) -> (u64, u64) {
-        let x = u64::from(fp32);
-        let h1 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let h2 = (x ^ (x << 21)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) | 1;
-        (h1, h2)
-    }
-
-    fn insert(&mut self, fp32: u32) {
-        let (h1, h2) = Self::probes(fp32);
-        for i in 0..Self::PROBES {
-            let b = h1.wrapping_add(i.wrapping_mul(h2)) & self.mask;
-            self.bits[(b / 64) as usize] |= 1 << (b % 64);
-        }
-    }
-
-    fn contains(&self, fp32: u32) -> bool {
-        let (h1, h2) = Self::probes(fp32);
-        (0..Self::PROBES).all(|i| {
-            let b = h1.wrapping_add(i.wrapping_mul(h2)) & self.mask;
-            self.bits[(b / 64) as usize] & (1 << (b % 64)) != 0
-        })
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.drop_id_filter();
     }
 }
 
@@ -98,8 +65,14 @@ impl std::fmt::Debug for Segment {
 impl Segment {
     /// Opens and checks a segment: header, footer checksum, block index and
     /// frontier checksums, and internal consistency. Blocks and the id table
-    /// are checked when first read.
+    /// are checked when first read. Its id filter is not limited by a
+    /// budget (for tools and tests; a store uses [`Segment::open_in`]).
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_in(path, &Arc::new(IdBudget::new(usize::MAX)))
+    }
+
+    /// Opens a segment whose id filter counts against `budget`.
+    pub fn open_in(path: &Path, budget: &Arc<IdBudget>) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
         // SAFETY: sealed segment files are never modified after the manifest
         // that lists them is durable; the engine holds the directory lock, so
@@ -142,12 +115,20 @@ impl Segment {
             footer,
             hash,
             map,
-            id_filter: OnceLock::new(),
+            fences: OnceLock::new(),
+            bloom: Mutex::new(None),
+            budget: budget.clone(),
             index: OnceLock::new(),
         };
+        let mut seg = seg;
         seg.check_layout(footer_at as u64)?;
-        let blocks = seg.decode_block_index()?;
-        Ok(Segment { blocks, ..seg })
+        seg.blocks = seg.decode_block_index()?;
+        Ok(seg)
+    }
+
+    /// The bytes an id filter for this segment takes.
+    pub fn id_filter_bytes(&self) -> usize {
+        Bloom::with_capacity((self.footer.id_table.len / ID_ENTRY_BYTES as u64) as usize).bytes()
     }
 
     fn section_bytes(&self, s: &Section, what: &str) -> Result<&[u8]> {
@@ -262,39 +243,55 @@ impl Segment {
         decode_block(raw, m.events).ok_or_else(|| bad("payload does not decode".into()))
     }
 
-    /// The id filter, built on first use from the id table, which is read
+    /// The fences, built on first use from the id table, which is read
     /// with pread (and checksummed) rather than through the map, so asking
-    /// many segments about an id maps nothing.
-    fn id_filter(&self) -> Result<&IdFilter> {
-        let f = self.id_filter.get_or_init(|| {
+    /// many segments about an id maps nothing. The Bloom filter is built in
+    /// the same pass when the budget has room for it.
+    fn fences(&self) -> Result<&IdFences> {
+        let f = self.fences.get_or_init(|| {
             let b = self.read_section(&self.footer.id_table, "id table").map_err(|e| e.to_string())?;
             let entries = b.len() / ID_ENTRY_BYTES;
-            let mut bloom = Bloom::with_capacity(entries);
-            let mut fences = Vec::with_capacity(entries / ID_FENCE_STRIDE + 1);
-            for (i, e) in b.chunks_exact(ID_ENTRY_BYTES).enumerate() {
-                let fp = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-                bloom.insert(fp);
-                if i % ID_FENCE_STRIDE == 0 {
-                    fences.push(fp);
-                }
-            }
-            Ok(IdFilter { bloom, fences, entries })
+            let fps = b.chunks_exact(ID_ENTRY_BYTES).map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
+            let fences = fps.clone().step_by(ID_FENCE_STRIDE).collect();
+            self.admit_bloom(entries, fps);
+            Ok(IdFences { fences, entries })
         });
         f.as_ref().map_err(|e| Error::corruption(&self.path, self.footer.id_table.offset, e.clone()))
     }
 
-    /// Whether the segment may hold an event with this id fingerprint
-    /// (`false` is certain).
-    pub fn may_contain_id(&self, fp: u64) -> Result<bool> {
-        Ok(self.id_filter()?.bloom.contains((fp >> 32) as u32))
+    /// Builds the Bloom filter if the budget has room for it.
+    fn admit_bloom(&self, entries: usize, fps: impl Iterator<Item = u32>) {
+        let mut bloom = Bloom::with_capacity(entries);
+        if !self.budget.try_reserve(bloom.bytes()) {
+            return;
+        }
+        fps.for_each(|fp| bloom.insert(fp));
+        let old = self.bloom.lock().replace(Arc::new(bloom));
+        if let Some(old) = old {
+            self.budget.release(old.bytes());
+        }
+    }
+
+    /// Whether this segment holds an id filter now.
+    pub fn has_id_filter(&self) -> bool {
+        self.bloom.lock().is_some()
+    }
+
+    /// Drops the id filter (the budget needs the room for newer segments);
+    /// lookups then read the id table. Returns the bytes freed.
+    pub fn drop_id_filter(&self) -> usize {
+        let freed = self.bloom.lock().take().map_or(0, |b| b.bytes());
+        self.budget.release(freed);
+        freed
     }
 
     /// Ordinals (time-order positions) of events whose id fingerprint's top
     /// 32 bits equal those of `fp`. The caller confirms the id itself.
     pub fn find_id(&self, fp: u64) -> Result<Vec<u32>> {
-        let filter = self.id_filter()?;
+        let filter = self.fences()?;
         let key = (fp >> 32) as u32;
-        if !filter.bloom.contains(key) {
+        let bloom = self.bloom.lock().clone();
+        if bloom.is_some_and(|b| !b.contains(key)) {
             return Ok(Vec::new());
         }
         // The first entry >= key lies in the chunk before the first fence
@@ -336,6 +333,32 @@ impl Segment {
             Ok(l) => Ok(l.view(self.section_bytes(&self.footer.index, "index")?)),
             Err(e) => Err(Error::corruption(&self.path, self.footer.index.offset, e.clone())),
         }
+    }
+
+    /// The blocks holding events with seqs in `[lo, hi)`, ascending: from
+    /// the seq map, or every block for a segment written before it existed.
+    pub fn blocks_for_seqs(&self, lo: u64, hi: u64) -> Result<Vec<usize>> {
+        let (lo, hi) = (lo.max(self.footer.first_seq), hi.min(self.footer.tree_size));
+        if lo >= hi {
+            return Ok(Vec::new());
+        }
+        let idx = self.index()?;
+        if !idx.layout.has_seq_map() {
+            return Ok((0..self.blocks.len()).collect());
+        }
+        let mut out: Vec<usize> = Vec::new();
+        for g in lo / SEQ_GROUP..=(hi - 1) / SEQ_GROUP {
+            let blocks = idx.layout.blocks_of_group(g).ok_or_else(|| {
+                Error::corruption(&self.path, self.footer.index.offset, format!("seq map lacks group {g} of seqs this segment holds"))
+            })?;
+            out.extend(blocks.iter().map(|&b| b as usize));
+        }
+        out.sort_unstable();
+        out.dedup();
+        if out.last().is_some_and(|&b| b >= self.blocks.len()) {
+            return Err(Error::corruption(&self.path, self.footer.index.offset, "seq map names a block that does not exist"));
+        }
+        Ok(out)
     }
 
     /// The block holding ordinal `ord`, and the position within it.

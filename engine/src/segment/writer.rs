@@ -9,7 +9,7 @@
 use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES};
 use crate::codec::{crc32, put_i64, put_u32, put_u64};
 use crate::error::{Error, Result};
-use crate::index::{encode_index, partition_start, Attr, PartitionBuild, PARTITION_MS};
+use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, PARTITION_MS, SEQ_GROUP};
 use crate::memtable::Memtable;
 use crate::merkle::{Frontier, Hash};
 
@@ -41,6 +41,8 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     let mut compressor = zstd::bulk::Compressor::new(input.zstd_level)
         .map_err(|e| Error::InvalidArgument(format!("zstd level {}: {e}", input.zstd_level)))?;
     let block_bytes = input.block_bytes.max(1);
+    let first_group = mem.first_seq / SEQ_GROUP;
+    let mut seq_map = SeqMap { first_group, groups: vec![Vec::new(); ((mem.end_seq() - 1) / SEQ_GROUP - first_group + 1) as usize] };
     let mut start = 0usize;
     let mut payload = Vec::with_capacity(block_bytes * 2);
     while start < n {
@@ -51,6 +53,13 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
             end += 1;
         }
         let ixs = &order[start..end];
+        let b = blocks.len() as u32;
+        for &i in ixs {
+            let g = &mut seq_map.groups[((mem.first_seq + u64::from(i)) / SEQ_GROUP - first_group) as usize];
+            if g.last() != Some(&b) {
+                g.push(b);
+            }
+        }
         encode_block(mem, ixs, &mut payload);
         let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
         let times = ixs.iter().map(|&i| entries[i as usize].time_ms);
@@ -71,7 +80,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     let block_index = section(&mut out, |o| blocks.iter().for_each(|b| b.encode(o)));
     let id_table = section(&mut out, |o| encode_id_table(mem, &order, o));
     let frontier = section(&mut out, |o| input.frontier_at_end.nodes().iter().for_each(|h| o.extend_from_slice(h)));
-    let index = section(&mut out, |o| encode_index(PARTITION_MS, &build_partitions(mem, &order), o));
+    let index = section(&mut out, |o| encode_index(PARTITION_MS, &build_partitions(mem, &order), &seq_map, o));
 
     let mut seg_frontier = Frontier::new();
     for e in entries {
