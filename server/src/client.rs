@@ -10,8 +10,8 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::protocol::{
-    read_frame, write_frame, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireEvent, WireOutcome, WireQuery,
-    WireStats, FRAME_BYTES_DEFAULT, MAGIC, PROTOCOL_VERSION,
+    read_frame, write_frame, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireEvent, WireOutcome, WireProcess,
+    WireQuery, WireStats, FRAME_BYTES_DEFAULT, MAGIC, PROTOCOL_VERSION,
 };
 
 /// A connection's byte stream: plain TCP or TLS over it.
@@ -134,6 +134,15 @@ impl Client {
         match self.call(RequestBody::Stats)? {
             ResponseBody::Stats(s) => Ok(s),
             other => bail!("unexpected answer to stats: {other:?}"),
+        }
+    }
+
+    /// The daemon's memory. A server older than this request closes the
+    /// connection instead (it answers `MalformedFrame`).
+    pub fn process(&mut self) -> Result<WireProcess> {
+        match self.call(RequestBody::Process)? {
+            ResponseBody::Process(p) => Ok(p),
+            other => bail!("unexpected answer to process: {other:?}"),
         }
     }
 

@@ -118,7 +118,9 @@ fn config(a: &Args) -> anyhow::Result<Config> {
 fn main() -> ExitCode {
     let a = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colours only on a terminal: log files and journald get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
     let run = || -> anyhow::Result<()> {
         let cfg = config(&a)?;
         let shutdown = Arc::new(AtomicBool::new(false));

@@ -91,6 +91,9 @@ pub enum RequestBody {
     /// matching events are appended, until the client disconnects.
     /// `from_seq` None starts at the events appended after the request.
     Tail { query: WireQuery, from_seq: Option<u64> },
+    /// The daemon's memory (read or admin). Added after version 1's first
+    /// release; an older server answers it `MalformedFrame`.
+    Process,
 }
 
 /// A record's bytes on the wire. postcard writes a byte vector as a
@@ -137,6 +140,19 @@ pub struct WireStats {
     pub uptime_ms: u64,
 }
 
+/// What the daemon process holds in memory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireProcess {
+    /// Resident set size now and at its peak, in bytes; `None` where the
+    /// operating system does not tell.
+    pub rss_bytes: Option<u64>,
+    pub peak_rss_bytes: Option<u64>,
+    /// Engine memory: unsealed events, the decoded-block cache, id filters.
+    pub memtable_bytes: u64,
+    pub block_cache_bytes: u64,
+    pub id_filter_bytes: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WireError {
     /// A stable code (e.g. `AuthenticationFailed`, `InvalidTimeRangeException`).
@@ -162,6 +178,7 @@ pub enum ResponseBody {
     Token { token: String },
     TailEvents { events: Vec<WireEvent> },
     Error(WireError),
+    Process(WireProcess),
 }
 
 /// Error codes used by the server.

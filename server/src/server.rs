@@ -16,7 +16,7 @@ use cairn_engine::{Attr, Durability, Options, Order, Outcome, Query, QueryError,
 use crate::auth::Tokens;
 use crate::protocol::{
     codes, read_frame, write_frame, FrameError, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireError,
-    WireEvent, WireOutcome, WireQuery, WireStats, MAGIC, PROTOCOL_VERSION,
+    WireEvent, WireOutcome, WireProcess, WireQuery, WireStats, MAGIC, PROTOCOL_VERSION,
 };
 
 /// How cairnd runs. `Config::default()` is the no-configuration setup.
@@ -258,6 +258,19 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
     }
 }
 
+/// This process's resident set size and its peak, from /proc on Linux.
+pub fn process_rss() -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 fn wire_event(e: StoredEvent) -> WireEvent {
     WireEvent { seq: e.seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: e.record }
 }
@@ -352,6 +365,17 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
             }),
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
         },
+        RequestBody::Process => {
+            let m = store.memory();
+            let (rss_bytes, peak_rss_bytes) = process_rss();
+            ResponseBody::Process(WireProcess {
+                rss_bytes,
+                peak_rss_bytes,
+                memtable_bytes: m.memtable_bytes,
+                block_cache_bytes: m.block_cache_bytes,
+                id_filter_bytes: m.id_filter_bytes,
+            })
+        }
         RequestBody::Export { query, oldest_first } => {
             let q = match engine_query(&query) {
                 Ok(q) => q,

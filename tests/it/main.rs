@@ -8,6 +8,7 @@ mod crash;
 mod fixtures;
 mod golden;
 mod model;
+mod protocol_golden;
 mod query;
 mod server;
 mod store;

@@ -1,0 +1,127 @@
+//! Golden fixture of wire protocol version 1: one frame of every message
+//! type, as bytes. Every later build must decode each fixture frame to the
+//! same message (old clients and servers keep working) and encode each
+//! message to the same bytes (nothing changed the format by accident).
+//! A message type added later gets lines of its own; existing lines never
+//! change. Regenerate only for a deliberate change:
+//! `CAIRN_REGEN_GOLDEN=1 cargo test protocol_golden`.
+
+use cairn_server::protocol::{
+    read_frame, write_frame, Hello, HelloReply, Record, Request, RequestBody, Response, ResponseBody, Role, WireError, WireEvent,
+    WireOutcome, WireProcess, WireQuery, WireStats, MAGIC,
+};
+
+use crate::common::fixtures_dir;
+
+fn query() -> WireQuery {
+    WireQuery {
+        start_ms: Some(1_767_225_600_000),
+        end_ms: None,
+        filters: vec![("Username".into(), vec!["alice".into(), "bob".into()]), ("EventName".into(), vec!["ConsoleLogin".into()])],
+    }
+}
+
+fn event() -> WireEvent {
+    WireEvent { seq: 42, ingest_ms: 1_767_225_601_234, time_ms: 1_767_225_600_000, record: br#"{"eventID":"e1"}"#.to_vec() }
+}
+
+fn requests() -> Vec<(&'static str, Request)> {
+    let r = |id, body| Request { id, body };
+    vec![
+        ("append", r(1, RequestBody::Append { records: vec![Record(br#"{"a":1}"#.to_vec()), Record(Vec::new())] })),
+        ("lookup", r(2, RequestBody::Lookup { query: query(), max_results: Some(50), next_token: Some("tok".into()) })),
+        ("count", r(3, RequestBody::Count { query: query(), by: "EventSource".into() })),
+        ("get", r(4, RequestBody::Get { event_id: "e1".into() })),
+        ("stats", r(5, RequestBody::Stats)),
+        ("export", r(6, RequestBody::Export { query: WireQuery::default(), oldest_first: true })),
+        ("create-token", r(7, RequestBody::CreateToken { role: Role::Ingest, name: "agent-1".into() })),
+        ("tail", r(8, RequestBody::Tail { query: query(), from_seq: Some(9) })),
+        ("process", r(9, RequestBody::Process)),
+    ]
+}
+
+fn responses() -> Vec<(&'static str, Response)> {
+    let r = |id, body| Response { id, body };
+    let outcomes =
+        vec![WireOutcome::Stored(7), WireOutcome::Duplicate(3), WireOutcome::Rejected { code: "InvalidJson".into(), message: "m".into() }];
+    let stats = WireStats {
+        events: 10,
+        sealed_events: 8,
+        segments: 1,
+        record_bytes: 12_000,
+        disk_bytes: 3_000,
+        min_time_ms: Some(1),
+        max_time_ms: Some(2),
+        tree_size: 10,
+        root: [7; 32],
+        connections: 2,
+        appended_since_start: 5,
+        uptime_ms: 60_000,
+    };
+    let process = WireProcess {
+        rss_bytes: Some(200 << 20),
+        peak_rss_bytes: Some(250 << 20),
+        memtable_bytes: 1,
+        block_cache_bytes: 2,
+        id_filter_bytes: 3,
+    };
+    vec![
+        ("appended", r(1, ResponseBody::Appended { outcomes })),
+        ("page", r(2, ResponseBody::Page { events: vec![event()], next_token: None })),
+        ("counts", r(3, ResponseBody::Counts { counts: vec![("s3.amazonaws.com".into(), 5)] })),
+        ("events", r(4, ResponseBody::Events { events: vec![event(), event()] })),
+        ("stats-reply", r(5, ResponseBody::Stats(stats))),
+        ("export-chunk", r(6, ResponseBody::ExportChunk { events: vec![event()] })),
+        ("export-end", r(6, ResponseBody::ExportEnd { count: 1 })),
+        ("token", r(7, ResponseBody::Token { token: "cairn_00".into() })),
+        ("tail-events", r(8, ResponseBody::TailEvents { events: vec![event()] })),
+        ("error", r(0, ResponseBody::Error(WireError { code: "MalformedFrame".into(), message: "bad".into() }))),
+        ("process-reply", r(9, ResponseBody::Process(process))),
+    ]
+}
+
+fn frame<T: serde::Serialize>(msg: &T) -> String {
+    let mut buf = Vec::new();
+    write_frame(&mut buf, msg).unwrap();
+    hex::encode(buf)
+}
+
+fn encoded() -> Vec<(String, String)> {
+    let hello = Hello { magic: MAGIC, version: 1, token: "cairn_ab".into() };
+    let reply = HelloReply::Ok { version: 1, server: "cairnd 0.1.0".into(), role: Role::Admin };
+    let refused = HelloReply::Error(WireError { code: "AuthenticationFailed".into(), message: "unknown token".into() });
+    let mut out = vec![("hello".to_string(), frame(&hello)), ("hello-ok".into(), frame(&reply)), ("hello-error".into(), frame(&refused))];
+    out.extend(requests().iter().map(|(n, m)| (n.to_string(), frame(m))));
+    out.extend(responses().iter().map(|(n, m)| (n.to_string(), frame(m))));
+    out
+}
+
+fn decode<T: for<'de> serde::Deserialize<'de>>(hex_frame: &str) -> T {
+    let bytes = hex::decode(hex_frame).unwrap();
+    read_frame(&mut bytes.as_slice(), 1 << 20).unwrap_or_else(|e| panic!("fixture frame does not decode: {e}"))
+}
+
+// Goal: every message of protocol version 1 encodes to the fixture's bytes
+// and every fixture frame decodes to the same message.
+#[test]
+fn protocol_v1_frames_are_stable() {
+    let path = fixtures_dir().join("golden/protocol-v1.txt");
+    let now = encoded();
+    if std::env::var_os("CAIRN_REGEN_GOLDEN").is_some() {
+        let text: String = now.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).expect("protocol fixture present");
+    let fixture: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
+    let get = |n: &str| fixture.iter().find(|(k, _)| *k == n).unwrap_or_else(|| panic!("{n} is missing from the fixture")).1;
+    for (name, now_hex) in &now {
+        assert_eq!(get(name), now_hex, "{name}: the encoding of a version-1 message changed");
+    }
+    assert_eq!(decode::<Hello>(get("hello")), Hello { magic: MAGIC, version: 1, token: "cairn_ab".into() });
+    for (name, msg) in requests() {
+        assert_eq!(decode::<Request>(get(name)), msg, "{name}");
+    }
+    for (name, msg) in responses() {
+        assert_eq!(decode::<Response>(get(name)), msg, "{name}");
+    }
+}
