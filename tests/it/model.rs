@@ -43,11 +43,17 @@ proptest! {
     // Goal: whatever the sequence of appends, reopens and seals (with tiny
     // segments so rolls happen often), the store holds exactly the model's
     // records at the model's seqs, point lookups agree, and the tree head
-    // matches the stored entries.
+    // matches the stored entries. The id-filter budget varies from none
+    // (every id lookup reads id tables) to room for some or all segments.
     #[test]
-    fn store_matches_model(ops in prop::collection::vec(op(), 1..25), segment_kib in 2u64..64, block in 128usize..8192) {
+    fn store_matches_model(
+        ops in prop::collection::vec(op(), 1..25),
+        segment_kib in 2u64..64,
+        block in 128usize..8192,
+        id_filter_bytes in prop::sample::select(vec![0usize, 100, 32 << 20]),
+    ) {
         let dir = tempfile::tempdir().unwrap();
-        let opts = || Options { segment_bytes: segment_kib * 1024, block_bytes: block, ..test_options() };
+        let opts = || Options { segment_bytes: segment_kib * 1024, block_bytes: block, id_filter_bytes, ..test_options() };
         let mut store = Store::open(dir.path(), opts()).unwrap();
         let mut model: Vec<Vec<u8>> = Vec::new();
         for op in ops {

@@ -114,6 +114,9 @@ fn torn_tail_is_truncated_on_open() {
         store.append(&[&nth(0), &nth(1)]).unwrap();
         store.append(&[&nth(2)]).unwrap();
     }
+    // A torn tail comes from a crash mid-write, before any checkpoint
+    // could cover it: drop the one the clean close signed.
+    std::fs::remove_file(dir.path().join("checkpoints")).unwrap();
     let wal = wal_files(dir.path()).pop().unwrap();
     let full = std::fs::read(&wal).unwrap();
     // Cut the last frame at every possible point.
@@ -126,6 +129,7 @@ fn torn_tail_is_truncated_on_open() {
     };
     for cut in (frame3_start + 1..full.len()).step_by(7) {
         std::fs::write(&wal, &full[..cut]).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("checkpoints"));
         let store = Store::open(dir.path(), test_options()).unwrap();
         let events = assert_consistent(&store);
         assert_eq!(events.len(), 2, "cut at {cut}");
@@ -133,12 +137,33 @@ fn torn_tail_is_truncated_on_open() {
         assert_eq!(std::fs::metadata(&wal).unwrap().len() as usize, frame3_start, "torn tail truncated");
     }
     // Garbage appended after a clean end is a torn tail too.
+    std::fs::remove_file(dir.path().join("checkpoints")).unwrap();
     let mut f = OpenOptions::new().append(true).open(&wal).unwrap();
     f.write_all(&[0xAB; 100]).unwrap();
     drop(f);
     let store = Store::open(dir.path(), test_options()).unwrap();
     assert_eq!(store.append(&[&nth(3)]).unwrap()[0], Outcome::Stored(2));
     assert_consistent(&store);
+}
+
+// Goal: losing events that a signed checkpoint covers (here: cutting
+// acknowledged frames off the WAL) makes the store refuse to open, naming
+// the sizes, rather than sign a checkpoint that disagrees with a published
+// one.
+#[test]
+fn lost_checkpointed_events_refuse_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), test_options()).unwrap();
+        store.append(&[&nth(0), &nth(1)]).unwrap();
+        store.append(&[&nth(2)]).unwrap();
+        assert_eq!(store.checkpoint().unwrap().unwrap().checkpoint.size, 3);
+    }
+    let wal = wal_files(dir.path()).pop().unwrap();
+    let full = std::fs::read(&wal).unwrap();
+    std::fs::write(&wal, &full[..full.len() - 10]).unwrap();
+    let err = Store::open(dir.path(), test_options()).err().expect("open must refuse").to_string();
+    assert!(err.contains("covers 3 events but the log holds 2"), "{err}");
 }
 
 // Goal: damage in the middle of the WAL (valid frames after a bad one) is a

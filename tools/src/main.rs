@@ -249,10 +249,22 @@ enum Command {
     /// (connections, with --server) in batches, and reports events/s, MB/s,
     /// batch latency p50/p99, and bytes/event on disk (after sealing when
     /// embedded). Embedded, it uses a temporary directory unless --data-dir
-    /// names an empty one. Example: cairn bench --server 127.0.0.1:7878 --clients 4
+    /// names an empty one. Each --seed's events start 30 days after the
+    /// previous seed's, so repeated runs continue one timeline.
+    ///
+    /// With --duration the run lasts that long, generating as it goes
+    /// (generation then counts in the time), and prints throughput and
+    /// resident memory (the server's with --server) every 10 s: a soak test.
+    ///
+    /// Examples: cairn bench --server 127.0.0.1:7878 --clients 4
+    ///           cairn bench --server 127.0.0.1:7878 --clients 4 --duration 10m
     Bench {
+        /// Events to generate and append.
         #[arg(long, default_value_t = 500_000)]
         events: usize,
+        /// Run this long instead of a fixed count (e.g. 90s, 10m, 1h).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
         #[arg(long, default_value_t = 1000)]
         batch: usize,
         #[arg(long, default_value_t = 2)]
@@ -486,7 +498,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             w.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { events, batch, clients, record_bytes, seed, output } => {
+        Command::Bench { events, duration, batch, clients, record_bytes, seed, output } => {
             // Bench uses a temporary directory unless one is named, or a
             // server with --server.
             let data_dir = cli.data_dir.clone();
@@ -498,6 +510,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 server,
                 data_dir,
                 events: *events,
+                duration: *duration,
                 batch: *batch,
                 clients: *clients,
                 record_bytes: *record_bytes,
@@ -512,6 +525,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A duration such as `600`, `90s`, `10m` or `1h` (seconds without a unit).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 90s, 10m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m or h)")),
+    };
+    if secs == 0 {
+        return Err("the duration must be at least 1 s".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn now_ms() -> i64 {

@@ -1,9 +1,10 @@
-//! `cairn bench` (embedded): drives generated events through the real append
-//! path and reports events/s, MB/s, batch latency percentiles and bytes per
-//! event on disk after sealing.
+//! `cairn bench`: drives generated events through the real append path
+//! (embedded, or through a cairnd with `--server`) and reports events/s,
+//! MB/s, batch latency percentiles, bytes per event on disk, and with
+//! `--duration` throughput and resident memory every 10 seconds.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +22,8 @@ pub struct BenchArgs {
     pub server: Option<(String, String, Option<PathBuf>)>,
     pub data_dir: Option<PathBuf>,
     pub events: usize,
+    /// Run for this long instead, generating events as it goes.
+    pub duration: Option<Duration>,
     pub batch: usize,
     pub clients: usize,
     pub record_bytes: Option<usize>,
@@ -28,6 +31,13 @@ pub struct BenchArgs {
     pub seed: u64,
     pub zstd_level: i32,
 }
+
+/// Each seed's events start this much later than the previous seed's
+/// (30 days), so runs with different seeds continue one timeline instead
+/// of piling into the same hours.
+const SEED_SPAN_MS: i64 = 30 * 86_400_000;
+/// How often a timed run samples throughput and memory.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
@@ -46,6 +56,49 @@ pub struct BenchReport {
     pub disk_bytes: u64,
     pub bytes_per_event: f64,
     pub compression_ratio: f64,
+    /// Throughput and memory every 10 s (timed runs with --duration).
+    pub intervals: Vec<Interval>,
+    /// Highest resident set size seen: the server's with --server, else
+    /// this process's (generator and store together).
+    pub rss_max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Interval {
+    /// Seconds since the start, at the end of the interval.
+    pub at_secs: f64,
+    pub events_per_sec: f64,
+    pub rss_bytes: Option<u64>,
+}
+
+/// Where batches come from: generated up front (--events), or on the fly
+/// until a deadline (--duration; generation then counts in the time).
+enum Source {
+    Fixed { batches: Vec<Vec<Vec<u8>>>, next: AtomicUsize },
+    Live { gen: Box<Mutex<Generator>>, until: Instant, batch: usize },
+}
+
+impl Source {
+    fn next_batch(&self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Source::Fixed { batches, next } => batches.get(next.fetch_add(1, Ordering::Relaxed)).cloned(),
+            Source::Live { gen, until, batch } => {
+                if Instant::now() >= *until {
+                    return None;
+                }
+                let mut g = gen.lock();
+                Some(
+                    (0..*batch)
+                        .map(|_| {
+                            let mut r = Vec::with_capacity(2048);
+                            g.next_record(&mut r);
+                            r
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
 }
 
 pub fn run(args: &BenchArgs) -> Result<BenchReport> {
@@ -65,16 +118,30 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    // Generate first: generation is not what is measured.
-    let mut gen = Generator::new(GenOptions { seed: args.seed, record_bytes: args.record_bytes, ..GenOptions::default() });
-    let mut records = Vec::with_capacity(args.events);
-    let mut raw_bytes = 0u64;
-    for _ in 0..args.events {
-        let mut r = Vec::new();
-        gen.next_record(&mut r);
-        raw_bytes += r.len() as u64;
-        records.push(r);
-    }
+    let start_ms = GenOptions::default().start_ms + (args.seed.saturating_sub(1) % 1000) as i64 * SEED_SPAN_MS;
+    let mut gen = Generator::new(GenOptions { seed: args.seed, record_bytes: args.record_bytes, start_ms, ..GenOptions::default() });
+    let source = match args.duration {
+        Some(d) => Source::Live { gen: Box::new(Mutex::new(gen)), until: Instant::now() + d, batch: args.batch },
+        None => {
+            // Generate first: generation is not what is measured.
+            let mut batches = Vec::with_capacity(args.events.div_ceil(args.batch));
+            let mut left = args.events;
+            while left > 0 {
+                let n = left.min(args.batch);
+                batches.push(
+                    (0..n)
+                        .map(|_| {
+                            let mut r = Vec::new();
+                            gen.next_record(&mut r);
+                            r
+                        })
+                        .collect(),
+                );
+                left -= n;
+            }
+            Source::Fixed { batches, next: AtomicUsize::new(0) }
+        }
+    };
     let backend = match &args.server {
         Some((addr, token, ca)) => Backend::Remote {
             client: Client::connect_with(addr, token, ca.as_deref())?,
@@ -87,45 +154,84 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         }
     };
     // A server may hold other data: bytes/event counts everything it stores.
-    let events_before = match &args.server {
-        Some((addr, token, ca)) => Client::connect_with(addr, token, ca.as_deref())?.stats()?.events,
+    let mut monitor = match &args.server {
+        Some((addr, token, ca)) => Some(Client::connect_with(addr, token, ca.as_deref())?),
+        None => None,
+    };
+    let events_before = match &mut monitor {
+        Some(c) => c.stats()?.events,
         None => 0,
     };
-    let batches: Vec<&[Vec<u8>]> = records.chunks(args.batch).collect();
-    let next = AtomicUsize::new(0);
-    let latencies = Mutex::new(Vec::with_capacity(batches.len()));
+    let rss_now = |monitor: &mut Option<Client>| match monitor {
+        // An older server cannot tell (and closes the connection).
+        Some(c) => c.process().ok().and_then(|p| p.rss_bytes),
+        None => cairn_server::server::process_rss().0,
+    };
+    let mut rss_max = rss_now(&mut monitor);
+    let latencies = Mutex::new(Vec::new());
+    let (acked, raw_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
+    let mut intervals = Vec::new();
     let start = Instant::now();
     std::thread::scope(|s| -> Result<()> {
         let handles: Vec<_> = (0..args.clients)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
                     let mut appender = backend.appender()?;
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(b) = batches.get(i) else { return Ok(()) };
+                    while let Some(b) = source.next_batch() {
+                        let (n, bytes) = (b.len() as u64, b.iter().map(|r| r.len() as u64).sum::<u64>());
                         let t = Instant::now();
-                        let out = appender.append(b.to_vec())?;
+                        let out = appender.append(b)?;
                         latencies.lock().push(t.elapsed());
                         if let Some(Ack::Rejected { message, .. }) = out.iter().find(|o| matches!(o, Ack::Rejected { .. })) {
                             bail!("a generated record was rejected: {message}");
                         }
+                        acked.fetch_add(n, Ordering::Relaxed);
+                        raw_bytes.fetch_add(bytes, Ordering::Relaxed);
                     }
+                    Ok(())
                 })
             })
             .collect();
+        if args.duration.is_some() {
+            let (mut last_t, mut last_n) = (Instant::now(), 0u64);
+            while !handles.iter().all(|h| h.is_finished()) {
+                std::thread::park_timeout(Duration::from_millis(100));
+                if last_t.elapsed() < SAMPLE_EVERY {
+                    continue;
+                }
+                let n = acked.load(Ordering::Relaxed);
+                let rss = rss_now(&mut monitor);
+                rss_max = rss_max.max(rss);
+                intervals.push(Interval {
+                    at_secs: start.elapsed().as_secs_f64(),
+                    events_per_sec: (n - last_n) as f64 / last_t.elapsed().as_secs_f64(),
+                    rss_bytes: rss,
+                });
+                (last_t, last_n) = (Instant::now(), n);
+            }
+        }
         for h in handles {
             h.join().map_err(|_| anyhow::anyhow!("a bench client panicked"))??;
         }
         Ok(())
     })?;
     let seconds = start.elapsed().as_secs_f64();
+    rss_max = rss_max.max(rss_now(&mut monitor));
     let seal_start = Instant::now();
     let mut backend = backend;
     if let Backend::Local(store) = &backend {
         store.seal_now()?;
     }
     let seal_seconds = seal_start.elapsed().as_secs_f64();
-    let (stats, _) = backend.stats()?;
+    // The monitor connection stayed busy; the backend's own one may have
+    // idled out during a long run.
+    let stats = match &mut monitor {
+        Some(c) => {
+            let w = c.stats()?;
+            cairn_engine::Stats { events: w.events, record_bytes: w.record_bytes, disk_bytes: w.disk_bytes, ..Default::default() }
+        }
+        None => backend.stats()?.0,
+    };
     backend.close()?;
     let stored = stats.events.saturating_sub(events_before).max(1);
     let mut lat = latencies.into_inner();
@@ -134,23 +240,26 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
         lat.get(i).copied().unwrap_or(Duration::ZERO).as_secs_f64() * 1e3
     };
-    let n = args.events as f64;
+    let n = acked.load(Ordering::Relaxed) as f64;
+    let raw_bytes = raw_bytes.load(Ordering::Relaxed) as f64;
     Ok(BenchReport {
         mode: if args.server.is_some() { "server" } else { "embedded" },
-        events: args.events as u64,
+        events: n as u64,
         clients: args.clients,
         batch: args.batch,
         durability: format!("{:?}", args.durability).to_lowercase(),
-        record_bytes_avg: raw_bytes as f64 / n,
+        record_bytes_avg: raw_bytes / n.max(1.0),
         seconds,
         events_per_sec: n / seconds,
-        mb_per_sec: raw_bytes as f64 / seconds / 1e6,
+        mb_per_sec: raw_bytes / seconds / 1e6,
         batch_latency_p50_ms: pct(0.5),
         batch_latency_p99_ms: pct(0.99),
         seal_seconds,
         disk_bytes: stats.disk_bytes,
         bytes_per_event: stats.disk_bytes as f64 / (events_before + stored) as f64,
         compression_ratio: stats.record_bytes as f64 / stats.disk_bytes.max(1) as f64,
+        intervals,
+        rss_max_bytes: rss_max,
     })
 }
 
@@ -167,4 +276,19 @@ pub fn print_table(r: &BenchReport) {
         "on disk           {} bytes, {:.1} bytes/event ({:.1}x smaller than the records)",
         r.disk_bytes, r.bytes_per_event, r.compression_ratio
     );
+    if !r.intervals.is_empty() {
+        let mut rates: Vec<f64> = r.intervals.iter().map(|i| i.events_per_sec).collect();
+        rates.sort_by(f64::total_cmp);
+        println!(
+            "per 10 s         {:.0} / {:.0} / {:.0} events/s (min / median / max of {} intervals)",
+            rates[0],
+            rates[rates.len() / 2],
+            rates[rates.len() - 1],
+            rates.len()
+        );
+    }
+    if let Some(rss) = r.rss_max_bytes {
+        let whose = if r.mode == "server" { "the server" } else { "this process, generator included" };
+        println!("memory            {:.0} MB resident at most ({whose})", rss as f64 / 1e6);
+    }
 }
