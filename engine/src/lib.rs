@@ -26,6 +26,7 @@ pub mod segment;
 pub mod store;
 pub mod tiles;
 pub mod tree;
+pub mod verify;
 pub mod wal;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint, Verifier};

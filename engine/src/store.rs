@@ -37,6 +37,7 @@ use crate::segment::writer::{build_segment, SealInput};
 use crate::segment::{parse_segment_file_name, segment_file_name};
 use crate::tiles;
 use crate::tree::TreeReader;
+use crate::verify::{check_listing, verify_parts, Listed, Problem, ProblemKind, Progress, Report, VerifyOptions};
 use crate::wal::{self, parse_wal_file_name, read_wal, WalWriter, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES};
 
 pub const WAL_DIR: &str = "wal";
@@ -656,6 +657,52 @@ impl Store {
             self.inner.sign_locked(&mut h, size, root, true)?;
         }
         Ok(v)
+    }
+
+    /// Verifies the open store (see `verify`): its sealed segments and
+    /// tiles from a snapshot (immutable files), its unsealed events from
+    /// memory (their WAL was checked when the store opened), its checkpoint
+    /// history and the given checkpoints. Ingest continues meanwhile.
+    pub fn verify(&self, opts: &VerifyOptions, progress: Progress<'_>) -> Result<Report> {
+        let (segments, sealing, active, active_leaves) = {
+            let st = self.inner.state.read();
+            let leaves: Vec<Hash> = st.active.entries().iter().map(|e| e.leaf).collect();
+            (st.segments.clone(), st.sealing.clone(), mem_events(&st.active), leaves)
+        };
+        let min_retained = self.inner.manifest.lock().min_retained_seq;
+        let sealed_size = segments.last().map_or(min_retained, |s| s.footer.tree_size);
+        let listed: Vec<Listed> = segments
+            .iter()
+            .map(|seg| Listed {
+                first_seq: seg.footer.first_seq,
+                count: seg.footer.count,
+                path: seg.path.clone(),
+                segment: Ok(seg.clone()),
+            })
+            .collect();
+        let mut report = Report::default();
+        check_listing(&mut report, min_retained, sealed_size, &listed);
+        let mut unsealed = Vec::new();
+        let mut check = |seq: u64, ingest_ms: u64, record: &[u8], stored: Hash| {
+            let leaf = leaf_hash(ingest_ms, record);
+            if leaf != stored {
+                report.problems.push(Problem {
+                    kind: ProblemKind::Altered,
+                    what: format!("unsealed seq {seq}: the record in memory does not hash to its leaf"),
+                });
+            }
+            unsealed.push((seq, leaf, record.len() as u64));
+        };
+        for m in &sealing {
+            for (i, e) in m.entries().iter().enumerate() {
+                check(m.first_seq + i as u64, e.ingest_ms, m.record(e), e.leaf);
+            }
+        }
+        for (e, leaf) in active.iter().zip(active_leaves) {
+            check(e.seq, e.ingest_ms, &e.record, leaf);
+        }
+        verify_parts(self.inner.fs.as_ref(), &self.inner.dir, sealed_size, &listed, &unsealed, opts, progress, &mut report);
+        Ok(report)
     }
 
     /// The root of the store's tree at `size`.

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::protocol::{
     read_frame, write_frame, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireEvent, WireOutcome, WireProcess,
-    WireQuery, WireStats, FRAME_BYTES_DEFAULT, MAGIC, PROTOCOL_VERSION,
+    WireQuery, WireStats, WireVerifyReport, FRAME_BYTES_DEFAULT, MAGIC, PROTOCOL_VERSION,
 };
 
 /// A connection's byte stream: plain TCP or TLS over it.
@@ -143,6 +143,66 @@ impl Client {
         match self.call(RequestBody::Process)? {
             ResponseBody::Process(p) => Ok(p),
             other => bail!("unexpected answer to process: {other:?}"),
+        }
+    }
+
+    /// The newest signed checkpoint, after the server signs one of
+    /// everything it stores.
+    pub fn checkpoint(&mut self) -> Result<Option<String>> {
+        match self.call(RequestBody::Checkpoint)? {
+            ResponseBody::Checkpoint { note } => Ok(note),
+            other => bail!("unexpected answer to checkpoint: {other:?}"),
+        }
+    }
+
+    /// Every public key the store has signed with, oldest first.
+    pub fn public_keys(&mut self) -> Result<Vec<String>> {
+        match self.call(RequestBody::PublicKeys)? {
+            ResponseBody::PublicKeys { keys } => Ok(keys),
+            other => bail!("unexpected answer to public keys: {other:?}"),
+        }
+    }
+
+    /// Switches the store to a new signing key; answers every public key.
+    pub fn rotate_key(&mut self) -> Result<Vec<String>> {
+        match self.call(RequestBody::RotateKey)? {
+            ResponseBody::PublicKeys { keys } => Ok(keys),
+            other => bail!("unexpected answer to key rotation: {other:?}"),
+        }
+    }
+
+    /// Proof bundles (JSON) of an event by seq or eventID.
+    pub fn prove(&mut self, seq: Option<u64>, event_id: Option<String>, checkpoint: Option<String>) -> Result<Vec<String>> {
+        match self.call(RequestBody::Prove { seq, event_id, checkpoint })? {
+            ResponseBody::Proofs { bundles } => Ok(bundles),
+            other => bail!("unexpected answer to prove: {other:?}"),
+        }
+    }
+
+    /// A consistency bundle (JSON) between two checkpoints.
+    pub fn consistency(&mut self, old: String, new: Option<String>) -> Result<String> {
+        match self.call(RequestBody::Consistency { old, new })? {
+            ResponseBody::Consistency { bundle } => Ok(bundle),
+            other => bail!("unexpected answer to consistency: {other:?}"),
+        }
+    }
+
+    /// Verifies the server's store, reporting progress as it goes.
+    pub fn verify(
+        &mut self,
+        checkpoints: Vec<String>,
+        public_keys: Vec<String>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<WireVerifyReport> {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(self.reader.get_mut(), &Request { id, body: RequestBody::Verify { checkpoints, public_keys } })?;
+        loop {
+            match self.read(id)? {
+                ResponseBody::VerifyProgress { done_bytes, total_bytes } => progress(done_bytes, total_bytes),
+                ResponseBody::VerifyReport(r) => return Ok(r),
+                other => bail!("unexpected answer to verify: {other:?}"),
+            }
         }
     }
 

@@ -94,6 +94,24 @@ pub enum RequestBody {
     /// The daemon's memory (read or admin). Added after version 1's first
     /// release; an older server answers it `MalformedFrame`.
     Process,
+    /// Sign a checkpoint of everything stored (if the tree grew) and answer
+    /// the newest one (read or admin).
+    Checkpoint,
+    /// Every public key the store has signed with, oldest first (read or
+    /// admin).
+    PublicKeys,
+    /// Switch to a new signing key (admin); answers `PublicKeys`.
+    RotateKey,
+    /// Inclusion proofs (read or admin): of the event at `seq`, or of every
+    /// event with `event_id`, against `checkpoint` (a signed note the store
+    /// issued) or a fresh checkpoint. Answers `Proofs`.
+    Prove { seq: Option<u64>, event_id: Option<String>, checkpoint: Option<String> },
+    /// A consistency proof from `old` to `new` (signed notes; `None`: a
+    /// fresh checkpoint) (read or admin). Answers `Consistency`.
+    Consistency { old: String, new: Option<String> },
+    /// Verify the whole store (read or admin): `VerifyProgress` frames, then
+    /// `VerifyReport`. `public_keys` are signed-note verifier keys.
+    Verify { checkpoints: Vec<String>, public_keys: Vec<String> },
 }
 
 /// A record's bytes on the wire. postcard writes a byte vector as a
@@ -168,17 +186,67 @@ pub struct Response {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ResponseBody {
-    Appended { outcomes: Vec<WireOutcome> },
-    Page { events: Vec<WireEvent>, next_token: Option<String> },
-    Counts { counts: Vec<(String, u64)> },
-    Events { events: Vec<WireEvent> },
+    Appended {
+        outcomes: Vec<WireOutcome>,
+    },
+    Page {
+        events: Vec<WireEvent>,
+        next_token: Option<String>,
+    },
+    Counts {
+        counts: Vec<(String, u64)>,
+    },
+    Events {
+        events: Vec<WireEvent>,
+    },
     Stats(WireStats),
-    ExportChunk { events: Vec<WireEvent> },
-    ExportEnd { count: u64 },
-    Token { token: String },
-    TailEvents { events: Vec<WireEvent> },
+    ExportChunk {
+        events: Vec<WireEvent>,
+    },
+    ExportEnd {
+        count: u64,
+    },
+    Token {
+        token: String,
+    },
+    TailEvents {
+        events: Vec<WireEvent>,
+    },
     Error(WireError),
     Process(WireProcess),
+    Checkpoint {
+        note: Option<String>,
+    },
+    PublicKeys {
+        keys: Vec<String>,
+    },
+    /// Proof bundles, as JSON documents (docs/FORMAT.md).
+    Proofs {
+        bundles: Vec<String>,
+    },
+    Consistency {
+        bundle: String,
+    },
+    VerifyProgress {
+        done_bytes: u64,
+        total_bytes: u64,
+    },
+    VerifyReport(WireVerifyReport),
+}
+
+/// What `Verify` found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireVerifyReport {
+    pub events: u64,
+    pub segments: u64,
+    pub record_bytes: u64,
+    pub tree_size: u64,
+    pub root: Option<[u8; 32]>,
+    pub history_checkpoints: u64,
+    pub external_checkpoints: u64,
+    pub trusted_keys: bool,
+    /// (kind, description) of every problem found.
+    pub problems: Vec<(String, String)>,
 }
 
 /// Error codes used by the server.

@@ -292,7 +292,7 @@ pub fn engine_query(q: &WireQuery) -> Result<Query, WireError> {
 fn allowed(role: Role, body: &RequestBody) -> bool {
     match body {
         RequestBody::Append { .. } => matches!(role, Role::Ingest | Role::Admin),
-        RequestBody::CreateToken { .. } => role == Role::Admin,
+        RequestBody::CreateToken { .. } | RequestBody::RotateKey => role == Role::Admin,
         _ => matches!(role, Role::Read | Role::Admin),
     }
 }
@@ -365,6 +365,45 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
             }),
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
         },
+        RequestBody::Checkpoint => match store.checkpoint() {
+            Ok(c) => ResponseBody::Checkpoint { note: c.map(|c| c.note) },
+            Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+        },
+        RequestBody::PublicKeys => ResponseBody::PublicKeys { keys: store.verifiers().iter().map(|v| v.encode()).collect() },
+        RequestBody::RotateKey => match store.rotate_key() {
+            Ok(_) => {
+                tracing::info!("rotated the signing key");
+                ResponseBody::PublicKeys { keys: store.verifiers().iter().map(|v| v.encode()).collect() }
+            }
+            Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+        },
+        RequestBody::Prove { seq, event_id, checkpoint } => {
+            match crate::integrity::prove(store, seq, event_id.as_deref(), checkpoint.as_deref()) {
+                Ok(bundles) => ResponseBody::Proofs { bundles },
+                Err(e) => ResponseBody::Error(e),
+            }
+        }
+        RequestBody::Consistency { old, new } => match crate::integrity::consistency(store, &old, new.as_deref()) {
+            Ok(bundle) => ResponseBody::Consistency { bundle },
+            Err(e) => ResponseBody::Error(e),
+        },
+        RequestBody::Verify { checkpoints, public_keys } => {
+            let mut io_err = None;
+            let result = crate::integrity::verify(store, &checkpoints, &public_keys, &mut |done_bytes, total_bytes| {
+                if io_err.is_none() {
+                    if let Err(e) = reply(w, ResponseBody::VerifyProgress { done_bytes, total_bytes }) {
+                        io_err = Some(e);
+                    }
+                }
+            });
+            if let Some(e) = io_err {
+                return Err(e.into());
+            }
+            match result {
+                Ok(r) => ResponseBody::VerifyReport(r),
+                Err(e) => ResponseBody::Error(e),
+            }
+        }
         RequestBody::Process => {
             let m = store.memory();
             let (rss_bytes, peak_rss_bytes) = process_rss();

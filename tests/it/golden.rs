@@ -22,7 +22,7 @@ fn golden_options() -> Options {
     Options { clock: Some(Arc::new(move || t.fetch_add(1000, Ordering::SeqCst))), block_bytes: 4096, ..Options::default() }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();

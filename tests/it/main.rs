@@ -7,6 +7,8 @@ mod common;
 mod crash;
 mod fixtures;
 mod golden;
+mod integrity;
+mod interop;
 mod model;
 mod protocol_golden;
 mod query;

@@ -323,3 +323,49 @@ fn tls_round_trip() {
     let mut c = Client::connect_with(&d.addr, &d.admin_token(), Some(&ca)).unwrap();
     assert_eq!(c.stats().unwrap().events, 1);
 }
+
+// Goal: the integrity commands work through cairnd as they do embedded:
+// key export, checkpoint, proof (checked offline), consistency, verify
+// while ingest continues; key rotation needs an admin token, and a read
+// token may prove and verify but not rotate.
+#[test]
+fn integrity_through_cairnd() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let input = dir.path().join("in.ndjson");
+    let recs: Vec<Vec<u8>> = (0..500).map(nth).collect();
+    std::fs::write(&input, recs.iter().flat_map(|r| [r.as_slice(), b"\n"].concat()).collect::<Vec<u8>>()).unwrap();
+    let (code, _, err) = d.cli(&["ingest", input.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, key, err) = d.cli(&["key", "export"]);
+    assert_eq!(code, 0, "{err}");
+    let key = String::from_utf8(key).unwrap().trim().to_string();
+    let cp = dir.path().join("cp");
+    let (code, _, err) = d.cli(&["checkpoint", "--output", cp.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let mut admin = Client::connect(&d.addr, &d.admin_token()).unwrap();
+    let read = admin.create_token(Role::Read, "auditor").unwrap();
+    let mut reader = Client::connect(&d.addr, &read).unwrap();
+    let bundles = reader.prove(None, Some("n000123".into()), None).unwrap();
+    assert_eq!(bundles.len(), 1);
+    let bundle = dir.path().join("p.json");
+    std::fs::write(&bundle, &bundles[0]).unwrap();
+    let out = Command::new(cairn_bin()).args(["verify-proof", bundle.to_str().unwrap(), "--public-key", &key]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(reader.rotate_key().is_err(), "a read token cannot rotate keys");
+    let (code, out, err) = d.cli(&["--token", &read, "verify", "--checkpoint", cp.to_str().unwrap(), "--public-key", &key]);
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&out).starts_with("ok: 500 events"), "{}", String::from_utf8_lossy(&out));
+    let keys = admin.rotate_key().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], key);
+    let more: Vec<Vec<u8>> = (500..600).map(nth).collect();
+    admin.append(more).unwrap();
+    let (code, out, err) = d.cli(&["consistency", cp.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("is a prefix of size 600"), "{}", String::from_utf8_lossy(&out));
+    let (code, out, _) = d.cli(&["verify", "--public-key", &key]);
+    assert_eq!(code, 1, "the newest checkpoints are signed by the new key: {}", String::from_utf8_lossy(&out));
+    let (code, _, err) = d.cli(&["verify", "--public-key", &keys.join("\n")]);
+    assert_eq!(code, 0, "{err}");
+}

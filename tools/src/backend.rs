@@ -5,7 +5,13 @@
 use anyhow::{anyhow, Result};
 use cairn_engine::{Attr, Order, Outcome, Page, Query, Stats, Store, StoredEvent};
 use cairn_server::client::Client;
-use cairn_server::protocol::{WireEvent, WireOutcome, WireQuery};
+use cairn_server::integrity;
+use cairn_server::protocol::{WireError, WireEvent, WireOutcome, WireQuery};
+
+/// An integrity request's error, as the server would name it.
+fn wire_error(e: WireError) -> anyhow::Error {
+    anyhow!("{}: {}", e.code, e.message)
+}
 
 pub enum Backend {
     Local(Store),
@@ -151,6 +157,50 @@ impl Backend {
                 err.map_or(Ok(n), Err)
             }
             Backend::Remote { client, .. } => client.export(wire_query(q), order == Order::OldestFirst, |e| f(stored(e))),
+        }
+    }
+
+    /// Signs a checkpoint of everything stored (if it grew) and returns the
+    /// newest signed checkpoint.
+    pub fn checkpoint(&mut self) -> Result<Option<String>> {
+        match self {
+            Backend::Local(s) => Ok(s.checkpoint()?.map(|c| c.note)),
+            Backend::Remote { client, .. } => client.checkpoint(),
+        }
+    }
+
+    /// Every public key the store signed with, oldest first.
+    pub fn public_keys(&mut self) -> Result<Vec<String>> {
+        match self {
+            Backend::Local(s) => Ok(s.verifiers().iter().map(|v| v.encode()).collect()),
+            Backend::Remote { client, .. } => client.public_keys(),
+        }
+    }
+
+    pub fn rotate_key(&mut self) -> Result<Vec<String>> {
+        match self {
+            Backend::Local(s) => {
+                s.rotate_key()?;
+                Ok(s.verifiers().iter().map(|v| v.encode()).collect())
+            }
+            Backend::Remote { client, .. } => client.rotate_key(),
+        }
+    }
+
+    /// Proof bundles (JSON) of the event at `seq` or of every event with
+    /// `event_id`.
+    pub fn prove(&mut self, seq: Option<u64>, event_id: Option<&str>, checkpoint: Option<&str>) -> Result<Vec<String>> {
+        match self {
+            Backend::Local(s) => integrity::prove(s, seq, event_id, checkpoint).map_err(wire_error),
+            Backend::Remote { client, .. } => client.prove(seq, event_id.map(str::to_string), checkpoint.map(str::to_string)),
+        }
+    }
+
+    /// A consistency bundle (JSON) from `old` to `new` (or a fresh checkpoint).
+    pub fn consistency(&mut self, old: &str, new: Option<&str>) -> Result<String> {
+        match self {
+            Backend::Local(s) => integrity::consistency(s, old, new).map_err(wire_error),
+            Backend::Remote { client, .. } => client.consistency(old.to_string(), new.map(str::to_string)),
         }
     }
 

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use cairn_engine::event::{format_event_time, parse_event_time};
 use cairn_engine::{Durability, Options, Store};
 use cairn_tools::backend::{Backend, ServerView};
-use cairn_tools::cmd::{bench, ingest, query};
+use cairn_tools::cmd::{bench, ingest, integrity, query};
 use cairn_tools::gen::{GenOptions, Generator};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -243,6 +243,90 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The store's signing keys: export the public key, rotate.
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCmd,
+    },
+    /// Sign a checkpoint of everything stored and print the newest one.
+    ///
+    /// A checkpoint is the tree head (origin, tree size, root hash) in the
+    /// C2SP tlog-checkpoint format, signed with the store's Ed25519 key as a
+    /// C2SP signed note. Save it somewhere the store cannot reach: later,
+    /// `cairn verify --checkpoint FILE` and `cairn consistency FILE` prove
+    /// that the store still holds exactly what it held then.
+    Checkpoint {
+        /// Write it to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Write a self-contained inclusion proof of an event (JSON).
+    ///
+    /// The bundle holds the stored record, its seq and ingest time, its
+    /// Merkle inclusion path and the signed checkpoint it leads to:
+    /// `cairn verify-proof BUNDLE --public-key KEY` checks it with nothing
+    /// else. Example: cairn proof 3f1e...-eventid --out proof.json
+    Proof {
+        /// The eventID (every stored record with it gets a bundle).
+        #[arg(required_unless_present = "seq", conflicts_with = "seq")]
+        event_id: Option<String>,
+        /// Prove the event at this seq instead.
+        #[arg(long)]
+        seq: Option<u64>,
+        /// Prove against this saved checkpoint (default: a fresh one).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Write the bundle here (more bundles: FILE.2, FILE.3, ...).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof bundle (from `proof` or `consistency`) offline.
+    ///
+    /// Needs only the bundle and the store's public key: recomputes the
+    /// record's leaf hash, walks the inclusion (or consistency) path to the
+    /// checkpoint's root, and checks the checkpoint's signature. Exit 0
+    /// valid, 1 invalid (with the reason).
+    VerifyProof {
+        bundle: PathBuf,
+        /// The store's public key (NAME+KEYID+BASE64) or a file of keys; repeatable.
+        #[arg(long = "public-key", required = true)]
+        public_key: Vec<String>,
+    },
+    /// Prove that an older checkpoint is a prefix of a newer one.
+    ///
+    /// Asks the store for the RFC 9162 consistency proof from OLD to NEW
+    /// (default: a fresh checkpoint) and checks it: exit 0 if the store
+    /// only appended since OLD, 1 if it was rewritten. Writes the proof
+    /// bundle with --out (check it later with verify-proof).
+    Consistency {
+        old: PathBuf,
+        new: Option<PathBuf>,
+        /// Check signatures with this key (default: the store's own keys).
+        #[arg(long = "public-key")]
+        public_key: Vec<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Recompute and check the whole store; name anything wrong.
+    ///
+    /// Recomputes every leaf from the stored records, the tree, every tile,
+    /// each segment's roots and its link in the hash chain, checks every
+    /// signed checkpoint in the history and every --checkpoint you saved,
+    /// and prints each problem (which seqs, segment, checkpoint, and what
+    /// kind of damage) with exit 1, or one line with exit 0. With --data-dir
+    /// the store must not be open elsewhere; with --server the daemon
+    /// verifies its store while it keeps serving.
+    Verify {
+        /// A checkpoint saved earlier (e.g. by `cairn checkpoint`); repeatable.
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
+        /// Check every signature against this key (or file of keys) instead
+        /// of the store's own list; repeatable.
+        #[arg(long = "public-key")]
+        public_key: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Measure ingest throughput through the real append path.
     ///
     /// Generates events in memory, then appends them from --clients threads
@@ -277,6 +361,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Print the store's public key (NAME+KEYID+BASE64, the signed-note
+    /// verifier format): give it to auditors for verify-proof and verify.
+    Export {
+        /// Every key the store has signed with, oldest first (after rotations).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Switch to a new signing key. Checkpoints signed before stay
+    /// verifiable with the old public key (export --all lists both); a
+    /// checkpoint is signed with the new key at once.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -471,6 +570,129 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             println!("{}", client.create_token(role, name)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Key { cmd } => {
+            let mut backend = open_backend(&cli)?;
+            let keys = match cmd {
+                KeyCmd::Export { all } => {
+                    let keys = backend.public_keys()?;
+                    if *all {
+                        keys
+                    } else {
+                        keys.last().cloned().into_iter().collect()
+                    }
+                }
+                KeyCmd::Rotate => {
+                    let keys = backend.rotate_key()?;
+                    eprintln!("cairn: the store now signs with a new key; older checkpoints verify with the earlier keys (cairn key export --all)");
+                    keys.last().cloned().into_iter().collect()
+                }
+            };
+            backend.close()?;
+            for k in keys {
+                println!("{k}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoint { output } => {
+            let mut backend = open_backend(&cli)?;
+            let note = backend.checkpoint()?;
+            backend.close()?;
+            let Some(note) = note else {
+                eprintln!("cairn: the store is empty: there is no checkpoint yet");
+                return Ok(ExitCode::from(1));
+            };
+            integrity::write_out(output.as_deref(), &note)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Proof { event_id, seq, checkpoint, out } => {
+            let mut backend = open_backend(&cli)?;
+            let n = integrity::proof(&mut backend, event_id.as_deref(), *seq, checkpoint.as_deref(), out.as_deref())?;
+            backend.close()?;
+            if n > 1 && !cli.quiet {
+                eprintln!("cairn: {n} stored records have this eventID: one bundle each");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::VerifyProof { bundle, public_key } => {
+            let keys = integrity::read_public_keys(public_key)?;
+            match integrity::verify_proof(bundle, &keys)? {
+                Ok(msg) => {
+                    println!("{msg}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(why) => {
+                    println!("INVALID: {why}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Consistency { old, new, public_key, out } => {
+            let old_text = std::fs::read_to_string(old).with_context(|| format!("reading {}", old.display()))?;
+            let new_text =
+                new.as_ref().map(|n| std::fs::read_to_string(n).with_context(|| format!("reading {}", n.display()))).transpose()?;
+            let mut backend = open_backend(&cli)?;
+            let mut keys = integrity::read_public_keys(public_key)?;
+            if keys.is_empty() {
+                keys = backend.public_keys()?.iter().map(|k| cairn_engine::Verifier::parse(k)).collect::<Result<_, _>>()?;
+            }
+            let bundle = match backend.consistency(&old_text, new_text.as_deref()) {
+                Ok(b) => b,
+                Err(e) => {
+                    println!("INCONSISTENT: {e:#}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            backend.close()?;
+            if let Some(p) = out {
+                integrity::write_out(Some(p), &format!("{bundle}\n"))?;
+            }
+            let b: cairn_engine::checkpoint::bundle::ConsistencyBundle = serde_json::from_str(&bundle)?;
+            match b.verify(&keys) {
+                Ok(v) => {
+                    println!(
+                        "consistent: log {} at size {} is a prefix of size {} (signed by {})",
+                        v.origin, b.old_size, b.new_size, v.key
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(why) => {
+                    println!("INCONSISTENT: {why}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Verify { checkpoint, public_key, output } => {
+            let checkpoints = checkpoint.iter().map(|p| integrity::read_checkpoint(p)).collect::<Result<Vec<_>>>()?;
+            let keys = integrity::read_public_keys(public_key)?;
+            let quiet = cli.quiet || matches!(output, Output::Json);
+            let (report, seconds) = match &cli.server {
+                None => {
+                    let opts = cairn_engine::verify::VerifyOptions { checkpoints, public_keys: keys };
+                    integrity::verify_local(&cli.data_dir(), &opts, quiet)?
+                }
+                Some(_) => {
+                    let Backend::Remote { mut client, .. } = open_backend(&cli)? else { unreachable!("--server gives a remote backend") };
+                    let started = std::time::Instant::now();
+                    let bar = cairn_tools::progress::Progress::bytes("verifying", 0, quiet);
+                    let mut sized = false;
+                    let w = client.verify(
+                        checkpoints.iter().map(|c| c.note.clone()).collect(),
+                        keys.iter().map(|k| k.encode()).collect(),
+                        |done, total| {
+                            if !sized {
+                                bar.set_length(total);
+                                sized = true;
+                            }
+                            bar.set_position(done);
+                        },
+                    )?;
+                    bar.finish();
+                    (integrity::report_from_wire(w), started.elapsed().as_secs_f64())
+                }
+            };
+            let ok = integrity::print_report(&report, seconds, matches!(output, Output::Json))?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Stats { output } => {
             let (stats, server) = open_backend(&cli)?.stats()?;

@@ -38,6 +38,20 @@ impl Progress {
         p
     }
 
+    /// Sets the total (a spinner becomes a bar).
+    pub fn set_length(&self, total: u64) {
+        if total > 0 {
+            self.bar.set_length(total);
+            if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+                self.bar.set_style(style.progress_chars("=> "));
+            }
+        }
+    }
+
+    pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+    }
+
     pub fn inc(&self, n: u64) {
         self.bar.inc(n);
     }

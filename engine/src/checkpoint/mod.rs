@@ -16,6 +16,7 @@
 //! algorithms (`proof`); the store decides when to sign. It never signs
 //! two checkpoints that disagree: see `Store::checkpoint_now`.
 
+pub mod bundle;
 pub mod history;
 pub mod keys;
 pub mod note;

@@ -2,4 +2,5 @@
 
 pub mod bench;
 pub mod ingest;
+pub mod integrity;
 pub mod query;

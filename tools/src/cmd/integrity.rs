@@ -1,0 +1,193 @@
+//! `cairn key`, `checkpoint`, `proof`, `verify-proof`, `consistency` and
+//! `verify`: the store's signing keys, signed checkpoints, per-event proofs
+//! checked offline, and the whole-store check.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cairn_engine::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
+use cairn_engine::verify::{verify_dir, Report, VerifyOptions};
+use cairn_engine::{SignedCheckpoint, Verifier};
+use cairn_server::protocol::WireVerifyReport;
+
+use crate::backend::Backend;
+use crate::progress::Progress;
+
+/// Public keys from `--public-key` values: each is a key
+/// (`NAME+KEYID+BASE64`) or a file holding one key per line.
+pub fn read_public_keys(args: &[String]) -> Result<Vec<Verifier>> {
+    let mut out = Vec::new();
+    for a in args {
+        let text = if Path::new(a).is_file() {
+            std::fs::read_to_string(a).with_context(|| format!("reading public key file {a}"))?
+        } else {
+            a.clone()
+        };
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            out.push(Verifier::parse(line).with_context(|| format!("--public-key {a}"))?);
+        }
+    }
+    if out.is_empty() && !args.is_empty() {
+        bail!("--public-key names no key");
+    }
+    Ok(out)
+}
+
+/// A signed checkpoint from a file.
+pub fn read_checkpoint(path: &Path) -> Result<SignedCheckpoint> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    SignedCheckpoint::parse(&text).with_context(|| format!("{} is not a signed checkpoint", path.display()))
+}
+
+/// Writes `text` to `out`, or stdout.
+pub fn write_out(out: Option<&Path>, text: &str) -> Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+        None => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes())?;
+            o.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// `cairn proof`: one bundle per matching event. Several events share an
+/// eventID only when their records differ; with `--out` each gets its own
+/// file (`FILE`, `FILE.2`, ...).
+pub fn proof(
+    backend: &mut Backend,
+    event_id: Option<&str>,
+    seq: Option<u64>,
+    checkpoint: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<usize> {
+    let against = checkpoint.map(std::fs::read_to_string).transpose().context("reading --checkpoint")?;
+    let bundles = backend.prove(seq, event_id, against.as_deref())?;
+    for (i, b) in bundles.iter().enumerate() {
+        let path: Option<PathBuf> = out.map(|p| if i == 0 { p.to_path_buf() } else { PathBuf::from(format!("{}.{}", p.display(), i + 1)) });
+        write_out(path.as_deref(), &format!("{b}\n"))?;
+    }
+    Ok(bundles.len())
+}
+
+/// `cairn verify-proof`: true when the bundle checks out.
+pub fn verify_proof(bundle: &Path, keys: &[Verifier]) -> Result<std::result::Result<String, String>> {
+    let text = std::fs::read_to_string(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", bundle.display()))?;
+    let format = v.get("format").and_then(|f| f.as_str()).unwrap_or_default().to_string();
+    if format.starts_with("cairn-consistency-proof/") {
+        let b: ConsistencyBundle =
+            serde_json::from_value(v).with_context(|| format!("{} is not a consistency bundle", bundle.display()))?;
+        return Ok(b.verify(keys).map(|ok| {
+            format!("consistent: log {} at size {} is a prefix of size {} (signed by {})", ok.origin, b.old_size, b.new_size, ok.key)
+        }));
+    }
+    let b: ProofBundle = serde_json::from_value(v).with_context(|| format!("{} is not a proof bundle", bundle.display()))?;
+    Ok(b.verify(keys).map(|ok| {
+        let id = cairn_engine::parse_event(b.record.as_bytes(), cairn_engine::limits::RECORD_BYTES_MAX)
+            .ok()
+            .and_then(|e| e.event_id.map(|c| c.into_owned()))
+            .unwrap_or_else(|| "(no eventID)".into());
+        format!("valid: event {id} (seq {}) is in log {} at tree size {} (checkpoint signed by {})", b.seq, ok.origin, ok.tree_size, ok.key)
+    }))
+}
+
+/// The result of `cairn verify`, local or remote, for printing.
+pub fn report_from_wire(w: WireVerifyReport) -> Report {
+    use cairn_engine::verify::{Problem, ProblemKind};
+    let kind = |k: &str| match k {
+        "altered" => ProblemKind::Altered,
+        "missing" => ProblemKind::Missing,
+        "extra" => ProblemKind::Extra,
+        "chain" => ProblemKind::Chain,
+        "checkpoint" => ProblemKind::Checkpoint,
+        "signature" => ProblemKind::Signature,
+        _ => ProblemKind::Unreadable,
+    };
+    Report {
+        events: w.events,
+        segments: w.segments as usize,
+        record_bytes: w.record_bytes,
+        tree_size: w.tree_size,
+        root: w.root,
+        history_checkpoints: w.history_checkpoints as usize,
+        external_checkpoints: w.external_checkpoints as usize,
+        trusted_keys: w.trusted_keys,
+        problems: w.problems.into_iter().map(|(k, what)| Problem { kind: kind(&k), what }).collect(),
+    }
+}
+
+/// `cairn verify` on a local data directory: takes its lock (a running
+/// cairnd holds it: verify through the server then), reads every file.
+pub fn verify_local(dir: &Path, opts: &VerifyOptions, quiet: bool) -> Result<(Report, f64)> {
+    if !dir.join("MANIFEST").exists() && !dir.join("wal").exists() {
+        bail!("{} is not a cairn data directory (no MANIFEST or wal/)", dir.display());
+    }
+    let _lock = cairn_engine::lock::DirLock::acquire(dir).map_err(|e| match e {
+        cairn_engine::Error::Locked { pid, .. } => {
+            anyhow::anyhow!("{} is in use by pid {pid} (a running cairnd?): verify it through the server with --server ADDR", dir.display())
+        }
+        other => other.into(),
+    })?;
+    let started = std::time::Instant::now();
+    let bar = Progress::bytes("verifying", 0, quiet);
+    let mut total_set = false;
+    let report = verify_dir(dir, opts, &mut |done, total| {
+        if !total_set {
+            bar.set_length(total);
+            total_set = true;
+        }
+        bar.set_position(done);
+    })?;
+    bar.finish();
+    Ok((report, started.elapsed().as_secs_f64()))
+}
+
+/// Prints a verification report; returns whether the store verified.
+pub fn print_report(r: &Report, seconds: f64, json: bool) -> Result<bool> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({
+            "ok": r.ok(),
+            "events": r.events,
+            "segments": r.segments,
+            "record_bytes": r.record_bytes,
+            "tree_size": r.tree_size,
+            "root": r.root.map(hex::encode),
+            "history_checkpoints": r.history_checkpoints,
+            "given_checkpoints": r.external_checkpoints,
+            "trusted_keys": r.trusted_keys,
+            "seconds": seconds,
+            "problems": r.problems.iter().map(|p| serde_json::json!({"kind": p.kind.name(), "what": p.what})).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(r.ok());
+    }
+    for p in &r.problems {
+        writeln!(out, "{:<10}  {}", p.kind.name().to_uppercase(), p.what)?;
+    }
+    let rate = r.record_bytes as f64 / seconds.max(1e-9) / 1e6;
+    let keys = if r.trusted_keys {
+        "the given public keys"
+    } else {
+        "the store's own key list (give --public-key to check against a key you trust)"
+    };
+    if r.ok() {
+        writeln!(
+            out,
+            "ok: {} events in {} segments verified, root {} at size {}; {} history and {} given checkpoints match, signatures checked with {keys} ({:.1} s, {rate:.0} MB/s)",
+            r.events,
+            r.segments,
+            r.root.map(hex::encode).unwrap_or_default(),
+            r.tree_size,
+            r.history_checkpoints,
+            r.external_checkpoints,
+            seconds
+        )?;
+    } else {
+        writeln!(out, "FAILED: {} problem(s) found in {} events and {} segments", r.problems.len(), r.events, r.segments)?;
+    }
+    Ok(r.ok())
+}
