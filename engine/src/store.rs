@@ -705,6 +705,15 @@ impl Store {
         Ok(report)
     }
 
+    /// Signs a CloudTrail-style digest with the store's current key (for
+    /// `cairn export --format cloudtrail`); returns the signature and the
+    /// signing key.
+    pub fn sign_digest(&self, end_time: &str, location: &str, sha256_hex: &str, previous: Option<&str>) -> Result<(Vec<u8>, Verifier)> {
+        let keys = self.inner.keys.lock();
+        let sig = keys.signer().sign_digest(end_time, location, sha256_hex, previous).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Ok((sig, keys.signer().verifier()))
+    }
+
     /// The root of the store's tree at `size`.
     pub fn root_at(&self, size: u64) -> Result<Hash> {
         self.inner.root_at(size)

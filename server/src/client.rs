@@ -206,6 +206,20 @@ impl Client {
         }
     }
 
+    /// Has the server sign a CloudTrail-style digest (admin).
+    pub fn sign_digest(&mut self, end_time: &str, location: &str, sha256_hex: &str, previous: Option<&str>) -> Result<Vec<u8>> {
+        let body = RequestBody::SignDigest {
+            end_time: end_time.into(),
+            location: location.into(),
+            sha256_hex: sha256_hex.into(),
+            previous: previous.map(str::to_string),
+        };
+        match self.call(body)? {
+            ResponseBody::DigestSignature { signature, .. } => Ok(signature),
+            other => bail!("unexpected answer to sign digest: {other:?}"),
+        }
+    }
+
     pub fn create_token(&mut self, role: Role, name: &str) -> Result<String> {
         match self.call(RequestBody::CreateToken { role, name: name.to_string() })? {
             ResponseBody::Token { token } => Ok(token),

@@ -28,6 +28,7 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   connections_max = 256
   idle_timeout_secs = 300
   frame_bytes_max = 16777216
+  checkpoint_interval_secs = 60  # signed checkpoints while events arrive (and at every seal)
   insecure = false
   tls_cert = \"/etc/cairn/cert.pem\"  # serve TLS (clients: cairn --tls-ca CA.pem)
   tls_key = \"/etc/cairn/key.pem\"
@@ -69,6 +70,10 @@ struct Args {
     /// Largest frame accepted, in bytes [default: 16777216].
     #[arg(long, env = "CAIRN_FRAME_BYTES_MAX")]
     frame_bytes_max: Option<u32>,
+    /// Sign a checkpoint this often while events arrive, besides one at
+    /// every seal [default: 60].
+    #[arg(long, env = "CAIRN_CHECKPOINT_INTERVAL_SECS")]
+    checkpoint_interval_secs: Option<u64>,
 }
 
 /// The config file: the same settings, all optional.
@@ -82,6 +87,7 @@ struct FileConfig {
     connections_max: Option<usize>,
     idle_timeout_secs: Option<u64>,
     frame_bytes_max: Option<u32>,
+    checkpoint_interval_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -107,6 +113,11 @@ fn config(a: &Args) -> anyhow::Result<Config> {
         connections_max: a.connections_max.or(file.connections_max).unwrap_or(d.connections_max),
         idle_timeout: a.idle_timeout_secs.or(file.idle_timeout_secs).map_or(d.idle_timeout, Duration::from_secs),
         insecure: a.insecure || file.insecure.unwrap_or(false),
+        checkpoint_interval: match a.checkpoint_interval_secs.or(file.checkpoint_interval_secs) {
+            Some(0) => anyhow::bail!("checkpoint_interval_secs must be at least 1"),
+            Some(s) => Duration::from_secs(s),
+            None => d.checkpoint_interval,
+        },
         tls: match (a.tls_cert.clone().or(file.tls_cert), a.tls_key.clone().or(file.tls_key)) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,

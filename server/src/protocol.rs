@@ -112,6 +112,10 @@ pub enum RequestBody {
     /// Verify the whole store (read or admin): `VerifyProgress` frames, then
     /// `VerifyReport`. `public_keys` are signed-note verifier keys.
     Verify { checkpoints: Vec<String>, public_keys: Vec<String> },
+    /// Sign a CloudTrail-style digest (admin): the store signs
+    /// `end_time \n location \n sha256_hex \n previous | null` with its
+    /// key. Answers `DigestSignature`.
+    SignDigest { end_time: String, location: String, sha256_hex: String, previous: Option<String> },
 }
 
 /// A record's bytes on the wire. postcard writes a byte vector as a
@@ -232,6 +236,11 @@ pub enum ResponseBody {
         total_bytes: u64,
     },
     VerifyReport(WireVerifyReport),
+    /// A digest signature (64 bytes) and the key that made it.
+    DigestSignature {
+        signature: Vec<u8>,
+        key: String,
+    },
 }
 
 /// What `Verify` found.

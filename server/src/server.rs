@@ -28,6 +28,8 @@ pub struct Config {
     pub frame_bytes_max: u32,
     pub connections_max: usize,
     pub idle_timeout: Duration,
+    /// How often the store signs a checkpoint while events arrive.
+    pub checkpoint_interval: Duration,
     /// Allow a non-loopback address without TLS.
     pub insecure: bool,
     /// TLS certificate chain and private key (PEM); plaintext when absent.
@@ -43,6 +45,7 @@ impl Default for Config {
             frame_bytes_max: crate::protocol::FRAME_BYTES_DEFAULT,
             connections_max: 256,
             idle_timeout: Duration::from_secs(300),
+            checkpoint_interval: Options::default().checkpoint_interval,
             insecure: false,
             tls: None,
         }
@@ -90,8 +93,11 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
             "refusing to listen on non-loopback address {addr} without TLS: give --tls-cert and --tls-key, or --insecure to accept plaintext on a trusted network"
         );
     }
-    let store = Store::open(&cfg.data_dir, Options { durability: cfg.durability, ..Options::default() })
-        .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+    let store = Store::open(
+        &cfg.data_dir,
+        Options { durability: cfg.durability, checkpoint_interval: cfg.checkpoint_interval, ..Options::default() },
+    )
+    .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
     let (tokens, created) = Tokens::open(&cfg.data_dir)?;
     if let Some(p) = created {
         tracing::info!(path = %p.display(), "created the admin token (mode 0600); `cairn --server {addr}` finds it for a local server");
@@ -292,7 +298,7 @@ pub fn engine_query(q: &WireQuery) -> Result<Query, WireError> {
 fn allowed(role: Role, body: &RequestBody) -> bool {
     match body {
         RequestBody::Append { .. } => matches!(role, Role::Ingest | Role::Admin),
-        RequestBody::CreateToken { .. } | RequestBody::RotateKey => role == Role::Admin,
+        RequestBody::CreateToken { .. } | RequestBody::RotateKey | RequestBody::SignDigest { .. } => role == Role::Admin,
         _ => matches!(role, Role::Read | Role::Admin),
     }
 }
@@ -402,6 +408,12 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
             match result {
                 Ok(r) => ResponseBody::VerifyReport(r),
                 Err(e) => ResponseBody::Error(e),
+            }
+        }
+        RequestBody::SignDigest { end_time, location, sha256_hex, previous } => {
+            match store.sign_digest(&end_time, &location, &sha256_hex, previous.as_deref()) {
+                Ok((signature, key)) => ResponseBody::DigestSignature { signature, key: key.encode() },
+                Err(e) => ResponseBody::Error(err(crate::integrity::INVALID_PARAMETER, e.to_string())),
             }
         }
         RequestBody::Process => {

@@ -3,6 +3,7 @@
 //! the real `cairn` binary.
 
 mod cli;
+mod cloudtrail_export;
 mod common;
 mod crash;
 mod fixtures;

@@ -8,7 +8,7 @@
 
 use cairn_server::protocol::{
     read_frame, write_frame, Hello, HelloReply, Record, Request, RequestBody, Response, ResponseBody, Role, WireError, WireEvent,
-    WireOutcome, WireProcess, WireQuery, WireStats, MAGIC,
+    WireOutcome, WireProcess, WireQuery, WireStats, WireVerifyReport, MAGIC,
 };
 
 use crate::common::fixtures_dir;
@@ -37,6 +37,24 @@ fn requests() -> Vec<(&'static str, Request)> {
         ("create-token", r(7, RequestBody::CreateToken { role: Role::Ingest, name: "agent-1".into() })),
         ("tail", r(8, RequestBody::Tail { query: query(), from_seq: Some(9) })),
         ("process", r(9, RequestBody::Process)),
+        ("checkpoint", r(10, RequestBody::Checkpoint)),
+        ("public-keys", r(11, RequestBody::PublicKeys)),
+        ("rotate-key", r(12, RequestBody::RotateKey)),
+        ("prove", r(13, RequestBody::Prove { seq: Some(5), event_id: None, checkpoint: Some("note".into()) })),
+        ("consistency", r(14, RequestBody::Consistency { old: "old".into(), new: None })),
+        ("verify", r(15, RequestBody::Verify { checkpoints: vec!["c".into()], public_keys: vec!["k".into()] })),
+        (
+            "sign-digest",
+            r(
+                16,
+                RequestBody::SignDigest {
+                    end_time: "2026-01-01T01:00:00Z".into(),
+                    location: "b/o".into(),
+                    sha256_hex: "00".repeat(32),
+                    previous: None,
+                },
+            ),
+        ),
     ]
 }
 
@@ -65,6 +83,17 @@ fn responses() -> Vec<(&'static str, Response)> {
         block_cache_bytes: 2,
         id_filter_bytes: 3,
     };
+    let report = WireVerifyReport {
+        events: 3,
+        segments: 1,
+        record_bytes: 300,
+        tree_size: 3,
+        root: Some([1; 32]),
+        history_checkpoints: 2,
+        external_checkpoints: 1,
+        trusted_keys: true,
+        problems: vec![("altered".into(), "seqs 0..256".into())],
+    };
     vec![
         ("appended", r(1, ResponseBody::Appended { outcomes })),
         ("page", r(2, ResponseBody::Page { events: vec![event()], next_token: None })),
@@ -77,6 +106,13 @@ fn responses() -> Vec<(&'static str, Response)> {
         ("tail-events", r(8, ResponseBody::TailEvents { events: vec![event()] })),
         ("error", r(0, ResponseBody::Error(WireError { code: "MalformedFrame".into(), message: "bad".into() }))),
         ("process-reply", r(9, ResponseBody::Process(process))),
+        ("checkpoint-reply", r(10, ResponseBody::Checkpoint { note: Some("origin\n1\nAAAA\n\n\u{2014} k sig\n".into()) })),
+        ("public-keys-reply", r(11, ResponseBody::PublicKeys { keys: vec!["cairn/0+00000000+AQ==".into()] })),
+        ("proofs", r(13, ResponseBody::Proofs { bundles: vec!["{}".into()] })),
+        ("consistency-reply", r(14, ResponseBody::Consistency { bundle: "{}".into() })),
+        ("verify-progress", r(15, ResponseBody::VerifyProgress { done_bytes: 10, total_bytes: 20 })),
+        ("verify-report", r(15, ResponseBody::VerifyReport(report))),
+        ("digest-signature", r(16, ResponseBody::DigestSignature { signature: vec![7; 64], key: "cairn/0+00000000+AQ==".into() })),
     ]
 }
 

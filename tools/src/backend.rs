@@ -204,6 +204,14 @@ impl Backend {
         }
     }
 
+    /// The store's signature of a CloudTrail-style digest.
+    pub fn sign_digest(&mut self, end_time: &str, location: &str, sha256_hex: &str, previous: Option<&str>) -> Result<Vec<u8>> {
+        match self {
+            Backend::Local(s) => Ok(s.sign_digest(end_time, location, sha256_hex, previous)?.0),
+            Backend::Remote { client, .. } => client.sign_digest(end_time, location, sha256_hex, previous),
+        }
+    }
+
     pub fn close(self) -> Result<()> {
         match self {
             Backend::Local(s) => s.close().map_err(|e| anyhow!(e)),

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use cairn_engine::event::{format_event_time, parse_event_time};
 use cairn_engine::{Durability, Options, Store};
 use cairn_tools::backend::{Backend, ServerView};
-use cairn_tools::cmd::{bench, ingest, integrity, query};
+use cairn_tools::cmd::{bench, cloudtrail, ingest, integrity, query};
 use cairn_tools::gen::{GenOptions, Generator};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -88,11 +88,14 @@ enum LookupOutput {
     Csv,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ExportFormatArg {
     Ndjson,
     Json,
     Csv,
+    /// CloudTrail's S3 layout under --out DIR: gzip log files and signed
+    /// hourly digest files (check them with `cairn verify-export`).
+    Cloudtrail,
 }
 
 /// Filters shared by lookup, count and export.
@@ -184,19 +187,48 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
-    /// Stream every matching event as NDJSON (byte-exact), a JSON array, or CSV.
+    /// Stream every matching event as NDJSON (byte-exact), a JSON array, or
+    /// CSV; or write them as CloudTrail delivers them, with digests.
     ///
-    /// Memory stays bounded whatever the size. Newest first unless --oldest-first.
+    /// Memory stays bounded whatever the size. Newest first unless
+    /// --oldest-first. With --format cloudtrail --out DIR: gzip
+    /// {"Records":[...]} files in AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/
+    /// (one per account, region and 5 minutes of eventTime) and hourly
+    /// digest files in AWSLogs/<account>/CloudTrail-Digest/<region>/...,
+    /// chained and signed with the store's key (signature in a .sig file
+    /// beside each digest), empty hours included. Through a server this
+    /// needs an admin token (the server signs the digests).
     Export {
         #[command(flatten)]
         filters: Filters,
         #[arg(long, value_enum, default_value_t = ExportFormatArg::Ndjson)]
         format: ExportFormatArg,
-        /// Write here instead of stdout.
+        /// Write here instead of stdout (a directory for --format cloudtrail).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long)]
         oldest_first: bool,
+        /// The bucket name recorded in digests (--format cloudtrail).
+        #[arg(long, default_value = "cairn-export")]
+        bucket: String,
+        /// The trail name in digest file names (--format cloudtrail).
+        #[arg(long, default_value = "cairn")]
+        trail: String,
+    },
+    /// Check a CloudTrail-style export: digests, chain, log files.
+    ///
+    /// Validates every digest (location, signature with --public-key, link
+    /// to the previous digest), that the digests cover every hour without a
+    /// gap (so deleting digests, even several in a row, is found), every log
+    /// file a digest lists (present, SHA-256 of its uncompressed bytes), and
+    /// reports log files no digest lists. Exit 0 valid, 1 otherwise.
+    VerifyExport {
+        dir: PathBuf,
+        /// The store's public key (NAME+KEYID+BASE64) or a file of keys; repeatable.
+        #[arg(long = "public-key", required = true)]
+        public_key: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Follow new events live (with --server) until interrupted.
     ///
@@ -512,9 +544,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { filters, format, out, oldest_first } => {
+        Command::Export { filters, format, out, oldest_first, bucket, trail } => {
             let mut backend = open_backend(&cli)?;
             let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
+            if *format == ExportFormatArg::Cloudtrail {
+                let Some(dir) = out else { bail!("--format cloudtrail writes a directory tree: give --out DIR") };
+                let args = cloudtrail::ExportArgs { out: dir, bucket: bucket.clone(), trail: trail.clone() };
+                let s = cloudtrail::export_cloudtrail(&mut backend, &q, &args)?;
+                backend.close()?;
+                if !cli.quiet {
+                    eprintln!(
+                        "cairn: exported {} events to {} log files and {} digest files ({} streams, {} hours) in {}",
+                        s.events,
+                        s.log_files,
+                        s.digest_files,
+                        s.streams,
+                        s.hours,
+                        dir.display()
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let sink: Box<dyn Write> = match out {
                 Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
                 None => Box::new(io::stdout().lock()),
@@ -523,6 +573,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExportFormatArg::Ndjson => query::ExportFormat::Ndjson,
                 ExportFormatArg::Json => query::ExportFormat::Json,
                 ExportFormatArg::Csv => query::ExportFormat::Csv,
+                ExportFormatArg::Cloudtrail => unreachable!("handled above"),
             };
             let mut w = query::ExportWriter::new(io::BufWriter::with_capacity(1 << 20, sink), fmt)?;
             let progress = cairn_tools::progress::Progress::items("exporting", 0, cli.quiet || out.is_none());
@@ -692,6 +743,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             let ok = integrity::print_report(&report, seconds, matches!(output, Output::Json))?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::VerifyExport { dir, public_key, output } => {
+            let keys = integrity::read_public_keys(public_key)?;
+            let c = cloudtrail::verify_export(dir, &keys)?;
+            let ok = c.problems.is_empty();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&c)?),
+                Output::Table => {
+                    for p in &c.problems {
+                        println!("{p}");
+                    }
+                    println!("{}/{} digest files valid, {}/{} log files valid", c.digests_valid, c.digests, c.log_files_valid, c.log_files);
+                    println!("{}", if ok { "ok" } else { "FAILED" });
+                }
+            }
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Stats { output } => {

@@ -1,6 +1,7 @@
 //! The `cairn` subcommands, as library functions so tests can call them.
 
 pub mod bench;
+pub mod cloudtrail;
 pub mod ingest;
 pub mod integrity;
 pub mod query;
