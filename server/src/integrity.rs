@@ -96,3 +96,28 @@ pub fn wire_report(r: &Report) -> WireVerifyReport {
         problems: r.problems.iter().map(|p| (p.kind.name().to_string(), p.what.clone())).collect(),
     }
 }
+
+/// The inverse of [`wire_report`], for printing a server's answer.
+pub fn report_from_wire(w: WireVerifyReport) -> Report {
+    use cairn_engine::verify::{Problem, ProblemKind};
+    let kind = |k: &str| match k {
+        "altered" => ProblemKind::Altered,
+        "missing" => ProblemKind::Missing,
+        "extra" => ProblemKind::Extra,
+        "chain" => ProblemKind::Chain,
+        "checkpoint" => ProblemKind::Checkpoint,
+        "signature" => ProblemKind::Signature,
+        _ => ProblemKind::Unreadable,
+    };
+    Report {
+        events: w.events,
+        segments: w.segments as usize,
+        record_bytes: w.record_bytes,
+        tree_size: w.tree_size,
+        root: w.root,
+        history_checkpoints: w.history_checkpoints as usize,
+        external_checkpoints: w.external_checkpoints as usize,
+        trusted_keys: w.trusted_keys,
+        problems: w.problems.into_iter().map(|(k, what)| Problem { kind: kind(&k), what }).collect(),
+    }
+}

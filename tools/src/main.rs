@@ -739,7 +739,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         },
                     )?;
                     bar.finish();
-                    (integrity::report_from_wire(w), started.elapsed().as_secs_f64())
+                    (cairn_server::integrity::report_from_wire(w), started.elapsed().as_secs_f64())
                 }
             };
             let ok = integrity::print_report(&report, seconds, matches!(output, Output::Json))?;

@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use cairn_engine::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
 use cairn_engine::verify::{verify_dir, Report, VerifyOptions};
 use cairn_engine::{SignedCheckpoint, Verifier};
-use cairn_server::protocol::WireVerifyReport;
 
 use crate::backend::Backend;
 use crate::progress::Progress;
@@ -92,31 +91,6 @@ pub fn verify_proof(bundle: &Path, keys: &[Verifier]) -> Result<std::result::Res
             .unwrap_or_else(|| "(no eventID)".into());
         format!("valid: event {id} (seq {}) is in log {} at tree size {} (checkpoint signed by {})", b.seq, ok.origin, ok.tree_size, ok.key)
     }))
-}
-
-/// The result of `cairn verify`, local or remote, for printing.
-pub fn report_from_wire(w: WireVerifyReport) -> Report {
-    use cairn_engine::verify::{Problem, ProblemKind};
-    let kind = |k: &str| match k {
-        "altered" => ProblemKind::Altered,
-        "missing" => ProblemKind::Missing,
-        "extra" => ProblemKind::Extra,
-        "chain" => ProblemKind::Chain,
-        "checkpoint" => ProblemKind::Checkpoint,
-        "signature" => ProblemKind::Signature,
-        _ => ProblemKind::Unreadable,
-    };
-    Report {
-        events: w.events,
-        segments: w.segments as usize,
-        record_bytes: w.record_bytes,
-        tree_size: w.tree_size,
-        root: w.root,
-        history_checkpoints: w.history_checkpoints as usize,
-        external_checkpoints: w.external_checkpoints as usize,
-        trusted_keys: w.trusted_keys,
-        problems: w.problems.into_iter().map(|(k, what)| Problem { kind: kind(&k), what }).collect(),
-    }
 }
 
 /// `cairn verify` on a local data directory: takes its lock (a running
