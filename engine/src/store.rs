@@ -37,7 +37,7 @@ use crate::segment::writer::{build_segment, SealInput};
 use crate::segment::{parse_segment_file_name, segment_file_name};
 use crate::tiles;
 use crate::tree::TreeReader;
-use crate::verify::{check_listing, verify_parts, Listed, Problem, ProblemKind, Progress, Report, VerifyOptions};
+use crate::verify::{check_listing, read_history_or_report, verify_parts, Listed, Problem, ProblemKind, Progress, Report, VerifyOptions};
 use crate::wal::{self, parse_wal_file_name, read_wal, WalWriter, ENTRY_FIXED_BYTES, FRAME_HEADER_BYTES};
 
 pub const WAL_DIR: &str = "wal";
@@ -313,7 +313,7 @@ struct Inner {
     cache: BlockCache,
     ids: Arc<IdBudget>,
     keys: Mutex<KeyRing>,
-    /// Taken before `writer` when both are needed (see `checkpoint_now`).
+    /// Never held together with `writer` (see `durable_head`).
     history: Mutex<History>,
     last_checkpoint_at: Mutex<Instant>,
     _lock: DirLock,
@@ -642,15 +642,12 @@ impl Store {
     /// older checkpoints still verify) and signs the current head with it.
     pub fn rotate_key(&self) -> Result<Verifier> {
         self.inner.check_poison()?;
+        let (size, root) = self.inner.durable_head()?;
         let mut h = self.inner.history.lock();
         let v = {
             let mut k = self.inner.keys.lock();
             k.rotate(self.inner.fs.as_ref())?;
             k.signer().verifier()
-        };
-        let (size, root) = {
-            let w = self.inner.writer.lock();
-            (w.frontier.size(), w.frontier.root())
         };
         if size > 0 {
             // Sign the head with the new key at once, even if unchanged.
@@ -664,6 +661,10 @@ impl Store {
     /// memory (their WAL was checked when the store opened), its checkpoint
     /// history and the given checkpoints. Ingest continues meanwhile.
     pub fn verify(&self, opts: &VerifyOptions, progress: Progress<'_>) -> Result<Report> {
+        let mut report = Report::default();
+        // The history first: every checkpoint in it was signed before the
+        // snapshot below, so none can cover more than the snapshot holds.
+        let history = read_history_or_report(self.inner.fs.as_ref(), &self.inner.dir, &mut report);
         let (segments, sealing, active, active_leaves) = {
             let st = self.inner.state.read();
             let leaves: Vec<Hash> = st.active.entries().iter().map(|e| e.leaf).collect();
@@ -680,7 +681,6 @@ impl Store {
                 segment: Ok(seg.clone()),
             })
             .collect();
-        let mut report = Report::default();
         check_listing(&mut report, min_retained, sealed_size, &listed);
         let mut unsealed = Vec::new();
         let mut check = |seq: u64, ingest_ms: u64, record: &[u8], stored: Hash| {
@@ -701,7 +701,7 @@ impl Store {
         for (e, leaf) in active.iter().zip(active_leaves) {
             check(e.seq, e.ingest_ms, &e.record, leaf);
         }
-        verify_parts(self.inner.fs.as_ref(), &self.inner.dir, sealed_size, &listed, &unsealed, opts, progress, &mut report);
+        verify_parts(self.inner.fs.as_ref(), &self.inner.dir, &history, sealed_size, &listed, &unsealed, opts, progress, &mut report);
         Ok(report)
     }
 
@@ -1013,30 +1013,52 @@ impl Inner {
     /// Signs the current tree head (made durable first) if it grew, and
     /// returns the newest checkpoint.
     fn checkpoint_now(&self) -> Result<Option<SignedCheckpoint>> {
+        let (size, root) = self.durable_head()?;
         let mut h = self.history.lock();
-        let (size, root) = {
-            let mut w = self.writer.lock();
-            if self.opts.durability == Durability::Never && !w.closed && self.poison.lock().is_none() {
-                // Sign only what a machine crash cannot take back.
-                if let Err(e) = w.wal.sync() {
-                    self.set_poison(&e);
-                    return Err(e);
-                }
-            }
-            (w.frontier.size(), w.frontier.root())
-        };
         if size > 0 {
             self.sign_locked(&mut h, size, root, false)?;
         }
         Ok(h.last().map(|e| e.checkpoint.clone()))
     }
 
+    /// The tree head as it is durable now. Takes `writer` alone: a roll
+    /// waits for the sealer while holding `writer`, and the sealer takes
+    /// `history`, so nothing may hold `history` while it waits for
+    /// `writer`. (`sign_locked` refuses a head older than the newest
+    /// checkpoint, so a head read before another signer's stays harmless.)
+    /// Never called on the sealer thread (see `checkpoint_if_due`).
+    fn durable_head(&self) -> Result<(u64, Hash)> {
+        let mut w = self.writer.lock();
+        if self.opts.durability == Durability::Never && !w.closed && self.poison.lock().is_none() {
+            // Sign only what a machine crash cannot take back.
+            if let Err(e) = w.wal.sync() {
+                self.set_poison(&e);
+                return Err(e);
+            }
+        }
+        Ok((w.frontier.size(), w.frontier.root()))
+    }
+
     fn checkpoint_if_due(&self) {
         if self.last_checkpoint_at.lock().elapsed() < self.opts.checkpoint_interval || self.poison.lock().is_some() {
             return;
         }
-        // A failure poisoned the writer already (set in sign_locked).
-        let _ = self.checkpoint_now();
+        // The sealer runs this: it must not wait for `writer`, whose holder
+        // may be a roll waiting for the sealer. Busy writer: next tick.
+        let head = {
+            let Some(mut w) = self.writer.try_lock() else { return };
+            if self.opts.durability == Durability::Never && !w.closed {
+                if let Err(e) = w.wal.sync() {
+                    self.set_poison(&e);
+                    return;
+                }
+            }
+            (w.frontier.size(), w.frontier.root())
+        };
+        if head.0 > 0 {
+            // A failure poisoned the writer already (set in sign_locked).
+            let _ = self.checkpoint_head(head.0, head.1);
+        }
         *self.last_checkpoint_at.lock() = Instant::now();
     }
 
@@ -1361,7 +1383,10 @@ impl Inner {
 
     fn roll_if_aged(&self) {
         let Some(mut w) = self.writer.try_lock() else { return };
-        if w.closed {
+        // Called by the sealer: a roll that had to wait for a free seal slot
+        // would wait for the sealer itself. Only rolls push jobs, and they
+        // need `writer`, which is held here, so this check stays true.
+        if w.closed || self.seals.lock().jobs.len() >= SEALS_PENDING_MAX {
             return;
         }
         let age_ms = self.now_ms().saturating_sub(w.wal.created_ms);

@@ -144,8 +144,8 @@ impl SubtreeHashes for TreeReader<'_> {
     type Error = Error;
 
     fn subtree(&mut self, level: u32, index: u64) -> Result<Hash> {
-        let hi = index.checked_add(1).and_then(|i| i.checked_shl(level)).filter(|&h| h <= self.size && level < 64);
-        if hi.is_none() {
+        // (index + 1) << level <= size, without overflow.
+        if level >= 64 || index >= self.size >> level {
             return Err(Error::InvalidArgument(format!("subtree {level}/{index} is beyond the tree size {}", self.size)));
         }
         // Depth-first with an explicit stack: a node comes from a tile or a

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
-use crate::checkpoint::history::read_all as read_history;
+use crate::checkpoint::history::{read_all as read_history, HistoryEntry};
 use crate::checkpoint::keys::{parse_verifiers, KEY_DIR, VERIFIERS_FILE};
 use crate::checkpoint::{SignedCheckpoint, Verifier};
 use crate::error::Result;
@@ -167,7 +167,8 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions, progress: Progress<'_>) -> R
     check_listing(&mut report, manifest.min_retained_seq, manifest.sealed_size, &listed);
     check_extra_files(&mut report, &listed, &seg_dir);
     let unsealed = read_unsealed(&fs, &dir.join(WAL_DIR), manifest.sealed_size, &mut report);
-    verify_parts(&fs, dir, manifest.sealed_size, &listed, &unsealed, opts, progress, &mut report);
+    let history = read_history_or_report(&fs, dir, &mut report);
+    verify_parts(&fs, dir, &history, manifest.sealed_size, &listed, &unsealed, opts, progress, &mut report);
     Ok(report)
 }
 
@@ -178,6 +179,7 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions, progress: Progress<'_>) -> R
 pub(crate) fn verify_parts(
     fs: &dyn FileSystem,
     dir: &Path,
+    history: &[HistoryEntry],
     sealed_size: u64,
     listed: &[Listed],
     unsealed: &[Unsealed],
@@ -190,16 +192,9 @@ pub(crate) fn verify_parts(
         + unsealed.iter().map(|u| u.2).sum::<u64>();
 
     // Checkpoints to hold the recomputed tree against, by size.
-    let history = match read_history(fs, dir) {
-        Ok(h) => h.entries,
-        Err(e) => {
-            report.problem(ProblemKind::Unreadable, format!("checkpoint history: {e}"));
-            Vec::new()
-        }
-    };
     let verifiers = trusted_keys(fs, dir, opts, report);
     let mut targets: BTreeMap<u64, Vec<Target>> = BTreeMap::new();
-    check_history_order(report, &history);
+    check_history_order(report, history);
     for (i, e) in history.iter().enumerate() {
         check_signature(
             report,
@@ -241,6 +236,17 @@ pub(crate) fn verify_parts(
     fold.finish(report);
 }
 
+/// Every checkpoint in the history (a damaged history is a problem).
+pub(crate) fn read_history_or_report(fs: &dyn FileSystem, dir: &Path, report: &mut Report) -> Vec<HistoryEntry> {
+    match read_history(fs, dir) {
+        Ok(h) => h.entries,
+        Err(e) => {
+            report.problem(ProblemKind::Unreadable, format!("checkpoint history: {e}"));
+            Vec::new()
+        }
+    }
+}
+
 /// Listing checks: the segment files exist and their seq ranges are
 /// contiguous from the retained start to the sealed size.
 pub(crate) fn check_listing(report: &mut Report, min_retained_seq: u64, sealed_size: u64, listed: &[Listed]) {
@@ -263,7 +269,7 @@ pub(crate) fn check_listing(report: &mut Report, min_retained_seq: u64, sealed_s
         }
         expect = l.first_seq + l.count;
     }
-    if expect != sealed_size && !listed.is_empty() {
+    if expect != sealed_size {
         report
             .problem(ProblemKind::Missing, format!("the manifest says {sealed_size} events are sealed, its segments end at seq {expect}"));
     }
@@ -363,7 +369,7 @@ fn check_signature(report: &mut Report, c: &SignedCheckpoint, verifiers: &[Verif
 }
 
 /// The history never goes back in size, and never signs two roots for one.
-fn check_history_order(report: &mut Report, history: &[crate::checkpoint::history::HistoryEntry]) {
+fn check_history_order(report: &mut Report, history: &[HistoryEntry]) {
     for (i, w) in history.windows(2).enumerate() {
         let (a, b) = (&w[0].checkpoint.checkpoint, &w[1].checkpoint.checkpoint);
         if b.size < a.size {
@@ -421,7 +427,8 @@ fn scan_segments(listed: &[Listed], report: &mut Report, fold: &mut Fold<'_>, to
 
 /// Reads every block of a segment: checksums, then the (seq, leaf) pairs.
 fn scan_segment(seg: &Segment) -> Scan {
-    let mut scan = Scan { leaves: Vec::with_capacity(seg.footer.count as usize), bytes: 0, problems: Vec::new() };
+    // The count comes from disk: let the vector grow with what is read.
+    let mut scan = Scan { leaves: Vec::new(), bytes: 0, problems: Vec::new() };
     let name = seg.path.display().to_string();
     for b in 0..seg.blocks.len() {
         let block = match seg.read_block(b) {

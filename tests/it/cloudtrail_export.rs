@@ -53,7 +53,8 @@ fn gzip(p: &Path, bytes: &[u8]) {
 // with a digest for every hour of every (account, region) stream, empty
 // hours included, and verifies; each kind of damage is then reported:
 // a modified, a missing and an extra log file, a modified digest, two
-// consecutive deleted digests (both hours named), and another key.
+// consecutive deleted digests (both hours named), a stream's last digest
+// deleted, and another key.
 #[test]
 fn export_and_verify_export() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,6 +121,10 @@ fn export_and_verify_export() {
     assert_eq!(stream.len(), 4);
     std::fs::remove_file(stream[1]).unwrap();
     std::fs::remove_file(stream[2]).unwrap();
+    // The last digest of another stream gone (its hour ends the export).
+    let tail: Vec<&PathBuf> =
+        digests.iter().filter(|p| p.to_string_lossy().contains("/111122223333/CloudTrail-Digest/eu-west-1/")).collect();
+    std::fs::remove_file(tail[3]).unwrap();
     let other = digests.iter().find(|p| p.to_string_lossy().contains("/111122223333/CloudTrail-Digest/us-east-1/")).unwrap();
     let edited = String::from_utf8(gunzip(other)).unwrap().replace("\"newestEventTime\":\"2026", "\"newestEventTime\":\"2025");
     gzip(other, edited.as_bytes());
@@ -132,6 +137,12 @@ fn export_and_verify_export() {
     assert!(o.contains(&format!("Log file {} INVALID: no digest lists it", rel(&extra))), "{o}");
     assert!(o.contains("no digest covers 2026-03-01T01:00:00Z .. 2026-03-01T03:00:00Z in 444455556666/eu-west-1"), "{o}");
     assert!(o.contains(&format!("Digest file {} INVALID: signature verification failed", rel(other))), "{o}");
+    assert!(
+        o.contains(
+            "Digest files of 111122223333/eu-west-1 after 2026-03-01T03:00:00Z are missing (the export ends at 2026-03-01T04:00:00Z)"
+        ),
+        "{o}"
+    );
 
     // Another key: no digest verifies.
     let wrong = cairn_engine::checkpoint::NoteSigner::from_seed("cairn/0000000000000000", [5; 32]).unwrap().verifier().encode();

@@ -34,6 +34,8 @@ const HOUR_MS: i64 = 3_600_000;
 /// A log file is cut at this many uncompressed bytes (CloudTrail's files
 /// stay under 50 MB compressed).
 const FILE_RAW_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Hourly digests per stream at most: about 11 years.
+const HOURS_MAX: i64 = 100_000;
 
 /// One log file as a digest lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +277,19 @@ fn write_digests(
     // A file delivered exactly on the hour belongs to the hour it ends.
     let hour_of = |ms: i64| (ms - 1).div_euclid(HOUR_MS);
     let (first, last) = (hour_of(lo), hour_of(hi));
+    // Event times come from records: bound what they can make us write.
+    let (min_ms, max_ms) = (-62_135_596_800_000i64, 253_402_300_799_000i64); // years 0001 and 9999
+    if lo - FILE_MS < min_ms || hi > max_ms {
+        bail!("some events have an eventTime outside the years 0001-9999: export with --start and --end to leave them out");
+    }
+    if last - first >= HOURS_MAX {
+        bail!(
+            "the events span {} hours ({} .. {}), more than {HOURS_MAX} hourly digests per stream: export a narrower --start/--end",
+            last - first + 1,
+            format_event_time(lo),
+            format_event_time(hi)
+        );
+    }
     summary.hours = (last - first + 1) as u64;
     summary.streams = streams.len() as u64;
     for ((account, region), files) in streams {
@@ -329,18 +344,49 @@ fn sig_path(digest: &Path) -> PathBuf {
     PathBuf::from(format!("{}.sig", digest.display()))
 }
 
-/// Reads a gzip file whole, refusing data after the first member (as
-/// validate-logs does since 2026).
-fn gunzip(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let mut d = flate2::read::GzDecoder::new(bytes.as_slice());
-    let mut out = Vec::new();
-    d.read_to_end(&mut out).map_err(|e| format!("invalid format ({e})"))?;
-    let rest = d.into_inner();
-    if !rest.is_empty() {
-        return Err(format!("invalid format ({} bytes after the gzip member)", rest.len()));
+/// Largest uncompressed digest file read (they are a few KiB).
+const DIGEST_RAW_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// Streams a gzip file's uncompressed bytes to `sink`, at most `cap` of
+/// them (a gzip bomb is refused, not unpacked), refusing data after the
+/// first member (as validate-logs does since 2026).
+fn gunzip_into(path: &Path, cap: u64, sink: &mut dyn Write) -> std::result::Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut d = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+    let copied = std::io::copy(&mut (&mut d).take(cap + 1), sink).map_err(|e| format!("invalid format ({e})"))?;
+    if copied > cap {
+        return Err(format!("invalid format (more than {cap} bytes uncompressed)"));
     }
+    let mut rest = d.into_inner();
+    let mut probe = [0u8; 1];
+    if rest.read(&mut probe).map_err(|e| e.to_string())? > 0 {
+        return Err("invalid format (data after the gzip member)".into());
+    }
+    Ok(())
+}
+
+/// A digest file's uncompressed bytes.
+fn gunzip(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    gunzip_into(path, DIGEST_RAW_BYTES_MAX, &mut out)?;
     Ok(out)
+}
+
+/// SHA-256 of a log file's uncompressed bytes, streamed.
+fn gunzip_sha256(path: &Path) -> std::result::Result<String, String> {
+    struct H(Sha256);
+    impl Write for H {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.update(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = H(Sha256::new());
+    gunzip_into(path, 4 * FILE_RAW_BYTES_MAX, &mut h)?;
+    Ok(hex::encode(h.0.finalize()))
 }
 
 /// Every file under `dir` (relative paths with `/`), sorted.
@@ -411,6 +457,27 @@ pub fn verify_export(dir: &Path, keys: &[Verifier]) -> Result<ExportCheck> {
         let sig = std::fs::read_to_string(sig_path(&path)).ok().map(|s| s.trim().to_string());
         streams.entry((account.to_string(), region.to_string())).or_default().push((f.clone(), d, hash, sig));
     }
+    // Every stream has a digest for every hour of the export: one that
+    // starts late or ends early lost its first or last digests.
+    let first = streams.values().flatten().map(|d| d.1.digest_start_time.clone()).min();
+    let last = streams.values().flatten().map(|d| d.1.digest_end_time.clone()).max();
+    for ((account, region), ds) in &streams {
+        let (s0, s1) = (ds.iter().map(|d| &d.1.digest_start_time).min(), ds.iter().map(|d| &d.1.digest_end_time).max());
+        if s0 != first.as_ref() {
+            check.problems.push(format!(
+                "Digest files of {account}/{region} before {} are missing (the export starts at {})",
+                s0.cloned().unwrap_or_default(),
+                first.clone().unwrap_or_default()
+            ));
+        }
+        if s1 != last.as_ref() {
+            check.problems.push(format!(
+                "Digest files of {account}/{region} after {} are missing (the export ends at {})",
+                s1.cloned().unwrap_or_default(),
+                last.clone().unwrap_or_default()
+            ));
+        }
+    }
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     for ((account, region), mut digests) in streams {
         digests.sort_by(|a, b| a.1.digest_end_time.cmp(&b.1.digest_end_time));
@@ -468,10 +535,10 @@ pub fn verify_export(dir: &Path, keys: &[Verifier]) -> Result<ExportCheck> {
                     check.problems.push(format!("Log file {} INVALID: listed by {f} outside its stream", lf.s3_object));
                     continue;
                 }
-                match gunzip(&p) {
+                match gunzip_sha256(&p) {
                     Err(e) if !p.exists() => check.problems.push(format!("Log file {} INVALID: not found ({e})", lf.s3_object)),
                     Err(e) => check.problems.push(format!("Log file {} INVALID: {e}", lf.s3_object)),
-                    Ok(raw) if hex::encode(Sha256::digest(&raw)) != lf.hash_value => {
+                    Ok(h) if h != lf.hash_value => {
                         check.problems.push(format!("Log file {} INVALID: hash value doesn't match", lf.s3_object))
                     }
                     Ok(_) => check.log_files_valid += 1,
