@@ -41,6 +41,9 @@ pub enum Error {
     /// The store has been closed.
     #[error("the store is closed")]
     Closed,
+    /// The event was removed by retention.
+    #[error("seq {seq} was removed by retention: events below seq {min_retained} were pruned (the cut is recorded in the manifest and in the log)")]
+    Pruned { seq: u64, min_retained: u64 },
 }
 
 impl Error {

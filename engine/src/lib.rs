@@ -12,6 +12,7 @@
 
 pub mod checkpoint;
 pub mod codec;
+pub mod compact;
 pub mod error;
 pub mod event;
 pub mod fs;
@@ -22,6 +23,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod merkle;
 pub mod query;
+pub mod retention;
 pub mod segment;
 pub mod store;
 pub mod tiles;

@@ -4,8 +4,10 @@
 //!
 //! Layout: `magic "CAIRNMAN" | version u16 | flags u16 | reserved u32 |
 //! generation u64 | sealed_size u64 | segment_count u64 | min_retained_seq u64 |
-//! zero[16] | segment entry[segment_count] | crc32 u32`, where a segment entry
-//! is `first_seq u64 | count u64 | file_bytes u64 | footer_hash [32]`.
+//! cut_time_ms i64 | cut_policy_ms u64 | segment entry[segment_count] | crc32 u32`,
+//! where a segment entry is `first_seq u64 | count u64 | file_bytes u64 |
+//! footer_hash [32] | file_gen u32 | zero u32`. Version 1 (still read) had
+//! zeros for the cut and entries without the generation (56 bytes).
 
 use std::path::Path;
 
@@ -18,9 +20,10 @@ use crate::merkle::Hash;
 pub const MANIFEST_FILE: &str = "MANIFEST";
 pub const MANIFEST_TMP_FILE: &str = "MANIFEST.tmp";
 pub const MANIFEST_MAGIC: &[u8; 8] = b"CAIRNMAN";
-pub const MANIFEST_VERSION: u16 = 1;
+pub const MANIFEST_VERSION: u16 = 2;
 const HEADER_BYTES: usize = 64;
-const ENTRY_BYTES: usize = 56;
+const ENTRY_BYTES_V1: usize = 56;
+const ENTRY_BYTES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentEntry {
@@ -28,6 +31,8 @@ pub struct SegmentEntry {
     pub count: u64,
     pub file_bytes: u64,
     pub footer_hash: Hash,
+    /// Which rewrite of this seq range the file is (`segment_file_name`).
+    pub file_gen: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +43,11 @@ pub struct Manifest {
     pub sealed_size: u64,
     /// Lowest seq still stored (retention moves it; 0 until then).
     pub min_retained_seq: u64,
+    /// The last retention cut: events older than this eventTime were
+    /// eligible for removal (0: never cut).
+    pub cut_time_ms: i64,
+    /// ... under a policy keeping this much history (0: never cut).
+    pub cut_policy_ms: u64,
     pub segments: Vec<SegmentEntry>,
 }
 
@@ -52,12 +62,16 @@ impl Manifest {
         put_u64(&mut o, self.sealed_size);
         put_u64(&mut o, self.segments.len() as u64);
         put_u64(&mut o, self.min_retained_seq);
-        o.resize(HEADER_BYTES, 0);
+        o.extend_from_slice(&self.cut_time_ms.to_le_bytes());
+        put_u64(&mut o, self.cut_policy_ms);
+        debug_assert_eq!(o.len(), HEADER_BYTES);
         for s in &self.segments {
             put_u64(&mut o, s.first_seq);
             put_u64(&mut o, s.count);
             put_u64(&mut o, s.file_bytes);
             o.extend_from_slice(&s.footer_hash);
+            put_u32(&mut o, s.file_gen);
+            put_u32(&mut o, 0);
         }
         let crc = crc32(&[&o]);
         put_u32(&mut o, crc);
@@ -70,7 +84,7 @@ impl Manifest {
             return Err(bad(0, "missing or bad magic"));
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
-        if version != MANIFEST_VERSION {
+        if !(1..=MANIFEST_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: MANIFEST_VERSION });
         }
         let body = &b[..b.len() - 4];
@@ -83,20 +97,28 @@ impl Manifest {
         let sealed_size = r.u64().ok_or_else(short)?;
         let count = r.u64().ok_or_else(short)?;
         let min_retained_seq = r.u64().ok_or_else(short)?;
-        if count > MANIFEST_SEGMENTS_MAX || (body.len() - HEADER_BYTES) as u64 != count * ENTRY_BYTES as u64 {
+        let (cut_time_ms, cut_policy_ms) = if version >= 2 { (r.i64().ok_or_else(short)?, r.u64().ok_or_else(short)?) } else { (0, 0) };
+        let entry_bytes = if version >= 2 { ENTRY_BYTES } else { ENTRY_BYTES_V1 };
+        if count > MANIFEST_SEGMENTS_MAX || (body.len() - HEADER_BYTES) as u64 != count * entry_bytes as u64 {
             return Err(bad(32, &format!("segment count {count} does not match the file length")));
         }
         let mut r = Reader::new(&body[HEADER_BYTES..]);
         let mut segments = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            segments.push(SegmentEntry {
+            let mut e = SegmentEntry {
                 first_seq: r.u64().ok_or_else(short)?,
                 count: r.u64().ok_or_else(short)?,
                 file_bytes: r.u64().ok_or_else(short)?,
                 footer_hash: r.array().ok_or_else(short)?,
-            });
+                file_gen: 0,
+            };
+            if version >= 2 {
+                e.file_gen = r.u32().ok_or_else(short)?;
+                r.u32().ok_or_else(short)?;
+            }
+            segments.push(e);
         }
-        Ok(Manifest { generation, sealed_size, min_retained_seq, segments })
+        Ok(Manifest { generation, sealed_size, min_retained_seq, cut_time_ms, cut_policy_ms, segments })
     }
 
     /// Reads the manifest; `Ok(None)` when the store has none yet.
@@ -134,7 +156,9 @@ mod tests {
             generation: 3,
             sealed_size: 100,
             min_retained_seq: 0,
-            segments: vec![SegmentEntry { first_seq: 0, count: 100, file_bytes: 999, footer_hash: [9; 32] }],
+            cut_time_ms: -5,
+            cut_policy_ms: 7,
+            segments: vec![SegmentEntry { first_seq: 0, count: 100, file_bytes: 999, footer_hash: [9; 32], file_gen: 2 }],
         };
         let b = m.encode();
         assert_eq!(Manifest::decode(Path::new("M"), &b).unwrap(), m);

@@ -20,9 +20,11 @@ use crate::checkpoint::history::{History, HistoryEntry};
 use crate::checkpoint::keys::KeyRing;
 use crate::checkpoint::proof::{consistency_path, inclusion_path, range_hash};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
+use crate::compact::{self, CompactOptions, CompactReport, RunReport};
 use crate::error::{Error, Result};
 use crate::event::{id_fingerprint, parse_event, Rejection};
 use crate::fs::{FileSystem, RealFs};
+use crate::index::SEQ_GROUP;
 use crate::index::{terms, Attr};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
@@ -30,6 +32,8 @@ use crate::manifest::{Manifest, SegmentEntry};
 use crate::memtable::{Chunk, EventMeta, Memtable};
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::query::{self, BlockCache, Order, Page, Query, QueryResult, Snapshot};
+use crate::retention::{self, RetentionOptions, RetentionReport};
+use crate::segment::builder::BuildOptions;
 use crate::segment::ids::IdBudget;
 use crate::segment::reader::Segment;
 use crate::segment::set::SegmentSet;
@@ -316,6 +320,8 @@ struct Inner {
     /// Never held together with `writer` (see `durable_head`).
     history: Mutex<History>,
     last_checkpoint_at: Mutex<Instant>,
+    /// One compaction or retention at a time.
+    compact_lock: Mutex<()>,
     _lock: DirLock,
 }
 
@@ -385,6 +391,7 @@ impl Store {
             keys: Mutex::new(keys),
             history: Mutex::new(history),
             last_checkpoint_at: Mutex::new(Instant::now()),
+            compact_lock: Mutex::new(()),
             opts,
             _lock: lock,
         });
@@ -701,7 +708,18 @@ impl Store {
         for (e, leaf) in active.iter().zip(active_leaves) {
             check(e.seq, e.ingest_ms, &e.record, leaf);
         }
-        verify_parts(self.inner.fs.as_ref(), &self.inner.dir, &history, sealed_size, &listed, &unsealed, opts, progress, &mut report);
+        verify_parts(
+            self.inner.fs.as_ref(),
+            &self.inner.dir,
+            &history,
+            min_retained,
+            sealed_size,
+            &listed,
+            &unsealed,
+            opts,
+            progress,
+            &mut report,
+        );
         Ok(report)
     }
 
@@ -712,6 +730,100 @@ impl Store {
         let keys = self.inner.keys.lock();
         let sig = keys.signer().sign_digest(end_time, location, sha256_hex, previous).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         Ok((sig, keys.signer().verifier()))
+    }
+
+    /// Merges runs of small adjacent segments (see `compact`): hash-neutral,
+    /// crash-safe, while ingest and queries go on. One compaction runs at a
+    /// time; `progress(done, total)` counts record bytes.
+    pub fn compact(&self, opts: &CompactOptions, progress: Progress<'_>) -> Result<CompactReport> {
+        let _one = self.inner.compact_lock.lock();
+        self.inner.check_poison()?;
+        let started = Instant::now();
+        let segments = self.inner.state.read().segments.clone();
+        let runs = compact::plan(&segments, opts);
+        let mut report = CompactReport {
+            dry_run: opts.dry_run,
+            segments_before: segments.len(),
+            bytes_before: segments.iter().map(|s| s.file_bytes()).sum(),
+            ..CompactReport::default()
+        };
+        let total: u64 = runs.iter().flat_map(|r| segments[r.clone()].iter()).map(|s| s.footer.raw_bytes).sum();
+        let dictionary = if opts.dictionary && !runs.is_empty() && !opts.dry_run {
+            let sample: Vec<Arc<Segment>> = runs.iter().flat_map(|r| segments[r.clone()].iter().cloned()).collect();
+            Some(compact::train_dictionary(&sample)?)
+        } else {
+            None
+        };
+        report.dictionary_bytes = dictionary.as_ref().map_or(0, Vec::len);
+        let build = BuildOptions { zstd_level: opts.zstd_level, block_bytes: opts.block_bytes, dictionary };
+        let mut done = 0u64;
+        for run in runs {
+            if opts.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                break;
+            }
+            let sources: Vec<Arc<Segment>> = segments[run].to_vec();
+            let mut r = RunReport {
+                first_seq: sources[0].footer.first_seq,
+                events: sources.iter().map(|s| s.footer.count).sum(),
+                segments: sources.len(),
+                bytes_before: sources.iter().map(|s| s.file_bytes()).sum(),
+                bytes_after: 0,
+            };
+            if !opts.dry_run {
+                r.bytes_after = self.inner.compact_run(&sources, &build, opts.max_bytes_per_sec)?;
+            }
+            done += sources.iter().map(|s| s.footer.raw_bytes).sum::<u64>();
+            report.record_bytes = done;
+            progress(done, total);
+            report.runs.push(r);
+        }
+        let after = self.inner.state.read().segments.clone();
+        report.segments_after =
+            if opts.dry_run { report.segments_before - report.runs.iter().map(|r| r.segments - 1).sum::<usize>() } else { after.len() };
+        report.bytes_after = if opts.dry_run { report.bytes_before } else { after.iter().map(|s| s.file_bytes()).sum() };
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Removes the oldest whole segments whose events are all older than
+    /// `opts.older_than` (see `retention`), records the cut in the manifest
+    /// and as a `RetentionCut` event in the log, and keeps what the proofs
+    /// of the remaining events need. Crash-safe; ingest continues.
+    pub fn retain(&self, opts: &RetentionOptions) -> Result<RetentionReport> {
+        let _one = self.inner.compact_lock.lock();
+        self.inner.check_poison()?;
+        let now = self.inner.now_ms() as i64;
+        let cutoff = now.saturating_sub(i64::try_from(opts.older_than.as_millis()).unwrap_or(i64::MAX));
+        let segments = self.inner.state.read().segments.clone();
+        let expired = |s: &Segment| {
+            retention::effective_newest_ms(s.footer.max_time_ms, s.footer.max_ingest_ms) < cutoff
+                && (!opts.stored_at_least || (s.footer.max_ingest_ms as i64) < cutoff)
+        };
+        let n = segments.iter().take_while(|s| expired(s)).count();
+        let removed: Vec<Arc<Segment>> = segments[..n].to_vec();
+        let current_min = self.inner.manifest.lock().min_retained_seq;
+        let mut report = RetentionReport {
+            dry_run: opts.dry_run,
+            cutoff_ms: cutoff,
+            segments_removed: n,
+            events_removed: removed.iter().map(|s| s.footer.count).sum(),
+            bytes_removed: removed.iter().map(|s| s.file_bytes()).sum(),
+            min_retained_seq: removed.last().map_or(current_min, |s| s.footer.tree_size),
+            event_seq: None,
+        };
+        if opts.dry_run || n == 0 {
+            return Ok(report);
+        }
+        self.inner.cut(&removed, cutoff, opts.older_than)?;
+        let id = {
+            let mut b = [0u8; 16];
+            getrandom::getrandom(&mut b).map_err(|e| Error::InvalidArgument(format!("the OS random source failed: {e}")))?;
+            let h = hex::encode(b);
+            format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        };
+        let rec = retention::cut_record(now, &id, &report, opts.older_than);
+        report.event_seq = self.append(&[&rec])?.first().and_then(Outcome::seq);
+        Ok(report)
     }
 
     /// The root of the store's tree at `size`.
@@ -760,6 +872,10 @@ impl Store {
             None => self.checkpoint()?.ok_or_else(|| Error::InvalidArgument("the store is empty: there is nothing to prove".into()))?,
         };
         let size = checkpoint.checkpoint.size;
+        let min_retained = self.inner.manifest.lock().min_retained_seq;
+        if seq < min_retained {
+            return Err(Error::Pruned { seq, min_retained });
+        }
         if seq >= size {
             return Err(Error::InvalidArgument(format!("seq {seq} is not covered by the checkpoint (tree size {size})")));
         }
@@ -913,9 +1029,13 @@ impl Inner {
     /// A snapshot of the tree for proofs: segments, memtables, and a copy
     /// of the active memtable's leaf hashes.
     fn tree_reader(&self) -> TreeReader<'_> {
+        // Manifest before state (the seal and compaction order).
+        let min_retained = self.manifest.lock().min_retained_seq;
         let st = self.state.read();
         let active: Vec<Hash> = st.active.entries().iter().map(|e| e.leaf).collect();
-        TreeReader::new(self.fs.as_ref(), &self.tile_dir, &self.cache, st.segments.clone(), st.sealing.clone(), st.active.first_seq, active)
+        let (segments, sealing, first) = (st.segments.clone(), st.sealing.clone(), st.active.first_seq);
+        drop(st);
+        TreeReader::new(self.fs.as_ref(), &self.tile_dir, &self.cache, segments, sealing, first, active, min_retained)
     }
 
     /// The root of the tree at `size` (at most the current size). Sizes
@@ -1381,6 +1501,123 @@ impl Inner {
         }
     }
 
+    /// Rewrites one run of adjacent segments as one (steps in `compact`).
+    /// Returns the new file's size.
+    fn compact_run(&self, sources: &[Arc<Segment>], build: &BuildOptions, max_bytes_per_sec: u64) -> Result<u64> {
+        let fs = self.fs.as_ref();
+        let first = sources[0].footer.first_seq;
+        let gen = {
+            let m = self.manifest.lock();
+            m.segments.iter().filter(|e| e.first_seq == first).map(|e| e.file_gen).max().unwrap_or(0) + 1
+        };
+        let name = segment_file_name(first, gen);
+        let path = self.seg_dir.join(&name);
+        let tmp = self.seg_dir.join(format!("{name}.tmp"));
+        let merged = match compact::merge_run(fs, tmp.clone(), sources, build, max_bytes_per_sec) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = fs.remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        fs.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
+        fs.sync_dir(&self.seg_dir).map_err(|e| Error::io("fsync directory", &self.seg_dir, e))?;
+        let fail = |e: Error| {
+            let _ = fs.remove_file(&path);
+            e
+        };
+        let seg = Arc::new(Segment::open_in(&path, &self.ids).map_err(fail)?);
+        compact::check_written(&seg, &merged.expected_root).map_err(fail)?;
+        {
+            let mut current = self.manifest.lock();
+            let at = current.segments.iter().position(|e| e.first_seq == first && e.footer_hash == sources[0].hash);
+            let still = at.is_some_and(|i| {
+                current.segments.len() >= i + sources.len()
+                    && current.segments[i..i + sources.len()].iter().zip(sources).all(|(e, s)| e.footer_hash == s.hash)
+            });
+            let Some(i) = at.filter(|_| still) else {
+                // Retention removed some of the run meanwhile: drop the work.
+                drop(current);
+                return Err(fail(Error::InvalidArgument("the segments being compacted changed meanwhile; nothing was replaced".into())));
+            };
+            let old_files: Vec<PathBuf> = current.segments[i..i + sources.len()]
+                .iter()
+                .map(|e| self.seg_dir.join(segment_file_name(e.first_seq, e.file_gen)))
+                .collect();
+            let mut manifest = current.clone();
+            manifest.generation += 1;
+            manifest.segments.splice(
+                i..i + sources.len(),
+                [SegmentEntry {
+                    first_seq: first,
+                    count: seg.footer.count,
+                    file_bytes: merged.file_bytes,
+                    footer_hash: seg.hash,
+                    file_gen: gen,
+                }],
+            );
+            manifest.store(fs, &self.dir).inspect_err(|e| self.set_poison(e))?;
+            *current = manifest;
+            let mut st = self.state.write();
+            let list: Vec<Arc<Segment>> = st.segments.iter().filter(|s| !sources.iter().any(|x| Arc::ptr_eq(x, s))).cloned().collect();
+            let pos = list.partition_point(|s| s.footer.first_seq < first);
+            let mut list = list;
+            list.insert(pos, seg);
+            st.segments = Arc::new(SegmentSet::new(list));
+            drop(st);
+            drop(current);
+            for p in old_files {
+                // Unlisted now; readers holding them keep their open files.
+                let _ = fs.remove_file(&p);
+            }
+            let _ = fs.sync_dir(&self.seg_dir);
+        }
+        Ok(merged.file_bytes)
+    }
+
+    /// Removes `removed` (the oldest segments, in order): writes the
+    /// boundary leaves, then the manifest without them, then deletes them.
+    fn cut(&self, removed: &[Arc<Segment>], cutoff_ms: i64, policy: Duration) -> Result<()> {
+        let fs = self.fs.as_ref();
+        let cut = removed.last().map_or(0, |s| s.footer.tree_size);
+        let group = cut / SEQ_GROUP;
+        if !cut.is_multiple_of(SEQ_GROUP) {
+            // The seq group the cut runs through keeps its leaves, so the
+            // inclusion proofs of the events after the cut still compute.
+            let mut t = self.tree_reader();
+            let leaves: Vec<Hash> = (group * SEQ_GROUP..cut).map(|s| t.leaf(s)).collect::<Result<_>>()?;
+            drop(t);
+            tiles::write_leaf_tile(fs, &self.tile_dir, group, &leaves)?;
+        }
+        let mut current = self.manifest.lock();
+        let listed = current.segments.len() >= removed.len()
+            && current.segments.iter().zip(removed).all(|(e, s)| e.first_seq == s.footer.first_seq && e.footer_hash == s.hash);
+        if !listed {
+            return Err(Error::InvalidArgument("the oldest segments changed meanwhile; nothing was removed".into()));
+        }
+        let files: Vec<PathBuf> =
+            current.segments[..removed.len()].iter().map(|e| self.seg_dir.join(segment_file_name(e.first_seq, e.file_gen))).collect();
+        let mut manifest = current.clone();
+        manifest.generation += 1;
+        manifest.segments.drain(..removed.len());
+        manifest.min_retained_seq = cut;
+        manifest.cut_time_ms = cutoff_ms;
+        manifest.cut_policy_ms = u64::try_from(policy.as_millis()).unwrap_or(u64::MAX);
+        manifest.store(fs, &self.dir).inspect_err(|e| self.set_poison(e))?;
+        *current = manifest;
+        {
+            let mut st = self.state.write();
+            let list: Vec<Arc<Segment>> = st.segments.iter().filter(|s| !removed.iter().any(|r| Arc::ptr_eq(r, s))).cloned().collect();
+            st.segments = Arc::new(SegmentSet::new(list));
+        }
+        drop(current);
+        for p in files {
+            let _ = fs.remove_file(&p);
+        }
+        let _ = fs.sync_dir(&self.seg_dir);
+        Ok(())
+    }
+
     fn roll_if_aged(&self) {
         let Some(mut w) = self.writer.try_lock() else { return };
         // Called by the sealer: a roll that had to wait for a free seal slot
@@ -1400,7 +1637,8 @@ impl Inner {
     /// its WAL deleted. A crash at any point leaves either the old state
     /// (WAL replayed, leftovers deleted on open) or the new one.
     fn seal(&self, job: &SealJob) -> Result<()> {
-        let prev_hash = self.manifest.lock().segments.last().map(|s| s.footer_hash).unwrap_or([0; 32]);
+        // A compacted last segment links on with the hash of what it replaced.
+        let prev_hash = self.state.read().segments.last().map(|s| s.footer.link_hash()).unwrap_or([0; 32]);
         let (bytes, footer) = build_segment(&SealInput {
             mem: &job.mem,
             prev_segment_hash: prev_hash,
@@ -1408,7 +1646,7 @@ impl Inner {
             zstd_level: self.opts.zstd_level,
             block_bytes: self.opts.block_bytes,
         })?;
-        let name = segment_file_name(footer.first_seq);
+        let name = segment_file_name(footer.first_seq, 0);
         let path = self.seg_dir.join(&name);
         let tmp = self.seg_dir.join(format!("{name}.tmp"));
         let fs = self.fs.as_ref();
@@ -1420,18 +1658,22 @@ impl Inner {
         fs.sync_dir(&self.seg_dir).map_err(|e| Error::io("fsync directory", &self.seg_dir, e))?;
         let superseded = tiles::write_nodes(fs, &self.tile_dir, &job.mem.tile_nodes)?;
         let segment = Arc::new(Segment::open_in(&path, &self.ids)?);
-        let mut manifest = self.manifest.lock().clone();
-        manifest.generation += 1;
-        manifest.sealed_size = footer.tree_size;
-        manifest.segments.push(SegmentEntry {
-            first_seq: footer.first_seq,
-            count: footer.count,
-            file_bytes: bytes.len() as u64,
-            footer_hash: segment.hash,
-        });
-        manifest.store(fs, &self.dir)?;
-        *self.manifest.lock() = manifest;
         {
+            // Held from read to replace: compaction and retention swap the
+            // manifest too (lock order: manifest, then state).
+            let mut current = self.manifest.lock();
+            let mut manifest = current.clone();
+            manifest.generation += 1;
+            manifest.sealed_size = footer.tree_size;
+            manifest.segments.push(SegmentEntry {
+                first_seq: footer.first_seq,
+                count: footer.count,
+                file_bytes: bytes.len() as u64,
+                footer_hash: segment.hash,
+                file_gen: 0,
+            });
+            manifest.store(fs, &self.dir)?;
+            *current = manifest;
             let mut st = self.state.write();
             make_id_filter_room(&self.ids, &st.segments, segment.id_filter_bytes());
             Arc::make_mut(&mut st.segments).push(segment);
@@ -1489,7 +1731,7 @@ struct Recovered {
 fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path, ids: &Arc<IdBudget>) -> Result<Recovered> {
     let dir = wal_dir.parent().unwrap_or(wal_dir);
     let manifest = Manifest::load(fs, dir)?.unwrap_or_default();
-    let (segments, mut frontier) = open_segments(seg_dir, &manifest, ids)?;
+    let (segments, mut frontier) = open_segments(fs, seg_dir, &manifest, ids)?;
     remove_leftovers(fs, seg_dir, &manifest)?;
 
     let mut wals: Vec<(u64, PathBuf)> = Vec::new();
@@ -1572,12 +1814,12 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path, 
 /// Opens every listed segment and checks the chain: contiguous seqs, file
 /// sizes, footer hashes, each footer's link to the previous one, and the
 /// last frontier against its recorded root.
-fn open_segments(seg_dir: &Path, manifest: &Manifest, ids: &Arc<IdBudget>) -> Result<(Vec<Arc<Segment>>, Frontier)> {
+fn open_segments(fs: &dyn FileSystem, seg_dir: &Path, manifest: &Manifest, ids: &Arc<IdBudget>) -> Result<(Vec<Arc<Segment>>, Frontier)> {
     let mut segments = Vec::with_capacity(manifest.segments.len());
     let mut expect_seq = manifest.min_retained_seq;
     let mut prev_hash: Option<Hash> = (expect_seq == 0).then_some([0; 32]);
     for entry in &manifest.segments {
-        let path = seg_dir.join(segment_file_name(entry.first_seq));
+        let path = seg_dir.join(segment_file_name(entry.first_seq, entry.file_gen));
         let seg = Segment::open_in(&path, ids)?;
         let f = &seg.footer;
         let what = if seg.file_bytes() != entry.file_bytes {
@@ -1595,7 +1837,7 @@ fn open_segments(seg_dir: &Path, manifest: &Manifest, ids: &Arc<IdBudget>) -> Re
             return Err(Error::corruption(&path, seg.file_bytes().saturating_sub(crate::segment::FOOTER_BYTES as u64), what));
         }
         expect_seq = f.tree_size;
-        prev_hash = Some(seg.hash);
+        prev_hash = Some(seg.footer.link_hash());
         segments.push(Arc::new(seg));
     }
     if expect_seq != manifest.sealed_size && !manifest.segments.is_empty() {
@@ -1610,6 +1852,23 @@ fn open_segments(seg_dir: &Path, manifest: &Manifest, ids: &Arc<IdBudget>) -> Re
             f
         }
         None if manifest.sealed_size == 0 => Frontier::new(),
+        None if manifest.min_retained_seq == manifest.sealed_size => {
+            // Retention removed every sealed segment: the tree's right edge
+            // is in the tiles (and the boundary leaf tile).
+            let cache = BlockCache::new(0);
+            let dir = seg_dir.parent().unwrap_or(seg_dir).join(TILE_DIR);
+            let mut t = TreeReader::new(
+                fs,
+                &dir,
+                &cache,
+                Arc::new(SegmentSet::default()),
+                Vec::new(),
+                manifest.sealed_size,
+                Vec::new(),
+                manifest.sealed_size,
+            );
+            t.frontier_at(manifest.sealed_size)?
+        }
         None => return Err(Error::corruption(seg_dir, 0, "the manifest records sealed events but lists no segments")),
     };
     Ok((segments, frontier))
@@ -1618,7 +1877,7 @@ fn open_segments(seg_dir: &Path, manifest: &Manifest, ids: &Arc<IdBudget>) -> Re
 /// Deletes what an interrupted seal left: temp files and segments the
 /// manifest does not list.
 fn remove_leftovers(fs: &dyn FileSystem, seg_dir: &Path, manifest: &Manifest) -> Result<()> {
-    let listed: std::collections::HashSet<u64> = manifest.segments.iter().map(|s| s.first_seq).collect();
+    let listed: std::collections::HashSet<(u64, u32)> = manifest.segments.iter().map(|s| (s.first_seq, s.file_gen)).collect();
     for p in fs.list_dir(seg_dir).map_err(|e| Error::io("list", seg_dir, e))? {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let stale = name.ends_with(".tmp") || parse_segment_file_name(&name).is_some_and(|s| !listed.contains(&s));

@@ -82,6 +82,20 @@ pub fn write_nodes(fs: &dyn FileSystem, root: &Path, nodes: &[(u32, u64, Hash)])
     Ok(superseded)
 }
 
+/// Writes a level-0 tile (leaf hashes) of `hashes.len()` entries: what
+/// retention keeps of the seq group it cuts through.
+pub fn write_leaf_tile(fs: &dyn FileSystem, root: &Path, index: u64, hashes: &[Hash]) -> Result<PathBuf> {
+    let path = tile_path(root, 0, index, hashes.len() as u64);
+    let parent = path.parent().unwrap_or(root).to_path_buf();
+    fs.create_dir_all(&parent).map_err(|e| Error::io("create directory", &parent, e))?;
+    let mut f = fs.create(&path).map_err(|e| Error::io("create", &path, e))?;
+    let bytes: Vec<u8> = hashes.iter().flatten().copied().collect();
+    f.write_all(&bytes).map_err(|e| Error::io("write", &path, e))?;
+    f.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
+    fs.sync_dir(&parent).map_err(|e| Error::io("fsync directory", &parent, e))?;
+    Ok(path)
+}
+
 /// Reads the hashes of a tile as stored (full or the given partial width).
 pub fn read_tile(fs: &dyn FileSystem, root: &Path, level: u32, index: u64, width: u64) -> Result<Vec<Hash>> {
     let path = tile_path(root, level, index, width);
@@ -90,6 +104,20 @@ pub fn read_tile(fs: &dyn FileSystem, root: &Path, level: u32, index: u64, width
         return Err(Error::corruption(&path, 0, format!("tile holds {} bytes, expected {}", b.len(), width * 32)));
     }
     Ok(b.chunks_exact(32).map(|c| <Hash>::try_from(c).unwrap_or([0; 32])).collect())
+}
+
+/// The first `width` hashes of a tile: from the tile of exactly that width,
+/// or, when a later seal superseded it, from a wider version of the same
+/// tile, which starts with the same hashes.
+pub fn read_tile_at_least(fs: &dyn FileSystem, root: &Path, level: u32, index: u64, width: u64) -> Option<Vec<Hash>> {
+    if let Ok(t) = read_tile(fs, root, level, index, width) {
+        return Some(t);
+    }
+    let wider = (width + 1..=TILE_WIDTH).rev().find_map(|w| read_tile(fs, root, level, index, w).ok());
+    wider.map(|mut t| {
+        t.truncate(width as usize);
+        t
+    })
 }
 
 #[cfg(test)]

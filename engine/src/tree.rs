@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::fs::FileSystem;
 use crate::index::SEQ_GROUP;
 use crate::memtable::Memtable;
-use crate::merkle::{leaf_hash, node_hash, Hash, TILE_HEIGHT, TILE_WIDTH};
+use crate::merkle::{leaf_hash, node_hash, Frontier, Hash, TILE_HEIGHT, TILE_WIDTH};
 use crate::query::BlockCache;
 use crate::segment::reader::Segment;
 use crate::segment::set::SegmentSet;
@@ -34,6 +34,10 @@ pub struct TreeReader<'a> {
     pub active_leaves: Vec<Hash>,
     /// Leaves in the snapshot.
     pub size: u64,
+    /// Seqs below this were removed by retention; the leaves of their last
+    /// partial seq group are kept in a level-0 tile.
+    pub min_retained: u64,
+    boundary: Option<Vec<Hash>>,
     tiles: HashMap<(u32, u64), Vec<Hash>>,
     groups: HashMap<u64, Vec<Option<Hash>>>,
 }
@@ -53,8 +57,9 @@ impl<'a> TreeReader<'a> {
         sealing: Vec<Arc<Memtable>>,
         active_first: u64,
         active_leaves: Vec<Hash>,
+        min_retained: u64,
     ) -> Self {
-        let sealed_size = segments.last().map_or(0, |s| s.footer.tree_size);
+        let sealed_size = segments.last().map_or(0, |s| s.footer.tree_size).max(min_retained);
         let size = active_first + active_leaves.len() as u64;
         TreeReader {
             fs,
@@ -66,6 +71,8 @@ impl<'a> TreeReader<'a> {
             active_first,
             active_leaves,
             size,
+            min_retained,
+            boundary: None,
             tiles: HashMap::new(),
             groups: HashMap::new(),
         }
@@ -75,6 +82,9 @@ impl<'a> TreeReader<'a> {
     pub fn leaf(&mut self, seq: u64) -> Result<Hash> {
         if seq >= self.size {
             return Err(Error::InvalidArgument(format!("seq {seq} is beyond the tree size {}", self.size)));
+        }
+        if seq < self.min_retained {
+            return self.pruned_leaf(seq);
         }
         if seq >= self.active_first {
             return Ok(self.active_leaves[(seq - self.active_first) as usize]);
@@ -94,6 +104,33 @@ impl<'a> TreeReader<'a> {
             let seg = self.segment_of(seq).map(|s| s.path.display().to_string()).unwrap_or_default();
             Error::corruption(seg, 0, format!("no stored event has seq {seq}"))
         })
+    }
+
+    /// A leaf below the retention cut: only those of the cut's own seq
+    /// group remain, in the level-0 tile retention wrote.
+    fn pruned_leaf(&mut self, seq: u64) -> Result<Hash> {
+        let pruned = Error::Pruned { seq, min_retained: self.min_retained };
+        let (g, w) = (self.min_retained / SEQ_GROUP, self.min_retained % SEQ_GROUP);
+        if seq / SEQ_GROUP != g || w == 0 {
+            return Err(pruned);
+        }
+        if self.boundary.is_none() {
+            self.boundary = Some(tiles::read_tile(self.fs, self.tile_dir, 0, g, w)?);
+        }
+        self.boundary.as_ref().and_then(|b| b.get((seq % SEQ_GROUP) as usize).copied()).ok_or(pruned)
+    }
+
+    /// The tree's frontier at `size` (its perfect subtrees, left to right).
+    pub fn frontier_at(&mut self, size: u64) -> Result<Frontier> {
+        let mut nodes = Vec::new();
+        let mut at = 0u64;
+        for level in (0..64u32).rev() {
+            if size & (1 << level) != 0 {
+                nodes.push(self.subtree(level, at >> level)?);
+                at += 1 << level;
+            }
+        }
+        Frontier::from_parts(size, nodes).ok_or_else(|| Error::InvalidArgument("frontier decomposition".into()))
     }
 
     fn segment_of(&self, seq: u64) -> Option<&Arc<Segment>> {
@@ -131,9 +168,10 @@ impl<'a> TreeReader<'a> {
             return None;
         }
         if !self.tiles.contains_key(&(tile_level, t)) {
-            // A tile superseded by a newer seal may vanish under a reader:
-            // then the node is recomputed from below.
-            let hashes = tiles::read_tile(self.fs, self.tile_dir, tile_level, t, width).ok()?;
+            // A tile superseded by a newer seal may vanish under a reader: a
+            // wider one holds the same hashes; else the node is recomputed
+            // from below.
+            let hashes = tiles::read_tile_at_least(self.fs, self.tile_dir, tile_level, t, width)?;
             self.tiles.insert((tile_level, t), hashes);
         }
         self.tiles[&(tile_level, t)].get((index % TILE_WIDTH) as usize).copied()

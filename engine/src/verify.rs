@@ -101,6 +101,10 @@ pub struct Report {
     pub external_checkpoints: usize,
     /// Whether signatures were checked against keys the caller gave.
     pub trusted_keys: bool,
+    /// Seqs below this were removed by retention (not damage).
+    pub pruned_below: u64,
+    /// Checkpoints inside the pruned range that could not be recomputed.
+    pub pruned_checkpoints: usize,
     pub problems: Vec<Problem>,
 }
 
@@ -159,7 +163,7 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions, progress: Progress<'_>) -> R
         .segments
         .iter()
         .map(|e| {
-            let path = seg_dir.join(segment_file_name(e.first_seq));
+            let path = seg_dir.join(segment_file_name(e.first_seq, e.file_gen));
             let segment = Segment::open(&path).map(Arc::new).map_err(|err| err.to_string());
             Listed { first_seq: e.first_seq, count: e.count, path, segment }
         })
@@ -168,7 +172,7 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions, progress: Progress<'_>) -> R
     check_extra_files(&mut report, &listed, &seg_dir);
     let unsealed = read_unsealed(&fs, &dir.join(WAL_DIR), manifest.sealed_size, &mut report);
     let history = read_history_or_report(&fs, dir, &mut report);
-    verify_parts(&fs, dir, &history, manifest.sealed_size, &listed, &unsealed, opts, progress, &mut report);
+    verify_parts(&fs, dir, &history, manifest.min_retained_seq, manifest.sealed_size, &listed, &unsealed, opts, progress, &mut report);
     Ok(report)
 }
 
@@ -180,6 +184,7 @@ pub(crate) fn verify_parts(
     fs: &dyn FileSystem,
     dir: &Path,
     history: &[HistoryEntry],
+    min_retained: u64,
     sealed_size: u64,
     listed: &[Listed],
     unsealed: &[Unsealed],
@@ -228,6 +233,10 @@ pub(crate) fn verify_parts(
     }
 
     let mut fold = Fold::new(fs, dir.join(TILE_DIR), sealed_size, targets);
+    if min_retained > 0 {
+        report.pruned_below = min_retained;
+        fold.start_after_cut(report, min_retained);
+    }
     scan_segments(listed, report, &mut fold, total, progress);
     for &(seq, leaf, len) in unsealed {
         fold.push(report, seq, leaf);
@@ -277,12 +286,13 @@ pub(crate) fn check_listing(report: &mut Report, min_retained_seq: u64, sealed_s
 
 /// Segment files the manifest does not list.
 fn check_extra_files(report: &mut Report, listed: &[Listed], seg_dir: &Path) {
-    let named: std::collections::HashSet<u64> = listed.iter().map(|l| l.first_seq).collect();
+    let named: std::collections::HashSet<String> =
+        listed.iter().filter_map(|l| l.path.file_name().and_then(|n| n.to_str()).map(str::to_string)).collect();
     if let Ok(rd) = std::fs::read_dir(seg_dir) {
         let mut extra: Vec<String> = rd
             .flatten()
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|n| parse_segment_file_name(n).is_some_and(|s| !named.contains(&s)))
+            .filter(|n| parse_segment_file_name(n).is_some() && !named.contains(n))
             .collect();
         extra.sort();
         for n in extra {
@@ -520,7 +530,7 @@ fn check_segment(report: &mut Report, fold: &mut Fold<'_>, l: &Listed, scan: Sca
         }
         _ => {}
     }
-    *prev_hash = Some(seg.hash);
+    *prev_hash = Some(seg.footer.link_hash());
     let mut own = Frontier::new();
     for &(_, leaf) in &scan.leaves {
         own.push(leaf, |_, _, _| {});
@@ -554,20 +564,6 @@ fn check_segment(report: &mut Report, fold: &mut Fold<'_>, l: &Listed, scan: Sca
     }
 }
 
-/// The first `width` hashes of a tile: from the tile of exactly that width,
-/// or (when a newer seal has superseded it under a live store) from a
-/// wider version of the same tile, which starts with the same hashes.
-fn read_tile_at_least(fs: &dyn FileSystem, dir: &Path, level: u32, index: u64, width: u64) -> Option<Vec<Hash>> {
-    if let Ok(t) = tiles::read_tile(fs, dir, level, index, width) {
-        return Some(t);
-    }
-    let wider = (width + 1..=TILE_WIDTH).rev().find_map(|w| tiles::read_tile(fs, dir, level, index, w).ok());
-    wider.map(|mut t| {
-        t.truncate(width as usize);
-        t
-    })
-}
-
 /// A checkpoint to compare the tree with when it reaches a size.
 struct Target {
     label: String,
@@ -589,6 +585,50 @@ struct Fold<'a> {
 impl<'a> Fold<'a> {
     fn new(fs: &'a dyn FileSystem, tile_dir: PathBuf, sealed: u64, targets: BTreeMap<u64, Vec<Target>>) -> Self {
         Fold { fs, tile_dir, sealed, frontier: Frontier::new(), intact: true, targets, tiles: HashMap::new() }
+    }
+
+    /// Retention removed seqs below `cut`: the tree resumes from the tiles
+    /// (and the boundary leaf tile), and checkpoints inside the pruned range
+    /// are checked from the tiles where they can be, else noted.
+    fn start_after_cut(&mut self, report: &mut Report, cut: u64) {
+        let cache = crate::query::BlockCache::new(0);
+        let mut t = crate::tree::TreeReader::new(
+            self.fs,
+            &self.tile_dir,
+            &cache,
+            Arc::new(crate::segment::set::SegmentSet::default()),
+            Vec::new(),
+            cut,
+            Vec::new(),
+            cut,
+        );
+        match t.frontier_at(cut) {
+            Ok(f) => self.frontier = f,
+            Err(e) => {
+                report.problem(
+                    ProblemKind::Unreadable,
+                    format!("the tiles of the pruned range (seqs 0..{cut}) cannot rebuild the tree: {e}"),
+                );
+                self.intact = false;
+                return;
+            }
+        }
+        let below: Vec<u64> = self.targets.range(..=cut).map(|(s, _)| *s).collect();
+        for size in below {
+            let ts = self.targets.remove(&size).unwrap_or_default();
+            let root = if size == 0 { Ok(crate::merkle::empty_root()) } else { crate::checkpoint::proof::range_hash(&mut t, 0, size) };
+            match root {
+                Ok(root) => {
+                    for t in ts.iter().filter(|t| t.root != root) {
+                        report.problem(
+                            ProblemKind::Checkpoint,
+                            format!("{} (size {size}) differs from the tree kept in the tiles of the pruned range", t.label),
+                        );
+                    }
+                }
+                Err(_) => report.pruned_checkpoints += ts.len(),
+            }
+        }
     }
 
     fn broken(&mut self, report: &mut Report, at: u64, why: &str) {
@@ -638,7 +678,7 @@ impl<'a> Fold<'a> {
         let t = index / TILE_WIDTH;
         let width = ((self.sealed >> level) - t * TILE_WIDTH).min(TILE_WIDTH);
         let (fs, dir) = (self.fs, &self.tile_dir);
-        let tile = self.tiles.entry((tile_level, t)).or_insert_with(|| read_tile_at_least(fs, dir, tile_level, t, width));
+        let tile = self.tiles.entry((tile_level, t)).or_insert_with(|| tiles::read_tile_at_least(fs, dir, tile_level, t, width));
         let (lo, hi) = (index << level, (index + 1) << level);
         match tile.as_ref().and_then(|v| v.get((index % TILE_WIDTH) as usize)) {
             None => report.problem(ProblemKind::Unreadable, format!("tile {tile_level}/{t} (width {width}) is missing or unreadable")),

@@ -220,6 +220,22 @@ impl Client {
         }
     }
 
+    /// Runs a compaction on the server (admin); the report as JSON.
+    pub fn compact(&mut self, options: crate::protocol::WireCompact) -> Result<String> {
+        match self.call(RequestBody::Compact { options })? {
+            ResponseBody::Compacted { report } => Ok(report),
+            other => bail!("unexpected answer to compact: {other:?}"),
+        }
+    }
+
+    /// Runs retention on the server (admin); the report as JSON.
+    pub fn retain(&mut self, older_than_secs: u64, dry_run: bool) -> Result<String> {
+        match self.call(RequestBody::Retain { older_than_secs, dry_run })? {
+            ResponseBody::Compacted { report } => Ok(report),
+            other => bail!("unexpected answer to retain: {other:?}"),
+        }
+    }
+
     pub fn create_token(&mut self, role: Role, name: &str) -> Result<String> {
         match self.call(RequestBody::CreateToken { role, name: name.to_string() })? {
             ResponseBody::Token { token } => Ok(token),

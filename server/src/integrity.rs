@@ -6,7 +6,7 @@ use cairn_engine::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
 use cairn_engine::verify::{Report, VerifyOptions};
 use cairn_engine::{Error, SignedCheckpoint, Store, Verifier};
 
-use crate::protocol::{codes, WireError, WireVerifyReport};
+use crate::protocol::{codes, WireCompact, WireError, WireVerifyReport};
 
 /// A request that names something invalid.
 pub const INVALID_PARAMETER: &str = "InvalidParameterException";
@@ -94,6 +94,8 @@ pub fn wire_report(r: &Report) -> WireVerifyReport {
         external_checkpoints: r.external_checkpoints as u64,
         trusted_keys: r.trusted_keys,
         problems: r.problems.iter().map(|p| (p.kind.name().to_string(), p.what.clone())).collect(),
+        pruned_below: r.pruned_below,
+        pruned_checkpoints: r.pruned_checkpoints as u64,
     }
 }
 
@@ -119,5 +121,24 @@ pub fn report_from_wire(w: WireVerifyReport) -> Report {
         external_checkpoints: w.external_checkpoints as usize,
         trusted_keys: w.trusted_keys,
         problems: w.problems.into_iter().map(|(k, what)| Problem { kind: kind(&k), what }).collect(),
+        pruned_below: w.pruned_below,
+        pruned_checkpoints: w.pruned_checkpoints as usize,
+    }
+}
+
+/// The engine's compaction options from the wire's (zero: the default).
+pub fn compact_options(w: &WireCompact) -> cairn_engine::compact::CompactOptions {
+    let d = cairn_engine::compact::CompactOptions::default();
+    let or = |v: u64, d: u64| if v == 0 { d } else { v };
+    cairn_engine::compact::CompactOptions {
+        target_bytes: or(w.target_bytes, d.target_bytes),
+        small_bytes: or(w.small_bytes, d.small_bytes),
+        all: w.all,
+        zstd_level: if w.zstd_level == 0 { d.zstd_level } else { w.zstd_level },
+        block_bytes: or(w.block_bytes, d.block_bytes as u64) as usize,
+        dictionary: w.dictionary,
+        dry_run: w.dry_run,
+        max_bytes_per_sec: w.max_bytes_per_sec,
+        stop: None,
     }
 }

@@ -29,6 +29,10 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   idle_timeout_secs = 300
   frame_bytes_max = 16777216
   checkpoint_interval_secs = 60  # signed checkpoints while events arrive (and at every seal)
+  retention_days = 90            # remove segments older than this (0: keep everything)
+  compaction = true              # merge small segments in the background
+  compaction_max_mb_per_sec = 32 # ... leaving CPU and disk to ingest
+  maintenance_interval_secs = 600
   insecure = false
   tls_cert = \"/etc/cairn/cert.pem\"  # serve TLS (clients: cairn --tls-ca CA.pem)
   tls_key = \"/etc/cairn/key.pem\"
@@ -74,6 +78,19 @@ struct Args {
     /// every seal [default: 60].
     #[arg(long, env = "CAIRN_CHECKPOINT_INTERVAL_SECS")]
     checkpoint_interval_secs: Option<u64>,
+    /// Remove segments whose events are all older than this many days (0:
+    /// keep everything) [default: 90].
+    #[arg(long, env = "CAIRN_RETENTION_DAYS")]
+    retention_days: Option<u64>,
+    /// Merge small segments in the background: true or false [default: true].
+    #[arg(long, env = "CAIRN_COMPACTION")]
+    compaction: Option<bool>,
+    /// Background compaction reads at most this many MB/s [default: 32].
+    #[arg(long, env = "CAIRN_COMPACTION_MAX_MB_PER_SEC")]
+    compaction_max_mb_per_sec: Option<u64>,
+    /// How often compaction and retention run, in seconds [default: 600].
+    #[arg(long, env = "CAIRN_MAINTENANCE_INTERVAL_SECS")]
+    maintenance_interval_secs: Option<u64>,
 }
 
 /// The config file: the same settings, all optional.
@@ -88,6 +105,10 @@ struct FileConfig {
     idle_timeout_secs: Option<u64>,
     frame_bytes_max: Option<u32>,
     checkpoint_interval_secs: Option<u64>,
+    retention_days: Option<u64>,
+    compaction: Option<bool>,
+    compaction_max_mb_per_sec: Option<u64>,
+    maintenance_interval_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -117,6 +138,14 @@ fn config(a: &Args) -> anyhow::Result<Config> {
             Some(0) => anyhow::bail!("checkpoint_interval_secs must be at least 1"),
             Some(s) => Duration::from_secs(s),
             None => d.checkpoint_interval,
+        },
+        retention_days: a.retention_days.or(file.retention_days).unwrap_or(d.retention_days),
+        compaction: a.compaction.or(file.compaction).unwrap_or(d.compaction),
+        compaction_max_mb_per_sec: a.compaction_max_mb_per_sec.or(file.compaction_max_mb_per_sec).unwrap_or(d.compaction_max_mb_per_sec),
+        maintenance_interval: match a.maintenance_interval_secs.or(file.maintenance_interval_secs) {
+            Some(0) => anyhow::bail!("maintenance_interval_secs must be at least 1"),
+            Some(s) => Duration::from_secs(s),
+            None => d.maintenance_interval,
         },
         tls: match (a.tls_cert.clone().or(file.tls_cert), a.tls_key.clone().or(file.tls_key)) {
             (Some(c), Some(k)) => Some((c, k)),

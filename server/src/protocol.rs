@@ -116,6 +116,25 @@ pub enum RequestBody {
     /// `end_time \n location \n sha256_hex \n previous | null` with its
     /// key. Answers `DigestSignature`.
     SignDigest { end_time: String, location: String, sha256_hex: String, previous: Option<String> },
+    /// Merge small adjacent segments (admin); answers `Compacted` with the
+    /// report as JSON.
+    Compact { options: WireCompact },
+    /// Remove segments whose events are all older than `older_than_secs`
+    /// (admin); answers `Compacted` with the retention report as JSON.
+    Retain { older_than_secs: u64, dry_run: bool },
+}
+
+/// `Compact`'s options (see `cairn compact --help`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireCompact {
+    pub target_bytes: u64,
+    pub small_bytes: u64,
+    pub all: bool,
+    pub zstd_level: i32,
+    pub block_bytes: u64,
+    pub dictionary: bool,
+    pub dry_run: bool,
+    pub max_bytes_per_sec: u64,
 }
 
 /// A record's bytes on the wire. postcard writes a byte vector as a
@@ -241,6 +260,10 @@ pub enum ResponseBody {
         signature: Vec<u8>,
         key: String,
     },
+    /// A compaction or retention report, as JSON.
+    Compacted {
+        report: String,
+    },
 }
 
 /// What `Verify` found.
@@ -256,6 +279,9 @@ pub struct WireVerifyReport {
     pub trusted_keys: bool,
     /// (kind, description) of every problem found.
     pub problems: Vec<(String, String)>,
+    /// Seqs below this were removed by retention (not damage).
+    pub pruned_below: u64,
+    pub pruned_checkpoints: u64,
 }
 
 /// Error codes used by the server.

@@ -30,6 +30,14 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How often the store signs a checkpoint while events arrive.
     pub checkpoint_interval: Duration,
+    /// Remove segments older than this many days, hourly (0: keep all).
+    pub retention_days: u64,
+    /// Merge small segments in the background.
+    pub compaction: bool,
+    /// ... reading at most this many MB of records per second.
+    pub compaction_max_mb_per_sec: u64,
+    /// How often compaction and retention run.
+    pub maintenance_interval: Duration,
     /// Allow a non-loopback address without TLS.
     pub insecure: bool,
     /// TLS certificate chain and private key (PEM); plaintext when absent.
@@ -46,6 +54,10 @@ impl Default for Config {
             connections_max: 256,
             idle_timeout: Duration::from_secs(300),
             checkpoint_interval: Options::default().checkpoint_interval,
+            retention_days: 90,
+            compaction: true,
+            compaction_max_mb_per_sec: 32,
+            maintenance_interval: Duration::from_secs(600),
             insecure: false,
             tls: None,
         }
@@ -119,8 +131,72 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     Ok(Running { addr, shutdown, accept })
 }
 
+/// Background compaction and retention, every `maintenance_interval`,
+/// until shutdown.
+fn maintenance_loop(shared: &Shared) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut last = Instant::now();
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(200));
+        if last.elapsed() < shared.cfg.maintenance_interval {
+            continue;
+        }
+        last = Instant::now();
+        if shared.cfg.compaction {
+            let opts = cairn_engine::compact::CompactOptions {
+                target_bytes: 64 * 1024 * 1024,
+                small_bytes: 16 * 1024 * 1024,
+                max_bytes_per_sec: shared.cfg.compaction_max_mb_per_sec.saturating_mul(1_000_000),
+                stop: Some(stop.clone()),
+                ..Default::default()
+            };
+            stop.store(false, Ordering::SeqCst);
+            let watch = {
+                let (stop, flag) = (stop.clone(), shared.shutdown.clone());
+                std::thread::spawn(move || {
+                    while !flag.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    stop.store(true, Ordering::SeqCst);
+                })
+            };
+            match shared.store.compact(&opts, &mut |_, _| {}) {
+                Ok(r) if !r.runs.is_empty() => tracing::info!(
+                    runs = r.runs.len(),
+                    segments_before = r.segments_before,
+                    segments_after = r.segments_after,
+                    bytes_before = r.bytes_before,
+                    bytes_after = r.bytes_after,
+                    "compacted"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("compaction: {e}"),
+            }
+            stop.store(true, Ordering::SeqCst);
+            let _ = watch.join();
+        }
+        if shared.cfg.retention_days > 0 {
+            let older_than = Duration::from_secs(shared.cfg.retention_days.saturating_mul(86_400));
+            match shared.store.retain(&cairn_engine::retention::RetentionOptions { older_than, dry_run: false, stored_at_least: true }) {
+                Ok(r) if r.segments_removed > 0 => tracing::info!(
+                    removed = r.segments_removed,
+                    events = r.events_removed,
+                    min_retained_seq = r.min_retained_seq,
+                    "retention"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("retention: {e}"),
+            }
+        }
+    }
+}
+
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
     let mut workers: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    let maintenance = {
+        let s = shared.clone();
+        std::thread::Builder::new().name("cairnd-maintenance".into()).spawn(move || maintenance_loop(&s))?
+    };
     while !shared.shutdown.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -147,6 +223,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
     for w in workers {
         let _ = w.join();
     }
+    let _ = maintenance.join();
     let shared = Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("connections still hold the store"))?;
     shared.store.close().context("closing the store")?;
     tracing::info!("store closed");
@@ -298,7 +375,11 @@ pub fn engine_query(q: &WireQuery) -> Result<Query, WireError> {
 fn allowed(role: Role, body: &RequestBody) -> bool {
     match body {
         RequestBody::Append { .. } => matches!(role, Role::Ingest | Role::Admin),
-        RequestBody::CreateToken { .. } | RequestBody::RotateKey | RequestBody::SignDigest { .. } => role == Role::Admin,
+        RequestBody::CreateToken { .. }
+        | RequestBody::RotateKey
+        | RequestBody::SignDigest { .. }
+        | RequestBody::Compact { .. }
+        | RequestBody::Retain { .. } => role == Role::Admin,
         _ => matches!(role, Role::Read | Role::Admin),
     }
 }
@@ -414,6 +495,35 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
             match store.sign_digest(&end_time, &location, &sha256_hex, previous.as_deref()) {
                 Ok((signature, key)) => ResponseBody::DigestSignature { signature, key: key.encode() },
                 Err(e) => ResponseBody::Error(err(crate::integrity::INVALID_PARAMETER, e.to_string())),
+            }
+        }
+        RequestBody::Compact { options } => {
+            let o = crate::integrity::compact_options(&options);
+            match store.compact(&o, &mut |_, _| {}) {
+                Ok(r) => {
+                    tracing::info!(
+                        runs = r.runs.len(),
+                        segments_before = r.segments_before,
+                        segments_after = r.segments_after,
+                        "compacted"
+                    );
+                    ResponseBody::Compacted { report: serde_json::to_string(&r).unwrap_or_default() }
+                }
+                Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+            }
+        }
+        RequestBody::Retain { older_than_secs, dry_run } => {
+            let o = cairn_engine::retention::RetentionOptions {
+                older_than: Duration::from_secs(older_than_secs),
+                dry_run,
+                stored_at_least: false,
+            };
+            match store.retain(&o) {
+                Ok(r) => {
+                    tracing::info!(removed = r.segments_removed, min_retained_seq = r.min_retained_seq, dry_run, "retention");
+                    ResponseBody::Compacted { report: serde_json::to_string(&r).unwrap_or_default() }
+                }
+                Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }
         }
         RequestBody::Process => {

@@ -5,6 +5,7 @@
 mod cli;
 mod cloudtrail_export;
 mod common;
+mod compact;
 mod crash;
 mod fixtures;
 mod golden;
@@ -13,5 +14,6 @@ mod interop;
 mod model;
 mod protocol_golden;
 mod query;
+mod retention;
 mod server;
 mod store;

@@ -44,6 +44,16 @@ fn requests() -> Vec<(&'static str, Request)> {
         ("consistency", r(14, RequestBody::Consistency { old: "old".into(), new: None })),
         ("verify", r(15, RequestBody::Verify { checkpoints: vec!["c".into()], public_keys: vec!["k".into()] })),
         (
+            "compact",
+            r(
+                17,
+                RequestBody::Compact {
+                    options: cairn_server::protocol::WireCompact { zstd_level: 3, dry_run: true, ..Default::default() },
+                },
+            ),
+        ),
+        ("retain", r(18, RequestBody::Retain { older_than_secs: 86_400, dry_run: false })),
+        (
             "sign-digest",
             r(
                 16,
@@ -93,6 +103,8 @@ fn responses() -> Vec<(&'static str, Response)> {
         external_checkpoints: 1,
         trusted_keys: true,
         problems: vec![("altered".into(), "seqs 0..256".into())],
+        pruned_below: 0,
+        pruned_checkpoints: 0,
     };
     vec![
         ("appended", r(1, ResponseBody::Appended { outcomes })),
@@ -113,6 +125,7 @@ fn responses() -> Vec<(&'static str, Response)> {
         ("verify-progress", r(15, ResponseBody::VerifyProgress { done_bytes: 10, total_bytes: 20 })),
         ("verify-report", r(15, ResponseBody::VerifyReport(report))),
         ("digest-signature", r(16, ResponseBody::DigestSignature { signature: vec![7; 64], key: "cairn/0+00000000+AQ==".into() })),
+        ("compacted", r(17, ResponseBody::Compacted { report: "{}".into() })),
     ]
 }
 

@@ -275,6 +275,71 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Merge small adjacent segments; recompress; optionally with a dictionary.
+    ///
+    /// Quiet hours leave many small segments (one per 10 minutes at least).
+    /// Compaction rewrites runs of adjacent segments smaller than --small-mib
+    /// into segments of up to --target-mib of records, at --level with
+    /// --block-kib blocks (and a zstd dictionary trained on the store's
+    /// records with --dictionary), rebuilding their indexes. It is
+    /// hash-neutral: every checkpoint and proof issued before still verifies.
+    /// Ingest and queries continue meanwhile; a crash at any point leaves
+    /// the old or the new files. Through a server it needs an admin token.
+    ///
+    /// Example: cairn compact --dry-run; cairn compact --all --level 6 --dictionary
+    Compact {
+        /// Largest merged segment, in MiB of records.
+        #[arg(long, default_value_t = 256)]
+        target_mib: u64,
+        /// Segments with fewer MiB of records than this are merged.
+        #[arg(long, default_value_t = 64)]
+        small_mib: u64,
+        /// Rewrite every segment (e.g. to change the level or add a dictionary).
+        #[arg(long)]
+        all: bool,
+        /// zstd level of the merged segments.
+        #[arg(long, default_value_t = 3, allow_hyphen_values = true)]
+        level: i32,
+        /// Uncompressed KiB per block of the merged segments.
+        #[arg(long, default_value_t = 1024)]
+        block_kib: u64,
+        /// Train a zstd dictionary on the store's records and compress with it.
+        #[arg(long)]
+        dictionary: bool,
+        /// Report what would be merged; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read at most this many MB of records per second (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        max_mb_per_sec: u64,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Remove whole segments whose events are all older than --older-than.
+    ///
+    /// Segments go oldest first, in log order; the first one holding a more
+    /// recent event stops the cut. An event's age is its eventTime, but
+    /// never later than a day after it was ingested (records claiming a
+    /// time far in the future cannot keep their segment forever). The cut
+    /// is recorded in the manifest and appended to the log as a
+    /// RetentionCut event; every remaining event still verifies and proves,
+    /// and `verify` reports the removed range as pruned. cairnd applies its
+    /// --retention-days policy (90 by default, like CloudTrail's event
+    /// history) every 10 minutes, to segments also written longer ago than
+    /// that (so imports of old logs are not deleted at once). Through a
+    /// server it needs an admin token.
+    ///
+    /// Example: cairn retention --older-than 365d --dry-run
+    Retention {
+        /// Keep this much history: 90d, 36h, ...
+        #[arg(long, value_parser = parse_duration)]
+        older_than: std::time::Duration,
+        /// Report what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// The store's signing keys: export the public key, rotate.
     Key {
         #[command(subcommand)]
@@ -622,6 +687,92 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", client.create_token(role, name)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compact { target_mib, small_mib, all, level, block_kib, dictionary, dry_run, max_mb_per_sec, output } => {
+            let mib = 1024 * 1024;
+            let opts = cairn_server::protocol::WireCompact {
+                target_bytes: target_mib.saturating_mul(mib),
+                small_bytes: small_mib.saturating_mul(mib),
+                all: *all,
+                zstd_level: *level,
+                block_bytes: block_kib.saturating_mul(1024),
+                dictionary: *dictionary,
+                dry_run: *dry_run,
+                max_bytes_per_sec: max_mb_per_sec.saturating_mul(1_000_000),
+            };
+            if *target_mib == 0 || *block_kib == 0 || *block_kib > 64 * 1024 {
+                bail!("--target-mib must be at least 1 and --block-kib between 1 and 65536");
+            }
+            let report: cairn_engine::compact::CompactReport = match open_backend(&cli)? {
+                Backend::Local(store) => {
+                    let bar = cairn_tools::progress::Progress::bytes("compacting", 0, cli.quiet);
+                    let mut sized = false;
+                    let r = store.compact(&cairn_server::integrity::compact_options(&opts), &mut |done, total| {
+                        if !sized {
+                            bar.set_length(total);
+                            sized = true;
+                        }
+                        bar.set_position(done);
+                    })?;
+                    bar.finish();
+                    store.close()?;
+                    r
+                }
+                Backend::Remote { mut client, .. } => serde_json::from_str(&client.compact(opts)?)?,
+            };
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Table => {
+                    let verb = if report.dry_run { "would merge" } else { "merged" };
+                    for r in &report.runs {
+                        println!(
+                            "{verb} {} segments from seq {} ({} events): {} -> {} bytes",
+                            r.segments,
+                            r.first_seq,
+                            r.events,
+                            r.bytes_before,
+                            if report.dry_run { "?".to_string() } else { r.bytes_after.to_string() }
+                        );
+                    }
+                    println!(
+                        "segments {} -> {}, bytes {} -> {}{}, {:.1} s ({:.0} MB/s of records)",
+                        report.segments_before,
+                        report.segments_after,
+                        report.bytes_before,
+                        report.bytes_after,
+                        if report.dry_run { " (dry run: nothing changed)" } else { "" },
+                        report.seconds,
+                        report.record_bytes as f64 / report.seconds.max(1e-9) / 1e6
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retention { older_than, dry_run, output } => {
+            let report: cairn_engine::retention::RetentionReport = match open_backend(&cli)? {
+                Backend::Local(store) => {
+                    let o =
+                        cairn_engine::retention::RetentionOptions { older_than: *older_than, dry_run: *dry_run, stored_at_least: false };
+                    let r = store.retain(&o)?;
+                    store.close()?;
+                    r
+                }
+                Backend::Remote { mut client, .. } => serde_json::from_str(&client.retain(older_than.as_secs(), *dry_run)?)?,
+            };
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Table => println!(
+                    "{} {} segments ({} events, {} bytes) older than {}; the store now starts at seq {}{}",
+                    if report.dry_run { "would remove" } else { "removed" },
+                    report.segments_removed,
+                    report.events_removed,
+                    report.bytes_removed,
+                    format_event_time(report.cutoff_ms),
+                    report.min_retained_seq,
+                    report.event_seq.map(|s| format!(" (RetentionCut event: seq {s})")).unwrap_or_default()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Key { cmd } => {
             let mut backend = open_backend(&cli)?;
             let keys = match cmd {
@@ -816,7 +967,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// A duration such as `600`, `90s`, `10m` or `1h` (seconds without a unit).
+/// A duration such as `600`, `90s`, `10m`, `1h` or `90d` (seconds without
+/// a unit).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
     let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 90s, 10m, 1h)"))?;
@@ -824,7 +976,8 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "" | "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m or h)")),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
     };
     if secs == 0 {
         return Err("the duration must be at least 1 s".into());

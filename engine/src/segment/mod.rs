@@ -7,6 +7,7 @@
 //! Layout (docs/FORMAT.md has the byte tables):
 //! `header (64) | block* | block index | id table | frontier | index | footer (320)`
 
+pub mod builder;
 pub mod ids;
 pub mod reader;
 pub mod set;
@@ -20,20 +21,39 @@ use crate::merkle::Hash;
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"CAIRNSEG";
 pub const FOOTER_MAGIC: &[u8; 8] = b"CAIRNFTR";
+/// Version 1: what a seal writes. Version 2 (written by compaction) adds
+/// the footer's chain hash and optional zstd dictionary; this build reads
+/// both.
 pub const SEGMENT_VERSION: u16 = 1;
+pub const SEGMENT_VERSION_MAX: u16 = 2;
+/// Footer flags (version 2).
+pub const FLAG_CHAIN_HASH: u16 = 1;
+pub const FLAG_DICTIONARY: u16 = 2;
 pub const HEADER_BYTES: usize = 64;
 pub const FOOTER_BYTES: usize = 320;
 pub const BLOCK_META_BYTES: usize = 48;
 pub const ID_ENTRY_BYTES: usize = 8;
 
-/// File name of the sealed segment whose first event is `first_seq`.
-pub fn segment_file_name(first_seq: u64) -> String {
-    format!("{first_seq:020}.seg")
+/// File name of the segment whose first event is `first_seq`, written by
+/// generation `gen` (0: a seal; n: the n-th rewrite of that range, by
+/// compaction), so a rewrite never reuses the name of a file it replaces.
+pub fn segment_file_name(first_seq: u64, gen: u32) -> String {
+    if gen == 0 {
+        format!("{first_seq:020}.seg")
+    } else {
+        format!("{first_seq:020}.{gen}.seg")
+    }
 }
 
-pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+/// The (first seq, generation) a segment file name encodes.
+pub fn parse_segment_file_name(name: &str) -> Option<(u64, u32)> {
     let stem = name.strip_suffix(".seg")?;
-    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok()).flatten()
+    let (seq, gen) = match stem.split_once('.') {
+        Some((s, g)) if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) && !g.starts_with('0') => (s, g.parse().ok()?),
+        Some(_) => return None,
+        None => (stem, 0),
+    };
+    (seq.len() == 20 && seq.bytes().all(|b| b.is_ascii_digit())).then(|| seq.parse().ok().map(|s| (s, gen))).flatten()
 }
 
 /// One block's entry in the block index.
@@ -110,16 +130,43 @@ pub struct Footer {
     pub tree_size: u64,
     /// Root of the whole tree at that size.
     pub tree_root: Hash,
-    /// [`Footer::hash`] of the previous segment; zero for the first.
+    /// The link hash ([`Footer::link_hash`]) of the previous segment; zero
+    /// for the first.
     pub prev_segment_hash: Hash,
+    /// Version 2: the hash that the next segment links to, when it is not
+    /// this footer's own hash: a segment written by compaction carries the
+    /// link hash of the last segment it replaced, so the chain still holds
+    /// from the segments sealed after it.
+    pub chain_hash: Option<Hash>,
+    /// Version 2: the zstd dictionary the blocks are compressed with.
+    pub dictionary: Option<Section>,
 }
 
 impl Footer {
+    /// The format version this footer needs: 2 when it uses version-2
+    /// fields, else 1.
+    pub fn version(&self) -> u16 {
+        if self.chain_hash.is_some() || self.dictionary.is_some() {
+            2
+        } else {
+            SEGMENT_VERSION
+        }
+    }
+
+    fn flags(&self) -> u16 {
+        (if self.chain_hash.is_some() { FLAG_CHAIN_HASH } else { 0 }) | (if self.dictionary.is_some() { FLAG_DICTIONARY } else { 0 })
+    }
+
+    /// What the next segment's `prev_segment_hash` must equal.
+    pub fn link_hash(&self) -> Hash {
+        self.chain_hash.unwrap_or_else(|| self.hash())
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut o = Vec::with_capacity(FOOTER_BYTES);
         o.extend_from_slice(FOOTER_MAGIC);
-        put_u16(&mut o, SEGMENT_VERSION);
-        put_u16(&mut o, 0);
+        put_u16(&mut o, self.version());
+        put_u16(&mut o, self.flags());
         put_u32(&mut o, self.block_count);
         put_u64(&mut o, self.first_seq);
         put_u64(&mut o, self.count);
@@ -137,6 +184,11 @@ impl Footer {
         o.extend_from_slice(&self.segment_root);
         o.extend_from_slice(&self.tree_root);
         o.extend_from_slice(&self.prev_segment_hash);
+        o.extend_from_slice(&self.chain_hash.unwrap_or([0; 32]));
+        let d = self.dictionary.unwrap_or_default();
+        put_u64(&mut o, d.offset);
+        put_u64(&mut o, d.len);
+        put_u32(&mut o, d.crc);
         o.resize(FOOTER_BYTES - 4, 0);
         let crc = crc32(&[&o]);
         put_u32(&mut o, crc);
@@ -154,14 +206,18 @@ impl Footer {
         }
         let mut r = Reader::new(&b[8..]);
         let version = r.u16().ok_or_else(|| bad("short"))?;
-        if version != SEGMENT_VERSION {
-            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION });
+        if !(1..=SEGMENT_VERSION_MAX).contains(&version) {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION_MAX });
         }
-        Self::decode_fields(&mut r).ok_or_else(|| bad("short"))
+        let f = Self::decode_fields(&mut r, version).ok_or_else(|| bad("short"))?;
+        if f.version() != version {
+            return Err(bad("its version does not match the fields it uses"));
+        }
+        Ok(f)
     }
 
-    fn decode_fields(r: &mut Reader<'_>) -> Option<Self> {
-        r.u16()?;
+    fn decode_fields(r: &mut Reader<'_>, version: u16) -> Option<Self> {
+        let flags = r.u16()?;
         let block_count = r.u32()?;
         let first_seq = r.u64()?;
         let count = r.u64()?;
@@ -189,6 +245,14 @@ impl Footer {
             segment_root: r.array()?,
             tree_root: r.array()?,
             prev_segment_hash: r.array()?,
+            chain_hash: {
+                let h: Hash = r.array()?;
+                (version >= 2 && flags & FLAG_CHAIN_HASH != 0).then_some(h)
+            },
+            dictionary: {
+                let d = Section { offset: r.u64()?, len: r.u64()?, crc: r.u32()? };
+                (version >= 2 && flags & FLAG_DICTIONARY != 0).then_some(d)
+            },
         })
     }
 
@@ -199,10 +263,10 @@ impl Footer {
     }
 }
 
-pub fn encode_header(first_seq: u64, count: u64) -> Vec<u8> {
+pub fn encode_header(first_seq: u64, count: u64, version: u16) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_BYTES);
     h.extend_from_slice(SEGMENT_MAGIC);
-    put_u16(&mut h, SEGMENT_VERSION);
+    put_u16(&mut h, version);
     put_u16(&mut h, 0);
     put_u32(&mut h, 0);
     put_u64(&mut h, first_seq);

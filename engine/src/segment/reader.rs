@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use super::ids::{Bloom, IdBudget, ID_FENCE_STRIDE};
 use super::{
-    Block, BlockMeta, Footer, Section, BLOCK_META_BYTES, FOOTER_BYTES, HEADER_BYTES, ID_ENTRY_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION,
+    Block, BlockMeta, Footer, Section, BLOCK_META_BYTES, FOOTER_BYTES, HEADER_BYTES, ID_ENTRY_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION_MAX,
 };
 use crate::codec::{crc32, Reader};
 use crate::error::{Error, Result};
@@ -25,6 +25,8 @@ use crate::merkle::{Frontier, Hash};
 /// Upper bound for one block's uncompressed payload, checked before the
 /// decompression buffer is allocated.
 const BLOCK_RAW_BYTES_MAX: u32 = 64 * 1024 * 1024;
+/// Upper bound for a segment's zstd dictionary.
+pub const DICTIONARY_BYTES_MAX: u64 = 1024 * 1024;
 
 /// An open, verified sealed segment.
 pub struct Segment {
@@ -41,6 +43,8 @@ pub struct Segment {
     bloom: Mutex<Option<Arc<Bloom>>>,
     budget: Arc<IdBudget>,
     index: OnceLock<Result<IndexLayout, String>>,
+    /// The zstd dictionary of a version-2 segment's blocks.
+    dictionary: Option<zstd::dict::DecoderDictionary<'static>>,
 }
 
 /// A segment's fence index over its sorted id table (see `ids`).
@@ -97,14 +101,17 @@ impl Segment {
             return Err(Error::corruption(path, 0, "not a cairn segment (bad magic)"));
         }
         let version = u16::from_le_bytes([head[8], head[9]]);
-        if version != SEGMENT_VERSION {
-            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION });
+        if !(1..=SEGMENT_VERSION_MAX).contains(&version) {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION_MAX });
         }
         if crc32(&[&head[..HEADER_BYTES - 4]]) != u32::from_le_bytes(head[60..64].try_into().unwrap_or_default()) {
             return Err(Error::corruption(path, 0, "segment header checksum mismatch"));
         }
         let footer_at = len - FOOTER_BYTES;
         let footer = Footer::decode(path, footer_at as u64, &pread(&file, path, footer_at as u64, FOOTER_BYTES)?)?;
+        if footer.version() != version {
+            return Err(Error::corruption(path, 0, format!("header says version {version}, the footer {}", footer.version())));
+        }
         let hash = footer.hash();
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let seg = Segment {
@@ -119,11 +126,24 @@ impl Segment {
             bloom: Mutex::new(None),
             budget: budget.clone(),
             index: OnceLock::new(),
+            dictionary: None,
         };
         let mut seg = seg;
         seg.check_layout(footer_at as u64)?;
         seg.blocks = seg.decode_block_index()?;
+        if let Some(d) = seg.footer.dictionary {
+            if d.len > DICTIONARY_BYTES_MAX {
+                return Err(Error::corruption(path, d.offset, format!("dictionary of {} bytes is over the limit", d.len)));
+            }
+            let bytes = seg.read_section(&d, "dictionary")?;
+            seg.dictionary = Some(zstd::dict::DecoderDictionary::copy(&bytes));
+        }
         Ok(seg)
+    }
+
+    /// What the next segment's previous-segment hash must equal.
+    pub fn link_hash(&self) -> Hash {
+        self.footer.link_hash()
     }
 
     /// The bytes an id filter for this segment takes.
@@ -249,7 +269,11 @@ impl Segment {
         if m.raw_len > BLOCK_RAW_BYTES_MAX {
             return Err(bad(format!("claims {} uncompressed bytes, over the limit", m.raw_len)));
         }
-        let raw = zstd::bulk::decompress(bytes, m.raw_len as usize).map_err(|e| bad(format!("zstd: {e}")))?;
+        let raw = match &self.dictionary {
+            None => zstd::bulk::decompress(bytes, m.raw_len as usize),
+            Some(d) => zstd::bulk::Decompressor::with_prepared_dictionary(d).and_then(|mut z| z.decompress(bytes, m.raw_len as usize)),
+        }
+        .map_err(|e| bad(format!("zstd: {e}")))?;
         decode_block(raw, m.events).ok_or_else(|| bad("payload does not decode".into()))
     }
 

@@ -6,7 +6,7 @@
 //! like): `count u32 | seq u64[count] | ingest_ms u64[count] |
 //! time_ms i64[count] | len u32[count] | records`.
 
-use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES};
+use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES, SEGMENT_VERSION};
 use crate::codec::{crc32, put_i64, put_u32, put_u64};
 use crate::error::{Error, Result};
 use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, PARTITION_MS, SEQ_GROUP};
@@ -36,7 +36,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     // time alone gives it.
     order.sort_by_key(|&i| entries[i as usize].time_ms);
 
-    let mut out = encode_header(mem.first_seq, n as u64);
+    let mut out = encode_header(mem.first_seq, n as u64, SEGMENT_VERSION);
     let mut blocks: Vec<BlockMeta> = Vec::new();
     let mut compressor = zstd::bulk::Compressor::new(input.zstd_level)
         .map_err(|e| Error::InvalidArgument(format!("zstd level {}: {e}", input.zstd_level)))?;
@@ -103,6 +103,8 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
         tree_size: input.frontier_at_end.size(),
         tree_root: input.frontier_at_end.root(),
         prev_segment_hash: input.prev_segment_hash,
+        chain_hash: None,
+        dictionary: None,
     };
     debug_assert_eq!(footer.tree_size, mem.end_seq());
     let f = footer.encode();

@@ -133,6 +133,8 @@ pub fn print_report(r: &Report, seconds: f64, json: bool) -> Result<bool> {
             "history_checkpoints": r.history_checkpoints,
             "given_checkpoints": r.external_checkpoints,
             "trusted_keys": r.trusted_keys,
+            "pruned_below": r.pruned_below,
+            "pruned_checkpoints": r.pruned_checkpoints,
             "seconds": seconds,
             "problems": r.problems.iter().map(|p| serde_json::json!({"kind": p.kind.name(), "what": p.what})).collect::<Vec<_>>(),
         });
@@ -148,6 +150,18 @@ pub fn print_report(r: &Report, seconds: f64, json: bool) -> Result<bool> {
     } else {
         "the store's own key list (give --public-key to check against a key you trust)"
     };
+    if r.pruned_below > 0 {
+        writeln!(
+            out,
+            "pruned: seqs 0..{} were removed by retention (recorded in the manifest and the log; not damage){}",
+            r.pruned_below,
+            if r.pruned_checkpoints > 0 {
+                format!("; {} checkpoints inside that range could not be recomputed", r.pruned_checkpoints)
+            } else {
+                String::new()
+            }
+        )?;
+    }
     if r.ok() {
         writeln!(
             out,
