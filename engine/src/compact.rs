@@ -30,9 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::event::{id_fingerprint, parse_event};
-use crate::index::terms;
-use crate::limits::RECORD_BYTES_MAX;
+use crate::index::{decode_postings, Attr};
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::segment::builder::{BuildOptions, SegmentBuilder};
 use crate::segment::reader::Segment;
@@ -157,12 +155,52 @@ pub fn train_dictionary(segments: &[Arc<Segment>]) -> Result<Vec<u8>> {
     zstd::dict::from_samples(&samples, DICT_BYTES).map_err(|e| Error::InvalidArgument(format!("training the zstd dictionary failed: {e}")))
 }
 
+/// A source segment's index turned around: for each ordinal, the terms it
+/// is indexed under and its id fingerprint (top 32 bits). Compaction takes
+/// an event's terms from here rather than parsing its record again: the
+/// same terms, at a fraction of the cost.
+struct SourceTerms<'a> {
+    terms: Vec<Vec<(Attr, &'a str)>>,
+    ids: Vec<Option<u32>>,
+}
+
+impl<'a> SourceTerms<'a> {
+    fn read(seg: &'a Segment) -> Result<Self> {
+        let idx = seg.index()?;
+        let bad = |what: &str| Error::corruption(&seg.path, seg.footer.index.offset, format!("index: {what}"));
+        let mut terms: Vec<Vec<(Attr, &'a str)>> = vec![Vec::new(); seg.footer.count as usize];
+        let mut ords = Vec::new();
+        for p in &idx.layout.partitions {
+            for t in p.first_term..p.first_term + p.term_count {
+                let term = idx.term(t);
+                let attr = Attr::from_code(term.attr).ok_or_else(|| bad("unknown attribute code"))?;
+                let value = std::str::from_utf8(term.value).map_err(|_| bad("a value is not UTF-8"))?;
+                ords.clear();
+                decode_postings(term.postings, p.first_ordinal, term.count, &mut ords).ok_or_else(|| bad("malformed postings"))?;
+                for &o in &ords {
+                    terms.get_mut(o as usize).ok_or_else(|| bad("a posting is out of range"))?.push((attr, value));
+                }
+            }
+        }
+        Ok(SourceTerms { terms, ids: seg.id_fps_by_ordinal()? })
+    }
+}
+
 /// Streams the events of several segments in (eventTime, seq) order,
 /// holding one decoded block per source.
 struct Merge<'a> {
     sources: &'a [Arc<Segment>],
     /// Per source: next block to read, the current block and position.
     cursors: Vec<(usize, Option<Block>, usize)>,
+}
+
+impl Merge<'_> {
+    /// The ordinal (position in its segment's time order) of source `i`'s
+    /// current event.
+    fn ordinal(&self, i: usize) -> usize {
+        let (next, _, pos) = &self.cursors[i];
+        self.sources[i].blocks[*next - 1].first_ordinal as usize + *pos
+    }
 }
 
 impl<'a> Merge<'a> {
@@ -224,18 +262,20 @@ pub(crate) fn merge_run(
     let mut b = SegmentBuilder::new(writer, first.footer.first_seq, count, opts)?;
     // Per source: (seq, leaf), to check its segment root.
     let mut own: Vec<Vec<(u64, Hash)>> = sources.iter().map(|s| Vec::with_capacity(s.footer.count.min(1 << 20) as usize)).collect();
+    let source_terms: Vec<SourceTerms<'_>> = sources.iter().map(|s| SourceTerms::read(s)).collect::<Result<_>>()?;
     let mut m = Merge::new(sources);
     let started = Instant::now();
     let mut bytes = 0u64;
     while let Some(i) = m.next_source()? {
+        let ord = m.ordinal(i);
         let (_, cur, pos) = &mut m.cursors[i];
         let block = cur.as_ref().expect("next_source found an event");
         let (seq, ingest, time, rec) = (block.seqs[*pos], block.ingest_ms[*pos], block.time_ms[*pos], block.record(*pos));
         let leaf = leaf_hash(ingest, rec);
-        let ev = parse_event(rec, RECORD_BYTES_MAX).ok();
-        let id_fp = ev.as_ref().and_then(|e| e.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())));
-        let ts = ev.as_ref().map(terms).unwrap_or_default();
-        b.push(seq, ingest, time, rec, leaf, id_fp, &ts)?;
+        let st = &source_terms[i];
+        let id_fp = st.ids.get(ord).copied().flatten().map(|fp32| u64::from(fp32) << 32);
+        let ts = st.terms.get(ord).map_or(&[][..], Vec::as_slice);
+        b.push(seq, ingest, time, rec, leaf, id_fp, ts)?;
         own[i].push((seq, leaf));
         bytes += rec.len() as u64;
         *pos += 1;

@@ -8,7 +8,6 @@
 //! entry (8 bytes), the (seq, leaf) pair for the segment root (40 bytes),
 //! and the postings of the time partitions (a few bytes per term).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -177,7 +176,7 @@ impl<W: Write> SegmentBuilder<W> {
         record: &[u8],
         leaf: Hash,
         id_fp: Option<u64>,
-        terms: &[(Attr, Cow<'_, str>)],
+        terms: &[(Attr, &str)],
     ) -> Result<()> {
         if self.last_key.is_some_and(|k| k >= (time_ms, seq)) {
             return Err(Error::InvalidArgument(format!("event seq {seq} arrived out of (time, seq) order")));
@@ -208,12 +207,12 @@ impl<W: Write> SegmentBuilder<W> {
         p.count += 1;
         for (attr, value) in terms.iter().filter(|(a, _)| *a != Attr::EventId) {
             let map = &mut p.terms[*attr as usize];
-            match map.get_mut(value.as_ref()) {
+            match map.get_mut(*value) {
                 // An event lists each (attr, value) once (`terms` dedups).
                 Some(v) if v.last() != Some(&ord) => v.push(ord),
                 Some(_) => {}
                 None => {
-                    map.insert(value.as_ref().into(), vec![ord]);
+                    map.insert((*value).into(), vec![ord]);
                 }
             }
         }

@@ -319,6 +319,21 @@ impl Segment {
         freed
     }
 
+    /// The id fingerprint's top 32 bits of every event that has an id, by
+    /// ordinal (for compaction, which rebuilds the id table from it).
+    pub fn id_fps_by_ordinal(&self) -> Result<Vec<Option<u32>>> {
+        let b = self.read_section(&self.footer.id_table, "id table")?;
+        let mut out = vec![None; self.footer.count as usize];
+        for e in b.chunks_exact(ID_ENTRY_BYTES) {
+            let ord = u32::from_le_bytes([e[4], e[5], e[6], e[7]]) as usize;
+            let slot = out
+                .get_mut(ord)
+                .ok_or_else(|| Error::corruption(&self.path, self.footer.id_table.offset, "id table ordinal out of range"))?;
+            *slot = Some(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
+        }
+        Ok(out)
+    }
+
     /// Ordinals (time-order positions) of events whose id fingerprint's top
     /// 32 bits equal those of `fp`. The caller confirms the id itself.
     pub fn find_id(&self, fp: u64) -> Result<Vec<u32>> {
