@@ -1,14 +1,24 @@
-//! Golden fixture of on-disk format version 1: a data directory written by
-//! this format (a sealed segment, tiles, a manifest, and a WAL with unsealed
-//! events) must stay readable, with the same records and the same tree
-//! head, by every later build. Regenerate only for a deliberate format
-//! change: `CAIRN_REGEN_GOLDEN=1 cargo test golden`.
+//! Golden fixtures of the on-disk formats: data directories written by
+//! earlier builds must stay readable, with the same records and the same
+//! tree head, by every later build.
+//!
+//! - `golden/v1`: format version 1 (a sealed segment with a version-1
+//!   index, tiles, a version-1 manifest, and a WAL with unsealed events),
+//!   written before checkpoints existed. Frozen: it can no longer be
+//!   regenerated (this build writes newer formats).
+//! - `golden/v2`: segment and manifest version 2 (a compacted segment with
+//!   a dictionary and chain hash, a sealed segment with a version-2 index,
+//!   a retention cut with its level-0 tile), keys and signed checkpoints.
+//!   Regenerate only for a deliberate format change:
+//!   `CAIRN_REGEN_GOLDEN_V2=1 cargo test golden`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cairn_engine::{Options, Store};
+
+use cairn_engine::verify::{verify_dir, VerifyOptions};
 
 use crate::common::{assert_consistent, fixtures_dir};
 
@@ -38,31 +48,10 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn regenerate(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path(), golden_options()).unwrap();
-    let recs = source_records();
-    for chunk in recs[..280].chunks(70) {
-        let refs: Vec<&[u8]> = chunk.iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
-    }
-    store.seal_now().unwrap();
-    let refs: Vec<&[u8]> = recs[280..].iter().map(|r| r.as_slice()).collect();
-    store.append(&refs).unwrap();
-    let root = hex::encode(store.stats().unwrap().root);
-    store.close().unwrap();
-    copy_dir(tmp.path(), &dir.join("data"));
-    std::fs::write(dir.join("ROOT"), format!("{root}\n")).unwrap();
-}
-
 // Goal: format version 1 stays readable: same records, seqs and tree root.
 #[test]
 fn format_v1_golden_store_opens() {
     let golden = fixtures_dir().join("golden/v1");
-    if std::env::var_os("CAIRN_REGEN_GOLDEN").is_some() {
-        regenerate(&golden);
-    }
     let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden fixture present").trim().to_string();
     let work = tempfile::tempdir().unwrap();
     copy_dir(&golden.join("data"), work.path());
@@ -77,4 +66,108 @@ fn format_v1_golden_store_opens() {
     assert_eq!(hex::encode(stats.root), expected_root);
     // The clock is read once at open, then once per batch.
     assert_eq!(events[0].ingest_ms, 1_767_225_601_000);
+}
+
+// Goal: the version-1 store also verifies (no seq map: every block is read
+// for proofs), proves its events, and compacts into version-2 segments
+// that verify again with the same root.
+#[test]
+fn format_v1_golden_store_verifies_proves_and_compacts() {
+    let golden = fixtures_dir().join("golden/v1");
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&golden.join("data"), work.path());
+    let store = Store::open(work.path(), Options::default()).unwrap();
+    let cp = store.checkpoint().unwrap().unwrap();
+    let key = store.verifiers().pop().unwrap();
+    for seq in [0u64, 100, 279, 299] {
+        let p = store.prove(seq, Some(&cp)).unwrap();
+        assert!(cairn_engine::checkpoint::bundle::ProofBundle::from_proof(&p).unwrap().verify(std::slice::from_ref(&key)).is_ok());
+    }
+    let root = store.stats().unwrap().root;
+    store.seal_now().unwrap();
+    let opts = cairn_engine::compact::CompactOptions { all: true, small_bytes: u64::MAX, ..Default::default() };
+    store.compact(&opts, &mut |_, _| {}).unwrap();
+    assert_eq!(store.stats().unwrap().root, root);
+    store.close().unwrap();
+    let v = verify_dir(work.path(), &VerifyOptions { checkpoints: vec![cp], public_keys: vec![key] }, &mut |_, _| {}).unwrap();
+    assert!(v.ok(), "{:#?}", v.problems);
+}
+
+/// The records of the v2 fixture: 100 of 2020 (retention removes them),
+/// then 300 real ones of 2024.
+fn v2_records() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = (0..100).map(|i| crate::common::record(&format!("old-{i}"), "2020-06-01T00:00:00Z", "ListBuckets")).collect();
+    v.extend(source_records());
+    v
+}
+
+fn regenerate_v2(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), golden_options()).unwrap();
+    let recs = v2_records();
+    let put = |part: &[Vec<u8>]| {
+        for chunk in part.chunks(20) {
+            let refs: Vec<&[u8]> = chunk.iter().map(|r| r.as_slice()).collect();
+            store.append(&refs).unwrap();
+        }
+    };
+    put(&recs[..100]);
+    store.seal_now().unwrap();
+    put(&recs[100..230]);
+    store.seal_now().unwrap();
+    // The golden clock says 2026-01-01: the 2020 segment is over 5 years old.
+    let cut = store
+        .retain(&cairn_engine::retention::RetentionOptions {
+            older_than: std::time::Duration::from_secs(5 * 365 * 86_400),
+            dry_run: false,
+            stored_at_least: false,
+        })
+        .unwrap();
+    assert_eq!(cut.min_retained_seq, 100, "a cut inside the first seq group (a level-0 tile)");
+    put(&recs[230..330]);
+    store.seal_now().unwrap();
+    // Merge what is left sealed (a dictionary, a chain hash).
+    let opts = cairn_engine::compact::CompactOptions { small_bytes: u64::MAX, dictionary: true, block_bytes: 8192, ..Default::default() };
+    store.compact(&opts, &mut |_, _| {}).unwrap();
+    assert_eq!(store.stats().unwrap().segments, 1, "the segments merged");
+    put(&recs[330..]);
+    let root = hex::encode(store.stats().unwrap().root);
+    store.close().unwrap();
+    copy_dir(tmp.path(), &dir.join("data"));
+    std::fs::write(dir.join("ROOT"), format!("{root}\n")).unwrap();
+}
+
+// Goal: segment and manifest version 2, keys and checkpoints stay
+// readable: same records and root, the checkpoint history verifies, and
+// proofs compute.
+#[test]
+fn format_v2_golden_store_opens_and_verifies() {
+    let golden = fixtures_dir().join("golden/v2");
+    if std::env::var_os("CAIRN_REGEN_GOLDEN_V2").is_some() {
+        regenerate_v2(&golden);
+    }
+    let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden v2 fixture present").trim().to_string();
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&golden.join("data"), work.path());
+    let v = verify_dir(work.path(), &VerifyOptions::default(), &mut |_, _| {}).unwrap();
+    assert!(v.ok(), "{:#?}", v.problems);
+    assert!(v.history_checkpoints >= 3);
+    assert_eq!(v.pruned_below, 100);
+    let store = Store::open(work.path(), Options::default()).unwrap();
+    let mut events = Vec::new();
+    store.for_each(|e| events.push(e.clone())).unwrap();
+    events.sort_by_key(|e| e.seq);
+    assert!(events.iter().enumerate().all(|(i, e)| e.seq == 100 + i as u64), "seqs contiguous from the cut");
+    let (cuts, kept): (Vec<_>, Vec<_>) = events.iter().partition(|e| String::from_utf8_lossy(&e.record).contains("\"RetentionCut\""));
+    assert_eq!(cuts.len(), 1);
+    assert_eq!(kept.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), v2_records()[100..].to_vec());
+    assert_eq!(hex::encode(store.stats().unwrap().root), expected_root);
+    let cp = store.latest_checkpoint().unwrap();
+    let key = store.verifiers().pop().unwrap();
+    assert!(matches!(store.prove(5, Some(&cp)), Err(cairn_engine::Error::Pruned { .. })));
+    for seq in [100u64, 101, 230, 400] {
+        let p = store.prove(seq, Some(&cp)).unwrap();
+        assert!(cairn_engine::checkpoint::bundle::ProofBundle::from_proof(&p).unwrap().verify(std::slice::from_ref(&key)).is_ok());
+    }
 }
