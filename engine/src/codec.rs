@@ -41,6 +41,9 @@ impl<'a> Reader<'a> {
     pub fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.bytes(N)?.try_into().ok()
     }
+    pub fn u8(&mut self) -> Option<u8> {
+        self.array::<1>().map(|b| b[0])
+    }
     pub fn u16(&mut self) -> Option<u16> {
         self.array().map(u16::from_le_bytes)
     }

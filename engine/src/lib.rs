@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod fs;
 pub mod index;
+pub mod insights;
 pub mod limits;
 pub mod lock;
 pub mod manifest;

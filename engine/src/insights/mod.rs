@@ -1,0 +1,10 @@
+//! Insights: unusual API call volumes and error rates, found the way
+//! CloudTrail Insights finds them (docs/INSIGHTS.md), from per-minute
+//! counters kept at ingest and stored with every segment.
+//!
+//! `counters` owns what is counted and its encoding; `detect` the baseline
+//! and the rule that opens and closes an insight; `record` the Insight
+//! events (CloudTrail's shape) appended to the log.
+
+pub mod counters;
+pub mod detect;
