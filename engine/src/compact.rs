@@ -260,6 +260,9 @@ pub(crate) fn merge_run(
     let file = fs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     let writer = std::io::BufWriter::with_capacity(1 << 20, WriteAdapter(file));
     let mut b = SegmentBuilder::new(writer, first.footer.first_seq, count, opts)?;
+    for s in sources {
+        b.add_counters(&s.counters()?);
+    }
     // Per source: (seq, leaf), to check its segment root.
     let mut own: Vec<Vec<(u64, Hash)>> = sources.iter().map(|s| Vec::with_capacity(s.footer.count.min(1 << 20) as usize)).collect();
     let source_terms: Vec<SourceTerms<'_>> = sources.iter().map(|s| SourceTerms::read(s)).collect::<Result<_>>()?;

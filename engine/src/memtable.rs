@@ -15,6 +15,7 @@ use foldhash::fast::RandomState;
 
 use crate::event::id_fingerprint;
 use crate::index::{Attr, ATTR_COUNT};
+use crate::insights::counters::Counters;
 use crate::merkle::Hash;
 
 /// A buffer that holds records, shared with whoever filled it.
@@ -64,6 +65,8 @@ pub struct Memtable {
     /// Tile-level Merkle nodes completed by this memtable's leaves:
     /// `(level, index, hash)`, written to tiles at seal.
     pub tile_nodes: Vec<(u32, u64, Hash)>,
+    /// Per-minute counters for Insights, written with the segment.
+    pub counters: Counters,
 }
 
 impl Memtable {
@@ -78,6 +81,7 @@ impl Memtable {
             min_time_ms: i64::MAX,
             max_time_ms: i64::MIN,
             tile_nodes: Vec::new(),
+            counters: Counters::default(),
         }
     }
 

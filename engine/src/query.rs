@@ -108,7 +108,31 @@ impl From<Error> for QueryError {
 
 pub type QueryResult<T> = std::result::Result<T, QueryError>;
 
+/// EventCategory values as records spell them. LookupEvents documents
+/// `EventCategory=insight` in lower case; values are matched without case.
+const EVENT_CATEGORIES: [&str; 4] = ["Management", "Data", "Insight", "NetworkActivity"];
+
 impl Query {
+    /// The query with EventCategory values spelled as records spell them
+    /// (`insight` -> `Insight`); every other value is matched exactly.
+    pub fn canonical(&self) -> std::borrow::Cow<'_, Query> {
+        let fix = |a: &Attr, v: &String| -> Option<&'static str> {
+            (*a == Attr::EventCategory).then(|| EVENT_CATEGORIES.into_iter().find(|c| c.eq_ignore_ascii_case(v) && c != v)).flatten()
+        };
+        if !self.filters.iter().any(|(a, vs)| vs.iter().any(|v| fix(a, v).is_some())) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut q = self.clone();
+        for (a, vs) in &mut q.filters {
+            for v in vs.iter_mut() {
+                if let Some(c) = fix(a, v) {
+                    *v = c.to_string();
+                }
+            }
+        }
+        std::borrow::Cow::Owned(q)
+    }
+
     /// Checks the query against CloudTrail's rules and our limits.
     pub fn validate(&self) -> QueryResult<()> {
         if let (Some(s), Some(e)) = (self.start_ms, self.end_ms) {

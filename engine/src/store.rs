@@ -26,6 +26,7 @@ use crate::event::{id_fingerprint, parse_event, Rejection};
 use crate::fs::{FileSystem, RealFs};
 use crate::index::SEQ_GROUP;
 use crate::index::{terms, Attr};
+use crate::insights::counters::{Counters, Sample};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
 use crate::manifest::{Manifest, SegmentEntry};
@@ -263,6 +264,8 @@ struct Prepared {
     /// Already stored with identical bytes in a sealed segment, found by
     /// `prepare`.
     dup: Option<u64>,
+    /// What the Insights counters keep of it, if it counts.
+    sample: Option<Sample>,
 }
 
 #[derive(Default)]
@@ -448,6 +451,7 @@ impl Store {
     /// come from the snapshot of the first page, so every matching event
     /// appears exactly once even while new events arrive.
     pub fn lookup(&self, q: &Query, max_results: Option<usize>, next_token: Option<&str>) -> QueryResult<Page> {
+        let q = &*q.canonical();
         let now = self.inner.now_ms() as i64;
         query::lookup(
             |bound, cursor, limit| self.inner.snapshot(q, bound, Order::NewestFirst, cursor, limit),
@@ -463,6 +467,7 @@ impl Store {
     /// first. Answered from the indexes: sealed partitions wholly inside
     /// the range cost one term-table read, no decompression.
     pub fn count(&self, q: &Query, by: Attr) -> QueryResult<Vec<(String, u64)>> {
+        let q = &*q.canonical();
         q.validate()?;
         let snap = self.inner.snapshot(q, None, Order::NewestFirst, None, usize::MAX);
         query::count(&snap, &self.inner.cache, q, by)
@@ -471,6 +476,7 @@ impl Store {
     /// Events matching `q` with seq >= `from_seq`, in seq (arrival) order,
     /// at most `max`, and the seq to continue from: what `tail` polls.
     pub fn events_since(&self, from_seq: u64, q: &Query, max: usize) -> QueryResult<(Vec<StoredEvent>, u64)> {
+        let q = &*q.canonical();
         q.validate()?;
         let (segments, mems, bound) = {
             let st = self.inner.state.read();
@@ -511,6 +517,7 @@ impl Store {
     /// `false`. Memory stays bounded: blocks are decoded one at a time.
     /// Returns the number of events passed to `f`.
     pub fn export(&self, q: &Query, order: Order, mut f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
+        let q = &*q.canonical();
         q.validate()?;
         let snap = self.inner.snapshot(q, None, order, None, usize::MAX);
         let mut n = 0u64;
@@ -613,6 +620,30 @@ impl Store {
         s.tile_bytes = dir_bytes(&self.inner.tile_dir);
         s.disk_bytes = dir_bytes(&self.inner.dir);
         Ok(s)
+    }
+
+    /// For Insights, from one consistent view: the sealed segments, and the
+    /// counters of the events not sealed yet with eventTime in `[lo_minute,
+    /// hi_minute)` (copied; the active memtable's under the read lock).
+    pub fn counter_view(&self, lo_minute: i64, hi_minute: i64) -> (Arc<SegmentSet>, Counters) {
+        let (segments, sealing, mut out) = {
+            let st = self.inner.state.read();
+            let mut active = Counters::default();
+            for (k, minutes) in &st.active.counters.series {
+                for (m, c) in minutes.range(lo_minute..hi_minute) {
+                    active.add_cell(k, *m, c);
+                }
+            }
+            (st.segments.clone(), st.sealing.clone(), active)
+        };
+        for m in &sealing {
+            for (k, minutes) in &m.counters.series {
+                for (t, c) in minutes.range(lo_minute..hi_minute) {
+                    out.add_cell(k, *t, c);
+                }
+            }
+        }
+        (segments, out)
     }
 
     /// What the engine holds in memory, by purpose.
@@ -1233,6 +1264,7 @@ impl Inner {
                         len: rec.len(),
                         terms: first_term..term_items.len(),
                         dup,
+                        sample: Sample::of(&ev),
                     });
                     outcomes.push(Outcome::Stored(0));
                 }
@@ -1362,6 +1394,9 @@ impl Inner {
                 frontier.push(p.meta.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
                 let chunk = active.add_chunk(&r.body);
                 active.push(p.meta, chunk, p.at, p.len, r.terms(p));
+                if let Some(s) = &p.sample {
+                    active.counters.add(s);
+                }
             }
         }
         w.next_seq += count as u64;
@@ -1787,6 +1822,9 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path, 
             let parsed = parse_event(rec, RECORD_BYTES_MAX).ok();
             let id_fp = parsed.as_ref().and_then(|ev| ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())));
             let ts = parsed.as_ref().map(terms).unwrap_or_default();
+            if let Some(s) = parsed.as_ref().and_then(Sample::of) {
+                mem.counters.add(&s);
+            }
             frontier.push(e.leaf, |level, index, h| mem.tile_nodes.push((level, index, h)));
             let meta = EventMeta { ingest_ms: e.ingest_ms, time_ms: e.time_ms, leaf: e.leaf, id_fp };
             mem.push(meta, c, e.record.start, e.record.len(), ts.iter().map(|(a, v)| (*a, v.as_ref())));

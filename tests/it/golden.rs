@@ -11,6 +11,9 @@
 //!   a retention cut with its level-0 tile), keys and signed checkpoints.
 //!   Regenerate only for a deliberate format change:
 //!   `CAIRN_REGEN_GOLDEN_V2=1 cargo test golden`.
+//! - `golden/v3`: index version 3 (the Insights counters in a sealed
+//!   segment) and a WAL. Regenerate only for a deliberate format change:
+//!   `CAIRN_REGEN_GOLDEN_V3=1 cargo test golden`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,4 +173,125 @@ fn format_v2_golden_store_opens_and_verifies() {
         let p = store.prove(seq, Some(&cp)).unwrap();
         assert!(cairn_engine::checkpoint::bundle::ProofBundle::from_proof(&p).unwrap().verify(std::slice::from_ref(&key)).is_ok());
     }
+}
+
+/// What the Insights counters must hold for `records`, computed here from
+/// the JSON: (eventSource, eventName, errorCode, minute) -> count, for
+/// write management calls (errorCode `None`) and management calls that
+/// ended in an error.
+fn expected_counts(records: &[Vec<u8>]) -> std::collections::BTreeMap<(String, String, Option<String>, i64), u32> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in records {
+        let v: serde_json::Value = serde_json::from_slice(r).unwrap();
+        let category = v["eventCategory"].as_str().unwrap_or("Management");
+        let (Some(source), Some(name)) = (v["eventSource"].as_str(), v["eventName"].as_str()) else { continue };
+        if category != "Management" || v["eventType"] == "AwsCloudTrailInsight" || source == "cairn.local" {
+            continue;
+        }
+        let minute = cairn_engine::event::parse_event_time(v["eventTime"].as_str().unwrap()).unwrap().div_euclid(60_000);
+        if v["readOnly"] == false {
+            *out.entry((source.to_string(), name.to_string(), None, minute)).or_default() += 1;
+        }
+        if let Some(code) = v["errorCode"].as_str() {
+            *out.entry((source.to_string(), name.to_string(), Some(code.to_string()), minute)).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// The counters a store's sealed segments hold, in the same shape.
+fn stored_counts(store: &Store) -> std::collections::BTreeMap<(String, String, Option<String>, i64), u32> {
+    let mut out = std::collections::BTreeMap::new();
+    let (segments, _) = store.counter_view(i64::MIN, i64::MAX);
+    for seg in segments.iter() {
+        seg.visit_counters(|k, m, n, _| *out.entry((k.source.clone(), k.name.clone(), k.error.clone(), m)).or_default() += n).unwrap();
+    }
+    out
+}
+
+// Goal: segments written before the Insights counters (index version 2)
+// still count: their counters are derived from their records, and agree
+// with the records.
+#[test]
+fn format_v2_segments_derive_insights_counters() {
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures_dir().join("golden/v2/data"), work.path());
+    let store = Store::open(work.path(), Options::default()).unwrap();
+    let sealed: Vec<Vec<u8>> = v2_records()[100..330].to_vec();
+    let expected = expected_counts(&sealed);
+    assert!(expected.len() > 10, "the fixture has write calls and errors to count");
+    assert_eq!(stored_counts(&store), expected);
+}
+
+/// The v3 fixture's records: real ones, and an on-premises service's
+/// writes and AccessDenied errors over a few minutes.
+fn v3_records() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = source_records().into_iter().take(100).collect();
+    for i in 0..120u32 {
+        let (minute, user) = (i % 4, ["alice", "bob", "mallory"][(i % 3) as usize]);
+        let err = if i % 5 == 0 { r#","errorCode":"AccessDenied""# } else { "" };
+        v.push(
+            format!(
+                r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{user}"}},"eventTime":"2026-01-01T00:0{minute}:{:02}Z","eventSource":"ops.example.com","eventName":"RunDeploy","awsRegion":"eu-west-1","userAgent":"opsctl/2.1","eventID":"v3-{i}","readOnly":false,"recipientAccountId":"111122223333"{err}}}"#,
+                i % 60
+            )
+            .into_bytes(),
+        );
+    }
+    v
+}
+
+fn regenerate_v3(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), golden_options()).unwrap();
+    let recs = v3_records();
+    for chunk in recs[..200].chunks(25) {
+        let refs: Vec<&[u8]> = chunk.iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+    }
+    store.seal_now().unwrap();
+    let refs: Vec<&[u8]> = recs[200..].iter().map(|r| r.as_slice()).collect();
+    store.append(&refs).unwrap();
+    let root = hex::encode(store.stats().unwrap().root);
+    store.close().unwrap();
+    copy_dir(tmp.path(), &dir.join("data"));
+    std::fs::write(dir.join("ROOT"), format!("{root}\n")).unwrap();
+}
+
+// Goal: index version 3 (with the Insights counters) stays readable: same
+// records and root, and the counters it stored agree with its records,
+// down to a cell's top contributors.
+#[test]
+fn format_v3_golden_store_keeps_insights_counters() {
+    let golden = fixtures_dir().join("golden/v3");
+    if std::env::var_os("CAIRN_REGEN_GOLDEN_V3").is_some() {
+        regenerate_v3(&golden);
+    }
+    let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden v3 fixture present").trim().to_string();
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&golden.join("data"), work.path());
+    let v = verify_dir(work.path(), &VerifyOptions::default(), &mut |_, _| {}).unwrap();
+    assert!(v.ok(), "{:#?}", v.problems);
+    let store = Store::open(work.path(), Options::default()).unwrap();
+    let events = assert_consistent(&store);
+    assert_eq!(events.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), v3_records());
+    assert_eq!(hex::encode(store.stats().unwrap().root), expected_root);
+    assert_eq!(stored_counts(&store), expected_counts(&v3_records()[..200]));
+    // One cell in full: minute 00:01 of RunDeploy's call rate.
+    let (segments, unsealed) = store.counter_view(i64::MIN, i64::MAX);
+    let seg = &segments.iter().next().unwrap();
+    let counters = seg.counters().unwrap();
+    let key = counters.series.keys().find(|k| k.name == "RunDeploy" && k.error.is_none()).unwrap().clone();
+    assert_eq!((key.account.as_str(), key.region.as_str(), key.source.as_str()), ("111122223333", "eu-west-1", "ops.example.com"));
+    let cell = &counters.series[&key][&(1_767_225_600_000 / 60_000 + 1)];
+    assert_eq!(cell.count, 25, "the 100 fixture events before it leave 25 of the ops events in each minute");
+    let users: Vec<(&str, u32)> = cell.users.entries.iter().map(|(v, n)| (v.as_str(), *n)).collect();
+    assert_eq!(users.iter().map(|u| u.1).sum::<u32>(), 25);
+    assert!(users.iter().any(|u| u.0 == "arn:aws:iam::111122223333:user/mallory"));
+    // Error codes of the calls, "null" for none (as CloudTrail attributes them).
+    assert_eq!(cell.errors.entries, vec![("null".to_string(), 20), ("AccessDenied".to_string(), 5)]);
+    // The unsealed events (from the WAL) count too.
+    let wal: u32 = unsealed.series.values().flat_map(|m| m.values()).map(|c| c.count).sum();
+    assert_eq!(wal as usize, expected_counts(&v3_records()[200..]).values().map(|&n| n as usize).sum::<usize>());
 }

@@ -201,7 +201,7 @@ pub struct PartitionBuild {
 }
 
 /// The index section version this build writes.
-pub const INDEX_VERSION: u16 = 2;
+pub const INDEX_VERSION: u16 = 3;
 /// Seqs per seq-map group: one level-0 Merkle tile.
 pub const SEQ_GROUP: u64 = 256;
 
@@ -214,7 +214,13 @@ pub struct SeqMap {
 }
 
 /// Encodes the index section.
-pub fn encode_index(partition_ms: i64, parts: &[PartitionBuild], seq_map: &SeqMap, out: &mut Vec<u8>) {
+pub fn encode_index(
+    partition_ms: i64,
+    parts: &[PartitionBuild],
+    seq_map: &SeqMap,
+    counters: &crate::insights::counters::Counters,
+    out: &mut Vec<u8>,
+) {
     let term_total: usize = parts.iter().map(|p| p.terms.len()).sum();
     out.extend_from_slice(b"CIDX");
     put_u16(out, INDEX_VERSION);
@@ -271,6 +277,7 @@ pub fn encode_index(partition_ms: i64, parts: &[PartitionBuild], seq_map: &SeqMa
         put_u32(out, blob.len() as u32);
     }
     out.extend_from_slice(&blob);
+    counters.encode(out);
 }
 
 const PARTITION_BYTES: usize = 24;
@@ -306,6 +313,8 @@ pub struct IndexLayout {
     postings: std::ops::Range<usize>,
     /// Version 2: the seq map, decoded (a few bytes per 256 events).
     seq_map: Option<SeqMap>,
+    /// Version 3: where the Insights counters are (decoded on demand).
+    counters: Option<std::ops::Range<usize>>,
 }
 
 /// A read-only view of a segment's index section (bytes from the map).
@@ -325,8 +334,8 @@ impl IndexLayout {
             return Err("index section: bad magic".into());
         }
         let version = r.u16().ok_or("index section: short")?;
-        if version != 1 && version != 2 {
-            return Err(format!("index section: unsupported version {version} (this build reads 1 and 2)"));
+        if !(1..=INDEX_VERSION).contains(&version) {
+            return Err(format!("index section: unsupported version {version} (this build reads 1 to {INDEX_VERSION})"));
         }
         r.u16().ok_or("index section: short")?;
         let partition_ms = r.u64().ok_or("index section: short")? as i64;
@@ -390,6 +399,15 @@ impl IndexLayout {
         let postings_start = r.pos();
         r.bytes(postings_len).ok_or("index section: postings out of bounds")?;
         let seq_map = if version >= 2 { Some(parse_seq_map(&mut r)?) } else { None };
+        let counters = if version >= 3 {
+            let at = r.pos();
+            let mut probe = r.clone();
+            crate::insights::counters::Counters::decode(&mut probe)?;
+            r.skip(probe.pos() - at).ok_or("index section: short counters")?;
+            Some(at..probe.pos())
+        } else {
+            None
+        };
         if r.remaining() != 0 {
             return Err("index section: trailing bytes".into());
         }
@@ -400,6 +418,7 @@ impl IndexLayout {
             values,
             postings: postings_start..postings_start + postings_len,
             seq_map,
+            counters,
         })
     }
 
@@ -410,6 +429,34 @@ impl IndexLayout {
         let m = self.seq_map.as_ref()?;
         let i = group.checked_sub(m.first_group)?;
         m.groups.get(usize::try_from(i).ok()?).map(Vec::as_slice)
+    }
+
+    /// The Insights counters (version 3; empty before), decoded from the
+    /// section bytes this layout was parsed from.
+    pub fn counters(&self, b: &[u8]) -> Result<crate::insights::counters::Counters, String> {
+        let mut out = crate::insights::counters::Counters::default();
+        self.visit_counters(b, |key, minute, _, cell| out.add_cell(key, minute, &cell()))?;
+        Ok(out)
+    }
+
+    /// Visits the counters' cells (none before version 3); see
+    /// [`crate::insights::counters::visit`].
+    pub fn visit_counters(
+        &self,
+        b: &[u8],
+        f: impl FnMut(&crate::insights::counters::SeriesKey, i64, u32, &dyn Fn() -> crate::insights::counters::Cell),
+    ) -> Result<(), String> {
+        match &self.counters {
+            Some(r) => {
+                crate::insights::counters::visit(&mut Reader::new(b.get(r.clone()).ok_or("index section: counters out of bounds")?), f)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the section has Insights counters (version 3 and later).
+    pub fn has_counters(&self) -> bool {
+        self.counters.is_some()
     }
 
     /// Whether the section has a seq map (version 2 and later).
@@ -537,7 +584,7 @@ mod tests {
         ];
         let mut b = Vec::new();
         let seq_map = SeqMap { first_group: 3, groups: vec![vec![0], vec![0, 1, 300], vec![]] };
-        encode_index(PARTITION_MS, &parts, &seq_map, &mut b);
+        encode_index(PARTITION_MS, &parts, &seq_map, &Default::default(), &mut b);
         let layout = IndexLayout::parse(&b, 305).unwrap();
         assert_eq!(layout.blocks_of_group(4), Some([0, 1, 300].as_slice()));
         assert_eq!(layout.blocks_of_group(5), Some([].as_slice()));

@@ -8,7 +8,7 @@
 //! event), written into each sealed segment's index section (version 3),
 //! and merged across segments for any range of minutes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::codec::{put_u16, put_u32, Reader};
 use crate::event::Event;
@@ -19,7 +19,7 @@ pub const TOP_KEPT: usize = 8;
 pub const MINUTE_MS: i64 = 60_000;
 
 /// What a series counts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct SeriesKey {
     /// The account (recipientAccountId) and region the calls were in:
     /// Insights analyse each account and region apart, as CloudTrail does.
@@ -84,20 +84,21 @@ impl Cell {
     }
 }
 
-/// Counters of a set of events: (minute, series) -> cell.
+/// Counters of a set of events: series -> minute -> cell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
-    pub cells: HashMap<(i64, SeriesKey), Cell>,
+    pub series: HashMap<SeriesKey, BTreeMap<i64, Cell>>,
 }
 
 /// Whether an event counts, and for which series: write management calls,
-/// and management calls with an error code. Insight records never count.
+/// and management calls with an error code. Insight records and Cairn's
+/// own events (eventSource `cairn.local`, e.g. RetentionCut) never count.
 pub fn series_of(ev: &Event<'_>) -> Vec<SeriesKey> {
     let category = ev.event_category.as_deref().unwrap_or("Management");
     if category != "Management" || ev.event_type.as_deref() == Some("AwsCloudTrailInsight") {
         return Vec::new();
     }
-    let Some(source) = ev.event_source.as_deref() else { return Vec::new() };
+    let Some(source) = ev.event_source.as_deref().filter(|s| *s != "cairn.local") else { return Vec::new() };
     let account = ev.recipient_account_id.as_deref().or(ev.account_id.as_deref()).unwrap_or("").to_string();
     let region = ev.aws_region.as_deref().unwrap_or("").to_string();
     let key = |error: Option<String>| SeriesKey {
@@ -142,9 +143,26 @@ impl Sample {
 }
 
 impl Counters {
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Number of (series, minute) cells.
+    pub fn cells(&self) -> usize {
+        self.series.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn cell(&self, key: &SeriesKey, minute: i64) -> Option<&Cell> {
+        self.series.get(key)?.get(&minute)
+    }
+
     pub fn add(&mut self, s: &Sample) {
         for key in &s.series {
-            let c = self.cells.entry((s.minute, key.clone())).or_default();
+            let minutes = match self.series.get_mut(key) {
+                Some(m) => m,
+                None => self.series.entry(key.clone()).or_default(),
+            };
+            let c = minutes.entry(s.minute).or_default();
             c.count = c.count.saturating_add(1);
             c.users.add(s.user.as_deref().unwrap_or("null"), 1);
             c.agents.add(s.agent.as_deref().unwrap_or("null"), 1);
@@ -161,9 +179,20 @@ impl Counters {
     }
 
     pub fn merge(&mut self, o: &Counters) {
-        for (k, c) in &o.cells {
-            self.cells.entry(k.clone()).or_default().merge(c);
+        for (k, minutes) in &o.series {
+            let mine = self.series.entry(k.clone()).or_default();
+            for (m, c) in minutes {
+                mine.entry(*m).or_default().merge(c);
+            }
         }
+    }
+
+    /// Only the minutes in `[lo, hi)`.
+    pub fn retain_minutes(&mut self, lo: i64, hi: i64) {
+        for m in self.series.values_mut() {
+            m.retain(|&t, _| (lo..hi).contains(&t));
+        }
+        self.series.retain(|_, m| !m.is_empty());
     }
 
     /// Encodes the counters (the tail of an index section, version 3):
@@ -175,9 +204,8 @@ impl Counters {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut strings: Vec<&str> = Vec::new();
         let mut ids: HashMap<&str, u32> = HashMap::new();
-        let mut series: Vec<&SeriesKey> = self.cells.keys().map(|(_, k)| k).collect();
+        let mut series: Vec<&SeriesKey> = self.series.keys().collect();
         series.sort();
-        series.dedup();
         let series_ix: HashMap<&SeriesKey, u32> = series.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
         // Collect every string first (series parts and contributors).
         let mut all: Vec<&str> = Vec::new();
@@ -190,7 +218,7 @@ impl Counters {
                 all.push(e);
             }
         }
-        for c in self.cells.values() {
+        for c in self.series.values().flat_map(BTreeMap::values) {
             for t in [&c.users, &c.agents, &c.errors] {
                 all.extend(t.entries.iter().map(|(v, _)| v.as_str()));
             }
@@ -215,15 +243,17 @@ impl Counters {
             put_u32(out, ids[k.name.as_str()]);
             put_u32(out, k.error.as_deref().map_or(u32::MAX, |e| ids[e]));
         }
-        let mut cells: Vec<(&(i64, SeriesKey), &Cell)> = self.cells.iter().collect();
-        cells.sort_by(|a, b| (a.0 .0, series_ix[&a.0 .1]).cmp(&(b.0 .0, series_ix[&b.0 .1])));
+        let ix = &series_ix;
+        let mut cells: Vec<(i64, u32, &Cell)> =
+            self.series.iter().flat_map(|(k, ms)| ms.iter().map(move |(m, c)| (*m, ix[k], c))).collect();
+        cells.sort_by_key(|c| (c.0, c.1));
         put_u32(out, cells.len() as u32);
         let mut prev_minute = 0i64;
-        for ((minute, key), c) in cells {
+        for (minute, series_i, c) in cells {
             let d = minute.wrapping_sub(prev_minute);
-            prev_minute = *minute;
+            prev_minute = minute;
             put_varint64(out, ((d << 1) ^ (d >> 63)) as u64);
-            put_varint(out, series_ix[key]);
+            put_varint(out, series_i);
             put_varint(out, c.count);
             for t in [&c.users, &c.agents, &c.errors] {
                 let mut t = t.clone();
@@ -240,57 +270,97 @@ impl Counters {
 
     /// Decodes [`Counters::encode`]'s bytes; `Err` names what is wrong.
     pub fn decode(r: &mut Reader<'_>) -> Result<Counters, String> {
-        let short = || "counters: short".to_string();
-        let n_strings = r.u32().ok_or_else(short)? as usize;
-        if n_strings > r.remaining() / 2 {
-            return Err("counters: string table out of bounds".into());
-        }
-        let mut strings = Vec::with_capacity(n_strings);
-        for _ in 0..n_strings {
-            let len = r.u16().ok_or_else(short)? as usize;
-            let b = r.bytes(len).ok_or_else(short)?;
-            strings.push(String::from_utf8_lossy(b).into_owned());
-        }
-        let s = |i: u32| strings.get(i as usize).cloned().ok_or_else(|| "counters: bad string index".to_string());
-        let n_series = r.u32().ok_or_else(short)? as usize;
-        if n_series.checked_mul(20).is_none_or(|b| b > r.remaining()) {
-            return Err("counters: series table out of bounds".into());
-        }
-        let mut series = Vec::with_capacity(n_series);
-        for _ in 0..n_series {
-            let mut f = [0u32; 5];
-            for x in &mut f {
-                *x = r.u32().ok_or_else(short)?;
-            }
-            let error = if f[4] == u32::MAX { None } else { Some(s(f[4])?) };
-            series.push(SeriesKey { account: s(f[0])?, region: s(f[1])?, source: s(f[2])?, name: s(f[3])?, error });
-        }
-        let n_cells = r.u32().ok_or_else(short)? as usize;
-        if n_cells > r.remaining() {
-            return Err("counters: cell count out of bounds".into());
-        }
         let mut out = Counters::default();
-        let mut minute = 0i64;
-        for _ in 0..n_cells {
-            let z = read_varint64(r).ok_or_else(short)?;
-            minute = minute.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
-            let k = series.get(read_varint32(r).ok_or_else(short)? as usize).cloned().ok_or("counters: bad series index")?;
-            let mut c = Cell { count: read_varint32(r).ok_or_else(short)?, ..Cell::default() };
-            for t in [&mut c.users, &mut c.agents, &mut c.errors] {
-                let n = read_varint32(r).ok_or_else(short)? as usize;
-                if n > TOP_KEPT {
-                    return Err("counters: too many contributors".into());
-                }
-                for _ in 0..n {
-                    let v = s(read_varint32(r).ok_or_else(short)?)?;
-                    t.entries.push((v, read_varint32(r).ok_or_else(short)?));
-                }
-                t.other = read_varint32(r).ok_or_else(short)?;
-            }
-            out.cells.entry((minute, k)).or_default().merge(&c);
-        }
+        visit(r, |key, minute, _, cell| out.add_cell(key, minute, &cell()))?;
         Ok(out)
     }
+
+    /// Adds one cell of a series.
+    pub fn add_cell(&mut self, key: &SeriesKey, minute: i64, cell: &Cell) {
+        let minutes = match self.series.get_mut(key) {
+            Some(m) => m,
+            None => self.series.entry(key.clone()).or_default(),
+        };
+        minutes.entry(minute).or_default().merge(cell);
+    }
+
+    /// The counts alone.
+    pub fn counts(&self) -> Counts {
+        self.series.iter().map(|(k, m)| (k.clone(), m.iter().map(|(t, c)| (*t, c.count)).collect())).collect()
+    }
+}
+
+/// Per-minute counts of each series, without contributors: what the
+/// detector reads (a few bytes per cell, so 28 days of them fit in memory).
+pub type Counts = HashMap<SeriesKey, BTreeMap<i64, u32>>;
+
+/// Visits every cell of [`Counters::encode`]'s bytes: `f(series, minute,
+/// count, cell)`, where `cell()` builds the whole cell (contributors
+/// included) only for the callers that want it. `Err` names what is wrong;
+/// cells before the damage may have been visited.
+pub fn visit(r: &mut Reader<'_>, mut f: impl FnMut(&SeriesKey, i64, u32, &dyn Fn() -> Cell)) -> Result<(), String> {
+    let short = || "counters: short".to_string();
+    let n_strings = r.u32().ok_or_else(short)? as usize;
+    if n_strings > r.remaining() / 2 {
+        return Err("counters: string table out of bounds".into());
+    }
+    let mut strings = Vec::with_capacity(n_strings);
+    for _ in 0..n_strings {
+        let len = r.u16().ok_or_else(short)? as usize;
+        let b = r.bytes(len).ok_or_else(short)?;
+        strings.push(String::from_utf8_lossy(b).into_owned());
+    }
+    let s = |i: u32| strings.get(i as usize).cloned().ok_or_else(|| "counters: bad string index".to_string());
+    let n_series = r.u32().ok_or_else(short)? as usize;
+    if n_series.checked_mul(20).is_none_or(|b| b > r.remaining()) {
+        return Err("counters: series table out of bounds".into());
+    }
+    let mut series = Vec::with_capacity(n_series);
+    for _ in 0..n_series {
+        let mut f = [0u32; 5];
+        for x in &mut f {
+            *x = r.u32().ok_or_else(short)?;
+        }
+        let error = if f[4] == u32::MAX { None } else { Some(s(f[4])?) };
+        series.push(SeriesKey { account: s(f[0])?, region: s(f[1])?, source: s(f[2])?, name: s(f[3])?, error });
+    }
+    let n_cells = r.u32().ok_or_else(short)? as usize;
+    if n_cells > r.remaining() {
+        return Err("counters: cell count out of bounds".into());
+    }
+    let mut minute = 0i64;
+    // Contributors as (string index, count), resolved only on demand.
+    let mut raw: [(Vec<(u32, u32)>, u32); 3] = Default::default();
+    for _ in 0..n_cells {
+        let z = read_varint64(r).ok_or_else(short)?;
+        minute = minute.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+        let key = series.get(read_varint32(r).ok_or_else(short)? as usize).ok_or("counters: bad series index")?;
+        let count = read_varint32(r).ok_or_else(short)?;
+        for (entries, other) in &mut raw {
+            entries.clear();
+            let n = read_varint32(r).ok_or_else(short)? as usize;
+            if n > TOP_KEPT {
+                return Err("counters: too many contributors".into());
+            }
+            for _ in 0..n {
+                let v = read_varint32(r).ok_or_else(short)?;
+                if v as usize >= strings.len() {
+                    return Err("counters: bad string index".into());
+                }
+                entries.push((v, read_varint32(r).ok_or_else(short)?));
+            }
+            *other = read_varint32(r).ok_or_else(short)?;
+        }
+        let cell = || {
+            let top = |(entries, other): &(Vec<(u32, u32)>, u32)| Top {
+                entries: entries.iter().map(|&(v, n)| (strings[v as usize].clone(), n)).collect(),
+                other: *other,
+            };
+            Cell { count, users: top(&raw[0]), agents: top(&raw[1]), errors: top(&raw[2]) }
+        };
+        f(key, minute, count, &cell);
+    }
+    Ok(())
 }
 
 fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
@@ -354,12 +424,12 @@ mod tests {
                 error: None,
             },
         );
-        assert_eq!(c.cells[&k].count, 167);
+        assert_eq!(c.cell(&k.1, k.0).unwrap().count, 167);
         let mut b = Vec::new();
         c.encode(&mut b);
         let back = Counters::decode(&mut Reader::new(&b)).unwrap();
-        assert_eq!(back.cells.len(), c.cells.len());
-        let cell = &back.cells[&k];
+        assert_eq!(back.cells(), c.cells());
+        let cell = back.cell(&k.1, k.0).unwrap();
         assert_eq!(cell.count, 167);
         assert!(cell.users.entries.len() <= TOP_KEPT);
         assert_eq!(cell.users.entries.iter().map(|e| e.1).sum::<u32>() + cell.users.other, 167);

@@ -15,6 +15,7 @@ use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BY
 use crate::codec::{crc32, put_i64, put_u32, put_u64};
 use crate::error::{Error, Result};
 use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
+use crate::insights::counters::Counters;
 use crate::merkle::{Frontier, Hash};
 
 /// How the blocks are written.
@@ -121,9 +122,15 @@ pub struct SegmentBuilder<W: Write> {
     min_ingest_ms: u64,
     max_ingest_ms: u64,
     raw_bytes: u64,
+    counters: Counters,
 }
 
 impl<W: Write> SegmentBuilder<W> {
+    /// Adds Insights counters of the events pushed (the sources' merged).
+    pub fn add_counters(&mut self, c: &Counters) {
+        self.counters.merge(c);
+    }
+
     pub fn new(mut out: W, first_seq: u64, count: u64, opts: &BuildOptions) -> Result<Self> {
         if count == 0 || count > u64::from(u32::MAX) {
             return Err(Error::InvalidArgument(format!("a segment holds 1 to {} events, not {count}", u32::MAX)));
@@ -162,6 +169,7 @@ impl<W: Write> SegmentBuilder<W> {
             min_ingest_ms: u64::MAX,
             max_ingest_ms: 0,
             raw_bytes: 0,
+            counters: Counters::default(),
         })
     }
 
@@ -300,7 +308,7 @@ impl<W: Write> SegmentBuilder<W> {
         let b: Vec<u8> = frontier_at_end.nodes().iter().flatten().copied().collect();
         let frontier = self.section(&b)?;
         let mut b = Vec::new();
-        encode_index(PARTITION_MS, &self.parts, &self.seq_map, &mut b);
+        encode_index(PARTITION_MS, &self.parts, &self.seq_map, &self.counters, &mut b);
         let index = self.section(&b)?;
         let dictionary = match self.dictionary.take() {
             Some(d) => Some(self.section(&d)?),

@@ -410,6 +410,52 @@ impl Segment {
         Ok(out)
     }
 
+    /// The segment's Insights counters. A segment written before they
+    /// existed (index version < 3) has them derived from its records.
+    pub fn counters(&self) -> Result<crate::insights::counters::Counters> {
+        let mut out = crate::insights::counters::Counters::default();
+        self.visit_counters(|key, minute, _, cell| out.add_cell(key, minute, &cell()))?;
+        Ok(out)
+    }
+
+    /// Visits the segment's Insights counters cell by cell (see
+    /// [`crate::insights::counters::visit`]); for a segment older than the
+    /// counters, the cells are derived from its records first.
+    pub fn visit_counters(
+        &self,
+        mut f: impl FnMut(&crate::insights::counters::SeriesKey, i64, u32, &dyn Fn() -> crate::insights::counters::Cell),
+    ) -> Result<()> {
+        let idx = self.index()?;
+        if !idx.layout.has_counters() {
+            let derived = self.derive_counters()?;
+            for (k, minutes) in &derived.series {
+                for (m, c) in minutes {
+                    f(k, *m, c.count, &|| c.clone());
+                }
+            }
+            return Ok(());
+        }
+        let b = self.section_bytes(&self.footer.index, "index")?;
+        idx.layout.visit_counters(b, f).map_err(|e| Error::corruption(&self.path, self.footer.index.offset, e))
+    }
+
+    /// Counters computed from the records (for segments older than index
+    /// version 3): one pass over the blocks.
+    fn derive_counters(&self) -> Result<crate::insights::counters::Counters> {
+        let mut out = crate::insights::counters::Counters::default();
+        for i in 0..self.blocks.len() {
+            let block = self.read_block(i)?;
+            for j in 0..block.seqs.len() {
+                if let Ok(ev) = crate::event::parse_event(block.record(j), crate::limits::RECORD_BYTES_MAX) {
+                    if let Some(s) = crate::insights::counters::Sample::of(&ev) {
+                        out.add(&s);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The block holding ordinal `ord`, and the position within it.
     pub fn locate(&self, ord: u32) -> Option<(usize, usize)> {
         let b = self.blocks.partition_point(|m| m.first_ordinal <= ord).checked_sub(1)?;
