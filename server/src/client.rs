@@ -236,6 +236,20 @@ impl Client {
         }
     }
 
+    /// Runs Insights on the server; the report as JSON.
+    pub fn insights(
+        &mut self,
+        start_ms: Option<i64>,
+        end_ms: Option<i64>,
+        backfill: bool,
+        sensitivity_milli: Option<u32>,
+    ) -> Result<String> {
+        match self.call(RequestBody::Insights { start_ms, end_ms, backfill, sensitivity_milli })? {
+            ResponseBody::Insights { report } => Ok(report),
+            other => bail!("unexpected answer to insights: {other:?}"),
+        }
+    }
+
     pub fn create_token(&mut self, role: Role, name: &str) -> Result<String> {
         match self.call(RequestBody::CreateToken { role, name: name.to_string() })? {
             ResponseBody::Token { token } => Ok(token),

@@ -33,6 +33,10 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   compaction = true              # merge small segments in the background
   compaction_max_mb_per_sec = 32 # ... leaving CPU and disk to ingest
   maintenance_interval_secs = 600
+  insights = true                # record unusual call volumes and error rates as Insight events
+  insights_interval_secs = 60
+  insights_lookback_hours = 24
+  insights_sensitivity = 6.0     # band width in standard deviations (lower finds more)
   insecure = false
   tls_cert = \"/etc/cairn/cert.pem\"  # serve TLS (clients: cairn --tls-ca CA.pem)
   tls_key = \"/etc/cairn/key.pem\"
@@ -91,6 +95,21 @@ struct Args {
     /// How often compaction and retention run, in seconds [default: 600].
     #[arg(long, env = "CAIRN_MAINTENANCE_INTERVAL_SECS")]
     maintenance_interval_secs: Option<u64>,
+    /// Look for unusual call volumes and error rates and record them as
+    /// Insight events (docs/INSIGHTS.md): true or false [default: true].
+    #[arg(long, env = "CAIRN_INSIGHTS")]
+    insights: Option<bool>,
+    /// How often the Insights pass runs, in seconds [default: 60].
+    #[arg(long, env = "CAIRN_INSIGHTS_INTERVAL_SECS")]
+    insights_interval_secs: Option<u64>,
+    /// Each pass records insights that started in this many past hours
+    /// [default: 24]. Use `cairn insights --backfill` for older history.
+    #[arg(long, env = "CAIRN_INSIGHTS_LOOKBACK_HOURS")]
+    insights_lookback_hours: Option<u64>,
+    /// The detector's band width in standard deviations; lower finds more
+    /// (0.5 to 100) [default: 6].
+    #[arg(long, env = "CAIRN_INSIGHTS_SENSITIVITY")]
+    insights_sensitivity: Option<f64>,
 }
 
 /// The config file: the same settings, all optional.
@@ -109,6 +128,10 @@ struct FileConfig {
     compaction: Option<bool>,
     compaction_max_mb_per_sec: Option<u64>,
     maintenance_interval_secs: Option<u64>,
+    insights: Option<bool>,
+    insights_interval_secs: Option<u64>,
+    insights_lookback_hours: Option<u64>,
+    insights_sensitivity: Option<f64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -146,6 +169,22 @@ fn config(a: &Args) -> anyhow::Result<Config> {
             Some(0) => anyhow::bail!("maintenance_interval_secs must be at least 1"),
             Some(s) => Duration::from_secs(s),
             None => d.maintenance_interval,
+        },
+        insights: a.insights.or(file.insights).unwrap_or(d.insights),
+        insights_interval: match a.insights_interval_secs.or(file.insights_interval_secs) {
+            Some(0) => anyhow::bail!("insights_interval_secs must be at least 1"),
+            Some(s) => Duration::from_secs(s),
+            None => d.insights_interval,
+        },
+        insights_lookback: match a.insights_lookback_hours.or(file.insights_lookback_hours) {
+            Some(h) if !(1..=24 * 28).contains(&h) => anyhow::bail!("insights_lookback_hours must be 1 to 672 (28 days), not {h}"),
+            Some(h) => Duration::from_secs(h * 3600),
+            None => d.insights_lookback,
+        },
+        insights_sensitivity: match a.insights_sensitivity.or(file.insights_sensitivity) {
+            Some(k) if !(0.5..=100.0).contains(&k) => anyhow::bail!("insights_sensitivity must be 0.5 to 100, not {k}"),
+            Some(k) => k,
+            None => d.insights_sensitivity,
         },
         tls: match (a.tls_cert.clone().or(file.tls_cert), a.tls_key.clone().or(file.tls_key)) {
             (Some(c), Some(k)) => Some((c, k)),

@@ -122,6 +122,12 @@ pub enum RequestBody {
     /// Remove segments whose events are all older than `older_than_secs`
     /// (admin); answers `Compacted` with the retention report as JSON.
     Retain { older_than_secs: u64, dry_run: bool },
+    /// Find the insights that start in `[start_ms, end_ms]` (unix ms, `None`:
+    /// the store's first / newest event) with the detector's band width
+    /// `sensitivity_milli` / 1000 (`None`: the default, 6); with `backfill`,
+    /// also append the missing Insight events (admin; otherwise read or
+    /// admin). Answers `Insights` with the report as JSON.
+    Insights { start_ms: Option<i64>, end_ms: Option<i64>, backfill: bool, sensitivity_milli: Option<u32> },
 }
 
 /// `Compact`'s options (see `cairn compact --help`).
@@ -262,6 +268,10 @@ pub enum ResponseBody {
     },
     /// A compaction or retention report, as JSON.
     Compacted {
+        report: String,
+    },
+    /// What `Insights` found (and appended), as JSON.
+    Insights {
         report: String,
     },
 }

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use cairn_engine::{Attr, Durability, Options, Order, Outcome, Query, QueryError, Store, StoredEvent};
 
+use cairn_engine::insights::detect::DetectOptions;
+use cairn_engine::insights::scan::{run as run_insights, RunOptions, Scanner};
+
 use crate::auth::Tokens;
 use crate::protocol::{
     codes, read_frame, write_frame, FrameError, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireError,
@@ -38,6 +41,16 @@ pub struct Config {
     pub compaction_max_mb_per_sec: u64,
     /// How often compaction and retention run.
     pub maintenance_interval: Duration,
+    /// Look for unusual call volumes and error rates in the background and
+    /// record them as Insight events.
+    pub insights: bool,
+    /// ... every this often, over the minutes up to the newest complete one,
+    pub insights_interval: Duration,
+    /// ... looking back this far for insights that started or ended (the
+    /// baseline reaches 28 days further back),
+    pub insights_lookback: Duration,
+    /// ... with this band width (the detector's sensitivity; lower finds more).
+    pub insights_sensitivity: f64,
     /// Allow a non-loopback address without TLS.
     pub insecure: bool,
     /// TLS certificate chain and private key (PEM); plaintext when absent.
@@ -58,6 +71,10 @@ impl Default for Config {
             compaction: true,
             compaction_max_mb_per_sec: 32,
             maintenance_interval: Duration::from_secs(600),
+            insights: true,
+            insights_interval: Duration::from_secs(60),
+            insights_lookback: Duration::from_secs(86_400),
+            insights_sensitivity: DetectOptions::default().sensitivity,
             insecure: false,
             tls: None,
         }
@@ -73,6 +90,10 @@ struct Shared {
     connections: AtomicUsize,
     appended: AtomicU64,
     started: Instant,
+    /// The Insights scanner (sealed segments' counts cached between runs),
+    /// shared by the background pass and `Insights` requests: one run at a
+    /// time.
+    scanner: parking_lot::Mutex<Scanner>,
 }
 
 /// A running server: its address, and how to stop it.
@@ -124,6 +145,7 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
         connections: AtomicUsize::new(0),
         appended: AtomicU64::new(0),
         started: Instant::now(),
+        scanner: parking_lot::Mutex::new(Scanner::new()),
     });
     listener.set_nonblocking(true)?;
     let shutdown = shared.shutdown.clone();
@@ -191,11 +213,78 @@ fn maintenance_loop(shared: &Shared) {
     }
 }
 
+/// The range the background Insights pass analyses, in unix minutes: up
+/// to the newest complete minute (before both the wall clock's minute and
+/// the newest event's, which may still be filling), `lookback` minutes back.
+fn insights_window(store: &Store, now_ms: i64, lookback: i64) -> Result<Option<(i64, i64)>> {
+    let Some((first, end)) = cairn_engine::insights::scan::store_minutes(store)? else { return Ok(None) };
+    let hi = (now_ms.div_euclid(60_000)).min(end - 1);
+    let lo = (hi - lookback).max(first);
+    Ok((lo < hi).then_some((lo, hi)))
+}
+
+/// Background Insights, every `insights_interval` (first a few seconds
+/// after start, to catch up after a restart), until shutdown. Each pass
+/// appends the Insight events of what started or ended in the lookback
+/// window that the store does not hold yet: a restart re-finds an open
+/// insight under the same ids, so nothing is lost or recorded twice.
+fn insights_loop(shared: &Shared) {
+    let mut next = Instant::now() + Duration::from_secs(3);
+    let mut last: Option<((i64, i64), u64)> = None;
+    let lookback = (shared.cfg.insights_lookback.as_secs() / 60).max(1) as i64;
+    let detect = DetectOptions { sensitivity: shared.cfg.insights_sensitivity, ..DetectOptions::default() };
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(200));
+        if Instant::now() < next {
+            continue;
+        }
+        next = Instant::now() + shared.cfg.insights_interval;
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let window = match insights_window(&shared.store, now_ms, lookback) {
+            Ok(Some(w)) => w,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!("insights: {e}");
+                continue;
+            }
+        };
+        let size = shared.store.stats().map(|s| s.tree_size).unwrap_or(0);
+        if last == Some((window, size)) {
+            continue; // nothing new to look at
+        }
+        let o =
+            RunOptions { start_ms: Some(window.0 * 60_000), end_ms: Some(window.1 * 60_000 - 1), backfill: true, detect: detect.clone() };
+        let started = Instant::now();
+        let result = run_insights(&shared.store, &mut shared.scanner.lock(), &o);
+        match result {
+            Ok(r) => {
+                let a = r.appended.unwrap_or_default();
+                if a.appended > 0 {
+                    tracing::info!(
+                        insights = r.insights.len(),
+                        appended = a.appended,
+                        ms = started.elapsed().as_millis() as u64,
+                        "insights"
+                    );
+                }
+                last = Some((window, shared.store.stats().map(|s| s.tree_size).unwrap_or(0)));
+            }
+            Err(e) => tracing::warn!("insights: {e}"),
+        }
+    }
+}
+
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
     let mut workers: Vec<std::thread::JoinHandle<()>> = Vec::new();
     let maintenance = {
         let s = shared.clone();
         std::thread::Builder::new().name("cairnd-maintenance".into()).spawn(move || maintenance_loop(&s))?
+    };
+    let insights = if shared.cfg.insights {
+        let s = shared.clone();
+        Some(std::thread::Builder::new().name("cairnd-insights".into()).spawn(move || insights_loop(&s))?)
+    } else {
+        None
     };
     while !shared.shutdown.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -224,6 +313,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
         let _ = w.join();
     }
     let _ = maintenance.join();
+    if let Some(t) = insights {
+        let _ = t.join();
+    }
     let shared = Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("connections still hold the store"))?;
     shared.store.close().context("closing the store")?;
     tracing::info!("store closed");
@@ -379,7 +471,8 @@ fn allowed(role: Role, body: &RequestBody) -> bool {
         | RequestBody::RotateKey
         | RequestBody::SignDigest { .. }
         | RequestBody::Compact { .. }
-        | RequestBody::Retain { .. } => role == Role::Admin,
+        | RequestBody::Retain { .. }
+        | RequestBody::Insights { backfill: true, .. } => role == Role::Admin,
         _ => matches!(role, Role::Read | Role::Admin),
     }
 }
@@ -522,6 +615,25 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
                 Ok(r) => {
                     tracing::info!(removed = r.segments_removed, min_retained_seq = r.min_retained_seq, dry_run, "retention");
                     ResponseBody::Compacted { report: serde_json::to_string(&r).unwrap_or_default() }
+                }
+                Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+            }
+        }
+        RequestBody::Insights { start_ms, end_ms, backfill, sensitivity_milli } => {
+            let mut detect = DetectOptions::default();
+            if let Some(s) = sensitivity_milli {
+                detect.sensitivity = f64::from(s) / 1000.0;
+            }
+            let o = RunOptions { start_ms, end_ms, backfill, detect };
+            // One run at a time (with the background pass), so that an
+            // Insight event is never appended twice.
+            let result = run_insights(store, &mut shared.scanner.lock(), &o);
+            match result {
+                Ok(r) => {
+                    if let Some(a) = &r.appended {
+                        tracing::info!(insights = r.insights.len(), appended = a.appended, "insights backfill");
+                    }
+                    ResponseBody::Insights { report: serde_json::to_string(&r).unwrap_or_default() }
                 }
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }

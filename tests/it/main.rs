@@ -9,6 +9,7 @@ mod compact;
 mod crash;
 mod fixtures;
 mod golden;
+mod insights;
 mod integrity;
 mod interop;
 mod model;

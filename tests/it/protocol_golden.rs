@@ -54,6 +54,10 @@ fn requests() -> Vec<(&'static str, Request)> {
         ),
         ("retain", r(18, RequestBody::Retain { older_than_secs: 86_400, dry_run: false })),
         (
+            "insights",
+            r(19, RequestBody::Insights { start_ms: Some(1_767_225_600_000), end_ms: None, backfill: true, sensitivity_milli: Some(6000) }),
+        ),
+        (
             "sign-digest",
             r(
                 16,
@@ -126,6 +130,7 @@ fn responses() -> Vec<(&'static str, Response)> {
         ("verify-report", r(15, ResponseBody::VerifyReport(report))),
         ("digest-signature", r(16, ResponseBody::DigestSignature { signature: vec![7; 64], key: "cairn/0+00000000+AQ==".into() })),
         ("compacted", r(17, ResponseBody::Compacted { report: "{}".into() })),
+        ("insights-reply", r(19, ResponseBody::Insights { report: "{}".into() })),
     ]
 }
 

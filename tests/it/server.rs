@@ -12,18 +12,18 @@ use cairn_server::protocol::{write_frame, Hello, Role, WireQuery, MAGIC, PROTOCO
 use crate::common::{cairn_bin, cairnd_bin, nth};
 
 /// A cairnd child on an ephemeral loopback port, killed on drop.
-struct Daemon {
-    child: Child,
-    addr: String,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     dir: PathBuf,
 }
 
 impl Daemon {
-    fn start(dir: &Path) -> Daemon {
+    pub(crate) fn start(dir: &Path) -> Daemon {
         Self::start_with(dir, &[])
     }
 
-    fn start_with(dir: &Path, extra: &[&str]) -> Daemon {
+    pub(crate) fn start_with(dir: &Path, extra: &[&str]) -> Daemon {
         let mut child = Command::new(cairnd_bin())
             .arg("--data-dir")
             .arg(dir)
@@ -40,11 +40,11 @@ impl Daemon {
         Daemon { child, addr, dir: dir.to_path_buf() }
     }
 
-    fn admin_token(&self) -> String {
+    pub(crate) fn admin_token(&self) -> String {
         std::fs::read_to_string(self.dir.join("admin.token")).unwrap().trim().to_string()
     }
 
-    fn cli(&self, args: &[&str]) -> (i32, Vec<u8>, String) {
+    pub(crate) fn cli(&self, args: &[&str]) -> (i32, Vec<u8>, String) {
         let out =
             Command::new(cairn_bin()).args(["--quiet", "--server", &self.addr, "--data-dir"]).arg(&self.dir).args(args).output().unwrap();
         (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())

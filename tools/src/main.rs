@@ -113,6 +113,20 @@ struct Filters {
     /// EventCategory EventType.
     #[arg(long = "attr", value_name = "KEY=VALUE")]
     attrs: Vec<String>,
+    /// Only events of this eventCategory (management, data, insight,
+    /// networkactivity; any case): the same as --attr EventCategory=VALUE.
+    /// `--category insight` lists the Insight events.
+    #[arg(long, value_name = "CATEGORY")]
+    category: Option<String>,
+}
+
+impl Filters {
+    /// The query these filters describe, relative times against `now_ms`.
+    fn query(&self, now_ms: i64) -> Result<cairn_engine::Query> {
+        let mut attrs = self.attrs.clone();
+        attrs.extend(self.category.iter().map(|c| format!("EventCategory={c}")));
+        query::build_query(self.start.as_deref(), self.end.as_deref(), &attrs, now_ms)
+    }
 }
 
 #[derive(Subcommand)]
@@ -337,6 +351,43 @@ enum Command {
         /// Report what would be removed; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Unusual API call volumes and error rates in stored history, like
+    /// CloudTrail Insights.
+    ///
+    /// For each account, region and API, the per-minute rate of write
+    /// management calls, and of calls ending in each error code, is
+    /// compared with its baseline (up to the 28 days before, by hour of
+    /// the week once there are 3 weeks); an insight opens when the rate
+    /// leaves the band (a spike, or a steady API falling silent) and closes
+    /// when it is back for 5 minutes. Lists the insights that start between
+    /// --start and --end (default: the whole store). With --backfill, also
+    /// appends their Insight events (eventCategory Insight, a Start and an
+    /// End sharing sharedEventID) that the store does not hold yet; a rerun
+    /// adds nothing, and cairnd's own pass (which records new insights as
+    /// they happen) names the same insight the same way. The reasoning and
+    /// limits: docs/INSIGHTS.md. Through a server, --backfill needs an
+    /// admin token.
+    ///
+    /// Examples:
+    ///   cairn insights --start 7d
+    ///   cairn insights --backfill --output json
+    ///   cairn lookup --category insight
+    Insights {
+        /// Oldest insight start: RFC 3339, a date, `now`, or an age such as 7d.
+        #[arg(long)]
+        start: Option<String>,
+        /// Newest insight start, same forms as --start.
+        #[arg(long)]
+        end: Option<String>,
+        /// Append the missing Insight events to the log.
+        #[arg(long)]
+        backfill: bool,
+        /// Band width in standard deviations (0.5 to 100; lower finds more).
+        #[arg(long, default_value_t = 6.0)]
+        sensitivity: f64,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -591,7 +642,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut backend = open_backend(&cli)?;
             let by = cairn_engine::Attr::parse(by)
                 .ok_or_else(|| anyhow::anyhow!("InvalidLookupAttributesException: --by {by:?} is not an attribute"))?;
-            let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
+            let q = filters.query(now_ms())?;
             let counts = backend.count(&q, by)?;
             let mut out = io::stdout().lock();
             match output {
@@ -611,7 +662,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Export { filters, format, out, oldest_first, bucket, trail } => {
             let mut backend = open_backend(&cli)?;
-            let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
+            let q = filters.query(now_ms())?;
             if *format == ExportFormatArg::Cloudtrail {
                 let Some(dir) = out else { bail!("--format cloudtrail writes a directory tree: give --out DIR") };
                 let args = cloudtrail::ExportArgs { out: dir, bucket: bucket.clone(), trail: trail.clone() };
@@ -659,7 +710,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let Backend::Remote { mut client, .. } = open_backend(&cli)? else {
                 bail!("tail follows a running cairnd: give --server ADDR (or CAIRN_SERVER)");
             };
-            let q = query::build_query(filters.start.as_deref(), filters.end.as_deref(), &filters.attrs, now_ms())?;
+            let q = filters.query(now_ms())?;
             let mut out = io::stdout().lock();
             if matches!(output, LookupOutput::Table) {
                 writeln!(out, "{}", query::TABLE_HEADER)?;
@@ -770,6 +821,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     report.min_retained_seq,
                     report.event_seq.map(|s| format!(" (RetentionCut event: seq {s})")).unwrap_or_default()
                 ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Insights { start, end, backfill, sensitivity, output } => {
+            if !(0.5..=100.0).contains(sensitivity) {
+                anyhow::bail!("--sensitivity must be 0.5 to 100, not {sensitivity}");
+            }
+            let now = now_ms();
+            let start_ms = start.as_deref().map(|s| query::parse_time(s, now)).transpose()?;
+            let end_ms = end.as_deref().map(|s| query::parse_time(s, now)).transpose()?;
+            if let (Some(s), Some(e)) = (start_ms, end_ms) {
+                if s > e {
+                    anyhow::bail!("--start {} is after --end {}", format_event_time(s), format_event_time(e));
+                }
+            }
+            let report: serde_json::Value = match open_backend(&cli)? {
+                Backend::Local(store) => {
+                    use cairn_engine::insights::{detect::DetectOptions, scan};
+                    let detect = DetectOptions { sensitivity: *sensitivity, ..DetectOptions::default() };
+                    let o = scan::RunOptions { start_ms, end_ms, backfill: *backfill, detect };
+                    let r = scan::run(&store, &mut scan::Scanner::new(), &o)?;
+                    store.close()?;
+                    serde_json::to_value(&r)?
+                }
+                Backend::Remote { mut client, .. } => {
+                    let milli = (*sensitivity * 1000.0).round() as u32;
+                    serde_json::from_str(&client.insights(start_ms, end_ms, *backfill, Some(milli))?)?
+                }
+            };
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Table => cairn_tools::cmd::insights::print_table(&report, &mut io::stdout().lock())?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -996,7 +1079,7 @@ fn lookup(store: &mut Backend, f: &Filters, max: usize, mut token: Option<String
         Some(t) => cairn_engine::query::token_created_ms(t)?,
         None => now_ms(),
     };
-    let q = query::build_query(f.start.as_deref(), f.end.as_deref(), &f.attrs, now)?;
+    let q = f.query(now)?;
     let mut out = io::stdout().lock();
     let mut json_events = Vec::new();
     let mut first = true;

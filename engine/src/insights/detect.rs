@@ -53,7 +53,8 @@ impl Default for DetectOptions {
 }
 
 /// A spike or a drop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     Spike,
     Drop,

@@ -8,3 +8,5 @@
 
 pub mod counters;
 pub mod detect;
+pub mod record;
+pub mod scan;

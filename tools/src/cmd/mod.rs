@@ -3,5 +3,6 @@
 pub mod bench;
 pub mod cloudtrail;
 pub mod ingest;
+pub mod insights;
 pub mod integrity;
 pub mod query;
