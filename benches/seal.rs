@@ -38,6 +38,7 @@ fn seal(c: &mut Criterion) {
                     frontier_at_end: &frontier,
                     zstd_level: level,
                     block_bytes: opts.block_bytes,
+                    counters: true,
                 };
                 let (bytes, _) = build_segment(&input).unwrap();
                 criterion::black_box(bytes.len())

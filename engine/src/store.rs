@@ -112,6 +112,11 @@ pub struct Options {
     /// A signed checkpoint is issued at every seal, and this often while
     /// events arrive (if the tree grew).
     pub checkpoint_interval: Duration,
+    /// Keep the Insights counters at ingest and write them with each
+    /// segment (docs/INSIGHTS.md). Off only to measure what they cost:
+    /// segments then carry none, and Insights derive them from the
+    /// records when first read (slower analysis, same answers).
+    pub insights_counters: bool,
 }
 
 impl Default for Options {
@@ -128,6 +133,7 @@ impl Default for Options {
             block_cache_bytes: 64 * 1024 * 1024,
             id_filter_bytes: 32 * 1024 * 1024,
             checkpoint_interval: Duration::from_secs(60),
+            insights_counters: true,
         }
     }
 }
@@ -1264,7 +1270,7 @@ impl Inner {
                         len: rec.len(),
                         terms: first_term..term_items.len(),
                         dup,
-                        sample: Sample::of(&ev),
+                        sample: if self.opts.insights_counters { Sample::of(&ev) } else { None },
                     });
                     outcomes.push(Outcome::Stored(0));
                 }
@@ -1680,6 +1686,7 @@ impl Inner {
             frontier_at_end: &job.frontier,
             zstd_level: self.opts.zstd_level,
             block_bytes: self.opts.block_bytes,
+            counters: self.opts.insights_counters,
         })?;
         let name = segment_file_name(footer.first_seq, 0);
         let path = self.seg_dir.join(&name);

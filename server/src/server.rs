@@ -128,7 +128,14 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     }
     let store = Store::open(
         &cfg.data_dir,
-        Options { durability: cfg.durability, checkpoint_interval: cfg.checkpoint_interval, ..Options::default() },
+        Options {
+            durability: cfg.durability,
+            checkpoint_interval: cfg.checkpoint_interval,
+            // Without Insights, no counters either; turned on later, the
+            // segments written meanwhile have theirs derived when read.
+            insights_counters: cfg.insights,
+            ..Options::default()
+        },
     )
     .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
     let (tokens, created) = Tokens::open(&cfg.data_dir)?;

@@ -321,3 +321,31 @@ fn cairnd_records_an_insight_once_across_kill_9() {
     assert_eq!(v["insights"].as_array().unwrap().len(), 1, "{v}");
     assert!(v["insights"][0]["end"].is_string(), "{v}");
 }
+
+// Goal: a store that keeps no counters at ingest (Insights off) still
+// answers the same: its segments' counters are derived from the records,
+// equal to those kept at ingest.
+#[test]
+fn counters_off_at_ingest_are_derived_the_same() {
+    let mut by_mode = Vec::new();
+    for keep in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Options { insights_counters: keep, ..Options::default() }).unwrap();
+        let mut rng = Lcg(5);
+        let mut recs = Vec::new();
+        for m in SPIKE - 120..SPIKE + 30 {
+            ops_minute(m, &mut rng, &mut recs);
+        }
+        append_all(&store, &mut recs);
+        store.seal_now().unwrap();
+        let (segments, unsealed) = store.counter_view(i64::MIN, i64::MAX);
+        assert!(unsealed.is_empty());
+        let mut all = cairn_engine::insights::counters::Counters::default();
+        for s in segments.iter() {
+            all.merge(&s.counters().unwrap());
+        }
+        assert!(all.cells() > 300, "{}", all.cells());
+        by_mode.push(all);
+    }
+    assert_eq!(by_mode[0], by_mode[1]);
+}

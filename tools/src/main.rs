@@ -506,6 +506,10 @@ enum Command {
         record_bytes: Option<usize>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Embedded: keep no Insights counters (as `cairnd --insights
+        /// false`), to measure what they cost.
+        #[arg(long)]
+        no_insights: bool,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -1021,7 +1025,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             w.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { events, duration, batch, clients, record_bytes, seed, output } => {
+        Command::Bench { events, duration, batch, clients, record_bytes, seed, no_insights, output } => {
             // Bench uses a temporary directory unless one is named, or a
             // server with --server.
             let data_dir = cli.data_dir.clone();
@@ -1040,6 +1044,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 durability: cli.durability.parse()?,
                 seed: *seed,
                 zstd_level: cli.zstd_level,
+                insights: !*no_insights,
             })?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -218,12 +218,12 @@ pub fn encode_index(
     partition_ms: i64,
     parts: &[PartitionBuild],
     seq_map: &SeqMap,
-    counters: &crate::insights::counters::Counters,
+    counters: Option<&crate::insights::counters::Counters>,
     out: &mut Vec<u8>,
 ) {
     let term_total: usize = parts.iter().map(|p| p.terms.len()).sum();
     out.extend_from_slice(b"CIDX");
-    put_u16(out, INDEX_VERSION);
+    put_u16(out, if counters.is_some() { INDEX_VERSION } else { 2 });
     put_u16(out, 0);
     put_u64(out, partition_ms as u64);
     put_u32(out, parts.len() as u32);
@@ -277,7 +277,9 @@ pub fn encode_index(
         put_u32(out, blob.len() as u32);
     }
     out.extend_from_slice(&blob);
-    counters.encode(out);
+    if let Some(c) = counters {
+        c.encode(out);
+    }
 }
 
 const PARTITION_BYTES: usize = 24;
@@ -584,7 +586,7 @@ mod tests {
         ];
         let mut b = Vec::new();
         let seq_map = SeqMap { first_group: 3, groups: vec![vec![0], vec![0, 1, 300], vec![]] };
-        encode_index(PARTITION_MS, &parts, &seq_map, &Default::default(), &mut b);
+        encode_index(PARTITION_MS, &parts, &seq_map, Some(&Default::default()), &mut b);
         let layout = IndexLayout::parse(&b, 305).unwrap();
         assert_eq!(layout.blocks_of_group(4), Some([0, 1, 300].as_slice()));
         assert_eq!(layout.blocks_of_group(5), Some([].as_slice()));

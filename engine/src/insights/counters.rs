@@ -187,6 +187,16 @@ impl Counters {
         }
     }
 
+    /// Trims every cell's contributors to the [`TOP_KEPT`] largest, as
+    /// encoding does.
+    pub fn trim(&mut self) {
+        for c in self.series.values_mut().flat_map(BTreeMap::values_mut) {
+            c.users.trim();
+            c.agents.trim();
+            c.errors.trim();
+        }
+    }
+
     /// Only the minutes in `[lo, hi)`.
     pub fn retain_minutes(&mut self, lo: i64, hi: i64) {
         for m in self.series.values_mut() {

@@ -308,7 +308,7 @@ impl<W: Write> SegmentBuilder<W> {
         let b: Vec<u8> = frontier_at_end.nodes().iter().flatten().copied().collect();
         let frontier = self.section(&b)?;
         let mut b = Vec::new();
-        encode_index(PARTITION_MS, &self.parts, &self.seq_map, &self.counters, &mut b);
+        encode_index(PARTITION_MS, &self.parts, &self.seq_map, Some(&self.counters), &mut b);
         let index = self.section(&b)?;
         let dictionary = match self.dictionary.take() {
             Some(d) => Some(self.section(&d)?),

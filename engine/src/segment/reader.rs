@@ -453,6 +453,7 @@ impl Segment {
                 }
             }
         }
+        out.trim();
         Ok(out)
     }
 

@@ -21,6 +21,9 @@ pub struct SealInput<'a> {
     pub frontier_at_end: &'a Frontier,
     pub zstd_level: i32,
     pub block_bytes: usize,
+    /// Write the memtable's Insights counters (index version 3); without,
+    /// index version 2, whose readers derive counters from the records.
+    pub counters: bool,
 }
 
 /// Builds a segment file's bytes. Returns them with the footer.
@@ -80,7 +83,9 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     let block_index = section(&mut out, |o| blocks.iter().for_each(|b| b.encode(o)));
     let id_table = section(&mut out, |o| encode_id_table(mem, &order, o));
     let frontier = section(&mut out, |o| input.frontier_at_end.nodes().iter().for_each(|h| o.extend_from_slice(h)));
-    let index = section(&mut out, |o| encode_index(PARTITION_MS, &build_partitions(mem, &order), &seq_map, &mem.counters, o));
+    let index = section(&mut out, |o| {
+        encode_index(PARTITION_MS, &build_partitions(mem, &order), &seq_map, input.counters.then_some(&mem.counters), o)
+    });
 
     let mut seg_frontier = Frontier::new();
     for e in entries {

@@ -30,6 +30,8 @@ pub struct BenchArgs {
     pub durability: Durability,
     pub seed: u64,
     pub zstd_level: i32,
+    /// Embedded: keep the Insights counters (the default).
+    pub insights: bool,
 }
 
 /// Each seed's events start this much later than the previous seed's
@@ -149,9 +151,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
             token: token.clone(),
             tls_ca: ca.clone(),
         },
-        None => {
-            Backend::Local(Store::open(&dir, Options { durability: args.durability, zstd_level: args.zstd_level, ..Options::default() })?)
-        }
+        None => Backend::Local(Store::open(
+            &dir,
+            Options { durability: args.durability, zstd_level: args.zstd_level, insights_counters: args.insights, ..Options::default() },
+        )?),
     };
     // A server may hold other data: bytes/event counts everything it stores.
     let mut monitor = match &args.server {
