@@ -1,6 +1,7 @@
 //! The benchmark store shared by the query and integrity benchmarks:
 //! CAIRN_BENCH_EVENTS generated events (default 1,000,000) spread over 30
-//! days, built once under target/ and reused.
+//! days, built once under target/ and reused (the directory is named
+//! after the index version, so a format change builds a fresh one).
 
 use std::path::PathBuf;
 
@@ -13,7 +14,8 @@ pub const START_MS: i64 = 1_767_225_600_000;
 /// The store, its event count, and an eventID from the middle of the data.
 pub fn store() -> (Store, u64, String) {
     let n: u64 = std::env::var("CAIRN_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-store-{n}"));
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-store-{n}-index-v{}", cairn_engine::index::INDEX_VERSION));
     let rate = n as f64 / (30.0 * 86_400.0);
     let mut gen = Generator::new(GenOptions { seed: 11, start_ms: START_MS, rate_per_sec: rate, record_bytes: None });
     let mut sample_id = String::new();

@@ -90,10 +90,9 @@ struct Shared {
     connections: AtomicUsize,
     appended: AtomicU64,
     started: Instant,
-    /// The Insights scanner (sealed segments' counts cached between runs),
-    /// shared by the background pass and `Insights` requests: one run at a
-    /// time.
-    scanner: parking_lot::Mutex<Scanner>,
+    /// Held by every Insights run (the background pass and `Insights`
+    /// requests): one at a time, so no Insight event is appended twice.
+    insights_lock: parking_lot::Mutex<()>,
 }
 
 /// A running server: its address, and how to stop it.
@@ -152,7 +151,7 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
         connections: AtomicUsize::new(0),
         appended: AtomicU64::new(0),
         started: Instant::now(),
-        scanner: parking_lot::Mutex::new(Scanner::new()),
+        insights_lock: parking_lot::Mutex::new(()),
     });
     listener.set_nonblocking(true)?;
     let shutdown = shared.shutdown.clone();
@@ -220,15 +219,10 @@ fn maintenance_loop(shared: &Shared) {
     }
 }
 
-/// The range the background Insights pass analyses, in unix minutes: up
-/// to the newest complete minute (before both the wall clock's minute and
-/// the newest event's, which may still be filling), `lookback` minutes back.
-fn insights_window(store: &Store, now_ms: i64, lookback: i64) -> Result<Option<(i64, i64)>> {
-    let Some((first, end)) = cairn_engine::insights::scan::store_minutes(store)? else { return Ok(None) };
-    let hi = (now_ms.div_euclid(60_000)).min(end - 1);
-    let lo = (hi - lookback).max(first);
-    Ok((lo < hi).then_some((lo, hi)))
-}
+/// Minutes a drop must have lasted past its confirmation before cairnd
+/// records it: CloudTrail delivers events up to 15 minutes late, and a
+/// late delivery must not look like a silence.
+const DROP_SETTLE_MINUTES: i64 = 15;
 
 /// Background Insights, every `insights_interval` (first a few seconds
 /// after start, to catch up after a restart), until shutdown. Each pass
@@ -237,34 +231,30 @@ fn insights_window(store: &Store, now_ms: i64, lookback: i64) -> Result<Option<(
 /// insight under the same ids, so nothing is lost or recorded twice.
 fn insights_loop(shared: &Shared) {
     let mut next = Instant::now() + Duration::from_secs(3);
-    let mut last: Option<((i64, i64), u64)> = None;
+    let mut last: Option<(i64, u64)> = None;
     let lookback = (shared.cfg.insights_lookback.as_secs() / 60).max(1) as i64;
     let detect = DetectOptions { sensitivity: shared.cfg.insights_sensitivity, ..DetectOptions::default() };
+    // Kept between passes: the sealed segments' counts are read once.
+    let mut scanner = Scanner::new();
     while !shared.shutdown.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(200));
         if Instant::now() < next {
             continue;
         }
         next = Instant::now() + shared.cfg.insights_interval;
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let window = match insights_window(&shared.store, now_ms, lookback) {
-            Ok(Some(w)) => w,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!("insights: {e}");
-                continue;
-            }
-        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64) / 60_000;
         let size = shared.store.stats().map(|s| s.tree_size).unwrap_or(0);
-        if last == Some((window, size)) {
+        if last == Some((now, size)) {
             continue; // nothing new to look at
         }
-        let o =
-            RunOptions { start_ms: Some(window.0 * 60_000), end_ms: Some(window.1 * 60_000 - 1), backfill: true, detect: detect.clone() };
         let started = Instant::now();
-        let result = run_insights(&shared.store, &mut shared.scanner.lock(), &o);
+        // One run at a time with `Insights` requests (exactly once).
+        let result = {
+            let _one = shared.insights_lock.lock();
+            scanner.pass(&shared.store, now, lookback, DROP_SETTLE_MINUTES, &detect)
+        };
         match result {
-            Ok(r) => {
+            Ok(Some(r)) => {
                 let a = r.appended.unwrap_or_default();
                 if a.appended > 0 {
                     tracing::info!(
@@ -274,8 +264,9 @@ fn insights_loop(shared: &Shared) {
                         "insights"
                     );
                 }
-                last = Some((window, shared.store.stats().map(|s| s.tree_size).unwrap_or(0)));
+                last = Some((now, shared.store.stats().map(|s| s.tree_size).unwrap_or(0)));
             }
+            Ok(None) => {}
             Err(e) => tracing::warn!("insights: {e}"),
         }
     }
@@ -631,10 +622,13 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
             if let Some(s) = sensitivity_milli {
                 detect.sensitivity = f64::from(s) / 1000.0;
             }
-            let o = RunOptions { start_ms, end_ms, backfill, detect };
-            // One run at a time (with the background pass), so that an
-            // Insight event is never appended twice.
-            let result = run_insights(store, &mut shared.scanner.lock(), &o);
+            let o = RunOptions { start_ms, end_ms, backfill, ending: false, detect };
+            // A scanner of its own (a request may reach far back; the
+            // daemon's stays small), one run at a time with the daemon's.
+            let result = {
+                let _one = shared.insights_lock.lock();
+                run_insights(store, &mut Scanner::new(), &o)
+            };
             match result {
                 Ok(r) => {
                     if let Some(a) = &r.appended {

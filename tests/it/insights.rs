@@ -187,6 +187,13 @@ fn injected_anomalies_are_the_only_insights() {
     let again = run(&store, &mut scanner, &backfill).unwrap();
     assert_eq!(again.insights.len(), 3, "Insight events do not count as calls");
     assert_eq!(again.appended.unwrap(), cairn_engine::insights::scan::Appended { appended: 0, present: 6 });
+    // The same spike found a minute earlier (say, late events moved its
+    // start) is recognised by its span: nothing new.
+    let mut shifted = all.insights[0].clone();
+    shifted.start_minute -= 1;
+    assert_ne!(shifted.shared_event_id(), all.insights[0].shared_event_id());
+    let a = cairn_engine::insights::scan::append_missing(&store, &[shifted]).unwrap();
+    assert_eq!((a.appended, a.present), (0, 2));
 
     // Queryable like any event, by EventCategory in CloudTrail's spelling.
     let q = Query { filters: vec![(Attr::EventCategory, vec!["insight".into()])], ..Default::default() };
@@ -348,4 +355,74 @@ fn counters_off_at_ingest_are_derived_the_same() {
         by_mode.push(all);
     }
     assert_eq!(by_mode[0], by_mode[1]);
+}
+
+// Goal: cairnd's pass analyses up to the newest *counted* minute: a record
+// stamped now that Insights does not count (a RetentionCut, an Insight
+// event) does not make the quiet minutes before it look like a drop of
+// every steady API; and a real silence is reported once it has lasted
+// past the settle delay.
+#[test]
+fn daemon_pass_horizon_ignores_uncounted_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let mut rng = Lcg(3);
+    let mut recs = Vec::new();
+    let (from, to) = (T0, T0 + 2 * DAY + 600);
+    for m in from..to {
+        for i in 0..rng.around(8) {
+            recs.push(ops_record(m, i, "SendHeartbeat", "agent", false, None));
+        }
+    }
+    append_all(&store, &mut recs);
+    // An hour later, only Cairn's own record.
+    let cut = format!(
+        r#"{{"eventVersion":"1.11","userIdentity":{{"type":"AWSService","invokedBy":"cairn.local"}},"eventTime":"{}","eventSource":"cairn.local","eventName":"RetentionCut","awsRegion":"global","eventID":"cut-1","readOnly":false,"eventType":"AwsServiceEvent","managementEvent":true,"recipientAccountId":"cairn","eventCategory":"Management"}}"#,
+        cairn_engine::event::format_event_time((to + 60) * 60_000)
+    );
+    append_all(&store, &mut vec![cut.into_bytes()]);
+    let o = DetectOptions::default();
+    let mut scanner = Scanner::new();
+    let r = scanner.pass(&store, to + 60, 1440, 15, &o).unwrap().unwrap();
+    assert_eq!(r.end_minute, to - 1, "the horizon is the newest counted minute");
+    assert!(r.insights.is_empty(), "{:#?}", r.insights);
+    // The heartbeat really stops (silence after `to`) and other traffic
+    // goes on: a drop, once settled, recorded once.
+    let mut more = Vec::new();
+    for m in to..to + 40 {
+        more.push(ops_record(m, 0, "RunDeploy", "alice", false, None));
+    }
+    append_all(&store, &mut more);
+    let r = scanner.pass(&store, to + 40, 1440, 15, &o).unwrap().unwrap();
+    let drops: Vec<_> = r.insights.iter().filter(|i| i.direction == Direction::Drop).collect();
+    assert_eq!(drops.len(), 1, "{:#?}", r.insights);
+    assert_eq!((drops[0].key.name.as_str(), drops[0].start_minute), ("SendHeartbeat", to));
+    assert_eq!(r.appended.unwrap().appended, 1, "the Start");
+    let r = scanner.pass(&store, to + 41, 1440, 15, &o).unwrap().unwrap();
+    assert_eq!(r.appended.unwrap().appended, 0, "recorded once");
+}
+
+// Goal: eventTimes of absurd years (0001, 9999) among normal traffic
+// neither exhaust memory nor stall the analysis: the range is analysed in
+// bounded chunks where there are counts, and nothing is reported for them.
+#[test]
+fn absurd_event_times_are_analysed_in_bounded_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let mut rng = Lcg(8);
+    let mut recs = Vec::new();
+    for m in T0..T0 + DAY + 120 {
+        for i in 0..rng.around(6) {
+            recs.push(ops_record(m, i, "RunDeploy", "alice", false, None));
+        }
+    }
+    for (n, t) in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:00Z"].iter().enumerate() {
+        let mut r = String::from_utf8(ops_record(T0, 0, "RunDeploy", "alice", false, None)).unwrap();
+        r = r.replace(&cairn_engine::event::format_event_time(T0 * 60_000), t).replace("ops-", &format!("absurd-{n}-"));
+        recs.push(r.into_bytes());
+    }
+    append_all(&store, &mut recs);
+    let r = run(&store, &mut Scanner::new(), &RunOptions::default()).unwrap();
+    assert!(r.end_minute - r.start_minute > 5_000_000_000, "the store spans ten thousand years");
+    assert!(r.insights.is_empty(), "{:#?}", r.insights);
 }

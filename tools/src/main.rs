@@ -844,7 +844,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Backend::Local(store) => {
                     use cairn_engine::insights::{detect::DetectOptions, scan};
                     let detect = DetectOptions { sensitivity: *sensitivity, ..DetectOptions::default() };
-                    let o = scan::RunOptions { start_ms, end_ms, backfill: *backfill, detect };
+                    let o = scan::RunOptions { start_ms, end_ms, backfill: *backfill, ending: false, detect };
                     let r = scan::run(&store, &mut scan::Scanner::new(), &o)?;
                     store.close()?;
                     serde_json::to_value(&r)?

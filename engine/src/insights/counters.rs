@@ -10,6 +10,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+/// Maps keyed by series: foldhash (seeded per process), as the memtable's
+/// maps of values from records; counting runs on the commit path.
+pub type SeriesMap<V> = HashMap<SeriesKey, V, foldhash::fast::RandomState>;
+
 use crate::codec::{put_u16, put_u32, Reader};
 use crate::event::Event;
 use crate::index::put_varint;
@@ -43,7 +47,7 @@ pub struct Top {
 impl Top {
     fn add(&mut self, value: &str, n: u32) {
         match self.entries.iter_mut().find(|(v, _)| v == value) {
-            Some(e) => e.1 += n,
+            Some(e) => e.1 = e.1.saturating_add(n),
             None => self.entries.push((value.to_string(), n)),
         }
     }
@@ -52,7 +56,8 @@ impl Top {
     fn trim(&mut self) {
         self.entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         if self.entries.len() > TOP_KEPT {
-            self.other += self.entries[TOP_KEPT..].iter().map(|e| e.1).sum::<u32>();
+            let rest = self.entries[TOP_KEPT..].iter().fold(0u32, |a, e| a.saturating_add(e.1));
+            self.other = self.other.saturating_add(rest);
             self.entries.truncate(TOP_KEPT);
         }
     }
@@ -61,7 +66,7 @@ impl Top {
         for (v, n) in &o.entries {
             self.add(v, *n);
         }
-        self.other += o.other;
+        self.other = self.other.saturating_add(o.other);
         self.trim();
     }
 }
@@ -87,7 +92,7 @@ impl Cell {
 /// Counters of a set of events: series -> minute -> cell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
-    pub series: HashMap<SeriesKey, BTreeMap<i64, Cell>>,
+    pub series: SeriesMap<BTreeMap<i64, Cell>>,
 }
 
 /// Whether an event counts, and for which series: write management calls,
@@ -99,13 +104,13 @@ pub fn series_of(ev: &Event<'_>) -> Vec<SeriesKey> {
         return Vec::new();
     }
     let Some(source) = ev.event_source.as_deref().filter(|s| *s != "cairn.local") else { return Vec::new() };
-    let account = ev.recipient_account_id.as_deref().or(ev.account_id.as_deref()).unwrap_or("").to_string();
-    let region = ev.aws_region.as_deref().unwrap_or("").to_string();
+    let account = clamp(ev.recipient_account_id.as_deref().or(ev.account_id.as_deref()).unwrap_or(""));
+    let region = clamp(ev.aws_region.as_deref().unwrap_or(""));
     let key = |error: Option<String>| SeriesKey {
         account: account.clone(),
         region: region.clone(),
-        source: source.to_string(),
-        name: ev.event_name.to_string(),
+        source: clamp(source),
+        name: clamp(&ev.event_name),
         error,
     };
     let mut out = Vec::new();
@@ -113,9 +118,22 @@ pub fn series_of(ev: &Event<'_>) -> Vec<SeriesKey> {
         out.push(key(None));
     }
     if let Some(code) = ev.error_code.as_deref() {
-        out.push(key(Some(code.to_string())));
+        out.push(key(Some(clamp(code))));
     }
     out
+}
+
+/// Longest value the counters keep, in bytes (cut at a character
+/// boundary): a series or contributor is named the same before and after
+/// its segment is written (encoding has a 16-bit length).
+pub const VALUE_BYTES_MAX: usize = 1024;
+
+fn clamp(s: &str) -> String {
+    let mut end = s.len().min(VALUE_BYTES_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// What of an event the counters keep: its minute, series, and attributes.
@@ -135,9 +153,9 @@ impl Sample {
         (!series.is_empty()).then(|| Sample {
             minute: ev.time_ms.div_euclid(MINUTE_MS),
             series,
-            user: ev.user_identity_arn.as_deref().map(str::to_string),
+            user: ev.user_identity_arn.as_deref().map(clamp),
             agent: ev.user_agent.as_deref().map(|a| a.chars().take(200).collect()),
-            error: ev.error_code.as_deref().map(str::to_string),
+            error: ev.error_code.as_deref().map(clamp),
         })
     }
 }
@@ -156,13 +174,18 @@ impl Counters {
         self.series.get(key)?.get(&minute)
     }
 
+    /// The minutes of a series, created empty if new (the key is cloned
+    /// only then).
+    fn minutes_mut(&mut self, key: &SeriesKey) -> &mut BTreeMap<i64, Cell> {
+        if !self.series.contains_key(key) {
+            self.series.insert(key.clone(), BTreeMap::new());
+        }
+        self.series.get_mut(key).expect("inserted above")
+    }
+
     pub fn add(&mut self, s: &Sample) {
         for key in &s.series {
-            let minutes = match self.series.get_mut(key) {
-                Some(m) => m,
-                None => self.series.entry(key.clone()).or_default(),
-            };
-            let c = minutes.entry(s.minute).or_default();
+            let c = self.minutes_mut(key).entry(s.minute).or_default();
             c.count = c.count.saturating_add(1);
             c.users.add(s.user.as_deref().unwrap_or("null"), 1);
             c.agents.add(s.agent.as_deref().unwrap_or("null"), 1);
@@ -180,9 +203,8 @@ impl Counters {
 
     pub fn merge(&mut self, o: &Counters) {
         for (k, minutes) in &o.series {
-            let mine = self.series.entry(k.clone()).or_default();
             for (m, c) in minutes {
-                mine.entry(*m).or_default().merge(c);
+                self.add_cell(k, *m, c);
             }
         }
     }
@@ -287,11 +309,7 @@ impl Counters {
 
     /// Adds one cell of a series.
     pub fn add_cell(&mut self, key: &SeriesKey, minute: i64, cell: &Cell) {
-        let minutes = match self.series.get_mut(key) {
-            Some(m) => m,
-            None => self.series.entry(key.clone()).or_default(),
-        };
-        minutes.entry(minute).or_default().merge(cell);
+        self.minutes_mut(key).entry(minute).or_default().merge(cell);
     }
 
     /// The counts alone.
@@ -302,7 +320,7 @@ impl Counters {
 
 /// Per-minute counts of each series, without contributors: what the
 /// detector reads (a few bytes per cell, so 28 days of them fit in memory).
-pub type Counts = HashMap<SeriesKey, BTreeMap<i64, u32>>;
+pub type Counts = SeriesMap<BTreeMap<i64, u32>>;
 
 /// Visits every cell of [`Counters::encode`]'s bytes: `f(series, minute,
 /// count, cell)`, where `cell()` builds the whole cell (contributors

@@ -81,43 +81,81 @@ fn dense(sources: &[&Counts], key: &SeriesKey, lo: i64, hi: i64) -> Vec<u32> {
 }
 
 /// The first minute of history the baseline of an analysis of `[lo, hi)`
-/// needs.
+/// needs: 28 days before the start of `lo`'s UTC day (the baseline of a
+/// minute is the 28 days before its day, whatever range is analysed, so
+/// every run finds the same insight at the same minute).
 pub fn history_start(lo: i64, o: &DetectOptions) -> i64 {
-    lo - o.baseline_max_minutes as i64
+    lo - lo.rem_euclid(1440) - o.baseline_max_minutes as i64
 }
 
-/// Finds the anomalies that start in `[lo, hi)` (unix minutes). The
-/// counts (summed over `sources`) must cover the baseline history before
-/// `lo` too ([`history_start`]); `first_minute` is the first minute the
-/// store holds anything for.
-pub fn find(sources: &[&Counts], first_minute: i64, lo: i64, hi: i64, o: &DetectOptions) -> Vec<Found> {
-    let minute0 = history_start(lo, o);
-    let len = (hi - minute0).max(0) as usize;
-    let first = (first_minute - minute0).clamp(0, len as i64) as usize;
+/// Starts are analysed in chunks of this many minutes (13 weeks), each with
+/// its own baseline history, so memory stays bounded however long the
+/// range (a store may hold eventTimes of any year).
+const CHUNK_MINUTES: i64 = 91 * 1440;
+/// ... and each chunk's analysis runs this far past its end to find the
+/// ends of insights that start in it (a longer insight is reported open).
+const CHUNK_EXTEND_MINUTES: i64 = 28 * 1440;
+
+/// Finds the anomalies that start in `[lo, hi)` (unix minutes) and, with
+/// `ending`, also those that started in the 28 days before and end in it
+/// (for a pass over a recent window that must see ends of insights it
+/// found earlier). The counts (summed over `sources`) must cover the
+/// baseline history before `lo` too ([`history_start`]); `first_minute` is
+/// the first minute the store holds anything for.
+pub fn find(sources: &[&Counts], first_minute: i64, lo: i64, hi: i64, ending: bool, o: &DetectOptions) -> Vec<Found> {
     let mut keys: Vec<&SeriesKey> = sources.iter().flat_map(|s| s.keys()).collect();
     keys.sort();
     keys.dedup();
     let mut out = Vec::new();
-    for key in keys {
-        if !could_be_anomalous(sources, key, minute0, lo, hi, o) {
-            continue;
+    let mut c_lo = lo;
+    while c_lo < hi {
+        // Nothing can start in a chunk without counts in it or in the 28
+        // days before (a drop needs a steady rate first): skip to the next
+        // minute with counts.
+        let reach = history_start(c_lo, o);
+        let next = keys
+            .iter()
+            .flat_map(|k| sources.iter().filter_map(|s| s.get(*k)).filter_map(|m| m.range(reach..).next().map(|(t, _)| *t)))
+            .min();
+        let Some(next) = next else { break };
+        if next >= hi {
+            break;
         }
-        let counts = dense(sources, key, minute0, hi);
-        for a in detect(&counts, minute0, first, o) {
-            let start = minute0 + a.start as i64;
-            if (lo..hi).contains(&start) {
-                out.push(Found { key: key.clone(), direction: a.direction, start, end: a.end.map(|e| minute0 + e as i64) });
+        if next > c_lo + CHUNK_MINUTES {
+            c_lo = next;
+        }
+        let c_hi = (c_lo - c_lo.rem_euclid(1440) + CHUNK_MINUTES).min(hi);
+        let run_hi = c_hi.saturating_add(CHUNK_EXTEND_MINUTES).min(hi);
+        let minute0 = history_start(c_lo, o);
+        let len = (run_hi - minute0).max(0) as usize;
+        let first = (first_minute - minute0).clamp(0, len as i64) as usize;
+        let since = if ending && c_lo == lo { minute0 } else { c_lo };
+        for key in &keys {
+            if !could_be_anomalous(sources, key, minute0, since, run_hi, o) {
+                continue;
+            }
+            let counts = dense(sources, key, minute0, run_hi);
+            for a in detect(&counts, minute0, first, o) {
+                let start = minute0 + a.start as i64;
+                let end = a.end.map(|e| minute0 + e as i64);
+                let ends_here = since < c_lo && start < c_lo && end.is_none_or(|e| e >= c_lo);
+                if (c_lo..c_hi).contains(&start) || ends_here {
+                    out.push(Found { key: (*key).clone(), direction: a.direction, start, end });
+                }
             }
         }
+        c_lo = c_hi;
     }
     out.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+    out.dedup();
     out
 }
 
-/// Whether the detector could find anything in `key` over `[lo, hi)`,
-/// from two sums and no per-minute pass: a spike needs a minute above
-/// `spike_min_excess` (the band is at least that above the mean), a drop a
-/// steady rate of `drop_min_rate` over a day or more of baseline. Most
+/// Whether the detector could find anything in `key` starting in
+/// `[lo, hi)`, from two sums and no per-minute pass: a spike needs a minute
+/// above `spike_min_excess` (the band is at least that above the mean), a
+/// drop a steady rate of `drop_min_rate`, over a day or more of baseline
+/// (or, seasonally, over the same hour in `seasonal_weeks` weeks). Most
 /// series are rare APIs that pass neither, so this skips almost all the
 /// detector's work without changing its answer.
 fn could_be_anomalous(sources: &[&Counts], key: &SeriesKey, minute0: i64, lo: i64, hi: i64, o: &DetectOptions) -> bool {
@@ -127,7 +165,8 @@ fn could_be_anomalous(sources: &[&Counts], key: &SeriesKey, minute0: i64, lo: i6
         return true;
     }
     let total: f64 = sources.iter().filter_map(|s| s.get(key)).map(|m| m.range(minute0..hi).map(|(_, &n)| f64::from(n)).sum::<f64>()).sum();
-    total >= o.drop_min_rate * o.baseline_min_minutes as f64
+    let steady_needs = (o.baseline_min_minutes as f64).min(60.0 * o.seasonal_weeks.max(1) as f64);
+    total >= o.drop_min_rate * steady_needs
 }
 
 /// The minutes of a found anomaly's series whose contributors its
@@ -222,6 +261,12 @@ fn derived_id(parts: &[&str]) -> String {
     format!("{}-{}-4{}-8{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
+/// The eventID of the Start (`end` false) or End record of the insight
+/// with this sharedEventID.
+pub fn event_id_of(shared: &str, end: bool) -> String {
+    derived_id(&[shared, if end { "End" } else { "Start" }])
+}
+
 impl Insight {
     fn id_parts(&self) -> [String; 6] {
         let k = &self.key;
@@ -242,7 +287,7 @@ impl Insight {
 
     /// The eventID of its Start (`end` false) or End record.
     pub fn event_id(&self, end: bool) -> String {
-        derived_id(&[&self.shared_event_id(), if end { "End" } else { "Start" }])
+        event_id_of(&self.shared_event_id(), end)
     }
 
     pub fn insight_type(&self) -> &'static str {
@@ -255,12 +300,14 @@ impl Insight {
 
     /// The Start record, and the End record when the insight has ended.
     pub fn records(&self) -> (Vec<u8>, Option<Vec<u8>>) {
-        let start = self.record(false);
-        let end = self.end_minute.map(|_| self.record(true));
-        (start, end)
+        let shared = self.shared_event_id();
+        (self.record(false, &shared), self.end_minute.map(|_| self.record(true, &shared)))
     }
 
-    fn record(&self, end: bool) -> Vec<u8> {
+    /// Its Start (`end` false) or End record, under `shared` as its
+    /// sharedEventID (an insight recorded before under another start
+    /// minute keeps the id it was recorded with).
+    pub fn record(&self, end: bool, shared: &str) -> Vec<u8> {
         let minute = if end { self.end_minute.unwrap_or(self.start_minute) } else { self.start_minute };
         let attr = |name: &str, v: &[Contributor]| {
             json!({
@@ -296,10 +343,10 @@ impl Insight {
             "eventVersion": "1.08",
             "eventTime": crate::event::format_event_time(minute * MINUTE_MS),
             "awsRegion": self.key.region,
-            "eventID": self.event_id(end),
+            "eventID": event_id_of(shared, end),
             "eventType": "AwsCloudTrailInsight",
             "recipientAccountId": self.key.account,
-            "sharedEventID": self.shared_event_id(),
+            "sharedEventID": shared,
             "insightDetails": details,
             "eventCategory": "Insight",
         });

@@ -48,15 +48,14 @@ impl Scanner {
         self.base.values().map(|m| m.len()).sum()
     }
 
-    /// The insights that start in minutes `[lo, hi)`, described from the
-    /// store's counters (the baseline reaches 28 days before `lo`).
-    pub fn scan(&mut self, store: &Store, lo: i64, hi: i64, o: &DetectOptions) -> Result<Vec<Insight>> {
-        let Some((first, _)) = store_minutes(store)? else { return Ok(Vec::new()) };
-        let from = history_start(lo, o);
+    /// Brings the cached counts up to date for minutes `[from, hi)`: reads
+    /// the segments sealed since the last call (all of them when the range
+    /// reaches further back, or segments were compacted or expired), and
+    /// the unsealed events' counters.
+    fn refresh(&mut self, store: &Store, from: i64, hi: i64) -> Result<View> {
         let (segments, unsealed) = store.counter_view(from, hi);
         let present: HashSet<u64> = segments.iter().map(|s| s.id).collect();
         if from < self.from || self.seen.iter().any(|id| !present.contains(id)) {
-            // Reaching further back, or segments compacted or expired: start over.
             *self = Scanner { from, ..Scanner::default() };
         } else if from >= self.from + 1440 {
             // A day has passed: forget what no baseline needs any more.
@@ -85,37 +84,87 @@ impl Scanner {
             self.seen.insert(seg.id);
         }
         let overlay = unsealed.counts();
-        let sources = [&self.base, &overlay];
-        let found = find(&sources, first, lo, hi, o);
+        Ok(View { segments, unsealed, overlay })
+    }
+
+    /// The insights that start in minutes `[lo, hi)` (with `ending`, also
+    /// those that started up to 28 days before and end in it), described
+    /// from the store's counters (the baseline reaches 28 days before `lo`).
+    pub fn scan(&mut self, store: &Store, lo: i64, hi: i64, ending: bool, o: &DetectOptions) -> Result<Vec<Insight>> {
+        let Some((first, _)) = store_minutes(store)? else { return Ok(Vec::new()) };
+        let view = self.refresh(store, history_start(lo, o), hi)?;
+        let found = find(&[&self.base, &view.overlay], first, lo, hi, ending, o);
+        self.describe_all(&view, found, first, hi)
+    }
+
+    /// cairnd's pass at wall-clock minute `now`: the insights that started
+    /// in the `lookback` minutes before the newest complete minute, or end
+    /// there, with their Insight events appended where missing. The
+    /// newest complete minute is the one before the newest minute with a
+    /// counted event (not a RetentionCut or Insight record stamped now;
+    /// never after `now`). A drop is reported only `settle` minutes after
+    /// it was confirmed, so that events delivered late (CloudTrail's are up
+    /// to 15 minutes) fill the quiet minutes first. `None`: nothing to
+    /// analyse yet.
+    pub fn pass(&mut self, store: &Store, now: i64, lookback: i64, settle: i64, o: &DetectOptions) -> Result<Option<Report>> {
+        let Some((first, _)) = store_minutes(store)? else { return Ok(None) };
+        let view = self.refresh(store, history_start(now - lookback, o), now + 1)?;
+        let newest =
+            [&self.base, &view.overlay].iter().flat_map(|c| c.values().filter_map(|m| m.range(..=now).next_back().map(|(t, _)| *t))).max();
+        let Some(hi) = newest else { return Ok(None) };
+        let lo = (hi - lookback).max(first);
+        if lo >= hi {
+            return Ok(None);
+        }
+        // Events stopped a while ago: the baseline reaches further back.
+        let view = if history_start(lo, o) < self.from { self.refresh(store, history_start(lo, o), hi + 1)? } else { view };
+        let mut found = find(&[&self.base, &view.overlay], first, lo, hi, true, o);
+        found.retain(|f| f.direction != super::detect::Direction::Drop || f.start + (o.drop_minutes as i64) + settle <= hi);
+        let insights = self.describe_all(&view, found, first, hi)?;
+        let appended = append_missing(store, &insights)?;
+        Ok(Some(Report { start_minute: lo, end_minute: hi, insights, appended: Some(appended) }))
+    }
+
+    /// Describes what `find` found: contributors are read only for the
+    /// series and minutes the insights need.
+    fn describe_all(&self, view: &View, found: Vec<super::record::Found>, first: i64, hi: i64) -> Result<Vec<Insight>> {
         if found.is_empty() {
             return Ok(Vec::new());
         }
-        // Contributors, only for the series and minutes the insights need.
         let mut needs: HashMap<SeriesKey, Vec<(i64, i64)>> = HashMap::new();
         for f in &found {
             let (k, a, b) = cells_needed(f, first, hi);
             needs.entry(k).or_default().push((a, b));
         }
-        let lo_need = needs.values().flatten().map(|r| r.0).min().unwrap_or(lo);
+        let lo_need = needs.values().flatten().map(|r| r.0).min().unwrap_or(hi);
         let hi_need = needs.values().flatten().map(|r| r.1).max().unwrap_or(hi);
         let wanted = |k: &SeriesKey, m: i64| needs.get(k).is_some_and(|rs| rs.iter().any(|r| (r.0..r.1).contains(&m)));
         let mut cells = Counters::default();
-        for seg in segments.iter().filter(|s| touches(s, lo_need, hi_need)) {
+        for seg in view.segments.iter().filter(|s| touches(s, lo_need, hi_need)) {
             seg.visit_counters(|k, m, _, cell| {
                 if wanted(k, m) {
                     cells.add_cell(k, m, &cell());
                 }
             })?;
         }
-        for (k, minutes) in &unsealed.series {
+        for (k, minutes) in &view.unsealed.series {
             for (m, c) in minutes {
                 if wanted(k, *m) {
                     cells.add_cell(k, *m, c);
                 }
             }
         }
+        let sources = [&self.base, &view.overlay];
         Ok(found.iter().map(|f| describe(f, &sources, &cells, first, hi)).collect())
     }
+}
+
+/// What one refresh saw: the segments, and the unsealed events' counters
+/// (with contributors) and counts.
+struct View {
+    segments: std::sync::Arc<crate::segment::set::SegmentSet>,
+    unsealed: Counters,
+    overlay: Counts,
 }
 
 fn add_count(counts: &mut Counts, k: &SeriesKey, minute: i64, n: u32) {
@@ -136,21 +185,88 @@ pub struct Appended {
     pub present: u64,
 }
 
-/// Appends the Insight events of `insights` the store does not hold yet
-/// (by eventID, which is derived from the series and the start minute, so
-/// every run names the same insight the same way): each Start once, and
-/// each End once the insight has ended.
+/// An insight the store already records: its Start and End minutes.
+#[derive(Default)]
+struct Recorded {
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+/// The insights of `i`'s series recorded in the store whose span overlaps
+/// `i`'s (by sharedEventID), found by lookup (EventCategory, EventSource,
+/// EventName) over the 28 days before `i` starts through its end.
+fn recorded_overlapping(store: &Store, i: &Insight) -> Result<Vec<(String, Recorded)>> {
+    use crate::index::Attr;
+    let to_ms = |m: i64| m.saturating_mul(MINUTE_MS);
+    let q = crate::query::Query {
+        start_ms: Some(to_ms(i.start_minute - 28 * 1440)),
+        end_ms: i.end_minute.map(|m| to_ms(m + 1) - 1),
+        filters: vec![
+            (Attr::EventCategory, vec!["Insight".into()]),
+            (Attr::EventSource, vec![i.key.source.clone()]),
+            (Attr::EventName, vec![i.key.name.clone()]),
+        ],
+    };
+    let mut by_id: HashMap<String, Recorded> = HashMap::new();
+    store
+        .export(&q, crate::query::Order::OldestFirst, |e| {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.record) else { return true };
+            let d = &v["insightDetails"];
+            let same = v["eventType"] == "AwsCloudTrailInsight"
+                && v["recipientAccountId"].as_str() == Some(i.key.account.as_str())
+                && v["awsRegion"].as_str() == Some(i.key.region.as_str())
+                && d["eventSource"].as_str() == Some(i.key.source.as_str())
+                && d["eventName"].as_str() == Some(i.key.name.as_str())
+                && d["errorCode"].as_str() == i.key.error.as_deref();
+            let (Some(shared), Some(t)) = (v["sharedEventID"].as_str(), v["eventTime"].as_str().and_then(crate::event::parse_event_time))
+            else {
+                return true;
+            };
+            if same {
+                let r = by_id.entry(shared.to_string()).or_default();
+                match d["state"].as_str() {
+                    Some("Start") => r.start = Some(t.div_euclid(MINUTE_MS)),
+                    Some("End") => r.end = Some(t.div_euclid(MINUTE_MS)),
+                    _ => {}
+                }
+            }
+            true
+        })
+        .map_err(|e| crate::error::Error::InvalidArgument(format!("looking up recorded insights: {e}")))?;
+    let (s, e) = (i.start_minute, i.end_minute.unwrap_or(i64::MAX));
+    let own = i.shared_event_id();
+    let mut out: Vec<(String, Recorded)> =
+        by_id.into_iter().filter(|(id, r)| *id == own || (r.start.unwrap_or(i64::MIN) < e && s < r.end.unwrap_or(i64::MAX))).collect();
+    // Its own id first, then the earliest.
+    out.sort_by_key(|(id, r)| (*id != own, r.start));
+    Ok(out)
+}
+
+/// Appends the Insight events of `insights` the store does not hold yet:
+/// each Start once, and each End once the insight has ended. The ids are
+/// derived from the series and the start minute, so every run names the
+/// same insight the same way; and an insight the store already records
+/// under a slightly different start (events that arrived late moved it)
+/// is recognised by its overlapping span and keeps the id it has.
 pub fn append_missing(store: &Store, insights: &[Insight]) -> Result<Appended> {
     let mut out = Appended::default();
     let mut records: Vec<Vec<u8>> = Vec::new();
     for i in insights {
-        let (start, end) = i.records();
-        for (rec, is_end) in std::iter::once((start, false)).chain(end.map(|e| (e, true))) {
-            if store.get(&i.event_id(is_end))?.is_empty() {
-                records.push(rec);
-            } else {
+        let recorded = recorded_overlapping(store, i)?;
+        let (shared, has_start, has_end) = match recorded.first() {
+            Some((id, r)) => (id.clone(), r.start.is_some(), r.end.is_some()),
+            None => (i.shared_event_id(), false, false),
+        };
+        let mut want = |is_end: bool, present: bool| {
+            if present {
                 out.present += 1;
+            } else {
+                records.push(i.record(is_end, &shared));
             }
+        };
+        want(false, has_start);
+        if i.end_minute.is_some() {
+            want(true, has_end);
         }
     }
     for chunk in records.chunks(1000) {
@@ -178,6 +294,10 @@ pub struct RunOptions {
     pub end_ms: Option<i64>,
     /// Append the Insight events the store does not hold yet.
     pub backfill: bool,
+    /// Also the insights that started up to 28 days before `start_ms` and
+    /// end in the range (cairnd's passes over a recent window, which must
+    /// record the ends of insights they found earlier).
+    pub ending: bool,
     pub detect: DetectOptions,
 }
 
@@ -204,7 +324,7 @@ pub fn run(store: &Store, scanner: &mut Scanner, o: &RunOptions) -> Result<Repor
     if lo >= hi {
         return Ok(Report { start_minute: lo, end_minute: lo, insights: Vec::new(), appended: o.backfill.then(Appended::default) });
     }
-    let insights = scanner.scan(store, lo, hi, &o.detect)?;
+    let insights = scanner.scan(store, lo, hi, o.ending, &o.detect)?;
     let appended = if o.backfill { Some(append_missing(store, &insights)?) } else { None };
     Ok(Report { start_minute: lo, end_minute: hi, insights, appended })
 }

@@ -44,8 +44,9 @@ pub fn print_table(report: &Value, out: &mut impl Write) -> Result<()> {
         minute(&report["start_minute"]),
         minute(&report["end_minute"]),
     )?;
-    if let Some(a) = report["appended"].as_object() {
-        write!(out, "; Insight events appended {}, already stored {}", a["appended"], a["present"])?;
+    if report["appended"].is_object() {
+        let n = |k: &str| report["appended"][k].as_u64().unwrap_or(0);
+        write!(out, "; Insight events appended {}, already stored {}", n("appended"), n("present"))?;
     }
     writeln!(out)?;
     Ok(())
