@@ -35,17 +35,15 @@ fn insights(c: &mut Criterion) {
             assert_eq!(r.appended.unwrap().appended, 0, "a rerun appends nothing");
         })
     });
+    // cairnd's pass at the minute after the newest event.
     let (_, end) = cairn_engine::insights::scan::store_minutes(&store).unwrap().unwrap();
-    let pass = RunOptions {
-        start_ms: Some((end - 1 - 1440) * 60_000),
-        end_ms: Some((end - 1) * 60_000 - 1),
-        backfill: true,
-        ..Default::default()
-    };
+    let detect = cairn_engine::insights::detect::DetectOptions::default();
     let mut scanner = Scanner::new();
-    run(&store, &mut scanner, &pass).unwrap();
+    scanner.pass(&store, end, 1440, 15, &detect).unwrap();
     eprintln!("the daemon's scanner holds {} cells", scanner.cells());
-    g.bench_function("daemon pass: the last 24 hours, scanner kept", |b| b.iter(|| run(&store, &mut scanner, &pass).unwrap()));
+    g.bench_function("daemon pass: the last 24 hours, scanner kept", |b| {
+        b.iter(|| scanner.pass(&store, end, 1440, 15, &detect).unwrap().expect("a window to analyse"))
+    });
     g.finish();
 }
 

@@ -26,7 +26,7 @@ use crate::event::{id_fingerprint, parse_event, Rejection};
 use crate::fs::{FileSystem, RealFs};
 use crate::index::SEQ_GROUP;
 use crate::index::{terms, Attr};
-use crate::insights::counters::{Counters, Sample};
+use crate::insights::counters::{Counters, SeriesKey};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
 use crate::manifest::{Manifest, SegmentEntry};
@@ -245,6 +245,10 @@ struct Request {
     /// `prepare` looked for duplicates among sealed events below this seq;
     /// the leader checks only what was sealed since.
     sealed_checked: u64,
+    /// The Insights counters of its events not already known to be
+    /// duplicates, counted on the appending thread; the leader merges them
+    /// (cell by cell, not event by event) into the memtable's.
+    counters: Counters,
     /// Per event: its seq, stored or duplicate (`true` = duplicate), or the
     /// error, once committed.
     done: Mutex<Option<CommitResult>>,
@@ -270,8 +274,6 @@ struct Prepared {
     /// Already stored with identical bytes in a sealed segment, found by
     /// `prepare`.
     dup: Option<u64>,
-    /// What the Insights counters keep of it, if it counts.
-    sample: Option<Sample>,
 }
 
 #[derive(Default)]
@@ -1247,6 +1249,8 @@ impl Inner {
         let mut body = Vec::with_capacity(cap);
         let mut term_text = String::new();
         let mut term_items = Vec::new();
+        let mut counters = Counters::default();
+        let mut scratch = SeriesKey::default();
         for rec in records {
             match parse_event(rec, self.opts.record_bytes_max) {
                 Ok(ev) => {
@@ -1264,20 +1268,22 @@ impl Inner {
                     }
                     let id_fp = ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes()));
                     let dup = id_fp.and_then(|fp| self.find_sealed(&segments, fp, ev.time_ms, rec, 0));
+                    if self.opts.insights_counters && dup.is_none() {
+                        counters.count(&ev, &mut scratch);
+                    }
                     events.push(Prepared {
                         meta: EventMeta { ingest_ms, time_ms: ev.time_ms, leaf, id_fp },
                         at,
                         len: rec.len(),
                         terms: first_term..term_items.len(),
                         dup,
-                        sample: if self.opts.insights_counters { Sample::of(&ev) } else { None },
                     });
                     outcomes.push(Outcome::Stored(0));
                 }
                 Err(r) => outcomes.push(Outcome::Rejected(r)),
             }
         }
-        let req = Request { body: Arc::new(body), events, term_text, term_items, sealed_checked, done: Mutex::new(None) };
+        let req = Request { body: Arc::new(body), events, term_text, term_items, sealed_checked, counters, done: Mutex::new(None) };
         (req, outcomes)
     }
 
@@ -1400,8 +1406,23 @@ impl Inner {
                 frontier.push(p.meta.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
                 let chunk = active.add_chunk(&r.body);
                 active.push(p.meta, chunk, p.at, p.len, r.terms(p));
-                if let Some(s) = &p.sample {
-                    active.counters.add(s);
+            }
+            if self.opts.insights_counters {
+                let mut scratch = SeriesKey::default();
+                for (ri, r) in group.iter().enumerate() {
+                    // Usually every event `prepare` counted is stored; when
+                    // some turned out to be duplicates of newer events, the
+                    // stored ones are counted again from their records.
+                    let late_dups = r.events.iter().zip(&fates[ri]).any(|(p, f)| p.dup.is_none() && f.1);
+                    if !late_dups {
+                        active.counters.merge(&r.counters);
+                        continue;
+                    }
+                    for (p, _) in r.events.iter().zip(&fates[ri]).filter(|(p, f)| p.dup.is_none() && !f.1) {
+                        if let Ok(ev) = parse_event(r.record(p), RECORD_BYTES_MAX) {
+                            active.counters.count(&ev, &mut scratch);
+                        }
+                    }
                 }
             }
         }
@@ -1820,6 +1841,7 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path, 
             fs.truncate(&path, contents.valid_len).map_err(|e| Error::io("truncate torn tail of", &path, e))?;
         }
         let mut mem = Memtable::new(first);
+        let mut scratch = SeriesKey::default();
         let chunk: Chunk = Arc::new(bytes);
         let c = mem.add_chunk(&chunk);
         for e in &contents.entries {
@@ -1829,8 +1851,8 @@ fn recover(fs: &dyn FileSystem, opts: &Options, wal_dir: &Path, seg_dir: &Path, 
             let parsed = parse_event(rec, RECORD_BYTES_MAX).ok();
             let id_fp = parsed.as_ref().and_then(|ev| ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes())));
             let ts = parsed.as_ref().map(terms).unwrap_or_default();
-            if let Some(s) = parsed.as_ref().and_then(Sample::of) {
-                mem.counters.add(&s);
+            if let (Some(ev), true) = (&parsed, opts.insights_counters) {
+                mem.counters.count(ev, &mut scratch);
             }
             frontier.push(e.leaf, |level, index, h| mem.tile_nodes.push((level, index, h)));
             let meta = EventMeta { ingest_ms: e.ingest_ms, time_ms: e.time_ms, leaf: e.leaf, id_fp };

@@ -220,6 +220,14 @@ fn injected_anomalies_are_the_only_insights() {
     assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), 6);
     let report = store.verify(&Default::default(), &mut |_, _| {}).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
+    // Covered by the proofs like any event.
+    let cp = store.checkpoint().unwrap().expect("a checkpoint");
+    let key = store.verifiers().pop().unwrap();
+    for e in &page.events {
+        let p = store.prove(e.seq, Some(&cp)).unwrap();
+        let bundle = cairn_engine::checkpoint::bundle::ProofBundle::from_proof(&p).unwrap();
+        assert!(bundle.verify(std::slice::from_ref(&key)).is_ok());
+    }
     store.close().unwrap();
 
     // The CLI: the same insights, and a backfill that adds nothing.

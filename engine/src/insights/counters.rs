@@ -20,10 +20,12 @@ use crate::index::put_varint;
 
 /// Contributors kept per attribute and minute (the insight shows 5).
 pub const TOP_KEPT: usize = 8;
+/// ... and tracked while counting, before trimming to [`TOP_KEPT`].
+pub const TOP_TRACKED: usize = 4 * TOP_KEPT;
 pub const MINUTE_MS: i64 = 60_000;
 
 /// What a series counts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct SeriesKey {
     /// The account (recipientAccountId) and region the calls were in:
     /// Insights analyse each account and region apart, as CloudTrail does.
@@ -67,7 +69,9 @@ impl Top {
             self.add(v, *n);
         }
         self.other = self.other.saturating_add(o.other);
-        self.trim();
+        if self.entries.len() > TOP_TRACKED {
+            self.trim();
+        }
     }
 }
 
@@ -87,6 +91,16 @@ impl Cell {
         self.agents.merge(&o.agents);
         self.errors.merge(&o.errors);
     }
+
+    /// Keeps the contributor lists bounded, trimming only now and then
+    /// (at [`TOP_TRACKED`] values), not on every add.
+    fn bound(&mut self) {
+        if self.users.entries.len() > TOP_TRACKED || self.agents.entries.len() > TOP_TRACKED || self.errors.entries.len() > TOP_TRACKED {
+            self.users.trim();
+            self.agents.trim();
+            self.errors.trim();
+        }
+    }
 }
 
 /// Counters of a set of events: series -> minute -> cell.
@@ -98,66 +112,61 @@ pub struct Counters {
 /// Whether an event counts, and for which series: write management calls,
 /// and management calls with an error code. Insight records and Cairn's
 /// own events (eventSource `cairn.local`, e.g. RetentionCut) never count.
-pub fn series_of(ev: &Event<'_>) -> Vec<SeriesKey> {
+/// The parts are borrowed from the event and cut to [`VALUE_BYTES_MAX`].
+fn series_of<'e>(ev: &'e Event<'_>) -> Option<Parts<'e>> {
     let category = ev.event_category.as_deref().unwrap_or("Management");
     if category != "Management" || ev.event_type.as_deref() == Some("AwsCloudTrailInsight") {
-        return Vec::new();
+        return None;
     }
-    let Some(source) = ev.event_source.as_deref().filter(|s| *s != "cairn.local") else { return Vec::new() };
-    let account = clamp(ev.recipient_account_id.as_deref().or(ev.account_id.as_deref()).unwrap_or(""));
-    let region = clamp(ev.aws_region.as_deref().unwrap_or(""));
-    let key = |error: Option<String>| SeriesKey {
-        account: account.clone(),
-        region: region.clone(),
+    let source = ev.event_source.as_deref().filter(|s| *s != "cairn.local")?;
+    let call = ev.read_only == Some(false);
+    let error = ev.error_code.as_deref().map(clamp);
+    if !call && error.is_none() {
+        return None;
+    }
+    Some(Parts {
+        account: clamp(ev.recipient_account_id.as_deref().or(ev.account_id.as_deref()).unwrap_or("")),
+        region: clamp(ev.aws_region.as_deref().unwrap_or("")),
         source: clamp(source),
         name: clamp(&ev.event_name),
+        call,
         error,
-    };
-    let mut out = Vec::new();
-    if ev.read_only == Some(false) {
-        out.push(key(None));
-    }
-    if let Some(code) = ev.error_code.as_deref() {
-        out.push(key(Some(clamp(code))));
-    }
-    out
+    })
+}
+
+/// What [`series_of`] finds: the series' names, whether the event counts
+/// as a call, and its error code.
+struct Parts<'e> {
+    account: &'e str,
+    region: &'e str,
+    source: &'e str,
+    name: &'e str,
+    call: bool,
+    error: Option<&'e str>,
 }
 
 /// Longest value the counters keep, in bytes (cut at a character
 /// boundary): a series or contributor is named the same before and after
 /// its segment is written (encoding has a 16-bit length).
 pub const VALUE_BYTES_MAX: usize = 1024;
+/// User agents are kept to this many characters.
+const AGENT_CHARS_MAX: usize = 200;
 
-fn clamp(s: &str) -> String {
+fn clamp(s: &str) -> &str {
     let mut end = s.len().min(VALUE_BYTES_MAX);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_string()
+    &s[..end]
 }
 
-/// What of an event the counters keep: its minute, series, and attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sample {
-    pub minute: i64,
-    pub series: Vec<SeriesKey>,
-    pub user: Option<String>,
-    pub agent: Option<String>,
-    pub error: Option<String>,
+fn clamp_chars(s: &str, n: usize) -> &str {
+    clamp(s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i]))
 }
 
-impl Sample {
-    /// `None` when the event counts for no series.
-    pub fn of(ev: &Event<'_>) -> Option<Sample> {
-        let series = series_of(ev);
-        (!series.is_empty()).then(|| Sample {
-            minute: ev.time_ms.div_euclid(MINUTE_MS),
-            series,
-            user: ev.user_identity_arn.as_deref().map(clamp),
-            agent: ev.user_agent.as_deref().map(|a| a.chars().take(200).collect()),
-            error: ev.error_code.as_deref().map(clamp),
-        })
-    }
+fn set(dst: &mut String, src: &str) {
+    dst.clear();
+    dst.push_str(src);
 }
 
 impl Counters {
@@ -183,20 +192,38 @@ impl Counters {
         self.series.get_mut(key).expect("inserted above")
     }
 
-    pub fn add(&mut self, s: &Sample) {
-        for key in &s.series {
-            let c = self.minutes_mut(key).entry(s.minute).or_default();
+    /// Counts one event (if it counts; see [`series_of`]). `scratch` is
+    /// reused between calls, so that an event of a series and contributors
+    /// seen before allocates nothing: this runs for every ingested event.
+    pub fn count(&mut self, ev: &Event<'_>, scratch: &mut SeriesKey) {
+        let Some(Parts { account, region, source, name, call, error }) = series_of(ev) else { return };
+        let minute = ev.time_ms.div_euclid(MINUTE_MS);
+        let user = ev.user_identity_arn.as_deref().map_or("null", clamp);
+        let agent = ev.user_agent.as_deref().map_or("null", |a| clamp_chars(a, AGENT_CHARS_MAX));
+        set(&mut scratch.account, account);
+        set(&mut scratch.region, region);
+        set(&mut scratch.source, source);
+        set(&mut scratch.name, name);
+        for series_error in [None, error] {
+            match series_error {
+                None if !call => continue,
+                None => scratch.error = None,
+                Some(code) => match &mut scratch.error {
+                    Some(e) => set(e, code),
+                    e => *e = Some(code.to_string()),
+                },
+            }
+            let c = self.minutes_mut(scratch).entry(minute).or_default();
             c.count = c.count.saturating_add(1);
-            c.users.add(s.user.as_deref().unwrap_or("null"), 1);
-            c.agents.add(s.agent.as_deref().unwrap_or("null"), 1);
-            if key.error.is_none() {
-                c.errors.add(s.error.as_deref().unwrap_or("null"), 1);
+            c.users.add(user, 1);
+            c.agents.add(agent, 1);
+            if series_error.is_none() {
+                c.errors.add(error.unwrap_or("null"), 1);
             }
             // Bounded per minute: trim now and then, not on every add.
-            if c.users.entries.len() > 4 * TOP_KEPT || c.agents.entries.len() > 4 * TOP_KEPT || c.errors.entries.len() > 4 * TOP_KEPT {
-                c.users.trim();
-                c.agents.trim();
-                c.errors.trim();
+            c.bound();
+            if error.is_none() {
+                break;
             }
         }
     }
@@ -419,19 +446,14 @@ fn read_varint32(r: &mut Reader<'_>) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn sample(minute: i64, name: &str, user: &str, error: Option<&str>) -> Sample {
-        let key = |error: Option<&str>| SeriesKey {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            source: "iam.amazonaws.com".into(),
-            name: name.into(),
-            error: error.map(str::to_string),
-        };
-        let mut series = vec![key(None)];
-        if let Some(e) = error {
-            series.push(key(Some(e)));
-        }
-        Sample { minute, series, user: Some(user.into()), agent: Some("cli".into()), error: error.map(str::to_string) }
+    fn count(c: &mut Counters, minute: i64, name: &str, user: &str, error: Option<&str>) {
+        let time = crate::event::format_event_time(minute * MINUTE_MS);
+        let err = error.map_or(String::new(), |e| format!(r#","errorCode":"{e}""#));
+        let rec = format!(
+            r#"{{"eventTime":"{time}","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","recipientAccountId":"111122223333","userIdentity":{{"arn":"{user}"}},"userAgent":"cli","readOnly":false{err}}}"#
+        );
+        let ev = crate::event::parse_event(rec.as_bytes(), 1 << 20).unwrap();
+        c.count(&ev, &mut SeriesKey::default());
     }
 
     // Goal: counters count per minute and series, keep the top contributors
@@ -440,7 +462,7 @@ mod tests {
     fn count_encode_decode() {
         let mut c = Counters::default();
         for i in 0..500 {
-            c.add(&sample(29_000_000 + i % 3, "CreateUser", &format!("arn:user/{}", i % 20), (i % 10 == 0).then_some("AccessDenied")));
+            count(&mut c, 29_000_000 + i % 3, "CreateUser", &format!("arn:user/{}", i % 20), (i % 10 == 0).then_some("AccessDenied"));
         }
         let k = (
             29_000_000,
@@ -453,6 +475,9 @@ mod tests {
             },
         );
         assert_eq!(c.cell(&k.1, k.0).unwrap().count, 167);
+        let denied = SeriesKey { error: Some("AccessDenied".into()), ..k.1.clone() };
+        assert_eq!(c.cell(&denied, k.0).unwrap().count, 17, "every 30th event is an AccessDenied in this minute");
+        assert_eq!(c.series.len(), 2, "one call series, one error series");
         let mut b = Vec::new();
         c.encode(&mut b);
         let back = Counters::decode(&mut Reader::new(&b)).unwrap();

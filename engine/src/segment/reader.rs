@@ -443,13 +443,12 @@ impl Segment {
     /// version 3): one pass over the blocks.
     fn derive_counters(&self) -> Result<crate::insights::counters::Counters> {
         let mut out = crate::insights::counters::Counters::default();
+        let mut scratch = crate::insights::counters::SeriesKey::default();
         for i in 0..self.blocks.len() {
             let block = self.read_block(i)?;
             for j in 0..block.seqs.len() {
                 if let Ok(ev) = crate::event::parse_event(block.record(j), crate::limits::RECORD_BYTES_MAX) {
-                    if let Some(s) = crate::insights::counters::Sample::of(&ev) {
-                        out.add(&s);
-                    }
+                    out.count(&ev, &mut scratch);
                 }
             }
         }
