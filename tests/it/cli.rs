@@ -72,7 +72,7 @@ fn stdin_and_help() {
     assert_eq!(cairn(dir.path(), &["get", "s1"]).0, 0);
     let help = std::process::Command::new(cairn_bin()).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
-    for word in ["ingest", "get", "stats", "gen", "bench", "Examples"] {
+    for word in ["ingest", "get", "stats", "gen", "bench", "insights", "Examples"] {
         assert!(text.contains(word), "--help lacks {word}");
     }
 }

@@ -169,11 +169,14 @@ enum Command {
     /// Prints one page (--max, default 50, up to 10000) and, when more remain, a
     /// NextToken to pass back with the same filters; --all pages to the end.
     /// Pages come from the store as it was at the first page, so every matching
-    /// event appears exactly once while new events keep arriving.
+    /// event appears exactly once while new events keep arriving. Insight
+    /// events: --category insight.
+    ///
     /// Examples:
     ///   cairn lookup --start 7d --attr AccessKeyId=AKIAIOSFODNN7EXAMPLE
     ///   cairn lookup --attr EventName=ConsoleLogin --attr ErrorCode=Failed --all
     ///   cairn lookup --attr EventName=DeleteBucket --attr EventName=PutBucketPolicy --output json
+    #[command(verbatim_doc_comment)]
     Lookup {
         #[command(flatten)]
         filters: Filters,
@@ -375,6 +378,7 @@ enum Command {
     ///   cairn insights --start 7d
     ///   cairn insights --backfill --output json
     ///   cairn lookup --category insight
+    #[command(verbatim_doc_comment)]
     Insights {
         /// Oldest insight start: RFC 3339, a date, `now`, or an age such as 7d.
         #[arg(long)]
@@ -488,8 +492,11 @@ enum Command {
     /// (generation then counts in the time), and prints throughput and
     /// resident memory (the server's with --server) every 10 s: a soak test.
     ///
-    /// Examples: cairn bench --server 127.0.0.1:7878 --clients 4
-    ///           cairn bench --server 127.0.0.1:7878 --clients 4 --duration 10m
+    /// Examples:
+    ///   cairn bench --server 127.0.0.1:7878 --clients 4
+    ///   cairn bench --server 127.0.0.1:7878 --clients 4 --duration 10m
+    ///   cairn bench --events 1000000 --no-insights   # what counting for Insights costs
+    #[command(verbatim_doc_comment)]
     Bench {
         /// Events to generate and append.
         #[arg(long, default_value_t = 500_000)]
