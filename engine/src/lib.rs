@@ -25,6 +25,7 @@ pub mod memtable;
 pub mod merkle;
 pub mod query;
 pub mod retention;
+pub mod rollup;
 pub mod segment;
 pub mod store;
 pub mod tiles;

@@ -110,7 +110,7 @@ pub type QueryResult<T> = std::result::Result<T, QueryError>;
 
 /// EventCategory values as records spell them. LookupEvents documents
 /// `EventCategory=insight` in lower case; values are matched without case.
-const EVENT_CATEGORIES: [&str; 4] = ["Management", "Data", "Insight", "NetworkActivity"];
+const EVENT_CATEGORIES: [&str; 5] = ["Management", "Data", "Insight", "NetworkActivity", "Aggregated"];
 
 impl Query {
     /// The query with EventCategory values spelled as records spell them

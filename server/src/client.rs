@@ -250,6 +250,14 @@ impl Client {
         }
     }
 
+    /// Writes the missing rollups on the server (admin); the report as JSON.
+    pub fn rollup(&mut self, start_ms: Option<i64>, end_ms: Option<i64>, dry_run: bool) -> Result<String> {
+        match self.call(RequestBody::Rollup { start_ms, end_ms, dry_run })? {
+            ResponseBody::Compacted { report } => Ok(report),
+            other => bail!("unexpected answer to rollup: {other:?}"),
+        }
+    }
+
     pub fn create_token(&mut self, role: Role, name: &str) -> Result<String> {
         match self.call(RequestBody::CreateToken { role, name: name.to_string() })? {
             ResponseBody::Token { token } => Ok(token),

@@ -128,6 +128,10 @@ pub enum RequestBody {
     /// also append the missing Insight events (admin; otherwise read or
     /// admin). Answers `Insights` with the report as JSON.
     Insights { start_ms: Option<i64>, end_ms: Option<i64>, backfill: bool, sensitivity_milli: Option<u32> },
+    /// Write the 5-minute rollups of data events whose windows start in
+    /// `[start_ms, end_ms]` and are missing (admin); answers `Compacted`
+    /// with the rollup report as JSON.
+    Rollup { start_ms: Option<i64>, end_ms: Option<i64>, dry_run: bool },
 }
 
 /// `Compact`'s options (see `cairn compact --help`).

@@ -470,6 +470,7 @@ fn allowed(role: Role, body: &RequestBody) -> bool {
         | RequestBody::SignDigest { .. }
         | RequestBody::Compact { .. }
         | RequestBody::Retain { .. }
+        | RequestBody::Rollup { .. }
         | RequestBody::Insights { backfill: true, .. } => role == Role::Admin,
         _ => matches!(role, Role::Read | Role::Admin),
     }
@@ -635,6 +636,15 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
                         tracing::info!(insights = r.insights.len(), appended = a.appended, "insights backfill");
                     }
                     ResponseBody::Insights { report: serde_json::to_string(&r).unwrap_or_default() }
+                }
+                Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+            }
+        }
+        RequestBody::Rollup { start_ms, end_ms, dry_run } => {
+            match cairn_engine::rollup::rollup(store, &cairn_engine::rollup::RollupOptions { start_ms, end_ms, dry_run }) {
+                Ok(r) => {
+                    tracing::info!(records = r.records, appended = r.appended, dry_run, "rollup");
+                    ResponseBody::Compacted { report: serde_json::to_string(&r).unwrap_or_default() }
                 }
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }

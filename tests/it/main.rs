@@ -16,5 +16,6 @@ mod model;
 mod protocol_golden;
 mod query;
 mod retention;
+mod rollup;
 mod server;
 mod store;

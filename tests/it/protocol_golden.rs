@@ -53,6 +53,7 @@ fn requests() -> Vec<(&'static str, Request)> {
             ),
         ),
         ("retain", r(18, RequestBody::Retain { older_than_secs: 86_400, dry_run: false })),
+        ("rollup", r(20, RequestBody::Rollup { start_ms: None, end_ms: Some(1_767_225_600_000), dry_run: false })),
         (
             "insights",
             r(19, RequestBody::Insights { start_ms: Some(1_767_225_600_000), end_ms: None, backfill: true, sensitivity_milli: Some(6000) }),

@@ -114,7 +114,8 @@ struct Filters {
     #[arg(long = "attr", value_name = "KEY=VALUE")]
     attrs: Vec<String>,
     /// Only events of this eventCategory (management, data, insight,
-    /// networkactivity; any case): the same as --attr EventCategory=VALUE.
+    /// networkactivity, aggregated; any case): the same as --attr
+    /// EventCategory=VALUE.
     /// `--category insight` lists the Insight events.
     #[arg(long, value_name = "CATEGORY")]
     category: Option<String>,
@@ -194,11 +195,20 @@ enum Command {
     },
     /// Count matching events grouped by one attribute, from the indexes.
     ///
+    /// With --rollup, counts data events from the 5-minute rollups `cairn
+    /// compact --rollup` wrote (one record per window and source instead of
+    /// every event; by EventName, EventSource, AwsRegion, AccountId,
+    /// UserIdentityArn or ErrorCode, the last two beyond each window's top
+    /// 10 as "other").
+    ///
     /// Example: cairn count --by EventName --start 30d --attr Username=alice
     Count {
         /// The attribute to group by (e.g. EventName, Username, ErrorCode).
         #[arg(long)]
         by: String,
+        /// Count data events from the rollups.
+        #[arg(long)]
+        rollup: bool,
         #[command(flatten)]
         filters: Filters,
         #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -329,6 +339,12 @@ enum Command {
         /// Read at most this many MB of records per second (0: no limit).
         #[arg(long, default_value_t = 0)]
         max_mb_per_sec: u64,
+        /// Also write 5-minute rollups of data events (CloudTrail's
+        /// aggregated events: counts by eventName, principal and error code
+        /// per window, account, region and source), once each; `cairn count
+        /// --rollup` reads them. The events themselves are kept.
+        #[arg(long)]
+        rollup: bool,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -649,12 +665,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut backend = open_backend(&cli)?;
             lookup(&mut backend, filters, *max, next_token.clone(), *all, *output)
         }
-        Command::Count { by, filters, output } => {
+        Command::Count { by, rollup, filters, output } => {
             let mut backend = open_backend(&cli)?;
             let by = cairn_engine::Attr::parse(by)
                 .ok_or_else(|| anyhow::anyhow!("InvalidLookupAttributesException: --by {by:?} is not an attribute"))?;
             let q = filters.query(now_ms())?;
-            let counts = backend.count(&q, by)?;
+            let counts = if *rollup { cairn_tools::cmd::rollup::count(&mut backend, &q, by)? } else { backend.count(&q, by)? };
             let mut out = io::stdout().lock();
             match output {
                 Output::Json => {
@@ -749,7 +765,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", client.create_token(role, name)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compact { target_mib, small_mib, all, level, block_kib, dictionary, dry_run, max_mb_per_sec, output } => {
+        Command::Compact { target_mib, small_mib, all, level, block_kib, dictionary, dry_run, max_mb_per_sec, rollup, output } => {
             let mib = 1024 * 1024;
             let opts = cairn_server::protocol::WireCompact {
                 target_bytes: target_mib.saturating_mul(mib),
@@ -781,7 +797,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 Backend::Remote { mut client, .. } => serde_json::from_str(&client.compact(opts)?)?,
             };
+            let rolled: Option<cairn_engine::rollup::RollupReport> = if *rollup {
+                let o = cairn_engine::rollup::RollupOptions { dry_run: *dry_run, ..Default::default() };
+                Some(match open_backend(&cli)? {
+                    Backend::Local(store) => {
+                        let r = cairn_engine::rollup::rollup(&store, &o)?;
+                        store.close()?;
+                        r
+                    }
+                    Backend::Remote { mut client, .. } => serde_json::from_str(&client.rollup(None, None, *dry_run)?)?,
+                })
+            } else {
+                None
+            };
+            if let (Some(r), Output::Table) = (&rolled, output) {
+                println!(
+                    "rollups: {} data events in {} window records, {} {}, {} already stored",
+                    r.data_events,
+                    r.records,
+                    if r.dry_run { "would append" } else { "appended" },
+                    if r.dry_run { r.records - r.present } else { r.appended },
+                    r.present
+                );
+            }
             match output {
+                Output::Json if rolled.is_some() => {
+                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({"compaction": report, "rollup": rolled}))?)
+                }
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 Output::Table => {
                     let verb = if report.dry_run { "would merge" } else { "merged" };

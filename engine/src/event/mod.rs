@@ -99,6 +99,11 @@ pub struct Event<'a> {
     pub event_type: Option<Cow<'a, str>>,
 }
 
+/// The eventType of CloudTrail's aggregated events (5-minute summaries of
+/// data events), which have neither eventTime nor eventName: their window's
+/// start stands in for the one, this for the other.
+pub const AGGREGATED_EVENT_TYPE: &str = "AwsAggregatedEvent";
+
 /// Validates one record and extracts its indexed fields.
 ///
 /// Rejected when: larger than `record_bytes_max`; not JSON; not an object;
@@ -121,20 +126,30 @@ fn from_raw(mut raw: RawFields<'_>) -> Result<Event<'_>, Rejection> {
     if let Some(inner) = raw.event_data.take() {
         merge_missing(&mut raw, *inner);
     }
-    let time_text = match &raw.event_time {
-        parse::Scalar::Str(s) => s.clone(),
+    // Aggregated events (5-minute summaries) have no eventTime: their
+    // window's start is theirs.
+    let window_start = raw.time_window.take().map(|w| w.window_start);
+    let time_text = match (&raw.event_time, &window_start) {
+        (parse::Scalar::Str(s), _) | (_, Some(parse::Scalar::Str(s))) => s.clone(),
         _ => return Err(Rejection::MissingEventTime),
     };
     let time_ms = parse_event_time(time_text.trim()).ok_or_else(|| Rejection::InvalidEventTime(time_text.into_owned()))?;
     let insight = raw.insight_details.take().unwrap_or_default();
-    let event_name = raw.event_name.into_str().or_else(|| insight.event_name.clone().into_str()).ok_or(Rejection::MissingEventName)?;
+    let event_type = raw.event_type.into_str();
+    let aggregated = event_type.as_deref() == Some(AGGREGATED_EVENT_TYPE);
+    let event_name = raw
+        .event_name
+        .into_str()
+        .or_else(|| insight.event_name.clone().into_str())
+        .or_else(|| aggregated.then_some(Cow::Borrowed(AGGREGATED_EVENT_TYPE)))
+        .ok_or(Rejection::MissingEventName)?;
     let event_source = raw.event_source.into_str().or_else(|| insight.event_source.clone().into_str());
     let error_code = raw.error_code.into_str().or_else(|| insight.error_code.into_str());
     let ui = raw.user_identity;
     let username = derive_username(&ui);
     Ok(Event {
         time_ms,
-        event_id: raw.event_id.into_str().or_else(|| raw.uid.into_str()),
+        event_id: raw.event_id.into_str().or_else(|| raw.uid.into_str()).or_else(|| raw.event_id_lower.into_str()),
         event_name,
         event_source,
         username,
@@ -143,13 +158,13 @@ fn from_raw(mut raw: RawFields<'_>) -> Result<Event<'_>, Rejection> {
         resources: raw.resources.0.into_iter().map(|r| (r.kind.into_str(), r.arn.into_str())).collect(),
         error_code,
         aws_region: raw.aws_region.into_str(),
-        account_id: ui.account_id.into_str(),
+        account_id: ui.account_id.into_str().or_else(|| raw.account_id.into_str()),
         recipient_account_id: raw.recipient_account_id.into_str(),
         source_ip: raw.source_ip.into_str(),
         user_identity_arn: ui.arn.into_str(),
         user_agent: raw.user_agent.into_str(),
         event_category: raw.event_category.into_str(),
-        event_type: raw.event_type.into_str(),
+        event_type,
     })
 }
 
@@ -291,6 +306,16 @@ mod tests {
         let e = parse_event(insight, MAX).unwrap();
         assert_eq!(e.event_name, "UpdateInstanceInformation");
         assert_eq!(e.event_source.as_deref(), Some("ssm.amazonaws.com"));
+
+        // CloudTrail's aggregated events have neither eventTime nor
+        // eventName, and spell eventId so.
+        let agg = br#"{"eventVersion":"1.0","accountId":"111122223333","eventId":"agg-1","eventCategory":"Aggregated","eventType":"AwsAggregatedEvent","awsRegion":"us-east-1","eventSource":"s3.amazonaws.com","timeWindow":{"windowStart":"2026-01-01T00:05:00Z","windowEnd":"2026-01-01T00:10:00Z","windowSize":"PT5M"},"summary":{"primaryDimension":"eventName","details":[]}}"#;
+        let e = parse_event(agg, MAX).unwrap();
+        assert_eq!(e.time_ms, 1_767_225_900_000);
+        assert_eq!(e.event_name, "AwsAggregatedEvent");
+        assert_eq!(e.event_id.as_deref(), Some("agg-1"));
+        assert_eq!(e.account_id.as_deref(), Some("111122223333"));
+        assert!(parse_event(br#"{"eventType":"AwsAggregatedEvent","eventId":"x"}"#, MAX).is_err(), "no time at all");
 
         let flat = br#"{"version":"1.0","userIdentity":{"type":"CustomUser","principalId":"alice"},"eventSource":"hr.example.com","eventName":"UpdateSalary","eventTime":"2026-01-02T03:04:05","UID":"u-1","recipientAccountId":"111122223333"}"#;
         let e = parse_event(flat, MAX).unwrap();

@@ -364,14 +364,38 @@ impl<'de> TolerantObject<'de> for InsightDetails<'de> {
 }
 tolerant_deserialize!(InsightDetails);
 
+/// An aggregated event's `timeWindow` (its start stands in for eventTime).
+#[derive(Debug, Default)]
+pub struct TimeWindow<'a> {
+    pub window_start: Scalar<'a>,
+}
+
+impl<'de> TolerantObject<'de> for TimeWindow<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "windowStart" => self.window_start = map.next_value()?,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+tolerant_deserialize!(TimeWindow);
+
 /// Every top-level field the engine indexes, as found in the record.
 #[derive(Debug, Default)]
 pub struct RawFields<'a> {
     pub event_version: Scalar<'a>,
     pub event_time: Scalar<'a>,
     pub event_id: Scalar<'a>,
-    /// CloudTrail Lake integration events carry `UID` instead of `eventID`.
+    /// CloudTrail Lake integration events carry `UID` instead of `eventID`,
+    /// aggregated events `eventId`.
     pub uid: Scalar<'a>,
+    pub event_id_lower: Scalar<'a>,
+    /// Aggregated events: `accountId` at the top level, and `timeWindow`.
+    pub account_id: Scalar<'a>,
+    pub time_window: Option<TimeWindow<'a>>,
     pub event_name: Scalar<'a>,
     pub event_source: Scalar<'a>,
     pub aws_region: Scalar<'a>,
@@ -396,6 +420,9 @@ impl<'de> RawFields<'de> {
             "eventTime" => self.event_time = map.next_value()?,
             "eventID" => self.event_id = map.next_value()?,
             "UID" => self.uid = map.next_value()?,
+            "eventId" => self.event_id_lower = map.next_value()?,
+            "accountId" => self.account_id = map.next_value()?,
+            "timeWindow" => self.time_window = Some(map.next_value()?),
             "eventName" => self.event_name = map.next_value()?,
             "eventSource" => self.event_source = map.next_value()?,
             "awsRegion" => self.aws_region = map.next_value()?,

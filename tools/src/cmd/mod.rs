@@ -6,3 +6,4 @@ pub mod ingest;
 pub mod insights;
 pub mod integrity;
 pub mod query;
+pub mod rollup;
