@@ -837,15 +837,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             if report.dry_run { "?".to_string() } else { r.bytes_after.to_string() }
                         );
                     }
+                    let took = if report.dry_run {
+                        " (dry run: nothing changed)".to_string()
+                    } else {
+                        format!(
+                            ", {:.1} s ({:.0} MB/s of records)",
+                            report.seconds,
+                            report.record_bytes as f64 / report.seconds.max(1e-9) / 1e6
+                        )
+                    };
                     println!(
-                        "segments {} -> {}, bytes {} -> {}{}, {:.1} s ({:.0} MB/s of records)",
-                        report.segments_before,
-                        report.segments_after,
-                        report.bytes_before,
-                        report.bytes_after,
-                        if report.dry_run { " (dry run: nothing changed)" } else { "" },
-                        report.seconds,
-                        report.record_bytes as f64 / report.seconds.max(1e-9) / 1e6
+                        "segments {} -> {}, bytes {} -> {}{took}",
+                        report.segments_before, report.segments_after, report.bytes_before, report.bytes_after,
                     );
                 }
             }
