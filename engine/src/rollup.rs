@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::event::format_event_time;
@@ -105,8 +104,7 @@ struct NameAgg {
 type WindowKey = (i64, String, String, String);
 
 fn derived_id(k: &WindowKey) -> String {
-    let h = hex::encode(&Sha256::digest(format!("cairn-rollup\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}", k.0, k.1, k.2, k.3).as_bytes())[..16]);
-    format!("{}-{}-4{}-8{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    crate::insights::record::derived_id(&["cairn-rollup", &k.0.to_string(), &k.1, &k.2, &k.3])
 }
 
 fn record(k: &WindowKey, names: &BTreeMap<String, NameAgg>) -> Vec<u8> {

@@ -256,7 +256,7 @@ fn round(x: f64) -> f64 {
 
 /// A UUID-shaped id derived from what it names (so the same insight gets
 /// the same id on every run: backfill appends it once).
-fn derived_id(parts: &[&str]) -> String {
+pub(crate) fn derived_id(parts: &[&str]) -> String {
     let h = hex::encode(&Sha256::digest(parts.join("\u{1f}").as_bytes())[..16]);
     format!("{}-{}-4{}-8{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
