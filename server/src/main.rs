@@ -33,6 +33,7 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   compaction = true              # merge small segments in the background
   compaction_max_mb_per_sec = 32 # ... leaving CPU and disk to ingest
   maintenance_interval_secs = 600
+  rollups = false                # write 5-minute rollups of data events at each maintenance run
   insights = true                # record unusual call volumes and error rates as Insight events
   insights_interval_secs = 60
   insights_lookback_hours = 24
@@ -95,6 +96,10 @@ struct Args {
     /// How often compaction and retention run, in seconds [default: 600].
     #[arg(long, env = "CAIRN_MAINTENANCE_INTERVAL_SECS")]
     maintenance_interval_secs: Option<u64>,
+    /// Write 5-minute rollups of data events (`cairn count --rollup`) at
+    /// each maintenance run: true or false [default: false].
+    #[arg(long, env = "CAIRN_ROLLUPS")]
+    rollups: Option<bool>,
     /// Look for unusual call volumes and error rates and record them as
     /// Insight events (docs/INSIGHTS.md): true or false [default: true].
     #[arg(long, env = "CAIRN_INSIGHTS")]
@@ -128,6 +133,7 @@ struct FileConfig {
     compaction: Option<bool>,
     compaction_max_mb_per_sec: Option<u64>,
     maintenance_interval_secs: Option<u64>,
+    rollups: Option<bool>,
     insights: Option<bool>,
     insights_interval_secs: Option<u64>,
     insights_lookback_hours: Option<u64>,
@@ -170,6 +176,7 @@ fn config(a: &Args) -> anyhow::Result<Config> {
             Some(s) => Duration::from_secs(s),
             None => d.maintenance_interval,
         },
+        rollups: a.rollups.or(file.rollups).unwrap_or(d.rollups),
         insights: a.insights.or(file.insights).unwrap_or(d.insights),
         insights_interval: match a.insights_interval_secs.or(file.insights_interval_secs) {
             Some(0) => anyhow::bail!("insights_interval_secs must be at least 1"),

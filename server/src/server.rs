@@ -41,6 +41,10 @@ pub struct Config {
     pub compaction_max_mb_per_sec: u64,
     /// How often compaction and retention run.
     pub maintenance_interval: Duration,
+    /// Write 5-minute rollups of data events at each maintenance run (off
+    /// by default: they add records to the log, as CloudTrail's
+    /// aggregation is opt-in).
+    pub rollups: bool,
     /// Look for unusual call volumes and error rates in the background and
     /// record them as Insight events.
     pub insights: bool,
@@ -71,6 +75,7 @@ impl Default for Config {
             compaction: true,
             compaction_max_mb_per_sec: 32,
             maintenance_interval: Duration::from_secs(600),
+            rollups: false,
             insights: true,
             insights_interval: Duration::from_secs(60),
             insights_lookback: Duration::from_secs(86_400),
@@ -202,6 +207,13 @@ fn maintenance_loop(shared: &Shared) {
             }
             stop.store(true, Ordering::SeqCst);
             let _ = watch.join();
+        }
+        if shared.cfg.rollups {
+            match cairn_engine::rollup::rollup(&shared.store, &cairn_engine::rollup::RollupOptions::default()) {
+                Ok(r) if r.appended > 0 => tracing::info!(records = r.appended, data_events = r.data_events, "rollups"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("rollups: {e}"),
+            }
         }
         if shared.cfg.retention_days > 0 {
             let older_than = Duration::from_secs(shared.cfg.retention_days.saturating_mul(86_400));

@@ -104,3 +104,24 @@ fn rollups_count_like_the_events_and_are_written_once() {
     assert_eq!(code, 0);
     assert_eq!(counts(&serde_json::from_slice(&out).unwrap(), "EventName").iter().map(|c| c.1).sum::<u64>(), 3000);
 }
+
+// Goal: `cairnd --rollups true` writes the rollups by itself at its
+// maintenance runs, once.
+#[test]
+fn cairnd_writes_rollups_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let d =
+        crate::server::Daemon::start_with(dir.path(), &["--rollups", "true", "--maintenance-interval-secs", "1", "--insights", "false"]);
+    let mut c = cairn_server::client::Client::connect(&d.addr, &d.admin_token()).unwrap();
+    for chunk in records().chunks(500) {
+        c.append(chunk.to_vec()).unwrap();
+    }
+    let q = cairn_server::protocol::WireQuery { filters: vec![("EventCategory".into(), vec!["Aggregated".into()])], ..Default::default() };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while c.count(q.clone(), "EventSource").unwrap().iter().map(|x| x.1).sum::<u64>() < 24 {
+        assert!(std::time::Instant::now() < until, "no rollups after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(c.count(q, "EventSource").unwrap().iter().map(|x| x.1).sum::<u64>(), 24, "each window once");
+}
