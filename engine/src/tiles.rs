@@ -65,13 +65,7 @@ pub fn write_nodes(fs: &dyn FileSystem, root: &Path, nodes: &[(u32, u64, Hash)])
         if hashes.len() as u64 > TILE_WIDTH {
             return Err(Error::InvalidArgument(format!("tile {level}/{index} would hold {} hashes", hashes.len())));
         }
-        let path = tile_path(root, level, index, hashes.len() as u64);
-        let parent = path.parent().unwrap_or(root).to_path_buf();
-        fs.create_dir_all(&parent).map_err(|e| Error::io("create directory", &parent, e))?;
-        let mut f = fs.create(&path).map_err(|e| Error::io("create", &path, e))?;
-        let bytes: Vec<u8> = hashes.iter().flatten().copied().collect();
-        f.write_all(&bytes).map_err(|e| Error::io("write", &path, e))?;
-        f.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
+        let (_, parent) = write_tile_file(fs, root, level, index, &hashes)?;
         dirs.push(parent);
     }
     dirs.sort();
@@ -85,15 +79,22 @@ pub fn write_nodes(fs: &dyn FileSystem, root: &Path, nodes: &[(u32, u64, Hash)])
 /// Writes a level-0 tile (leaf hashes) of `hashes.len()` entries: what
 /// retention keeps of the seq group it cuts through.
 pub fn write_leaf_tile(fs: &dyn FileSystem, root: &Path, index: u64, hashes: &[Hash]) -> Result<PathBuf> {
-    let path = tile_path(root, 0, index, hashes.len() as u64);
+    let (path, parent) = write_tile_file(fs, root, 0, index, hashes)?;
+    fs.sync_dir(&parent).map_err(|e| Error::io("fsync directory", &parent, e))?;
+    Ok(path)
+}
+
+/// Writes one tile file of `hashes.len()` entries and fdatasyncs it (its
+/// directory is the caller's to fsync); returns its path and directory.
+fn write_tile_file(fs: &dyn FileSystem, root: &Path, level: u32, index: u64, hashes: &[Hash]) -> Result<(PathBuf, PathBuf)> {
+    let path = tile_path(root, level, index, hashes.len() as u64);
     let parent = path.parent().unwrap_or(root).to_path_buf();
     fs.create_dir_all(&parent).map_err(|e| Error::io("create directory", &parent, e))?;
     let mut f = fs.create(&path).map_err(|e| Error::io("create", &path, e))?;
     let bytes: Vec<u8> = hashes.iter().flatten().copied().collect();
     f.write_all(&bytes).map_err(|e| Error::io("write", &path, e))?;
     f.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
-    fs.sync_dir(&parent).map_err(|e| Error::io("fsync directory", &parent, e))?;
-    Ok(path)
+    Ok((path, parent))
 }
 
 /// Reads the hashes of a tile as stored (full or the given partial width).

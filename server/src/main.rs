@@ -142,6 +142,15 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
 }
 
+/// An interval setting in seconds: at least 1, or the default.
+fn interval(name: &str, secs: Option<u64>, default: Duration) -> anyhow::Result<Duration> {
+    match secs {
+        Some(0) => anyhow::bail!("{name} must be at least 1"),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Ok(default),
+    }
+}
+
 fn config(a: &Args) -> anyhow::Result<Config> {
     let file: FileConfig = match &a.config {
         Some(p) => {
@@ -163,26 +172,26 @@ fn config(a: &Args) -> anyhow::Result<Config> {
         connections_max: a.connections_max.or(file.connections_max).unwrap_or(d.connections_max),
         idle_timeout: a.idle_timeout_secs.or(file.idle_timeout_secs).map_or(d.idle_timeout, Duration::from_secs),
         insecure: a.insecure || file.insecure.unwrap_or(false),
-        checkpoint_interval: match a.checkpoint_interval_secs.or(file.checkpoint_interval_secs) {
-            Some(0) => anyhow::bail!("checkpoint_interval_secs must be at least 1"),
-            Some(s) => Duration::from_secs(s),
-            None => d.checkpoint_interval,
-        },
+        checkpoint_interval: interval(
+            "checkpoint_interval_secs",
+            a.checkpoint_interval_secs.or(file.checkpoint_interval_secs),
+            d.checkpoint_interval,
+        )?,
         retention_days: a.retention_days.or(file.retention_days).unwrap_or(d.retention_days),
         compaction: a.compaction.or(file.compaction).unwrap_or(d.compaction),
         compaction_max_mb_per_sec: a.compaction_max_mb_per_sec.or(file.compaction_max_mb_per_sec).unwrap_or(d.compaction_max_mb_per_sec),
-        maintenance_interval: match a.maintenance_interval_secs.or(file.maintenance_interval_secs) {
-            Some(0) => anyhow::bail!("maintenance_interval_secs must be at least 1"),
-            Some(s) => Duration::from_secs(s),
-            None => d.maintenance_interval,
-        },
+        maintenance_interval: interval(
+            "maintenance_interval_secs",
+            a.maintenance_interval_secs.or(file.maintenance_interval_secs),
+            d.maintenance_interval,
+        )?,
         rollups: a.rollups.or(file.rollups).unwrap_or(d.rollups),
         insights: a.insights.or(file.insights).unwrap_or(d.insights),
-        insights_interval: match a.insights_interval_secs.or(file.insights_interval_secs) {
-            Some(0) => anyhow::bail!("insights_interval_secs must be at least 1"),
-            Some(s) => Duration::from_secs(s),
-            None => d.insights_interval,
-        },
+        insights_interval: interval(
+            "insights_interval_secs",
+            a.insights_interval_secs.or(file.insights_interval_secs),
+            d.insights_interval,
+        )?,
         insights_lookback: match a.insights_lookback_hours.or(file.insights_lookback_hours) {
             Some(h) if !(1..=24 * 28).contains(&h) => anyhow::bail!("insights_lookback_hours must be 1 to 672 (28 days), not {h}"),
             Some(h) => Duration::from_secs(h * 3600),

@@ -276,7 +276,8 @@ fn insights_loop(shared: &Shared) {
                         "insights"
                     );
                 }
-                last = Some((now, shared.store.stats().map(|s| s.tree_size).unwrap_or(0)));
+                // What the store holds now, unless events arrived meanwhile.
+                last = Some((now, size + a.appended));
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("insights: {e}"),

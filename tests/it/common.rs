@@ -93,3 +93,15 @@ pub fn cairn(data_dir: &Path, args: &[&str]) -> (i32, Vec<u8>, String) {
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
+
+/// Kills `child` with SIGKILL after a pseudo-random delay below `max_ms`
+/// (xorshift64 on `seed`, so a run's kill points are reproducible), and
+/// reaps it.
+pub fn kill_9_after_random_delay(child: &mut std::process::Child, seed: &mut u64, max_ms: u64) {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    std::thread::sleep(std::time::Duration::from_millis(*seed % max_ms.max(1)));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -211,12 +211,7 @@ fn kill_9_during_compaction() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(std::time::Duration::from_millis(seed % (full + full / 4)));
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::common::kill_9_after_random_delay(&mut child, &mut seed, full + full / 4);
         let store = Store::open(dir.path(), tiny()).unwrap_or_else(|e| panic!("kill {i}: open failed: {e}"));
         let got: Vec<Vec<u8>> = assert_consistent(&store).into_iter().map(|e| e.record).collect();
         assert_eq!(got, want, "kill {i}: events differ");

@@ -169,12 +169,7 @@ fn kill_9_during_retention() {
         let dir = tempfile::tempdir().unwrap();
         crate::golden::copy_dir(base.path(), dir.path());
         let mut child = run(dir.path());
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(std::time::Duration::from_millis(seed % (full + full / 4)));
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::common::kill_9_after_random_delay(&mut child, &mut seed, full + full / 4);
         let store = Store::open(dir.path(), tiny()).unwrap_or_else(|e| panic!("kill {i}: {e}"));
         let events = all_events(&store);
         // The CLI runs on the real clock: every test event may be expired.

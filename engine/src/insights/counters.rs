@@ -183,13 +183,8 @@ impl Counters {
         self.series.get(key)?.get(&minute)
     }
 
-    /// The minutes of a series, created empty if new (the key is cloned
-    /// only then).
     fn minutes_mut(&mut self, key: &SeriesKey) -> &mut BTreeMap<i64, Cell> {
-        if !self.series.contains_key(key) {
-            self.series.insert(key.clone(), BTreeMap::new());
-        }
-        self.series.get_mut(key).expect("inserted above")
+        minutes_of(&mut self.series, key)
     }
 
     /// Counts one event (if it counts; see [`series_of`]). `scratch` is
@@ -343,6 +338,15 @@ impl Counters {
     pub fn counts(&self) -> Counts {
         self.series.iter().map(|(k, m)| (k.clone(), m.iter().map(|(t, c)| (*t, c.count)).collect())).collect()
     }
+}
+
+/// The minutes of `key` in `map`, created empty if new (the key is
+/// cloned only then, not on every count).
+pub fn minutes_of<'m, V>(map: &'m mut SeriesMap<BTreeMap<i64, V>>, key: &SeriesKey) -> &'m mut BTreeMap<i64, V> {
+    if !map.contains_key(key) {
+        map.insert(key.clone(), BTreeMap::new());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 /// Per-minute counts of each series, without contributors: what the

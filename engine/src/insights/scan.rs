@@ -168,11 +168,7 @@ struct View {
 }
 
 fn add_count(counts: &mut Counts, k: &SeriesKey, minute: i64, n: u32) {
-    let minutes = match counts.get_mut(k) {
-        Some(m) => m,
-        None => counts.entry(k.clone()).or_default(),
-    };
-    let c = minutes.entry(minute).or_default();
+    let c = super::counters::minutes_of(counts, k).entry(minute).or_default();
     *c = c.saturating_add(n);
 }
 
