@@ -15,6 +15,24 @@ pub fn put_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// LEB128 varint of a u64.
+pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Zigzag: small signed numbers to small unsigned ones.
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 /// A bounds-checked cursor over bytes read from disk.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
@@ -58,6 +76,113 @@ impl<'a> Reader<'a> {
     }
     pub fn skip(&mut self, n: usize) -> Option<()> {
         self.bytes(n).map(|_| ())
+    }
+    /// A LEB128 varint of at most 10 bytes that fits a u64.
+    pub fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            let bits = u64::from(b & 0x7f);
+            if i == 9 && bits > 1 {
+                return None;
+            }
+            v |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+/// Writes bit fields, least significant bit first.
+#[derive(Debug, Default)]
+pub struct BitWriter {
+    pub bytes: Vec<u8>,
+    bits: u64,
+    used: u32,
+}
+
+impl BitWriter {
+    /// Appends the low `n` (at most 32) bits of `v`.
+    pub fn put(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 32 && (n == 32 || v >> n == 0));
+        self.bits |= v << self.used;
+        self.used += n;
+        while self.used >= 8 {
+            self.bytes.push(self.bits as u8);
+            self.bits >>= 8;
+            self.used -= 8;
+        }
+    }
+
+    /// `q` one bits then a zero (unary).
+    pub fn unary(&mut self, mut q: u64) {
+        while q >= 32 {
+            self.put(u64::from(u32::MAX), 32);
+            q -= 32;
+        }
+        self.put((1u64 << q) - 1, q as u32 + 1);
+    }
+
+    /// Pads to a whole byte.
+    pub fn align(&mut self) {
+        if self.used > 0 {
+            self.bytes.push(self.bits as u8);
+            self.bits = 0;
+            self.used = 0;
+        }
+    }
+}
+
+/// Reads what [`BitWriter`] wrote; `None` past the end.
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Bits read so far.
+    pub fn bits_read(&self) -> usize {
+        self.pos
+    }
+
+    fn bit(&mut self) -> Option<u64> {
+        let b = *self.buf.get(self.pos / 8)?;
+        let v = u64::from(b >> (self.pos % 8)) & 1;
+        self.pos += 1;
+        Some(v)
+    }
+
+    /// The next `n` (at most 32) bits.
+    pub fn get(&mut self, n: u32) -> Option<u64> {
+        let (mut v, mut got) = (0u64, 0u32);
+        while got < n {
+            let byte = u64::from(*self.buf.get(self.pos / 8)?);
+            let off = (self.pos % 8) as u32;
+            let take = (8 - off).min(n - got);
+            v |= ((byte >> off) & ((1 << take) - 1)) << got;
+            got += take;
+            self.pos += take as usize;
+        }
+        Some(v)
+    }
+
+    /// A unary count of at most `max` ones.
+    pub fn unary(&mut self, max: u64) -> Option<u64> {
+        let mut q = 0;
+        while self.bit()? == 1 {
+            q += 1;
+            if q > max {
+                return None;
+            }
+        }
+        Some(q)
     }
 }
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::index::{decode_postings, Attr};
+use crate::index::Attr;
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::segment::builder::{BuildOptions, SegmentBuilder};
 use crate::segment::reader::Segment;
@@ -68,7 +68,10 @@ impl Default for CompactOptions {
             small_bytes: 64 * 1024 * 1024,
             all: false,
             zstd_level: 3,
-            block_bytes: 1024 * 1024,
+            // 2 MiB: ~3% smaller than 1 MiB on CloudTrail-shaped records,
+            // and a point read of a compacted event still decompresses in
+            // about a millisecond.
+            block_bytes: 2 * 1024 * 1024,
             dictionary: false,
             dry_run: false,
             max_bytes_per_sec: 0,
@@ -176,7 +179,7 @@ impl<'a> SourceTerms<'a> {
                 let attr = Attr::from_code(term.attr).ok_or_else(|| bad("unknown attribute code"))?;
                 let value = std::str::from_utf8(term.value).map_err(|_| bad("a value is not UTF-8"))?;
                 ords.clear();
-                decode_postings(term.postings, p.first_ordinal, term.count, &mut ords).ok_or_else(|| bad("malformed postings"))?;
+                term.ordinals(p.first_ordinal, &mut ords).ok_or_else(|| bad("malformed postings"))?;
                 for &o in &ords {
                     terms.get_mut(o as usize).ok_or_else(|| bad("a posting is out of range"))?.push((attr, value));
                 }
@@ -327,13 +330,23 @@ fn throttle(started: Instant, bytes: u64, per_sec: u64) {
 /// Reads a written segment back and checks it holds exactly the seqs of
 /// its range and that its records hash to `expected_root`.
 pub(crate) fn check_written(seg: &Segment, expected_root: &Hash) -> Result<()> {
-    let mut leaves: Vec<(u64, Hash)> = Vec::with_capacity(seg.footer.count.min(1 << 20) as usize);
-    for b in 0..seg.blocks.len() {
-        let block = seg.read_block(b)?;
-        for i in 0..block.len() {
-            leaves.push((block.seqs[i], leaf_hash(block.ingest_ms[i], block.record(i))));
+    // Two threads, each reading and hashing half of the blocks.
+    let read = |blocks: std::ops::Range<usize>| -> Result<Vec<(u64, Hash)>> {
+        let mut leaves = Vec::new();
+        for b in blocks {
+            let block = seg.read_block(b)?;
+            seg.check_seq_map(b, &block.seqs)?;
+            leaves.extend((0..block.len()).map(|i| (block.seqs[i], leaf_hash(block.ingest_ms[i], block.record(i)))));
         }
-    }
+        Ok(leaves)
+    };
+    let n = seg.blocks.len();
+    let (first, second) = std::thread::scope(|s| {
+        let other = s.spawn(|| read(n / 2..n));
+        (read(0..n / 2), other.join())
+    });
+    let mut leaves = first?;
+    leaves.extend(second.map_err(|_| Error::InvalidArgument("reading the compacted segment back failed (a thread panicked)".into()))??);
     leaves.sort_unstable_by_key(|l| l.0);
     let contiguous = leaves.iter().enumerate().all(|(i, l)| l.0 == seg.footer.first_seq + i as u64);
     let mut f = Frontier::new();

@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 use crate::error::Error;
 use crate::event::{id_fingerprint, parse_event};
-use crate::index::{decode_postings, Attr, IndexView};
+use crate::index::{Attr, IndexView};
 use crate::limits::RECORD_BYTES_MAX;
 use crate::memtable::Memtable;
 use crate::segment::reader::Segment;
@@ -490,7 +490,7 @@ fn segment_matches(
                 if *attr == Attr::EventId {
                     union.extend(seg.find_id(id_fingerprint(v.as_bytes()))?.into_iter().filter(|o| (plo..phi).contains(o)));
                 } else if let Some(t) = idx.find(p, *attr, v) {
-                    decode_postings(t.postings, plo, t.count, &mut union).ok_or_else(|| bad("malformed"))?;
+                    t.ordinals(plo, &mut union).ok_or_else(|| bad("malformed"))?;
                 }
             }
             union.sort_unstable();
@@ -824,7 +824,7 @@ fn count_terms_in(
     for t in idx.attr_terms(p, by) {
         let t = idx.term(t);
         post.clear();
-        decode_postings(t.postings, p.first_ordinal, t.count, &mut post)
+        t.ordinals(p.first_ordinal, &mut post)
             .ok_or_else(|| Error::corruption(&seg.path, seg.footer.index.offset, "index postings: malformed"))?;
         let n = intersect(&post, m).len() as u64;
         if n > 0 {

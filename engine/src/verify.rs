@@ -452,6 +452,9 @@ fn scan_segment(seg: &Segment) -> Scan {
                 }
             }
         };
+        if let Err(e) = seg.check_seq_map(b, &block.seqs) {
+            scan.problems.push(Problem { kind: ProblemKind::Altered, what: e.to_string() });
+        }
         for i in 0..block.len() {
             let rec = block.record(i);
             scan.bytes += rec.len() as u64;

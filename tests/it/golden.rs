@@ -9,11 +9,13 @@
 //! - `golden/v2`: segment and manifest version 2 (a compacted segment with
 //!   a dictionary and chain hash, a sealed segment with a version-2 index,
 //!   a retention cut with its level-0 tile), keys and signed checkpoints.
-//!   Regenerate only for a deliberate format change:
-//!   `CAIRN_REGEN_GOLDEN_V2=1 cargo test golden`.
+//!   Frozen (this build writes segment version 3).
 //! - `golden/v3`: index version 3 (the Insights counters in a sealed
-//!   segment) and a WAL. Regenerate only for a deliberate format change:
-//!   `CAIRN_REGEN_GOLDEN_V3=1 cargo test golden`.
+//!   segment) and a WAL. Frozen (this build writes index version 4).
+//! - `golden/v4`: segment version 3 (packed blocks and id table) with index
+//!   version 4 (bitmap postings): a sealed segment, a compacted one with a
+//!   dictionary, and a WAL. Regenerate only for a deliberate format change:
+//!   `CAIRN_REGEN_GOLDEN_V4=1 cargo test golden`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,52 +106,12 @@ fn v2_records() -> Vec<Vec<u8>> {
     v
 }
 
-fn regenerate_v2(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path(), golden_options()).unwrap();
-    let recs = v2_records();
-    let put = |part: &[Vec<u8>]| {
-        for chunk in part.chunks(20) {
-            let refs: Vec<&[u8]> = chunk.iter().map(|r| r.as_slice()).collect();
-            store.append(&refs).unwrap();
-        }
-    };
-    put(&recs[..100]);
-    store.seal_now().unwrap();
-    put(&recs[100..230]);
-    store.seal_now().unwrap();
-    // The golden clock says 2026-01-01: the 2020 segment is over 5 years old.
-    let cut = store
-        .retain(&cairn_engine::retention::RetentionOptions {
-            older_than: std::time::Duration::from_secs(5 * 365 * 86_400),
-            dry_run: false,
-            stored_at_least: false,
-        })
-        .unwrap();
-    assert_eq!(cut.min_retained_seq, 100, "a cut inside the first seq group (a level-0 tile)");
-    put(&recs[230..330]);
-    store.seal_now().unwrap();
-    // Merge what is left sealed (a dictionary, a chain hash).
-    let opts = cairn_engine::compact::CompactOptions { small_bytes: u64::MAX, dictionary: true, block_bytes: 8192, ..Default::default() };
-    store.compact(&opts, &mut |_, _| {}).unwrap();
-    assert_eq!(store.stats().unwrap().segments, 1, "the segments merged");
-    put(&recs[330..]);
-    let root = hex::encode(store.stats().unwrap().root);
-    store.close().unwrap();
-    copy_dir(tmp.path(), &dir.join("data"));
-    std::fs::write(dir.join("ROOT"), format!("{root}\n")).unwrap();
-}
-
 // Goal: segment and manifest version 2, keys and checkpoints stay
 // readable: same records and root, the checkpoint history verifies, and
 // proofs compute.
 #[test]
 fn format_v2_golden_store_opens_and_verifies() {
     let golden = fixtures_dir().join("golden/v2");
-    if std::env::var_os("CAIRN_REGEN_GOLDEN_V2").is_some() {
-        regenerate_v2(&golden);
-    }
     let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden v2 fixture present").trim().to_string();
     let work = tempfile::tempdir().unwrap();
     copy_dir(&golden.join("data"), work.path());
@@ -241,33 +203,12 @@ fn v3_records() -> Vec<Vec<u8>> {
     v
 }
 
-fn regenerate_v3(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path(), golden_options()).unwrap();
-    let recs = v3_records();
-    for chunk in recs[..200].chunks(25) {
-        let refs: Vec<&[u8]> = chunk.iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
-    }
-    store.seal_now().unwrap();
-    let refs: Vec<&[u8]> = recs[200..].iter().map(|r| r.as_slice()).collect();
-    store.append(&refs).unwrap();
-    let root = hex::encode(store.stats().unwrap().root);
-    store.close().unwrap();
-    copy_dir(tmp.path(), &dir.join("data"));
-    std::fs::write(dir.join("ROOT"), format!("{root}\n")).unwrap();
-}
-
 // Goal: index version 3 (with the Insights counters) stays readable: same
 // records and root, and the counters it stored agree with its records,
 // down to a cell's top contributors.
 #[test]
 fn format_v3_golden_store_keeps_insights_counters() {
     let golden = fixtures_dir().join("golden/v3");
-    if std::env::var_os("CAIRN_REGEN_GOLDEN_V3").is_some() {
-        regenerate_v3(&golden);
-    }
     let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden v3 fixture present").trim().to_string();
     let work = tempfile::tempdir().unwrap();
     copy_dir(&golden.join("data"), work.path());
@@ -294,4 +235,113 @@ fn format_v3_golden_store_keeps_insights_counters() {
     // The unsealed events (from the WAL) count too.
     let wal: u32 = unsealed.series.values().flat_map(|m| m.values()).map(|c| c.count).sum();
     assert_eq!(wal as usize, expected_counts(&v3_records()[200..]).values().map(|&n| n as usize).sum::<usize>());
+}
+
+/// The v4 fixture's records: the v3 ones (real records, and an on-premises
+/// service's calls dense enough for bitmap postings), then 100 more real
+/// ones.
+fn v4_records() -> Vec<Vec<u8>> {
+    let mut v = v3_records();
+    v.extend(source_records().into_iter().skip(100).take(100));
+    v
+}
+
+fn regenerate_v4(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), golden_options()).unwrap();
+    let recs = v4_records();
+    let put = |part: &[Vec<u8>]| {
+        for chunk in part.chunks(25) {
+            let refs: Vec<&[u8]> = chunk.iter().map(|r| r.as_slice()).collect();
+            store.append(&refs).unwrap();
+        }
+    };
+    put(&recs[..100]);
+    store.seal_now().unwrap();
+    put(&recs[100..200]);
+    store.seal_now().unwrap();
+    let opts = cairn_engine::compact::CompactOptions { small_bytes: u64::MAX, dictionary: true, block_bytes: 16384, ..Default::default() };
+    store.compact(&opts, &mut |_, _| {}).unwrap();
+    put(&recs[200..280]);
+    store.seal_now().unwrap();
+    assert_eq!(store.stats().unwrap().segments, 2, "a compacted segment and a sealed one");
+    put(&recs[280..]);
+    let root = hex::encode(store.stats().unwrap().root);
+    store.close().unwrap();
+    copy_dir(tmp.path(), &dir.join("data"));
+    std::fs::write(dir.join("ROOT"), format!("{root}\n")).unwrap();
+}
+
+/// Counts of a JSON string field over records.
+fn field_counts(records: &[Vec<u8>], field: &str) -> Vec<(String, u64)> {
+    let mut m = std::collections::BTreeMap::<String, u64>::new();
+    for r in records {
+        let v: serde_json::Value = serde_json::from_slice(r).unwrap();
+        if let Some(s) = v[field].as_str() {
+            *m.entry(s.to_string()).or_default() += 1;
+        }
+    }
+    m.into_iter().collect()
+}
+
+// Goal: segment version 3 and index version 4 stay readable: same records
+// and root, verify passes, every eventID is found through the packed id
+// table, counts and lookups through bitmap and varint postings agree with
+// the records, and proofs compute.
+#[test]
+fn format_v4_golden_store_reads_packed_segments() {
+    let golden = fixtures_dir().join("golden/v4");
+    if std::env::var_os("CAIRN_REGEN_GOLDEN_V4").is_some() {
+        regenerate_v4(&golden);
+    }
+    let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden v4 fixture present").trim().to_string();
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&golden.join("data"), work.path());
+    let v = verify_dir(work.path(), &VerifyOptions::default(), &mut |_, _| {}).unwrap();
+    assert!(v.ok(), "{:#?}", v.problems);
+    let store = Store::open(work.path(), Options::default()).unwrap();
+    let events = assert_consistent(&store);
+    let recs = v4_records();
+    assert_eq!(events.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), recs);
+    assert_eq!(hex::encode(store.stats().unwrap().root), expected_root);
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.segments, 2);
+    use cairn_engine::index::Attr;
+    use cairn_engine::query::Query;
+    let sorted = |mut v: Vec<(String, u64)>| {
+        v.sort();
+        v
+    };
+    for (attr, field) in [(Attr::EventName, "eventName"), (Attr::EventSource, "eventSource")] {
+        assert_eq!(sorted(store.count(&Query::default(), attr).unwrap()), field_counts(&recs, field), "{field}");
+    }
+    // RunDeploy is on most events of its minutes (bitmaps); AccessDenied on
+    // a few (varints).
+    for (attr, value) in [(Attr::EventName, "RunDeploy"), (Attr::ErrorCode, "AccessDenied")] {
+        let q = Query { start_ms: None, end_ms: None, filters: vec![(attr, vec![value.to_string()])] };
+        let mut got: Vec<u64> = store.lookup(&q, Some(1000), None).unwrap().events.iter().map(|e| e.seq).collect();
+        got.sort_unstable();
+        let want: Vec<u64> = (0..recs.len() as u64)
+            .filter(|&i| {
+                let v: serde_json::Value = serde_json::from_slice(&recs[i as usize]).unwrap();
+                v[if attr == Attr::EventName { "eventName" } else { "errorCode" }] == value
+            })
+            .collect();
+        assert!(want.len() >= 20, "{value}: the fixture has {} of them", want.len());
+        assert_eq!(got, want, "{value}");
+    }
+    for (seq, r) in recs.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_slice(r).unwrap();
+        let id = v["eventID"].as_str().unwrap().to_string();
+        let q = Query { start_ms: None, end_ms: None, filters: vec![(Attr::EventId, vec![id.clone()])] };
+        let got: Vec<u64> = store.lookup(&q, Some(10), None).unwrap().events.iter().map(|e| e.seq).collect();
+        assert_eq!(got, vec![seq as u64], "eventID {id}");
+    }
+    let cp = store.latest_checkpoint().unwrap();
+    let key = store.verifiers().pop().unwrap();
+    for seq in [0u64, 150, 250, 300] {
+        let p = store.prove(seq, Some(&cp)).unwrap();
+        assert!(cairn_engine::checkpoint::bundle::ProofBundle::from_proof(&p).unwrap().verify(std::slice::from_ref(&key)).is_ok());
+    }
 }

@@ -327,8 +327,10 @@ enum Command {
         /// zstd level of the merged segments.
         #[arg(long, default_value_t = 3, allow_hyphen_values = true)]
         level: i32,
-        /// Uncompressed KiB per block of the merged segments.
-        #[arg(long, default_value_t = 1024)]
+        /// Uncompressed KiB per block of the merged segments. Larger blocks
+        /// compress better (1024: about 5 bytes/event more, 4096: 4 less);
+        /// reading one event decompresses its whole block (~1 ms per 2 MiB).
+        #[arg(long, default_value_t = (cairn_engine::compact::CompactOptions::default().block_bytes / 1024) as u64)]
         block_kib: u64,
         /// Train a zstd dictionary on the store's records and compress with it.
         #[arg(long)]

@@ -24,6 +24,17 @@
 //! `blocks[offsets[g - first_group]..offsets[g - first_group + 1]]` lists,
 //! as LEB128 varints, the ascending block numbers holding its events.
 //! Version 1 sections (no seq map) stay readable.
+//!
+//! Version 3 adds the Insights counters after the seq map. Version 4 makes
+//! the `zero u16` after the version flags (1: the counters are present)
+//! and the `zero u8` of each term its encoding: 0 the varints above, 1 a
+//! bitmap of `ceil(partition count / 8)` bytes whose bit `i` (least
+//! significant first) is ordinal `first_ordinal + i`, 2 the same gaps as
+//! the varints but Rice-coded: a byte `k`, then per gap `g` (`g >> k`) one
+//! bits, a zero bit and the low `k` bits of `g`, least significant bit
+//! first, padded to a byte. A writer uses the smallest (a bitmap for a
+//! value on more than about one event in eight, such as readOnly; Rice for
+//! most others).
 
 use std::borrow::Cow;
 
@@ -166,7 +177,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u32) {
 
 /// Decodes `count` gap-encoded ordinals starting from `base`; `None` when
 /// the bytes are malformed.
-pub fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Option<()> {
+fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Option<()> {
     let mut cur = base;
     let mut i = 0usize;
     out.reserve(count as usize);
@@ -201,7 +212,53 @@ pub struct PartitionBuild {
 }
 
 /// The index section version this build writes.
-pub const INDEX_VERSION: u16 = 3;
+pub const INDEX_VERSION: u16 = 4;
+/// Version 4 section flag: the Insights counters are present.
+const FLAG_COUNTERS: u16 = 1;
+/// Version 4 term encodings.
+pub const POSTINGS_VARINT: u8 = 0;
+pub const POSTINGS_BITMAP: u8 = 1;
+pub const POSTINGS_RICE: u8 = 2;
+
+/// The Rice parameter that codes `gaps` in the fewest bits, and the bytes
+/// the list then takes (with its `k` byte).
+fn best_rice(gaps: &[u32]) -> (u32, usize) {
+    let sum: u64 = gaps.iter().map(|&g| u64::from(g)).sum();
+    let mean = sum / (gaps.len() as u64).max(1);
+    let guess = 63 - mean.max(1).leading_zeros();
+    let bits = |k: u32| gaps.iter().map(|&g| u64::from(g >> k) + 1 + u64::from(k)).sum::<u64>();
+    let k = [guess.saturating_sub(1), guess, (guess + 1).min(31)].into_iter().min_by_key(|&k| bits(k)).unwrap_or(0).min(31);
+    (k, 1 + bits(k).div_ceil(8) as usize)
+}
+
+fn encode_rice(gaps: &[u32], k: u32, out: &mut Vec<u8>) {
+    let mut w = crate::codec::BitWriter::default();
+    for &g in gaps {
+        w.unary(u64::from(g >> k));
+        w.put(u64::from(g) & ((1 << k) - 1), k);
+    }
+    w.align();
+    out.push(k as u8);
+    out.extend_from_slice(&w.bytes);
+}
+
+fn decode_rice(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Option<()> {
+    let (&k, bits) = bytes.split_first()?;
+    let k = u32::from(k);
+    if k > 31 {
+        return None;
+    }
+    let mut r = crate::codec::BitReader::new(bits);
+    let mut cur = base;
+    out.reserve(count as usize);
+    for n in 0..count {
+        let q = r.unary(u64::from(u32::MAX >> k))?;
+        let g = u32::try_from((q << k) | r.get(k)?).ok()?;
+        cur = if n == 0 { cur.checked_add(g)? } else { cur.checked_add(g)?.checked_add(1)? };
+        out.push(cur);
+    }
+    (r.bits_read().div_ceil(8) == bits.len()).then_some(())
+}
 /// Seqs per seq-map group: one level-0 Merkle tile.
 pub const SEQ_GROUP: u64 = 256;
 
@@ -223,8 +280,8 @@ pub fn encode_index(
 ) {
     let term_total: usize = parts.iter().map(|p| p.terms.len()).sum();
     out.extend_from_slice(b"CIDX");
-    put_u16(out, if counters.is_some() { INDEX_VERSION } else { 2 });
-    put_u16(out, 0);
+    put_u16(out, INDEX_VERSION);
+    put_u16(out, if counters.is_some() { FLAG_COUNTERS } else { 0 });
     put_u64(out, partition_ms as u64);
     put_u32(out, parts.len() as u32);
     put_u32(out, term_total as u32);
@@ -239,24 +296,41 @@ pub fn encode_index(
     }
     let mut values = Vec::new();
     let mut postings = Vec::new();
+    let mut varints = Vec::new();
+    let mut gaps: Vec<u32> = Vec::new();
     let mut table = Vec::with_capacity(term_total * TERM_BYTES);
     for p in parts {
         for ((attr, value), ords) in &p.terms {
             let v = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
+            gaps.clear();
+            gaps.extend(ords.iter().enumerate().map(|(i, &o)| if i == 0 { o - p.first_ordinal } else { o - ords[i - 1] - 1 }));
+            varints.clear();
+            gaps.iter().for_each(|&g| put_varint(&mut varints, g));
+            let bitmap_len = p.count.div_ceil(8) as usize;
+            let (k, rice_len) = best_rice(&gaps);
+            let encoding = if bitmap_len < varints.len().min(rice_len) {
+                POSTINGS_BITMAP
+            } else if rice_len < varints.len() {
+                POSTINGS_RICE
+            } else {
+                POSTINGS_VARINT
+            };
             table.push(*attr as u8);
-            table.push(0);
+            table.push(encoding);
             put_u16(&mut table, v.len() as u16);
             put_u32(&mut table, values.len() as u32);
             values.extend_from_slice(v);
             let start = postings.len();
-            let mut prev: Option<u32> = None;
-            for &o in ords {
-                let gap = match prev {
-                    None => o - p.first_ordinal,
-                    Some(q) => o - q - 1,
-                };
-                put_varint(&mut postings, gap);
-                prev = Some(o);
+            match encoding {
+                POSTINGS_BITMAP => {
+                    postings.resize(start + bitmap_len, 0);
+                    for &o in ords {
+                        let i = (o - p.first_ordinal) as usize;
+                        postings[start + i / 8] |= 1 << (i % 8);
+                    }
+                }
+                POSTINGS_RICE => encode_rice(&gaps, k, &mut postings),
+                _ => postings.extend_from_slice(&varints),
             }
             put_u32(&mut table, start as u32);
             put_u32(&mut table, (postings.len() - start) as u32);
@@ -300,8 +374,33 @@ pub struct Partition {
 pub struct Term<'a> {
     pub attr: u8,
     pub value: &'a [u8],
+    /// Varints, a bitmap or Rice codes, as `encoding` says (module docs).
     pub postings: &'a [u8],
+    pub encoding: u8,
     pub count: u32,
+}
+
+impl Term<'_> {
+    /// Appends the term's ordinals (ascending) to `out`; `base` is its
+    /// partition's first ordinal. `None` when the postings are malformed.
+    pub fn ordinals(&self, base: u32, out: &mut Vec<u32>) -> Option<()> {
+        match self.encoding {
+            POSTINGS_VARINT => return decode_postings(self.postings, base, self.count, out),
+            POSTINGS_RICE => return decode_rice(self.postings, base, self.count, out),
+            _ => {}
+        }
+        let start = out.len();
+        out.reserve(self.count as usize);
+        for (i, &byte) in self.postings.iter().enumerate() {
+            let mut b = byte;
+            while b != 0 {
+                let bit = b.trailing_zeros();
+                out.push(base.checked_add(u32::try_from(i * 8).ok()?)?.checked_add(bit)?);
+                b &= b - 1;
+            }
+        }
+        (out.len() - start == self.count as usize).then_some(())
+    }
 }
 
 /// The parsed, owned shape of an index section: cached per segment so a
@@ -339,7 +438,11 @@ impl IndexLayout {
         if !(1..=INDEX_VERSION).contains(&version) {
             return Err(format!("index section: unsupported version {version} (this build reads 1 to {INDEX_VERSION})"));
         }
-        r.u16().ok_or("index section: short")?;
+        let flags = r.u16().ok_or("index section: short")?;
+        if (version < 4 && flags != 0) || flags & !FLAG_COUNTERS != 0 {
+            return Err(format!("index section: unknown flags {flags:#x}"));
+        }
+        let has_counters = version == 3 || (version >= 4 && flags & FLAG_COUNTERS != 0);
         let partition_ms = r.u64().ok_or("index section: short")? as i64;
         let nparts = r.u32().ok_or("index section: short")? as usize;
         let nterms = r.u32().ok_or("index section: short")? as usize;
@@ -380,7 +483,13 @@ impl IndexLayout {
                 let po = u32::from_le_bytes(t[8..12].try_into().unwrap_or_default()) as usize;
                 let pl = u32::from_le_bytes(t[12..16].try_into().unwrap_or_default()) as usize;
                 let count = u32::from_le_bytes(t[16..20].try_into().unwrap_or_default());
-                if count == 0 || count > p.count || pl < count as usize {
+                let well_sized = match t[1] {
+                    POSTINGS_VARINT => pl >= count as usize,
+                    POSTINGS_BITMAP if version >= 4 => pl == p.count.div_ceil(8) as usize,
+                    POSTINGS_RICE if version >= 4 => pl >= 1,
+                    _ => return Err(format!("index section: term {i} has unknown encoding {}", t[1])),
+                };
+                if count == 0 || count > p.count || !well_sized {
                     return Err(format!("index section: term {i} has an invalid count"));
                 }
                 values_len = values_len.max(vo + vl);
@@ -401,7 +510,7 @@ impl IndexLayout {
         let postings_start = r.pos();
         r.bytes(postings_len).ok_or("index section: postings out of bounds")?;
         let seq_map = if version >= 2 { Some(parse_seq_map(&mut r)?) } else { None };
-        let counters = if version >= 3 {
+        let counters = if has_counters {
             let at = r.pos();
             let mut probe = r.clone();
             crate::insights::counters::visit(&mut probe, |_, _, _, _| {})?;
@@ -480,7 +589,7 @@ impl<'a> IndexView<'a> {
         let po = u32::from_le_bytes(t[8..12].try_into().unwrap_or_default()) as usize;
         let pl = u32::from_le_bytes(t[12..16].try_into().unwrap_or_default()) as usize;
         let count = u32::from_le_bytes(t[16..20].try_into().unwrap_or_default());
-        Term { attr: t[0], value: &self.values[vo..vo + vl], postings: &self.postings[po..po + pl], count }
+        Term { attr: t[0], value: &self.values[vo..vo + vl], postings: &self.postings[po..po + pl], encoding: t[1], count }
     }
 
     /// The terms of one partition with the given attribute (a contiguous run).
@@ -581,7 +690,11 @@ mod tests {
                 start_ms: 3_600_000,
                 first_ordinal: 5,
                 count: 300,
-                terms: vec![((Attr::EventName, "A".into()), (5..305).collect())],
+                terms: vec![
+                    ((Attr::EventName, "A".into()), (5..305).collect()),
+                    ((Attr::Username, "v".into()), vec![7, 200]),
+                    ((Attr::AwsRegion, "r".into()), (5..305).step_by(20).collect()),
+                ],
             },
         ];
         let mut b = Vec::new();
@@ -597,13 +710,24 @@ mod tests {
         assert_eq!(parts.len(), 2);
         let t = v.find(&parts[0], Attr::EventName, "B").unwrap();
         let mut out = Vec::new();
-        decode_postings(t.postings, 0, t.count, &mut out).unwrap();
+        t.ordinals(0, &mut out).unwrap();
         assert_eq!(out, vec![1, 3]);
         assert!(v.find(&parts[0], Attr::EventName, "C").is_none());
         assert!(v.find(&parts[0], Attr::AwsRegion, "A").is_none());
         let t = v.find(&parts[1], Attr::EventName, "A").unwrap();
+        assert_eq!(t.encoding, POSTINGS_BITMAP, "a term on every event is a bitmap");
+        let sparse = v.find(&parts[1], Attr::Username, "v").unwrap();
+        assert_eq!(sparse.encoding, POSTINGS_VARINT, "2 of 300 events: varints are smaller");
         out.clear();
-        decode_postings(t.postings, 5, t.count, &mut out).unwrap();
+        sparse.ordinals(5, &mut out).unwrap();
+        assert_eq!(out, vec![7, 200]);
+        let every_20th = v.find(&parts[1], Attr::AwsRegion, "r").unwrap();
+        assert_eq!(every_20th.encoding, POSTINGS_RICE, "1 in 20 events: Rice codes are smallest");
+        out.clear();
+        every_20th.ordinals(5, &mut out).unwrap();
+        assert_eq!(out, (5..305).step_by(20).collect::<Vec<_>>());
+        out.clear();
+        t.ordinals(5, &mut out).unwrap();
         assert_eq!(out, (5..305).collect::<Vec<_>>());
         assert_eq!(v.attr_terms(&parts[0], Attr::EventName), 0..2);
         // Garbage never panics.
@@ -618,7 +742,7 @@ mod tests {
                 for p in &v.layout.partitions {
                     for t in v.attr_terms(p, Attr::EventName) {
                         let t = v.term(t);
-                        let _ = decode_postings(t.postings, p.first_ordinal, t.count, &mut Vec::new());
+                        let _ = t.ordinals(p.first_ordinal, &mut Vec::new());
                     }
                 }
             }

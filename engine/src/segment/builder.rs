@@ -5,14 +5,15 @@
 //! memtable, uses `writer::build_segment`. Both write the same layout.
 //!
 //! What stays in memory until the end is small per event: the id table
-//! entry (8 bytes), the (seq, leaf) pair for the segment root (40 bytes),
+//! entry (8 bytes before packing), the (seq, leaf) pair for the segment root (40 bytes),
 //! and the postings of the time partitions (a few bytes per term).
 
 use std::collections::HashMap;
 use std::io::Write;
 
-use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES};
-use crate::codec::{crc32, put_i64, put_u32, put_u64};
+use super::block::{group_key, BlockBuf};
+use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
+use crate::codec::crc32;
 use crate::error::{Error, Result};
 use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
 use crate::insights::counters::Counters;
@@ -26,55 +27,6 @@ pub struct BuildOptions {
     pub block_bytes: usize,
     /// A zstd dictionary to compress with (stored in the segment).
     pub dictionary: Option<Vec<u8>>,
-}
-
-/// The records of one block, columnar as the block payload is:
-/// `count u32 | seq u64[] | ingest_ms u64[] | time_ms i64[] | len u32[] |
-/// records`.
-#[derive(Default)]
-pub(crate) struct BlockBuf {
-    seqs: Vec<u64>,
-    ingest: Vec<u64>,
-    times: Vec<i64>,
-    lens: Vec<u32>,
-    data: Vec<u8>,
-}
-
-impl BlockBuf {
-    fn push(&mut self, seq: u64, ingest_ms: u64, time_ms: i64, record: &[u8]) {
-        self.seqs.push(seq);
-        self.ingest.push(ingest_ms);
-        self.times.push(time_ms);
-        self.lens.push(record.len() as u32);
-        self.data.extend_from_slice(record);
-    }
-
-    fn len(&self) -> usize {
-        self.seqs.len()
-    }
-
-    /// Bytes of the payload so far.
-    fn bytes(&self) -> usize {
-        4 + self.len() * 28 + self.data.len()
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.clear();
-        put_u32(out, self.len() as u32);
-        self.seqs.iter().for_each(|&s| put_u64(out, s));
-        self.ingest.iter().for_each(|&t| put_u64(out, t));
-        self.times.iter().for_each(|&t| put_i64(out, t));
-        self.lens.iter().for_each(|&l| put_u32(out, l));
-        out.extend_from_slice(&self.data);
-    }
-
-    fn clear(&mut self) {
-        self.seqs.clear();
-        self.ingest.clear();
-        self.times.clear();
-        self.lens.clear();
-        self.data.clear();
-    }
 }
 
 /// One partition's terms while it fills.
@@ -104,11 +56,13 @@ pub struct SegmentBuilder<W: Write> {
     pos: u64,
     first_seq: u64,
     count: u64,
-    compressor: zstd::bulk::Compressor<'static>,
+    compressor: Compressing,
+    /// The block being compressed now: its index entry, offset and CRC to
+    /// be filled in when it is written.
+    in_flight: Option<BlockMeta>,
     block_bytes: usize,
     dictionary: Option<Vec<u8>>,
     buf: BlockBuf,
-    payload: Vec<u8>,
     blocks: Vec<BlockMeta>,
     ordinal: u32,
     ids: Vec<(u32, u32)>,
@@ -140,9 +94,7 @@ impl<W: Write> SegmentBuilder<W> {
             None => zstd::bulk::Compressor::new(opts.zstd_level),
         }
         .map_err(|e| Error::InvalidArgument(format!("zstd level {}: {e}", opts.zstd_level)))?;
-        // Every segment this builder writes is version 2 (it carries a
-        // chain hash).
-        let header = encode_header(first_seq, count, 2);
+        let header = encode_header(first_seq, count, SEGMENT_VERSION);
         out.write_all(&header).map_err(|e| Error::io("write", "segment", e))?;
         let first_group = first_seq / SEQ_GROUP;
         let groups = ((first_seq + count - 1) / SEQ_GROUP - first_group + 1) as usize;
@@ -151,11 +103,11 @@ impl<W: Write> SegmentBuilder<W> {
             pos: header.len() as u64,
             first_seq,
             count,
-            compressor,
+            compressor: Compressing::start(compressor)?,
+            in_flight: None,
             block_bytes: opts.block_bytes.max(1),
             dictionary: opts.dictionary.clone(),
             buf: BlockBuf::default(),
-            payload: Vec::new(),
             blocks: Vec::new(),
             ordinal: 0,
             ids: Vec::new(),
@@ -227,7 +179,8 @@ impl<W: Write> SegmentBuilder<W> {
         if let Some(fp) = id_fp {
             self.ids.push(((fp >> 32) as u32, ord));
         }
-        let block = self.blocks.len() as u32;
+        // The number of the block this event goes in: one may be in flight.
+        let block = (self.blocks.len() + usize::from(self.in_flight.is_some())) as u32;
         let g = &mut self.seq_map.groups[(seq / SEQ_GROUP - self.seq_map.first_group) as usize];
         if g.last() != Some(&block) {
             g.push(block);
@@ -238,7 +191,7 @@ impl<W: Write> SegmentBuilder<W> {
         self.min_ingest_ms = self.min_ingest_ms.min(ingest_ms);
         self.max_ingest_ms = self.max_ingest_ms.max(ingest_ms);
         self.raw_bytes += record.len() as u64;
-        self.buf.push(seq, ingest_ms, time_ms, record);
+        self.buf.push(seq, ingest_ms, time_ms, record, group_key(terms.iter().copied()));
         if self.buf.bytes() >= self.block_bytes {
             self.flush_block()?;
         }
@@ -251,27 +204,41 @@ impl<W: Write> SegmentBuilder<W> {
         Ok(())
     }
 
+    /// Hands the filled block to the compressing thread, and writes the
+    /// block before it (compressed meanwhile).
     fn flush_block(&mut self) -> Result<()> {
         if self.buf.len() == 0 {
             return Ok(());
         }
-        self.buf.encode(&mut self.payload);
-        let compressed =
-            self.compressor.compress(&self.payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
+        let mut payload = self.compressor.spare.take().unwrap_or_default();
+        self.buf.encode(super::block::PAYLOAD_VERSION, &mut payload);
         let n = self.buf.len() as u32;
         let meta = BlockMeta {
-            offset: self.pos,
-            compressed_len: compressed.len() as u32,
-            raw_len: self.payload.len() as u32,
+            offset: 0,
+            compressed_len: 0,
+            raw_len: payload.len() as u32,
             events: n,
             first_ordinal: self.ordinal - n,
             min_time_ms: self.buf.times.iter().copied().min().unwrap_or(0),
             max_time_ms: self.buf.times.iter().copied().max().unwrap_or(0),
-            crc: crc32(&[&compressed]),
+            crc: 0,
         };
+        self.write_in_flight()?;
+        self.compressor.send(payload)?;
+        self.in_flight = Some(meta);
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Waits for the block being compressed and writes it.
+    fn write_in_flight(&mut self) -> Result<()> {
+        let Some(mut meta) = self.in_flight.take() else { return Ok(()) };
+        let compressed = self.compressor.receive()?;
+        meta.offset = self.pos;
+        meta.compressed_len = compressed.len() as u32;
+        meta.crc = crc32(&[&compressed]);
         self.write(&compressed)?;
         self.blocks.push(meta);
-        self.buf.clear();
         Ok(())
     }
 
@@ -292,6 +259,7 @@ impl<W: Write> SegmentBuilder<W> {
             return Err(Error::InvalidArgument("the frontier does not end where the segment does".into()));
         }
         self.flush_block()?;
+        self.write_in_flight()?;
         if let Some(p) = self.open.take() {
             self.parts.push(p.close());
         }
@@ -299,11 +267,7 @@ impl<W: Write> SegmentBuilder<W> {
         self.blocks.iter().for_each(|m| m.encode(&mut b));
         let block_index = self.section(&b)?;
         self.ids.sort_unstable();
-        let mut b = Vec::with_capacity(self.ids.len() * ID_ENTRY_BYTES);
-        for &(fp, ord) in &self.ids {
-            put_u32(&mut b, fp);
-            put_u32(&mut b, ord);
-        }
+        let b = ids::encode_packed(&self.ids, self.count);
         let id_table = self.section(&b)?;
         let b: Vec<u8> = frontier_at_end.nodes().iter().flatten().copied().collect();
         let frontier = self.section(&b)?;
@@ -323,6 +287,7 @@ impl<W: Write> SegmentBuilder<W> {
             seg.push(*leaf, |_, _, _| {});
         }
         let footer = Footer {
+            version: SEGMENT_VERSION,
             first_seq: self.first_seq,
             count: self.count,
             block_count: self.blocks.len() as u32,
@@ -347,5 +312,65 @@ impl<W: Write> SegmentBuilder<W> {
         self.write(&f)?;
         self.out.flush().map_err(|e| Error::io("flush", "segment", e))?;
         Ok((self.out, footer))
+    }
+}
+
+/// A block compressed (with its payload buffer handed back), or why not.
+type Compressed = std::result::Result<(Vec<u8>, Vec<u8>), String>;
+
+/// A thread that compresses block payloads while the builder fills the
+/// next block: compaction's merging, hashing and compressing then share two
+/// cores. One block is in flight at a time, so the blocks come back in
+/// order.
+struct Compressing {
+    to: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    from: std::sync::mpsc::Receiver<Compressed>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// A payload buffer handed back, for the next block.
+    spare: Option<Vec<u8>>,
+}
+
+impl Compressing {
+    fn start(mut z: zstd::bulk::Compressor<'static>) -> Result<Self> {
+        let (to, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let (tx, from) = std::sync::mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("cairn-compress".into())
+            .spawn(move || {
+                for payload in rx {
+                    let r = z.compress(&payload).map(|c| (c, payload)).map_err(|e| format!("zstd compression failed: {e}"));
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::io("spawn", "the compressing thread", e))?;
+        Ok(Compressing { to: Some(to), from, thread: Some(thread), spare: None })
+    }
+
+    fn send(&mut self, payload: Vec<u8>) -> Result<()> {
+        let gone = || Error::InvalidArgument("the compressing thread stopped".into());
+        self.to.as_ref().ok_or_else(gone)?.send(payload).map_err(|_| gone())
+    }
+
+    fn receive(&mut self) -> Result<Vec<u8>> {
+        let (compressed, payload) = self
+            .from
+            .recv()
+            .map_err(|_| Error::InvalidArgument("the compressing thread stopped".into()))?
+            .map_err(Error::InvalidArgument)?;
+        self.spare = Some(payload);
+        Ok(compressed)
+    }
+}
+
+impl Drop for Compressing {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        self.to.take();
+        while self.from.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

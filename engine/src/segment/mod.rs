@@ -7,6 +7,7 @@
 //! Layout (docs/FORMAT.md has the byte tables):
 //! `header (64) | block* | block index | id table | frontier | index | footer (320)`
 
+pub mod block;
 pub mod builder;
 pub mod ids;
 pub mod reader;
@@ -21,17 +22,20 @@ use crate::merkle::Hash;
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"CAIRNSEG";
 pub const FOOTER_MAGIC: &[u8; 8] = b"CAIRNFTR";
-/// Version 1: what a seal writes. Version 2 (written by compaction) adds
-/// the footer's chain hash and optional zstd dictionary; this build reads
-/// both.
-pub const SEGMENT_VERSION: u16 = 1;
-pub const SEGMENT_VERSION_MAX: u16 = 2;
+/// Version 1: the first. Version 2 adds the footer's chain hash and
+/// optional zstd dictionary (compaction). Version 3, what this build
+/// writes (seals and compaction alike), packs the blocks (block payload
+/// version 2: varint columns, records grouped) and the id table (Rice-coded
+/// fingerprints, bit-packed ordinals). This build reads all three.
+pub const SEGMENT_VERSION: u16 = 3;
+pub const SEGMENT_VERSION_MAX: u16 = 3;
 /// Footer flags (version 2).
 pub const FLAG_CHAIN_HASH: u16 = 1;
 pub const FLAG_DICTIONARY: u16 = 2;
 pub const HEADER_BYTES: usize = 64;
 pub const FOOTER_BYTES: usize = 320;
 pub const BLOCK_META_BYTES: usize = 48;
+/// Bytes per entry of a version-1/2 id table.
 pub const ID_ENTRY_BYTES: usize = 8;
 
 /// File name of the segment whose first event is `first_seq`, written by
@@ -111,6 +115,8 @@ pub struct Section {
 /// reading its blocks, and its place in the hash chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Footer {
+    /// The segment format version (1 to [`SEGMENT_VERSION_MAX`]).
+    pub version: u16,
     pub first_seq: u64,
     pub count: u64,
     pub block_count: u32,
@@ -143,13 +149,17 @@ pub struct Footer {
 }
 
 impl Footer {
-    /// The format version this footer needs: 2 when it uses version-2
-    /// fields, else 1.
+    /// The segment format version.
     pub fn version(&self) -> u16 {
-        if self.chain_hash.is_some() || self.dictionary.is_some() {
+        self.version
+    }
+
+    /// The block payload version its blocks use (`block`).
+    pub fn payload_version(&self) -> u16 {
+        if self.version >= 3 {
             2
         } else {
-            SEGMENT_VERSION
+            1
         }
     }
 
@@ -210,7 +220,7 @@ impl Footer {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION_MAX });
         }
         let f = Self::decode_fields(&mut r, version).ok_or_else(|| bad("short"))?;
-        if f.version() != version {
+        if version == 1 && (f.chain_hash.is_some() || f.dictionary.is_some()) {
             return Err(bad("its version does not match the fields it uses"));
         }
         Ok(f)
@@ -229,6 +239,7 @@ impl Footer {
         let mut sec = || -> Option<Section> { Some(Section { offset: r.u64()?, len: r.u64()?, crc: r.u32()? }) };
         let (block_index, id_table, frontier, index) = (sec()?, sec()?, sec()?, sec()?);
         Some(Footer {
+            version,
             first_seq,
             count,
             block_count,
@@ -283,8 +294,8 @@ pub struct Block {
     pub seqs: Vec<u64>,
     pub ingest_ms: Vec<u64>,
     pub time_ms: Vec<i64>,
-    /// Record `i` is `data[offsets[i]..offsets[i + 1]]`.
-    pub offsets: Vec<usize>,
+    /// Record `i` is `data[spans[i].0..spans[i].1]`.
+    pub spans: Vec<(usize, usize)>,
     pub data: Vec<u8>,
 }
 
@@ -296,6 +307,6 @@ impl Block {
         self.seqs.is_empty()
     }
     pub fn record(&self, i: usize) -> &[u8] {
-        &self.data[self.offsets[i]..self.offsets[i + 1]]
+        &self.data[self.spans[i].0..self.spans[i].1]
     }
 }

@@ -12,14 +12,14 @@ use std::sync::{Arc, OnceLock};
 use memmap2::Mmap;
 use parking_lot::Mutex;
 
-use super::ids::{Bloom, IdBudget, ID_FENCE_STRIDE};
+use super::block::decode_block;
+use super::ids::{Bloom, IdBudget, PackedIds, ID_FENCE_STRIDE};
 use super::{
     Block, BlockMeta, Footer, Section, BLOCK_META_BYTES, FOOTER_BYTES, HEADER_BYTES, ID_ENTRY_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION_MAX,
 };
 use crate::codec::{crc32, Reader};
 use crate::error::{Error, Result};
 use crate::index::{IndexLayout, IndexView, SEQ_GROUP};
-use crate::limits::RECORD_BYTES_MAX;
 use crate::merkle::{Frontier, Hash};
 
 /// Upper bound for one block's uncompressed payload, checked before the
@@ -52,6 +52,9 @@ pub struct Segment {
 struct IdFences {
     fences: Vec<u32>,
     entries: usize,
+    /// Version 3: the packed table's directory (the fences are its chunks'
+    /// first fingerprints).
+    packed: Option<PackedIds>,
 }
 
 impl Drop for Segment {
@@ -148,7 +151,16 @@ impl Segment {
 
     /// The bytes an id filter for this segment takes.
     pub fn id_filter_bytes(&self) -> usize {
-        Bloom::with_capacity((self.footer.id_table.len / ID_ENTRY_BYTES as u64) as usize).bytes()
+        Bloom::with_capacity(self.id_entries_at_most() as usize).bytes()
+    }
+
+    /// Entries of the id table, or (packed, without reading it) at most.
+    fn id_entries_at_most(&self) -> u64 {
+        if self.footer.version >= 3 {
+            self.footer.count
+        } else {
+            self.footer.id_table.len / ID_ENTRY_BYTES as u64
+        }
     }
 
     fn section_bytes(&self, s: &Section, what: &str) -> Result<&[u8]> {
@@ -173,7 +185,7 @@ impl Segment {
         if f.block_index.len != u64::from(f.block_count) * BLOCK_META_BYTES as u64 {
             return bad(format!("block index length {} does not match {} blocks", f.block_index.len, f.block_count));
         }
-        if !f.id_table.len.is_multiple_of(ID_ENTRY_BYTES as u64) || f.id_table.len / ID_ENTRY_BYTES as u64 > f.count {
+        if f.version < 3 && (!f.id_table.len.is_multiple_of(ID_ENTRY_BYTES as u64) || f.id_table.len / ID_ENTRY_BYTES as u64 > f.count) {
             return bad(format!("id table length {} is invalid for {} events", f.id_table.len, f.count));
         }
         if f.frontier.len != u64::from(f.tree_size.count_ones()) * 32 {
@@ -274,7 +286,7 @@ impl Segment {
             Some(d) => zstd::bulk::Decompressor::with_prepared_dictionary(d).and_then(|mut z| z.decompress(bytes, m.raw_len as usize)),
         }
         .map_err(|e| bad(format!("zstd: {e}")))?;
-        decode_block(raw, m.events).ok_or_else(|| bad("payload does not decode".into()))
+        decode_block(raw, m.events, self.footer.payload_version()).ok_or_else(|| bad("payload does not decode".into()))
     }
 
     /// The fences, built on first use from the id table, which is read
@@ -284,13 +296,26 @@ impl Segment {
     fn fences(&self) -> Result<&IdFences> {
         let f = self.fences.get_or_init(|| {
             let b = self.read_section(&self.footer.id_table, "id table").map_err(|e| e.to_string())?;
+            if self.footer.version >= 3 {
+                let p = PackedIds::parse(&b, self.footer.count)?;
+                if self.budget_has_room(p.entries) {
+                    let all = p.decode_all(&b)?;
+                    self.admit_bloom(p.entries, all.iter().map(|e| e.0));
+                }
+                return Ok(IdFences { fences: p.first_fps.clone(), entries: p.entries, packed: Some(p) });
+            }
             let entries = b.len() / ID_ENTRY_BYTES;
             let fps = b.chunks_exact(ID_ENTRY_BYTES).map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
             let fences = fps.clone().step_by(ID_FENCE_STRIDE).collect();
             self.admit_bloom(entries, fps);
-            Ok(IdFences { fences, entries })
+            Ok(IdFences { fences, entries, packed: None })
         });
         f.as_ref().map_err(|e| Error::corruption(&self.path, self.footer.id_table.offset, e.clone()))
+    }
+
+    /// Whether a Bloom filter over `entries` ids would fit the budget now.
+    fn budget_has_room(&self, entries: usize) -> bool {
+        self.budget.used_bytes().saturating_add(Bloom::with_capacity(entries).bytes()) <= self.budget.limit_bytes()
     }
 
     /// Builds the Bloom filter if the budget has room for it.
@@ -323,13 +348,17 @@ impl Segment {
     /// ordinal (for compaction, which rebuilds the id table from it).
     pub fn id_fps_by_ordinal(&self) -> Result<Vec<Option<u32>>> {
         let b = self.read_section(&self.footer.id_table, "id table")?;
+        let bad = |what: String| Error::corruption(&self.path, self.footer.id_table.offset, what);
+        let entries: Vec<(u32, u32)> = if self.footer.version >= 3 {
+            PackedIds::parse(&b, self.footer.count).and_then(|p| p.decode_all(&b)).map_err(bad)?
+        } else {
+            b.chunks_exact(ID_ENTRY_BYTES)
+                .map(|e| (u32::from_le_bytes([e[0], e[1], e[2], e[3]]), u32::from_le_bytes([e[4], e[5], e[6], e[7]])))
+                .collect()
+        };
         let mut out = vec![None; self.footer.count as usize];
-        for e in b.chunks_exact(ID_ENTRY_BYTES) {
-            let ord = u32::from_le_bytes([e[4], e[5], e[6], e[7]]) as usize;
-            let slot = out
-                .get_mut(ord)
-                .ok_or_else(|| Error::corruption(&self.path, self.footer.id_table.offset, "id table ordinal out of range"))?;
-            *slot = Some(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
+        for (fp, ord) in entries {
+            *out.get_mut(ord as usize).ok_or_else(|| bad("id table ordinal out of range".into()))? = Some(fp);
         }
         Ok(out)
     }
@@ -347,21 +376,39 @@ impl Segment {
         // >= key; read chunks from there while entries can still match.
         let mut chunk = filter.fences.partition_point(|&f| f < key).saturating_sub(1);
         let mut out = Vec::new();
+        let mut entries = Vec::with_capacity(ID_FENCE_STRIDE);
         loop {
             let first = chunk * ID_FENCE_STRIDE;
             if first >= filter.entries {
                 return Ok(out);
             }
-            let n = ID_FENCE_STRIDE.min(filter.entries - first);
-            let at = self.footer.id_table.offset + (first * ID_ENTRY_BYTES) as u64;
-            let b = pread(&self.file, &self.path, at, n * ID_ENTRY_BYTES)?;
-            for e in b.chunks_exact(ID_ENTRY_BYTES) {
-                let efp = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            let (at, bytes) = match &filter.packed {
+                Some(p) => {
+                    let r = p.chunk_range(chunk, self.footer.id_table.len as usize);
+                    let at = self.footer.id_table.offset + r.start as u64;
+                    let b = pread(&self.file, &self.path, at, r.len())?;
+                    entries.clear();
+                    p.decode_chunk(chunk, &b, &mut entries).map_err(|e| Error::corruption(&self.path, at, e))?;
+                    (at, None)
+                }
+                None => {
+                    let n = ID_FENCE_STRIDE.min(filter.entries - first);
+                    let at = self.footer.id_table.offset + (first * ID_ENTRY_BYTES) as u64;
+                    (at, Some(pread(&self.file, &self.path, at, n * ID_ENTRY_BYTES)?))
+                }
+            };
+            if let Some(b) = bytes {
+                entries.clear();
+                entries.extend(
+                    b.chunks_exact(ID_ENTRY_BYTES)
+                        .map(|e| (u32::from_le_bytes([e[0], e[1], e[2], e[3]]), u32::from_le_bytes([e[4], e[5], e[6], e[7]]))),
+                );
+            }
+            for &(efp, ord) in &entries {
                 if efp > key {
                     return Ok(out);
                 }
                 if efp == key {
-                    let ord = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
                     if u64::from(ord) >= self.footer.count {
                         return Err(Error::corruption(&self.path, at, "id table ordinal out of range"));
                     }
@@ -408,6 +455,27 @@ impl Segment {
             return Err(Error::corruption(&self.path, self.footer.index.offset, "seq map names a block that does not exist"));
         }
         Ok(out)
+    }
+
+    /// Checks that the seq map lists block `b` for each of `seqs` (the
+    /// seqs block `b` holds); `Err` names the first it does not. A segment
+    /// without a seq map passes.
+    pub fn check_seq_map(&self, b: usize, seqs: &[u64]) -> Result<()> {
+        let idx = self.index()?;
+        if !idx.layout.has_seq_map() {
+            return Ok(());
+        }
+        for &seq in seqs {
+            let listed = idx.layout.blocks_of_group(seq / SEQ_GROUP).is_some_and(|bs| bs.binary_search(&(b as u32)).is_ok());
+            if !listed {
+                return Err(Error::corruption(
+                    &self.path,
+                    self.footer.index.offset,
+                    format!("the seq map does not list block {b} for seq {seq}, which it holds (proofs of it would fail)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The segment's Insights counters. A segment written before they
@@ -475,36 +543,4 @@ fn pread(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
     let mut b = vec![0u8; len];
     std::os::unix::fs::FileExt::read_exact_at(file, &mut b, offset).map_err(|e| Error::io("read", path, e))?;
     Ok(b)
-}
-
-/// Decodes a block payload (see `writer`); `None` if it is inconsistent.
-pub fn decode_block(raw: Vec<u8>, expected: u32) -> Option<Block> {
-    let mut r = Reader::new(&raw);
-    let count = r.u32()?;
-    if count != expected {
-        return None;
-    }
-    let n = count as usize;
-    // Each event needs at least 28 bytes of columns: check before allocating.
-    if n.checked_mul(28)? > r.remaining() {
-        return None;
-    }
-    let seqs: Vec<u64> = (0..n).map(|_| r.u64()).collect::<Option<_>>()?;
-    let ingest_ms: Vec<u64> = (0..n).map(|_| r.u64()).collect::<Option<_>>()?;
-    let time_ms: Vec<i64> = (0..n).map(|_| r.i64()).collect::<Option<_>>()?;
-    let mut offsets = Vec::with_capacity(n + 1);
-    let mut at = r.pos() + 4 * n;
-    offsets.push(at);
-    for _ in 0..n {
-        let len = r.u32()? as usize;
-        if len > RECORD_BYTES_MAX {
-            return None;
-        }
-        at = at.checked_add(len)?;
-        offsets.push(at);
-    }
-    if at != raw.len() {
-        return None;
-    }
-    Some(Block { seqs, ingest_ms, time_ms, offsets, data: raw })
 }

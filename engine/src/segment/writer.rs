@@ -2,12 +2,12 @@
 //! the bytes of an immutable segment. Pure: it builds bytes in memory and
 //! never touches files (the store writes, fsyncs and renames them).
 //!
-//! Block payload, before compression (columnar, so zstd sees like next to
-//! like): `count u32 | seq u64[count] | ingest_ms u64[count] |
-//! time_ms i64[count] | len u32[count] | records`.
+//! Block payloads are `block`'s (version 2: varint columns, records
+//! grouped so zstd sees like next to like).
 
-use super::{encode_header, BlockMeta, Footer, Section, FOOTER_BYTES, ID_ENTRY_BYTES, SEGMENT_VERSION};
-use crate::codec::{crc32, put_i64, put_u32, put_u64};
+use super::block::{group_key, BlockBuf, GroupKey, PAYLOAD_VERSION};
+use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
+use crate::codec::crc32;
 use crate::error::{Error, Result};
 use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, PARTITION_MS, SEQ_GROUP};
 use crate::memtable::Memtable;
@@ -48,6 +48,8 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     let mut seq_map = SeqMap { first_group, groups: vec![Vec::new(); ((mem.end_seq() - 1) / SEQ_GROUP - first_group + 1) as usize] };
     let mut start = 0usize;
     let mut payload = Vec::with_capacity(block_bytes * 2);
+    let groups = group_keys(mem);
+    let mut buf = BlockBuf::default();
     while start < n {
         let mut end = start;
         let mut bytes = 0usize;
@@ -63,7 +65,12 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
                 g.push(b);
             }
         }
-        encode_block(mem, ixs, &mut payload);
+        buf.clear();
+        for &i in ixs {
+            let e = &entries[i as usize];
+            buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e), groups[i as usize]);
+        }
+        buf.encode(PAYLOAD_VERSION, &mut payload);
         let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
         let times = ixs.iter().map(|&i| entries[i as usize].time_ms);
         blocks.push(BlockMeta {
@@ -92,6 +99,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
         seg_frontier.push(e.leaf, |_, _, _| {});
     }
     let footer = Footer {
+        version: SEGMENT_VERSION,
         first_seq: mem.first_seq,
         count: n as u64,
         block_count: blocks.len() as u32,
@@ -124,39 +132,29 @@ fn section(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Section {
     Section { offset: offset as u64, len: (out.len() - offset) as u64, crc: crc32(&[&out[offset..]]) }
 }
 
-fn encode_block(mem: &Memtable, ixs: &[u32], out: &mut Vec<u8>) {
-    out.clear();
-    let entries = mem.entries();
-    put_u32(out, ixs.len() as u32);
-    for &i in ixs {
-        put_u64(out, mem.first_seq + u64::from(i));
+/// Each entry's group key (`block::group_key`), from the memtable's terms.
+fn group_keys(mem: &Memtable) -> Vec<GroupKey> {
+    let mut keys = vec![GroupKey::default(); mem.len()];
+    for attr in [Attr::EventSource, Attr::EventName, Attr::UserIdentityArn] {
+        for (value, ixs) in mem.attr_values(attr) {
+            let k = group_key([(attr, value)]);
+            for &i in ixs {
+                let key = &mut keys[i as usize];
+                key.iter_mut().zip(k).for_each(|(a, b)| *a |= b);
+            }
+        }
     }
-    for &i in ixs {
-        put_u64(out, entries[i as usize].ingest_ms);
-    }
-    for &i in ixs {
-        put_i64(out, entries[i as usize].time_ms);
-    }
-    for &i in ixs {
-        put_u32(out, mem.record(&entries[i as usize]).len() as u32);
-    }
-    for &i in ixs {
-        out.extend_from_slice(mem.record(&entries[i as usize]));
-    }
+    keys
 }
 
-/// The eventID table: `(fingerprint >> 32) u32 | ordinal u32`, sorted, one
-/// entry per event that has an id.
+/// The eventID table (`ids::encode_packed`): (top 32 bits of the
+/// fingerprint, ordinal), sorted, one entry per event that has an id.
 fn encode_id_table(mem: &Memtable, order: &[u32], out: &mut Vec<u8>) {
     let entries = mem.entries();
     let mut table: Vec<(u32, u32)> =
         order.iter().enumerate().filter_map(|(ord, &i)| entries[i as usize].id_fp.map(|fp| ((fp >> 32) as u32, ord as u32))).collect();
     table.sort_unstable();
-    out.reserve(table.len() * ID_ENTRY_BYTES);
-    for (fp, ord) in table {
-        put_u32(out, fp);
-        put_u32(out, ord);
-    }
+    out.extend_from_slice(&ids::encode_packed(&table, mem.len() as u64));
 }
 
 /// A term and its ordinals.
