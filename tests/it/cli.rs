@@ -76,3 +76,40 @@ fn stdin_and_help() {
         assert!(text.contains(word), "--help lacks {word}");
     }
 }
+
+// Goal: `cairn bench --compact` measures a real compaction of what it
+// ingested: every segment merged, and the store smaller after it than
+// sealed (larger blocks and a dictionary); through a server it refuses
+// with a pointer to `cairn compact`.
+#[test]
+fn bench_compact_reports_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let out = std::process::Command::new(cairn_bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--segment-bytes", "2000000", "bench", "--events", "8000", "--compact", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &r["compaction"];
+    assert!(c["segments_before"].as_u64().unwrap() > 1, "{r}");
+    assert_eq!(c["segments_after"], 1);
+    assert!(c["mb_per_sec"].as_f64().unwrap() > 0.0);
+    let (sealed, compacted) = (r["bytes_per_event"].as_f64().unwrap(), c["bytes_per_event"].as_f64().unwrap());
+    assert!(compacted < sealed, "compacted {compacted} bytes/event, sealed {sealed}");
+    let stats = cairn(&data, &["stats", "--output", "json"]);
+    assert_eq!(stats.0, 0);
+    let s: serde_json::Value = serde_json::from_slice(&stats.1).unwrap();
+    assert_eq!(s["events"], 8000);
+    assert_eq!(s["segments"], 1);
+    let refused =
+        std::process::Command::new(cairn_bin()).args(["--server", "127.0.0.1:1", "--token", "x", "bench", "--compact"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("cairn --server ... compact"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -510,10 +510,15 @@ enum Command {
     /// (generation then counts in the time), and prints throughput and
     /// resident memory (the server's with --server) every 10 s: a soak test.
     ///
+    /// With --compact (embedded) it then compacts the whole store with a
+    /// dictionary at compaction's defaults (`cairn compact --all
+    /// --dictionary`) and reports its MB/s of records and bytes/event after.
+    ///
     /// Examples:
     ///   cairn bench --server 127.0.0.1:7878 --clients 4
     ///   cairn bench --server 127.0.0.1:7878 --clients 4 --duration 10m
     ///   cairn bench --events 1000000 --no-insights   # what counting for Insights costs
+    ///   cairn bench --events 1000000 --compact       # compaction speed and size after
     #[command(verbatim_doc_comment)]
     Bench {
         /// Events to generate and append.
@@ -535,6 +540,10 @@ enum Command {
         /// false`), to measure what they cost.
         #[arg(long)]
         no_insights: bool,
+        /// Embedded: afterwards compact everything with a dictionary and
+        /// report compaction's speed and the bytes/event after it.
+        #[arg(long)]
+        compact: bool,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -1079,7 +1088,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             w.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { events, duration, batch, clients, record_bytes, seed, no_insights, output } => {
+        Command::Bench { events, duration, batch, clients, record_bytes, seed, no_insights, compact, output } => {
             // Bench uses a temporary directory unless one is named, or a
             // server with --server.
             let data_dir = cli.data_dir.clone();
@@ -1098,7 +1107,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 durability: cli.durability.parse()?,
                 seed: *seed,
                 zstd_level: cli.zstd_level,
+                segment_bytes: cli.segment_bytes,
                 insights: !*no_insights,
+                compact: *compact,
             })?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),

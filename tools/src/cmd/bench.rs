@@ -30,8 +30,12 @@ pub struct BenchArgs {
     pub durability: Durability,
     pub seed: u64,
     pub zstd_level: i32,
+    /// Embedded: the WAL bytes at which the active segment rolls.
+    pub segment_bytes: u64,
     /// Embedded: keep the Insights counters (the default).
     pub insights: bool,
+    /// Embedded: compact everything with a dictionary afterwards.
+    pub compact: bool,
 }
 
 /// Each seed's events start this much later than the previous seed's
@@ -63,6 +67,20 @@ pub struct BenchReport {
     /// Highest resident set size seen: the server's with --server, else
     /// this process's (generator and store together).
     pub rss_max_bytes: Option<u64>,
+    /// With --compact: the compaction that followed.
+    pub compaction: Option<CompactionBench>,
+}
+
+/// `cairn compact --all --dictionary` after the ingest (defaults otherwise).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompactionBench {
+    pub seconds: f64,
+    /// Record bytes rewritten per second (dictionary training included).
+    pub mb_per_sec: f64,
+    pub segments_before: usize,
+    pub segments_after: usize,
+    pub disk_bytes: u64,
+    pub bytes_per_event: f64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -106,6 +124,9 @@ impl Source {
 pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     if args.events == 0 || args.batch == 0 || args.clients == 0 {
         bail!("--events, --batch and --clients must be at least 1");
+    }
+    if args.compact && args.server.is_some() {
+        bail!("--compact measures an embedded store; against a server, run `cairn --server ... compact --all --dictionary` during or after the bench");
     }
     let (dir, _tmp) = match &args.data_dir {
         _ if args.server.is_some() => (PathBuf::new(), None),
@@ -153,7 +174,13 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         },
         None => Backend::Local(Store::open(
             &dir,
-            Options { durability: args.durability, zstd_level: args.zstd_level, insights_counters: args.insights, ..Options::default() },
+            Options {
+                durability: args.durability,
+                zstd_level: args.zstd_level,
+                segment_bytes: args.segment_bytes,
+                insights_counters: args.insights,
+                ..Options::default()
+            },
         )?),
     };
     // A server may hold other data: bytes/event counts everything it stores.
@@ -226,6 +253,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         store.seal_now()?;
     }
     let seal_seconds = seal_start.elapsed().as_secs_f64();
+
     // The monitor connection stayed busy; the backend's own one may have
     // idled out during a long run.
     let stats = match &mut monitor {
@@ -234,6 +262,22 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
             cairn_engine::Stats { events: w.events, record_bytes: w.record_bytes, disk_bytes: w.disk_bytes, ..Default::default() }
         }
         None => backend.stats()?.0,
+    };
+    let compaction = match &backend {
+        Backend::Local(store) if args.compact => {
+            let opts = cairn_engine::compact::CompactOptions { all: true, dictionary: true, ..Default::default() };
+            let r = store.compact(&opts, &mut |_, _| {})?;
+            let after = store.stats()?;
+            Some(CompactionBench {
+                seconds: r.seconds,
+                mb_per_sec: r.record_bytes as f64 / r.seconds.max(1e-9) / 1e6,
+                segments_before: r.segments_before,
+                segments_after: r.segments_after,
+                disk_bytes: after.disk_bytes,
+                bytes_per_event: after.disk_bytes as f64 / after.events.max(1) as f64,
+            })
+        }
+        _ => None,
     };
     backend.close()?;
     let stored = stats.events.saturating_sub(events_before).max(1);
@@ -263,6 +307,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         compression_ratio: stats.record_bytes as f64 / stats.disk_bytes.max(1) as f64,
         intervals,
         rss_max_bytes: rss_max,
+        compaction,
     })
 }
 
@@ -289,6 +334,13 @@ pub fn print_table(r: &BenchReport) {
             rates[rates.len() - 1],
             rates.len()
         );
+    }
+    if let Some(c) = &r.compaction {
+        println!(
+            "compaction        {:.1} MB/s of records ({:.2} s, {} -> {} segments, with a dictionary)",
+            c.mb_per_sec, c.seconds, c.segments_before, c.segments_after
+        );
+        println!("after compaction  {} bytes, {:.1} bytes/event", c.disk_bytes, c.bytes_per_event);
     }
     if let Some(rss) = r.rss_max_bytes {
         let whose = if r.mode == "server" { "the server" } else { "this process, generator included" };
