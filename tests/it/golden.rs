@@ -203,21 +203,29 @@ fn v3_records() -> Vec<Vec<u8>> {
     v
 }
 
+/// Copies fixture `golden/<name>` to a temporary directory, checks that
+/// it verifies, opens it, and checks that it holds exactly `records` (in
+/// seq order) under the root the fixture recorded.
+fn open_golden(name: &str, records: &[Vec<u8>]) -> (tempfile::TempDir, Store) {
+    let golden = fixtures_dir().join("golden").join(name);
+    let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden fixture present").trim().to_string();
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&golden.join("data"), work.path());
+    let v = verify_dir(work.path(), &VerifyOptions::default(), &mut |_, _| {}).unwrap();
+    assert!(v.ok(), "{name}: {:#?}", v.problems);
+    let store = Store::open(work.path(), Options::default()).unwrap();
+    let events = assert_consistent(&store);
+    assert_eq!(events.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), records, "{name}: records");
+    assert_eq!(hex::encode(store.stats().unwrap().root), expected_root, "{name}: root");
+    (work, store)
+}
+
 // Goal: index version 3 (with the Insights counters) stays readable: same
 // records and root, and the counters it stored agree with its records,
 // down to a cell's top contributors.
 #[test]
 fn format_v3_golden_store_keeps_insights_counters() {
-    let golden = fixtures_dir().join("golden/v3");
-    let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden v3 fixture present").trim().to_string();
-    let work = tempfile::tempdir().unwrap();
-    copy_dir(&golden.join("data"), work.path());
-    let v = verify_dir(work.path(), &VerifyOptions::default(), &mut |_, _| {}).unwrap();
-    assert!(v.ok(), "{:#?}", v.problems);
-    let store = Store::open(work.path(), Options::default()).unwrap();
-    let events = assert_consistent(&store);
-    assert_eq!(events.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), v3_records());
-    assert_eq!(hex::encode(store.stats().unwrap().root), expected_root);
+    let (_work, store) = open_golden("v3", &v3_records());
     assert_eq!(stored_counts(&store), expected_counts(&v3_records()[..200]));
     // One cell in full: minute 00:01 of RunDeploy's call rate.
     let (segments, unsealed) = store.counter_view(i64::MIN, i64::MAX);
@@ -295,16 +303,8 @@ fn format_v4_golden_store_reads_packed_segments() {
     if std::env::var_os("CAIRN_REGEN_GOLDEN_V4").is_some() {
         regenerate_v4(&golden);
     }
-    let expected_root = std::fs::read_to_string(golden.join("ROOT")).expect("golden v4 fixture present").trim().to_string();
-    let work = tempfile::tempdir().unwrap();
-    copy_dir(&golden.join("data"), work.path());
-    let v = verify_dir(work.path(), &VerifyOptions::default(), &mut |_, _| {}).unwrap();
-    assert!(v.ok(), "{:#?}", v.problems);
-    let store = Store::open(work.path(), Options::default()).unwrap();
-    let events = assert_consistent(&store);
     let recs = v4_records();
-    assert_eq!(events.iter().map(|e| e.record.clone()).collect::<Vec<_>>(), recs);
-    assert_eq!(hex::encode(store.stats().unwrap().root), expected_root);
+    let (_work, store) = open_golden("v4", &recs);
     let stats = store.stats().unwrap();
     assert_eq!(stats.segments, 2);
     use cairn_engine::index::Attr;
