@@ -179,7 +179,7 @@ impl<'a> SourceTerms<'a> {
                 let attr = Attr::from_code(term.attr).ok_or_else(|| bad("unknown attribute code"))?;
                 let value = std::str::from_utf8(term.value).map_err(|_| bad("a value is not UTF-8"))?;
                 ords.clear();
-                term.ordinals(p.first_ordinal, &mut ords).ok_or_else(|| bad("malformed postings"))?;
+                term.ordinals(p, &mut ords).ok_or_else(|| bad("malformed postings"))?;
                 for &o in &ords {
                     terms.get_mut(o as usize).ok_or_else(|| bad("a posting is out of range"))?.push((attr, value));
                 }

@@ -490,7 +490,7 @@ fn segment_matches(
                 if *attr == Attr::EventId {
                     union.extend(seg.find_id(id_fingerprint(v.as_bytes()))?.into_iter().filter(|o| (plo..phi).contains(o)));
                 } else if let Some(t) = idx.find(p, *attr, v) {
-                    t.ordinals(plo, &mut union).ok_or_else(|| bad("malformed"))?;
+                    t.ordinals(p, &mut union).ok_or_else(|| bad("malformed"))?;
                 }
             }
             union.sort_unstable();
@@ -824,8 +824,7 @@ fn count_terms_in(
     for t in idx.attr_terms(p, by) {
         let t = idx.term(t);
         post.clear();
-        t.ordinals(p.first_ordinal, &mut post)
-            .ok_or_else(|| Error::corruption(&seg.path, seg.footer.index.offset, "index postings: malformed"))?;
+        t.ordinals(p, &mut post).ok_or_else(|| Error::corruption(&seg.path, seg.footer.index.offset, "index postings: malformed"))?;
         let n = intersect(&post, m).len() as u64;
         if n > 0 {
             *counts.entry(String::from_utf8_lossy(t.value).into_owned()).or_default() += n;

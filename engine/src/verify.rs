@@ -440,6 +440,14 @@ fn scan_segment(seg: &Segment) -> Scan {
     // The count comes from disk: let the vector grow with what is read.
     let mut scan = Scan { leaves: Vec::new(), bytes: 0, problems: Vec::new() };
     let name = seg.path.display().to_string();
+    // A damaged index is reported once, not once per block.
+    let index_ok = match seg.index() {
+        Ok(_) => true,
+        Err(e) => {
+            scan.problems.push(Problem { kind: ProblemKind::Altered, what: e.to_string() });
+            false
+        }
+    };
     for b in 0..seg.blocks.len() {
         let block = match seg.read_block(b) {
             Ok(block) => block,
@@ -452,7 +460,7 @@ fn scan_segment(seg: &Segment) -> Scan {
                 }
             }
         };
-        if let Err(e) = seg.check_seq_map(b, &block.seqs) {
+        if let Some(Err(e)) = index_ok.then(|| seg.check_seq_map(b, &block.seqs)) {
             scan.problems.push(Problem { kind: ProblemKind::Altered, what: e.to_string() });
         }
         for i in 0..block.len() {

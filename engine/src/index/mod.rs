@@ -250,7 +250,8 @@ fn decode_rice(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Optio
     }
     let mut r = crate::codec::BitReader::new(bits);
     let mut cur = base;
-    out.reserve(count as usize);
+    // Each gap takes at least one bit: never reserve more than the bits.
+    out.reserve((count as usize).min(bits.len() * 8));
     for n in 0..count {
         let q = r.unary(u64::from(u32::MAX >> k))?;
         let g = u32::try_from((q << k) | r.get(k)?).ok()?;
@@ -381,9 +382,17 @@ pub struct Term<'a> {
 }
 
 impl Term<'_> {
-    /// Appends the term's ordinals (ascending) to `out`; `base` is its
-    /// partition's first ordinal. `None` when the postings are malformed.
-    pub fn ordinals(&self, base: u32, out: &mut Vec<u32>) -> Option<()> {
+    /// Appends the term's ordinals (ascending) to `out`; `p` is its
+    /// partition. `None` when the postings are malformed or name an ordinal
+    /// outside the partition.
+    pub fn ordinals(&self, p: &Partition, out: &mut Vec<u32>) -> Option<()> {
+        let start = out.len();
+        self.decode(p.first_ordinal, out)?;
+        let end = u64::from(p.first_ordinal) + u64::from(p.count);
+        out[start..].last().is_none_or(|&o| u64::from(o) < end).then_some(())
+    }
+
+    fn decode(&self, base: u32, out: &mut Vec<u32>) -> Option<()> {
         match self.encoding {
             POSTINGS_VARINT => return decode_postings(self.postings, base, self.count, out),
             POSTINGS_RICE => return decode_rice(self.postings, base, self.count, out),
@@ -486,7 +495,8 @@ impl IndexLayout {
                 let well_sized = match t[1] {
                     POSTINGS_VARINT => pl >= count as usize,
                     POSTINGS_BITMAP if version >= 4 => pl == p.count.div_ceil(8) as usize,
-                    POSTINGS_RICE if version >= 4 => pl >= 1,
+                    // A k byte, then at least one bit per gap.
+                    POSTINGS_RICE if version >= 4 => pl >= 1 && count as usize <= (pl - 1) * 8,
                     _ => return Err(format!("index section: term {i} has unknown encoding {}", t[1])),
                 };
                 if count == 0 || count > p.count || !well_sized {
@@ -710,7 +720,7 @@ mod tests {
         assert_eq!(parts.len(), 2);
         let t = v.find(&parts[0], Attr::EventName, "B").unwrap();
         let mut out = Vec::new();
-        t.ordinals(0, &mut out).unwrap();
+        t.ordinals(&parts[0], &mut out).unwrap();
         assert_eq!(out, vec![1, 3]);
         assert!(v.find(&parts[0], Attr::EventName, "C").is_none());
         assert!(v.find(&parts[0], Attr::AwsRegion, "A").is_none());
@@ -719,15 +729,17 @@ mod tests {
         let sparse = v.find(&parts[1], Attr::Username, "v").unwrap();
         assert_eq!(sparse.encoding, POSTINGS_VARINT, "2 of 300 events: varints are smaller");
         out.clear();
-        sparse.ordinals(5, &mut out).unwrap();
+        sparse.ordinals(&parts[1], &mut out).unwrap();
         assert_eq!(out, vec![7, 200]);
+        // Postings naming ordinals outside their partition are refused.
+        assert!(sparse.ordinals(&parts[0], &mut Vec::new()).is_none());
         let every_20th = v.find(&parts[1], Attr::AwsRegion, "r").unwrap();
         assert_eq!(every_20th.encoding, POSTINGS_RICE, "1 in 20 events: Rice codes are smallest");
         out.clear();
-        every_20th.ordinals(5, &mut out).unwrap();
+        every_20th.ordinals(&parts[1], &mut out).unwrap();
         assert_eq!(out, (5..305).step_by(20).collect::<Vec<_>>());
         out.clear();
-        t.ordinals(5, &mut out).unwrap();
+        t.ordinals(&parts[1], &mut out).unwrap();
         assert_eq!(out, (5..305).collect::<Vec<_>>());
         assert_eq!(v.attr_terms(&parts[0], Attr::EventName), 0..2);
         // Garbage never panics.
@@ -742,7 +754,7 @@ mod tests {
                 for p in &v.layout.partitions {
                     for t in v.attr_terms(p, Attr::EventName) {
                         let t = v.term(t);
-                        let _ = t.ordinals(p.first_ordinal, &mut Vec::new());
+                        let _ = t.ordinals(p, &mut Vec::new());
                     }
                 }
             }

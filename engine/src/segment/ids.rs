@@ -64,8 +64,16 @@ const SALT: [u32; 8] = [0x47b6_137b, 0x4497_4d91, 0x8824_ad5b, 0xa2b7_289d, 0x70
 
 impl Bloom {
     pub fn with_capacity(ids: usize) -> Self {
-        let blocks = (ids.max(1) * FILTER_BITS_PER_ID).div_ceil(256);
-        Bloom { blocks: vec![[0; 8]; blocks] }
+        Bloom { blocks: vec![[0; 8]; Self::blocks_for(ids)] }
+    }
+
+    fn blocks_for(ids: usize) -> usize {
+        (ids.max(1).saturating_mul(FILTER_BITS_PER_ID)).div_ceil(256)
+    }
+
+    /// The bytes a filter over `ids` ids takes, without building it.
+    pub fn bytes_for(ids: usize) -> usize {
+        Self::blocks_for(ids) * 32
     }
 
     pub fn bytes(&self) -> usize {
@@ -171,8 +179,8 @@ impl PackedIds {
         let entries = r.u32().ok_or_else(short)? as usize;
         let k = u32::from(r.u8().ok_or_else(short)?);
         let ordinal_bits = u32::from(r.u8().ok_or_else(short)?);
-        r.u16().ok_or_else(short)?;
-        if entries as u64 > events || k > 31 || ordinal_bits > 32 {
+        let zero = r.u16().ok_or_else(short)?;
+        if entries as u64 > events || k > 31 || ordinal_bits > 32 || zero != 0 {
             return Err(format!(
                 "packed id table: header ({entries} entries, k {k}, {ordinal_bits} ordinal bits) is invalid for {events} events"
             ));

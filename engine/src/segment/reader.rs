@@ -151,7 +151,7 @@ impl Segment {
 
     /// The bytes an id filter for this segment takes.
     pub fn id_filter_bytes(&self) -> usize {
-        Bloom::with_capacity(self.id_entries_at_most() as usize).bytes()
+        Bloom::bytes_for(self.id_entries_at_most() as usize)
     }
 
     /// Entries of the id table, or (packed, without reading it) at most.
@@ -315,7 +315,7 @@ impl Segment {
 
     /// Whether a Bloom filter over `entries` ids would fit the budget now.
     fn budget_has_room(&self, entries: usize) -> bool {
-        self.budget.used_bytes().saturating_add(Bloom::with_capacity(entries).bytes()) <= self.budget.limit_bytes()
+        self.budget.used_bytes().saturating_add(Bloom::bytes_for(entries)) <= self.budget.limit_bytes()
     }
 
     /// Builds the Bloom filter if the budget has room for it.
