@@ -208,6 +208,17 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
     h.finalize()
 }
 
+/// A xorshift64 generator for tests: fixed seed, fixed sequence.
+#[cfg(test)]
+pub(crate) fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,13 +228,7 @@ mod tests {
     // 64-bit word; reading past the end or a run over its limit is `None`.
     #[test]
     fn bits_round_trip() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
         let mut fields = Vec::new();
         let mut w = BitWriter::default();
         for i in 0..5000u64 {

@@ -32,18 +32,24 @@ pub type GroupKey = [u32; 3];
 pub fn group_key<'a>(terms: impl IntoIterator<Item = (Attr, &'a str)>) -> GroupKey {
     let mut k = [0; 3];
     for (attr, value) in terms {
-        let slot = match attr {
-            Attr::EventSource => 0,
-            Attr::EventName => 1,
-            Attr::UserIdentityArn => 2,
-            _ => continue,
-        };
-        k[slot] = fnv32(value.as_bytes());
+        if let Some(slot) = group_slot(attr) {
+            k[slot] = fnv32(value.as_bytes());
+        }
     }
     k
 }
 
-fn fnv32(b: &[u8]) -> u32 {
+/// Which part of the group key an attribute is, if any.
+pub fn group_slot(attr: Attr) -> Option<usize> {
+    match attr {
+        Attr::EventSource => Some(0),
+        Attr::EventName => Some(1),
+        Attr::UserIdentityArn => Some(2),
+        _ => None,
+    }
+}
+
+pub fn fnv32(b: &[u8]) -> u32 {
     b.iter().fold(0x811c_9dc5u32, |h, &x| (h ^ u32::from(x)).wrapping_mul(0x0100_0193))
 }
 

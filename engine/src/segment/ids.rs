@@ -251,13 +251,7 @@ mod tests {
     // events with random fingerprints.
     #[test]
     fn packed_id_table_round_trips_and_is_small() {
-        let mut x = 0x1234_5678_9abc_def0u64;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = crate::codec::xorshift(0x1234_5678_9abc_def0);
         for (n, events) in [(0usize, 1u64), (1, 1), (255, 300), (257, 257), (200_000, 200_000), (1000, 4_000_000_000)] {
             let mut e: Vec<(u32, u32)> = (0..n).map(|i| ((rnd() >> 32) as u32, (i as u64 * events / n.max(1) as u64) as u32)).collect();
             if n > 3 {

@@ -305,7 +305,7 @@ impl Segment {
                 return Ok(IdFences { fences: p.first_fps.clone(), entries: p.entries, packed: Some(p) });
             }
             let entries = b.len() / ID_ENTRY_BYTES;
-            let fps = b.chunks_exact(ID_ENTRY_BYTES).map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
+            let fps = b.chunks_exact(ID_ENTRY_BYTES).map(|e| fixed_id_entry(e).0);
             let fences = fps.clone().step_by(ID_FENCE_STRIDE).collect();
             self.admit_bloom(entries, fps);
             Ok(IdFences { fences, entries, packed: None })
@@ -352,9 +352,7 @@ impl Segment {
         let entries: Vec<(u32, u32)> = if self.footer.version >= 3 {
             PackedIds::parse(&b, self.footer.count).and_then(|p| p.decode_all(&b)).map_err(bad)?
         } else {
-            b.chunks_exact(ID_ENTRY_BYTES)
-                .map(|e| (u32::from_le_bytes([e[0], e[1], e[2], e[3]]), u32::from_le_bytes([e[4], e[5], e[6], e[7]])))
-                .collect()
+            b.chunks_exact(ID_ENTRY_BYTES).map(fixed_id_entry).collect()
         };
         let mut out = vec![None; self.footer.count as usize];
         for (fp, ord) in entries {
@@ -382,28 +380,23 @@ impl Segment {
             if first >= filter.entries {
                 return Ok(out);
             }
-            let (at, bytes) = match &filter.packed {
+            entries.clear();
+            let at = match &filter.packed {
                 Some(p) => {
                     let r = p.chunk_range(chunk, self.footer.id_table.len as usize);
                     let at = self.footer.id_table.offset + r.start as u64;
                     let b = pread(&self.file, &self.path, at, r.len())?;
-                    entries.clear();
                     p.decode_chunk(chunk, &b, &mut entries).map_err(|e| Error::corruption(&self.path, at, e))?;
-                    (at, None)
+                    at
                 }
                 None => {
                     let n = ID_FENCE_STRIDE.min(filter.entries - first);
                     let at = self.footer.id_table.offset + (first * ID_ENTRY_BYTES) as u64;
-                    (at, Some(pread(&self.file, &self.path, at, n * ID_ENTRY_BYTES)?))
+                    let b = pread(&self.file, &self.path, at, n * ID_ENTRY_BYTES)?;
+                    entries.extend(b.chunks_exact(ID_ENTRY_BYTES).map(fixed_id_entry));
+                    at
                 }
             };
-            if let Some(b) = bytes {
-                entries.clear();
-                entries.extend(
-                    b.chunks_exact(ID_ENTRY_BYTES)
-                        .map(|e| (u32::from_le_bytes([e[0], e[1], e[2], e[3]]), u32::from_le_bytes([e[4], e[5], e[6], e[7]]))),
-                );
-            }
             for &(efp, ord) in &entries {
                 if efp > key {
                     return Ok(out);
@@ -536,6 +529,11 @@ impl Segment {
     pub fn file_bytes(&self) -> u64 {
         self.map.len() as u64
     }
+}
+
+/// An entry of a version-1/2 id table: (fingerprint, ordinal).
+fn fixed_id_entry(e: &[u8]) -> (u32, u32) {
+    (u32::from_le_bytes([e[0], e[1], e[2], e[3]]), u32::from_le_bytes([e[4], e[5], e[6], e[7]]))
 }
 
 /// Reads `len` bytes at `offset` with pread.

@@ -5,7 +5,7 @@
 //! Block payloads are `block`'s (version 2: varint columns, records
 //! grouped so zstd sees like next to like).
 
-use super::block::{group_key, BlockBuf, GroupKey, PAYLOAD_VERSION};
+use super::block::{fnv32, group_slot, BlockBuf, GroupKey, PAYLOAD_VERSION};
 use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
@@ -135,13 +135,11 @@ fn section(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Section {
 /// Each entry's group key (`block::group_key`), from the memtable's terms.
 fn group_keys(mem: &Memtable) -> Vec<GroupKey> {
     let mut keys = vec![GroupKey::default(); mem.len()];
-    for attr in [Attr::EventSource, Attr::EventName, Attr::UserIdentityArn] {
+    for attr in Attr::ALL {
+        let Some(slot) = group_slot(attr) else { continue };
         for (value, ixs) in mem.attr_values(attr) {
-            let k = group_key([(attr, value)]);
-            for &i in ixs {
-                let key = &mut keys[i as usize];
-                key.iter_mut().zip(k).for_each(|(a, b)| *a |= b);
-            }
+            let h = fnv32(value.as_bytes());
+            ixs.iter().for_each(|&i| keys[i as usize][slot] = h);
         }
     }
     keys
