@@ -15,6 +15,7 @@ pub mod codec;
 pub mod compact;
 pub mod error;
 pub mod event;
+pub mod framing;
 pub mod fs;
 pub mod index;
 pub mod insights;

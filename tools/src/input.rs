@@ -1,38 +1,53 @@
-//! Reading records from what users have: NDJSON, JSON arrays, CloudTrail
-//! log files (`{"Records":[...]}`, plain or gzip, one line or pretty), single
-//! pretty-printed records, stdin, and whole directory trees such as
-//! `AWSLogs/`. Records are handed on as the exact bytes found in the input
-//! (the element's text inside a `Records` array), never re-serialized.
+//! Opening what users have: files, stdin, gzip (by its magic bytes,
+//! whatever the name), and whole directory trees such as `AWSLogs/`. The
+//! bytes are split into records by the engine's framing
+//! (`cairn_engine::framing`, rules in docs/INGEST.md), the one splitter
+//! every path into the store uses; this module only opens, gunzips and
+//! counts.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use anyhow::{bail, Context, Result};
+use cairn_engine::framing::{Piece, Position, Problem, Splitter};
+use cairn_engine::limits::RECORD_BYTES_MAX;
 
-/// Where a record came from, for rejection messages.
+/// Where a record or a skipped stretch came from, for messages.
 #[derive(Debug, Clone)]
 pub struct Location {
-    pub source: String,
-    /// 1-based line (NDJSON) or element index (arrays, `Records`).
-    pub index: u64,
-    pub kind: &'static str,
+    pub source: Arc<str>,
+    pub at: Position,
+    /// For a skipped stretch: its last line.
+    pub last_line: Option<u64>,
 }
 
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {}", self.source, self.kind, self.index)
+        match self.last_line {
+            Some(last) if last > self.at.line => write!(f, "{} lines {}-{}", self.source, self.at.line, last)?,
+            _ => write!(f, "{} line {}", self.source, self.at.line)?,
+        }
+        if let Some(e) = self.at.element {
+            write!(f, " (element {e})")?;
+        }
+        Ok(())
     }
 }
 
 /// Expands paths: files as given, directories recursively (files ending in
-/// .json, .json.gz, .ndjson, .jsonl, .gz, sorted), `-` for stdin.
+/// .json, .json.gz, .ndjson, .jsonl, .gz, sorted), `-` for stdin. A path
+/// that does not exist is an error before anything is read.
 pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
-        if p.as_os_str() == "-" || !p.is_dir() {
+        if p.as_os_str() == "-" {
+            out.push(p.clone());
+            continue;
+        }
+        let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+        if !meta.is_dir() {
             out.push(p.clone());
             continue;
         }
@@ -51,7 +66,14 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         found.sort();
         out.extend(found);
     }
+    if out.is_empty() {
+        bail!("no input files (.json, .json.gz, .ndjson, .jsonl, .gz) under {}", display_paths(paths));
+    }
     Ok(out)
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn is_input_name(p: &Path) -> bool {
@@ -59,16 +81,27 @@ fn is_input_name(p: &Path) -> bool {
     [".json", ".json.gz", ".ndjson", ".jsonl", ".gz", ".ndjson.gz", ".jsonl.gz"].iter().any(|s| n.ends_with(s))
 }
 
+/// Counts the raw bytes read (before decompression), for progress.
+struct Counting<'a, R> {
+    inner: R,
+    seen: &'a mut dyn FnMut(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.seen)(n as u64);
+        Ok(n)
+    }
+}
+
 /// Opens a path (or stdin for `-`), transparently gunzipping gzip content
-/// (detected by its magic bytes, whatever the name).
-pub fn open_input(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-        Box::new(io::stdin())
-    } else {
-        Box::new(File::open(path).with_context(|| format!("opening {}", path.display()))?)
-    };
-    let mut r = BufReader::with_capacity(1 << 20, raw);
-    let head = r.fill_buf().with_context(|| format!("reading {}", path.display()))?;
+/// (detected by its magic bytes, whatever the name). `seen` is told of
+/// every raw byte read.
+pub fn open_input<'a>(path: &Path, seen: &'a mut dyn FnMut(u64)) -> io::Result<Box<dyn BufRead + 'a>> {
+    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" { Box::new(io::stdin()) } else { Box::new(File::open(path)?) };
+    let mut r = BufReader::with_capacity(1 << 20, Counting { inner: raw, seen });
+    let head = r.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(r))))
     } else {
@@ -76,143 +109,92 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     }
 }
 
-#[derive(Deserialize)]
-struct LogFile<'a> {
-    #[serde(borrow, rename = "Records")]
-    records: Vec<&'a RawValue>,
-}
-
-/// Reads every record of one input and passes it to `sink`. Returns the
-/// number of input bytes read (after decompression).
-pub fn read_records(path: &Path, sink: &mut dyn FnMut(Vec<u8>, Location) -> Result<()>) -> Result<u64> {
-    let source = path.display().to_string();
-    let mut r = open_input(path)?;
-    let mut first = Vec::new();
-    let mut bytes = r.read_until(b'\n', &mut first).with_context(|| format!("reading {source}"))? as u64;
-    // Skip leading blank lines.
-    while !first.is_empty() && first.iter().all(u8::is_ascii_whitespace) {
-        first.clear();
-        let n = r.read_until(b'\n', &mut first)?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-    }
-    let trimmed = trim(&first);
-    if trimmed.is_empty() {
-        return Ok(bytes);
-    }
-    if trimmed[0] == b'{' && serde_json::from_slice::<&RawValue>(trimmed).is_ok() {
-        // A complete object on the first line: lines of records or of
-        // one-line CloudTrail log files (e.g. `zcat *.json.gz`).
-        return lines(r, first, &source, bytes, sink);
-    }
-    // Anything else is one JSON document spread over lines: an array, a
-    // pretty-printed log file, or a pretty-printed single record.
-    let mut whole = first;
-    whole.extend(read_rest(&mut r, &mut bytes)?);
-    let doc = trim(&whole);
-    if let Ok(file) = serde_json::from_slice::<LogFile>(doc) {
-        emit_elements(&file.records, &source, "record", sink)?;
-    } else if let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(doc) {
-        emit_elements(&items, &source, "element", sink)?;
+/// The name an input goes by in messages.
+pub fn source_name(path: &Path) -> Arc<str> {
+    if path.as_os_str() == "-" {
+        "<stdin>".into()
     } else {
-        // Not a document we recognise: hand it on whole, and the engine
-        // rejects it with the JSON error's line and column.
-        sink(doc.to_vec(), Location { source, index: 1, kind: "document" })?;
+        path.display().to_string().into()
     }
-    Ok(bytes)
 }
 
-fn read_rest(r: &mut Box<dyn BufRead + Send>, bytes: &mut u64) -> Result<Vec<u8>> {
-    let mut rest = Vec::new();
-    *bytes += r.read_to_end(&mut rest).context("reading input")? as u64;
-    Ok(rest)
-}
-
-fn emit_elements(
-    items: &[&RawValue],
-    source: &str,
-    kind: &'static str,
-    sink: &mut dyn FnMut(Vec<u8>, Location) -> Result<()>,
-) -> Result<()> {
-    for (i, v) in items.iter().enumerate() {
-        sink(v.get().as_bytes().to_vec(), Location { source: source.to_string(), index: i as u64 + 1, kind })?;
-    }
-    Ok(())
-}
-
-/// Is this line a `{"Records":[...]}` log file rather than a record? A
-/// CloudTrail record never has a top-level `Records` key; look only near
-/// the start so records are not parsed twice.
-fn log_file_line(t: &[u8]) -> Option<LogFile<'_>> {
-    let head = &t[..t.len().min(32)];
-    if !head.windows(9).any(|w| w == b"\"Records\"") {
-        return None;
-    }
-    serde_json::from_slice::<LogFile>(t).ok()
-}
-
-fn lines(
-    mut r: Box<dyn BufRead + Send>,
-    first: Vec<u8>,
-    source: &str,
-    mut bytes: u64,
-    sink: &mut dyn FnMut(Vec<u8>, Location) -> Result<()>,
-) -> Result<u64> {
-    let mut line_no = 1u64;
-    let mut line = first;
-    loop {
-        let t = trim(&line);
-        if let Some(file) = log_file_line(t) {
-            emit_elements(&file.records, &format!("{source} line {line_no}"), "record", sink)?;
-        } else if !t.is_empty() {
-            sink(t.to_vec(), Location { source: source.to_string(), index: line_no, kind: "line" })?;
+/// Splits one input into pieces and passes each to `sink`, in input order.
+/// An input that cannot be opened or read on is reported as a skipped
+/// piece, not an error: only the sink's errors end the read. Returns the
+/// number of (decompressed) bytes read.
+pub fn read_pieces(path: &Path, seen: &mut dyn FnMut(u64), sink: &mut dyn FnMut(Piece) -> Result<()>) -> Result<u64> {
+    let input = match open_input(path, seen) {
+        Ok(i) => i,
+        Err(e) => {
+            let at = Position { line: 1, column: 1, ..Position::default() };
+            sink(Piece::Skipped { from: at, to: at, problem: Problem::Unreadable(e.to_string()), problems: 1 })?;
+            return Ok(0);
         }
-        line.clear();
-        let n = r.read_until(b'\n', &mut line).with_context(|| format!("reading {source}"))?;
-        if n == 0 {
-            return Ok(bytes);
-        }
-        bytes += n as u64;
-        line_no += 1;
+    };
+    let mut pieces = Splitter::new(input, RECORD_BYTES_MAX);
+    for piece in pieces.by_ref() {
+        sink(piece)?;
     }
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
-    &b[start..end]
+    Ok(pieces.offset())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn collect(content: &[u8]) -> Vec<String> {
+    fn collect(content: &[u8]) -> (Vec<String>, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("in.json");
         std::fs::write(&p, content).unwrap();
-        let mut out = Vec::new();
-        read_records(&p, &mut |r, _| {
-            out.push(String::from_utf8(r).unwrap());
+        let (mut records, mut other) = (Vec::new(), Vec::new());
+        read_pieces(&p, &mut |_| {}, &mut |piece| {
+            match piece {
+                Piece::Record { bytes, .. } => records.push(String::from_utf8(bytes).unwrap()),
+                p => other.push(format!("{p:?}")),
+            }
             Ok(())
         })
         .unwrap();
-        out
+        (records, other)
     }
 
     // Goal: every input shape yields the records' exact bytes.
     #[test]
     fn shapes() {
-        assert_eq!(collect(b"{\"a\": 1}\n\n{\"b\":2}\n"), vec!["{\"a\": 1}", "{\"b\":2}"]);
-        assert_eq!(collect(b"{\"Records\":[{\"a\" : 1},{\"b\":2}]}"), vec!["{\"a\" : 1}", "{\"b\":2}"]);
-        assert_eq!(collect(b"{\n \"Records\": [\n  {\"a\": 1}\n ]\n}\n"), vec!["{\"a\": 1}"]);
-        assert_eq!(collect(b"[\n{\"a\":1},\n{\"b\":2}\n]"), vec!["{\"a\":1}", "{\"b\":2}"]);
-        assert_eq!(collect(b"{\n  \"eventName\": \"X\"\n}"), vec!["{\n  \"eventName\": \"X\"\n}"]);
-        assert_eq!(collect(b"\n\n"), Vec::<String>::new());
+        let r = |c: &[u8]| collect(c).0;
+        assert_eq!(r(b"{\"a\": 1}\n\n{\"b\":2}\n"), vec!["{\"a\": 1}", "{\"b\":2}"]);
+        assert_eq!(r(b"{\"Records\":[{\"a\" : 1},{\"b\":2}]}"), vec!["{\"a\" : 1}", "{\"b\":2}"]);
+        assert_eq!(r(b"{\n \"Records\": [\n  {\"a\": 1}\n ]\n}\n"), vec!["{\"a\": 1}"]);
+        assert_eq!(r(b"[\n{\"a\":1},\n{\"b\":2}\n]"), vec!["{\"a\":1}", "{\"b\":2}"]);
+        assert_eq!(r(b"{\n  \"eventName\": \"X\"\n}"), vec!["{\n  \"eventName\": \"X\"\n}"]);
+        assert_eq!(r(b"\n\n"), Vec::<String>::new());
         // Lines may be records or one-line log files (`zcat *.json.gz`).
-        assert_eq!(collect(b"{\"Records\":[]}\n{\"x\":1}\n"), vec!["{\"x\":1}"]);
-        assert_eq!(collect(b"{\"Records\":[{\"a\":1}]}\n{\"Records\":[{\"b\":2}]}\n"), vec!["{\"a\":1}", "{\"b\":2}"]);
+        assert_eq!(r(b"{\"Records\":[]}\n{\"x\":1}\n"), vec!["{\"x\":1}"]);
+        assert_eq!(r(b"{\"Records\":[{\"a\":1}]}\n{\"Records\":[{\"b\":2}]}\n"), vec!["{\"a\":1}", "{\"b\":2}"]);
+    }
+
+    // Goal: gzip is recognised by content; a truncated gzip stream keeps
+    // the records before the cut and says the rest could not be read.
+    #[test]
+    fn gzip_and_truncated_gzip() {
+        use std::io::Write;
+        let mut plain = Vec::new();
+        for i in 0..2000 {
+            plain.extend_from_slice(format!("{{\"eventTime\":\"2025-01-01T00:00:01Z\",\"eventName\":\"A\",\"n\":{i}}}\n").as_bytes());
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let (records, other) = collect(&gz);
+        assert_eq!(records.len(), 2000);
+        assert!(other.is_empty());
+        let (records, other) = collect(&gz[..gz.len() / 2]);
+        assert!(!records.is_empty() && records.len() < 2000, "{}", records.len());
+        assert_eq!(other.len(), 1);
+        assert!(other[0].contains("Unreadable"), "{other:?}");
+        // Gzip magic followed by garbage: unreadable, nothing else.
+        let (records, other) = collect(b"\x1f\x8b\x08garbage");
+        assert!(records.is_empty());
+        assert!(other[0].contains("Unreadable"), "{other:?}");
     }
 }

@@ -135,13 +135,21 @@ enum Command {
     /// Store records from files, directories (e.g. AWSLogs/) or stdin.
     ///
     /// Reads NDJSON (one record per line), JSON arrays of records, CloudTrail
-    /// log files ({"Records":[...]}, one line or pretty-printed), single
-    /// records, each plain or gzip. Directories are walked recursively for
-    /// .json, .json.gz, .ndjson, .jsonl and .gz files. With no paths, or
-    /// `-`, reads stdin. Each record is stored byte-exact as found. A record
-    /// is rejected (and the rest stored) when it is not a JSON object, is
-    /// larger than 256 KiB, has no eventTime that is a UTC instant, or has
-    /// no eventName. Exit status 1 if any record was rejected.
+    /// log files ({"Records":[...]}, one line or pretty-printed, one or many
+    /// per file), pretty-printed records, and any mixture, each plain or
+    /// gzip. Directories are walked recursively for .json, .json.gz,
+    /// .ndjson, .jsonl and .gz files. With no paths, or `-`, reads stdin.
+    /// Each record is stored byte-exact as found.
+    ///
+    /// Bad bytes never cost a good record: text that is not JSON, a record
+    /// cut short, NUL bytes or a truncated gzip stream are skipped and
+    /// reported with their file and lines, and reading resumes at the next
+    /// record (docs/INGEST.md has the rules). A record is rejected (and the
+    /// rest stored) when it is not a JSON object, is larger than 256 KiB,
+    /// has no eventTime that is a UTC instant, or has no eventName. The
+    /// summary counts every record found (stored + duplicates + rejected)
+    /// and every stretch skipped. Exit status 1 if anything was rejected or
+    /// skipped.
     Ingest {
         /// Files, directories, or `-` for stdin.
         paths: Vec<PathBuf>,
@@ -654,9 +662,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     for (reason, n) in &summary.rejected_by_reason {
                         eprintln!("cairn:   rejected {n} x {reason}");
                     }
+                    if summary.skipped > 0 {
+                        eprintln!(
+                            "cairn: {} stretch(es) of input held no record: {} line(s), {} bytes",
+                            summary.skipped, summary.skipped_lines, summary.skipped_bytes
+                        );
+                        for (reason, n) in &summary.skipped_by_reason {
+                            eprintln!("cairn:   skipped {n} x {reason}");
+                        }
+                    }
                 }
             }
-            Ok(if summary.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if summary.incomplete() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Get { event_id } => {
             let found = open_backend(&cli)?.get(event_id)?;

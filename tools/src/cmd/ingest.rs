@@ -14,7 +14,9 @@ use crate::backend::{Ack, Backend};
 use anyhow::{Context, Result};
 use parking_lot::Mutex;
 
-use crate::input::{expand_paths, read_records, Location};
+use cairn_engine::framing::Piece;
+
+use crate::input::{expand_paths, read_pieces, source_name, Location};
 use crate::progress::Progress;
 
 pub struct IngestArgs {
@@ -27,16 +29,25 @@ pub struct IngestArgs {
     pub quiet: bool,
 }
 
-/// What an ingest run did.
+/// What an ingest run did. Every record found is counted once:
+/// `records = accepted + duplicates + rejected`. Input that held no
+/// record (text that is not JSON, a broken value and what was passed over
+/// to find the next record, NUL bytes, an unreadable rest) is counted in
+/// `skipped` stretches, with their lines and bytes.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct IngestSummary {
     pub files: u64,
     pub records: u64,
+    /// Stored now.
     pub accepted: u64,
     /// Already stored with identical bytes; acknowledged, not stored again.
     pub duplicates: u64,
     pub rejected: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
+    pub skipped: u64,
+    pub skipped_lines: u64,
+    pub skipped_bytes: u64,
+    pub skipped_by_reason: BTreeMap<String, u64>,
     pub input_bytes: u64,
     pub seconds: f64,
     pub events_per_sec: f64,
@@ -53,7 +64,7 @@ struct Batch {
 
 pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { expand_paths(&args.paths)? };
-    let total_bytes: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
     let progress = Progress::bytes("ingesting", total_bytes, args.quiet);
     let start = Instant::now();
     let summary = Arc::new(Mutex::new(IngestSummary { files: paths.len() as u64, ..Default::default() }));
@@ -94,11 +105,7 @@ pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
                                 }
                             }
                             Ack::Rejected { code, message } => {
-                                sum.rejected += 1;
-                                *sum.rejected_by_reason.entry(code.clone()).or_default() += 1;
-                                if sum.rejected <= REJECTIONS_SHOWN_MAX && !args.quiet {
-                                    progress.println(&format!("cairn: rejected {}: {message}", batch.locations[i]));
-                                }
+                                sum.reject(code, &batch.locations[i], message, args.quiet, progress);
                             }
                         }
                     }
@@ -116,10 +123,33 @@ pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
             let mut batch = Batch { records: Vec::new(), locations: Vec::new(), first_ordinal: 0 };
             let mut batch_bytes = 0usize;
             for p in &paths {
-                let read_bytes = read_records(p, &mut |rec, loc| {
-                    batch_bytes += rec.len();
-                    batch.records.push(rec);
-                    batch.locations.push(loc);
+                let source = source_name(p);
+                let read_bytes = read_pieces(p, &mut |n| progress.inc(n), &mut |piece| {
+                    let rec = match piece {
+                        Piece::Record { bytes, at } => (bytes, Location { source: source.clone(), at, last_line: None }),
+                        Piece::Rejected { at, problem } => {
+                            let loc = Location { source: source.clone(), at, last_line: None };
+                            summary.lock().reject(problem.code(), &loc, &problem.to_string(), args.quiet, &progress);
+                            return Ok(());
+                        }
+                        ref skipped @ Piece::Skipped { from, to, ref problem, problems } => {
+                            let lines = skipped.lines().unwrap_or((from.line, from.line));
+                            let loc = Location { source: source.clone(), at: from, last_line: Some(lines.1) };
+                            let mut sum = summary.lock();
+                            sum.skipped += 1;
+                            sum.skipped_lines += lines.1 - lines.0 + 1;
+                            sum.skipped_bytes += to.offset.saturating_sub(from.offset);
+                            *sum.skipped_by_reason.entry(problem.code().to_string()).or_default() += 1;
+                            if sum.rejected + sum.skipped <= REJECTIONS_SHOWN_MAX && !args.quiet {
+                                let more = if problems > 1 { format!(" (and {} more problems there)", problems - 1) } else { String::new() };
+                                progress.println(&format!("cairn: skipped {loc}: {problem}{more}"));
+                            }
+                            return Ok(());
+                        }
+                    };
+                    batch_bytes += rec.0.len();
+                    batch.records.push(rec.0);
+                    batch.locations.push(rec.1);
                     ordinal += 1;
                     if batch.records.len() >= args.batch || batch_bytes >= 8 << 20 {
                         let full =
@@ -128,14 +158,8 @@ pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
                         tx.send(full).map_err(|_| anyhow::anyhow!("ingest workers stopped"))?;
                     }
                     Ok(())
-                });
-                match read_bytes {
-                    Ok(n) => {
-                        summary.lock().input_bytes += n;
-                        progress.inc(std::fs::metadata(p).map(|m| m.len()).unwrap_or(n));
-                    }
-                    Err(e) => return Err(e),
-                }
+                })?;
+                summary.lock().input_bytes += read_bytes;
             }
             if !batch.records.is_empty() {
                 tx.send(batch).map_err(|_| anyhow::anyhow!("ingest workers stopped"))?;
@@ -157,4 +181,20 @@ pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
     sum.seconds = start.elapsed().as_secs_f64();
     sum.events_per_sec = sum.accepted as f64 / sum.seconds.max(1e-9);
     result.map(|()| sum)
+}
+
+impl IngestSummary {
+    /// Counts one rejected record, and prints the first few.
+    fn reject(&mut self, code: &str, at: &Location, message: &str, quiet: bool, progress: &Progress) {
+        self.rejected += 1;
+        *self.rejected_by_reason.entry(code.to_string()).or_default() += 1;
+        if self.rejected + self.skipped <= REJECTIONS_SHOWN_MAX && !quiet {
+            progress.println(&format!("cairn: rejected {at}: {message}"));
+        }
+    }
+
+    /// Was anything in the input not stored (a negative result, exit 1)?
+    pub fn incomplete(&self) -> bool {
+        self.rejected > 0 || self.skipped > 0
+    }
 }
