@@ -9,6 +9,7 @@ mod compact;
 mod crash;
 mod fixtures;
 mod golden;
+mod ingest_input;
 mod insights;
 mod integrity;
 mod interop;
