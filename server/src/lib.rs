@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod integrity;
 pub mod protocol;
 pub mod server;

@@ -1,0 +1,243 @@
+//! cairnd's settings: flags, `CAIRN_*` environment variables, the
+//! `--config` TOML file and the defaults, in that order of precedence,
+//! resolved into a [`Config`] with every value checked.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::server::Config;
+
+const AFTER_HELP: &str = "\
+Every flag has a CAIRN_* environment variable and a key in the --config file, e.g.:
+
+  # cairnd.toml
+  data_dir = \"/var/lib/cairn\"
+  listen = \"127.0.0.1:7878\"
+  durability = \"batch\"        # always | batch | never
+  connections_max = 256
+  idle_timeout_secs = 300
+  frame_bytes_max = 16777216
+  checkpoint_interval_secs = 60  # signed checkpoints while events arrive (and at every seal)
+  retention_days = 90            # remove segments older than this (0: keep everything)
+  compaction = true              # merge small segments in the background
+  compaction_max_mb_per_sec = 32 # ... leaving CPU and disk to ingest
+  maintenance_interval_secs = 600
+  rollups = false                # write 5-minute rollups of data events at each maintenance run
+  insights = true                # record unusual call volumes and error rates as Insight events
+  insights_interval_secs = 60
+  insights_lookback_hours = 24
+  insights_sensitivity = 6.0     # band width in standard deviations (lower finds more)
+  insecure = false
+  tls_cert = \"/etc/cairn/cert.pem\"  # serve TLS (clients: cairn --tls-ca CA.pem)
+  tls_key = \"/etc/cairn/key.pem\"
+
+Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
+Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
+
+/// Cairn's storage daemon: agents append audit events over TCP, people query with `cairn --server`.
+#[derive(Parser)]
+#[command(name = "cairnd", version, after_help = AFTER_HELP)]
+pub struct Args {
+    /// A TOML file with any of the settings below.
+    #[arg(long, env = "CAIRN_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory (created if missing) [default: ./cairn-data].
+    #[arg(long, env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7878].
+    #[arg(long, env = "CAIRN_LISTEN")]
+    listen: Option<String>,
+    /// When appends are acknowledged: always, batch (group commit), never [default: batch].
+    #[arg(long, env = "CAIRN_DURABILITY", value_parser = ["always", "batch", "never"])]
+    durability: Option<String>,
+    /// Accept plaintext connections on a non-loopback address.
+    #[arg(long, env = "CAIRN_INSECURE")]
+    insecure: bool,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Most simultaneous connections [default: 256].
+    #[arg(long, env = "CAIRN_CONNECTIONS_MAX")]
+    connections_max: Option<usize>,
+    /// Close connections idle this many seconds [default: 300].
+    #[arg(long, env = "CAIRN_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Largest frame accepted, in bytes [default: 16777216].
+    #[arg(long, env = "CAIRN_FRAME_BYTES_MAX")]
+    frame_bytes_max: Option<u32>,
+    /// Sign a checkpoint this often while events arrive, besides one at
+    /// every seal [default: 60].
+    #[arg(long, env = "CAIRN_CHECKPOINT_INTERVAL_SECS")]
+    checkpoint_interval_secs: Option<u64>,
+    /// Remove segments whose events are all older than this many days (0:
+    /// keep everything) [default: 90].
+    #[arg(long, env = "CAIRN_RETENTION_DAYS")]
+    retention_days: Option<u64>,
+    /// Merge small segments in the background: true or false [default: true].
+    #[arg(long, env = "CAIRN_COMPACTION")]
+    compaction: Option<bool>,
+    /// Background compaction reads at most this many MB/s [default: 32].
+    #[arg(long, env = "CAIRN_COMPACTION_MAX_MB_PER_SEC")]
+    compaction_max_mb_per_sec: Option<u64>,
+    /// How often compaction and retention run, in seconds [default: 600].
+    #[arg(long, env = "CAIRN_MAINTENANCE_INTERVAL_SECS")]
+    maintenance_interval_secs: Option<u64>,
+    /// Write 5-minute rollups of data events (`cairn count --rollup`) at
+    /// each maintenance run: true or false [default: false].
+    #[arg(long, env = "CAIRN_ROLLUPS")]
+    rollups: Option<bool>,
+    /// Look for unusual call volumes and error rates and record them as
+    /// Insight events (docs/INSIGHTS.md): true or false [default: true].
+    #[arg(long, env = "CAIRN_INSIGHTS")]
+    insights: Option<bool>,
+    /// How often the Insights pass runs, in seconds [default: 60].
+    #[arg(long, env = "CAIRN_INSIGHTS_INTERVAL_SECS")]
+    insights_interval_secs: Option<u64>,
+    /// Each pass records insights that started in this many past hours
+    /// [default: 24]. Use `cairn insights --backfill` for older history.
+    #[arg(long, env = "CAIRN_INSIGHTS_LOOKBACK_HOURS")]
+    insights_lookback_hours: Option<u64>,
+    /// The detector's band width in standard deviations; lower finds more
+    /// (0.5 to 100) [default: 6].
+    #[arg(long, env = "CAIRN_INSIGHTS_SENSITIVITY")]
+    insights_sensitivity: Option<f64>,
+}
+
+/// The config file: the same settings, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    durability: Option<String>,
+    insecure: Option<bool>,
+    connections_max: Option<usize>,
+    idle_timeout_secs: Option<u64>,
+    frame_bytes_max: Option<u32>,
+    checkpoint_interval_secs: Option<u64>,
+    retention_days: Option<u64>,
+    compaction: Option<bool>,
+    compaction_max_mb_per_sec: Option<u64>,
+    maintenance_interval_secs: Option<u64>,
+    rollups: Option<bool>,
+    insights: Option<bool>,
+    insights_interval_secs: Option<u64>,
+    insights_lookback_hours: Option<u64>,
+    insights_sensitivity: Option<f64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// An interval setting in seconds: at least 1, or the default.
+fn interval(name: &str, secs: Option<u64>, default: Duration) -> anyhow::Result<Duration> {
+    match secs {
+        Some(0) => anyhow::bail!("{name} must be at least 1"),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Ok(default),
+    }
+}
+
+/// The settings `a` and its config file give, checked.
+pub fn resolve(a: &Args) -> anyhow::Result<Config> {
+    let file: FileConfig = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+            parse_file(&text).with_context(|| format!("config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    merge(a, file)
+}
+
+/// Parses a config file's text (unknown keys are errors).
+pub fn parse_file(text: &str) -> anyhow::Result<FileConfig> {
+    Ok(toml::from_str(text)?)
+}
+
+fn merge(a: &Args, file: FileConfig) -> anyhow::Result<Config> {
+    let d = Config::default();
+    let durability = a.durability.clone().or(file.durability);
+    Ok(Config {
+        data_dir: a.data_dir.clone().or(file.data_dir).unwrap_or(d.data_dir),
+        listen: a.listen.clone().or(file.listen).unwrap_or(d.listen),
+        durability: match durability {
+            Some(s) => s.parse()?,
+            None => d.durability,
+        },
+        frame_bytes_max: a.frame_bytes_max.or(file.frame_bytes_max).unwrap_or(d.frame_bytes_max),
+        connections_max: a.connections_max.or(file.connections_max).unwrap_or(d.connections_max),
+        idle_timeout: a.idle_timeout_secs.or(file.idle_timeout_secs).map_or(d.idle_timeout, Duration::from_secs),
+        insecure: a.insecure || file.insecure.unwrap_or(false),
+        checkpoint_interval: interval(
+            "checkpoint_interval_secs",
+            a.checkpoint_interval_secs.or(file.checkpoint_interval_secs),
+            d.checkpoint_interval,
+        )?,
+        retention_days: a.retention_days.or(file.retention_days).unwrap_or(d.retention_days),
+        compaction: a.compaction.or(file.compaction).unwrap_or(d.compaction),
+        compaction_max_mb_per_sec: a.compaction_max_mb_per_sec.or(file.compaction_max_mb_per_sec).unwrap_or(d.compaction_max_mb_per_sec),
+        maintenance_interval: interval(
+            "maintenance_interval_secs",
+            a.maintenance_interval_secs.or(file.maintenance_interval_secs),
+            d.maintenance_interval,
+        )?,
+        rollups: a.rollups.or(file.rollups).unwrap_or(d.rollups),
+        insights: a.insights.or(file.insights).unwrap_or(d.insights),
+        insights_interval: interval(
+            "insights_interval_secs",
+            a.insights_interval_secs.or(file.insights_interval_secs),
+            d.insights_interval,
+        )?,
+        insights_lookback: match a.insights_lookback_hours.or(file.insights_lookback_hours) {
+            Some(h) if !(1..=24 * 28).contains(&h) => anyhow::bail!("insights_lookback_hours must be 1 to 672 (28 days), not {h}"),
+            Some(h) => Duration::from_secs(h * 3600),
+            None => d.insights_lookback,
+        },
+        insights_sensitivity: match a.insights_sensitivity.or(file.insights_sensitivity) {
+            Some(k) if !(0.5..=100.0).contains(&k) => anyhow::bail!("insights_sensitivity must be 0.5 to 100, not {k}"),
+            Some(k) => k,
+            None => d.insights_sensitivity,
+        },
+        tls: match (a.tls_cert.clone().or(file.tls_cert), a.tls_key.clone().or(file.tls_key)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the config file sets what flags do not; flags win; unknown keys
+    // and bad values are named.
+    #[test]
+    fn config_file_and_precedence() {
+        let dir = std::env::temp_dir().join(format!("cairnd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("cairnd.toml");
+        std::fs::write(&p, "data_dir = \"/srv/cairn\"\nlisten = \"127.0.0.1:9000\"\ndurability = \"always\"\nconnections_max = 7\n")
+            .unwrap();
+        let a = Args::parse_from(["cairnd", "--config", p.to_str().unwrap(), "--listen", "127.0.0.1:9100"]);
+        let c = resolve(&a).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/cairn"));
+        assert_eq!(c.listen, "127.0.0.1:9100");
+        assert_eq!(c.durability, cairn_engine::Durability::Always);
+        assert_eq!(c.connections_max, 7);
+        assert_eq!(c.idle_timeout, Duration::from_secs(300));
+        std::fs::write(&p, "listne = \"x\"\n").unwrap();
+        let err = format!("{:#}", resolve(&Args::parse_from(["cairnd", "--config", p.to_str().unwrap()])).unwrap_err());
+        assert!(err.contains("listne"), "{err}");
+        std::fs::write(&p, "durability = \"sometimes\"\n").unwrap();
+        assert!(resolve(&Args::parse_from(["cairnd", "--config", p.to_str().unwrap()])).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
