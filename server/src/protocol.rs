@@ -15,6 +15,8 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const MAGIC: [u8; 8] = *b"CAIRNP01";
 /// Default frame size limit.
 pub const FRAME_BYTES_DEFAULT: u32 = 16 * 1024 * 1024;
+/// A frame's body buffer starts at most this large and grows as bytes come.
+const FIRST_READ_BYTES: usize = 64 * 1024;
 
 /// The first frame a client sends.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -362,8 +364,14 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read, limit: u32) -
     if len > limit {
         return Err(FrameError::TooLarge { len, limit });
     }
-    let mut body = vec![0u8; len as usize];
-    r.read_exact(&mut body).map_err(FrameError::Io)?;
+    // Memory follows the bytes that arrive, not the length a peer claims:
+    // a forged length costs at most the first read's buffer.
+    let mut body = Vec::with_capacity((len as usize).min(FIRST_READ_BYTES));
+    r.take(u64::from(len)).read_to_end(&mut body).map_err(FrameError::Io)?;
+    if body.len() < len as usize {
+        let msg = format!("the connection ended {} bytes into a {len}-byte frame", body.len());
+        return Err(FrameError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, msg)));
+    }
     postcard::from_bytes(&body).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 

@@ -440,7 +440,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
                 return Ok(());
             }
         };
-        handle(req, role, shared, reader.get_mut())?;
+        handle(req, role, shared, reader.get_mut(), &raw)?;
     }
 }
 
@@ -455,6 +455,22 @@ pub fn process_rss() -> (Option<u64>, Option<u64>) {
             .map(|kib| kib * 1024)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Waits up to `wait` for the client of a tailing connection: has it gone
+/// (end of stream, or a broken connection)? A tailing connection serves
+/// nothing else, so whatever the client sends is read from the raw socket
+/// and dropped (under TLS too: only the sending side is used from now on).
+fn client_gone(raw: &TcpStream, wait: Duration) -> bool {
+    if raw.set_read_timeout(Some(wait)).is_err() {
+        return true;
+    }
+    let mut discard = [0u8; 4096];
+    match (&*raw).read(&mut discard) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted),
+    }
 }
 
 fn wire_event(e: StoredEvent) -> WireEvent {
@@ -489,7 +505,7 @@ fn allowed(role: Role, body: &RequestBody) -> bool {
     }
 }
 
-fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Result<()> {
+fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &TcpStream) -> Result<()> {
     let id = req.id;
     let reply = |w: &mut Box<dyn Io>, body: ResponseBody| write_frame(w, &Response { id, body });
     if !allowed(role, &req.body) {
@@ -724,8 +740,8 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>) -> Res
                         next = n;
                         if !events.is_empty() {
                             reply(w, ResponseBody::TailEvents { events: events.into_iter().map(wire_event).collect() })?;
-                        } else {
-                            std::thread::sleep(Duration::from_millis(100));
+                        } else if client_gone(raw, Duration::from_millis(100)) {
+                            return Ok(());
                         }
                     }
                     Err(e) => return Ok(reply(w, ResponseBody::Error(query_error(e)))?),

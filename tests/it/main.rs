@@ -8,6 +8,7 @@ mod common;
 mod compact;
 mod crash;
 mod fixtures;
+mod fuzz;
 mod golden;
 mod ingest_input;
 mod insights;
@@ -20,3 +21,8 @@ mod retention;
 mod rollup;
 mod server;
 mod store;
+
+/// The fuzz targets' allocation cap (tests/it/fuzz); the system allocator
+/// otherwise.
+#[global_allocator]
+static ALLOC: fuzz::CappedAlloc = fuzz::CappedAlloc;

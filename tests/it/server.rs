@@ -193,6 +193,42 @@ fn sigterm_during_ingest_loses_nothing() {
     }
 }
 
+/// Connects and asks for stats, retrying while the connection limit is
+/// reached (a departed client's slot frees asynchronously); None if it
+/// never frees within 20 s.
+fn stats_when_a_slot_frees(addr: &str, token: &str) -> Option<u64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut c) = Client::connect(addr, token) {
+            if let Ok(s) = c.stats() {
+                return Some(s.events);
+            }
+        }
+    }
+    None
+}
+
+// Goal: a client that starts a Tail and goes away while no events arrive
+// frees its connection: abandoned tails never lock others out (they used to
+// poll forever, each holding a slot of the connection limit).
+#[test]
+fn abandoned_tails_free_their_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(dir.path(), &["--connections-max", "2"]);
+    let token = d.admin_token();
+    for _ in 0..6 {
+        let mut s = TcpStream::connect(&d.addr).unwrap();
+        write_frame(&mut s, &Hello { magic: MAGIC, version: PROTOCOL_VERSION, token: token.clone() }).unwrap();
+        let tail = cairn_server::protocol::Request {
+            id: 1,
+            body: cairn_server::protocol::RequestBody::Tail { query: WireQuery::default(), from_seq: None },
+        };
+        write_frame(&mut s, &tail).unwrap();
+        drop(s);
+        assert_eq!(stats_when_a_slot_frees(&d.addr, &token), Some(0), "a departed tail still holds its connection");
+    }
+}
+
 // Goal: a tail started before appends sees exactly the matching events
 // appended after it started.
 #[test]
