@@ -55,20 +55,8 @@ fn cases() -> Vec<Case> {
             1,
         ),
         case("garbage-last", format!("{}\n{}\ntrailing words", r("garbage-last", "a"), r("garbage-last", "b")), &["a", "b"], 0, 1),
-        case(
-            "crlf",
-            format!("{}\r\n{}\r\n\r\n{}\r\n", r("crlf", "a"), r("crlf", "b"), r("crlf", "c")),
-            &["a", "b", "c"],
-            0,
-            0,
-        ),
-        case(
-            "bom",
-            format!("\u{feff}{}\n{}\n{}\n", r("bom", "a"), r("bom", "b"), r("bom", "c")),
-            &["a", "b", "c"],
-            0,
-            0,
-        ),
+        case("crlf", format!("{}\r\n{}\r\n\r\n{}\r\n", r("crlf", "a"), r("crlf", "b"), r("crlf", "c")), &["a", "b", "c"], 0, 0),
+        case("bom", format!("\u{feff}{}\n{}\n{}\n", r("bom", "a"), r("bom", "b"), r("bom", "c")), &["a", "b", "c"], 0, 0),
         case(
             "blank",
             format!("\n   \n{}\n\t\n\n{}\n  \t \n{}\n\n", r("blank", "a"), r("blank", "b"), r("blank", "c")),
@@ -99,7 +87,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "array-non-objects",
-            format!("[{}, 1, \"text\", null, {}, [true], {}]", r("array-non-objects", "a"), r("array-non-objects", "b"), r("array-non-objects", "c")),
+            format!(
+                "[{}, 1, \"text\", null, {}, [true], {}]",
+                r("array-non-objects", "a"),
+                r("array-non-objects", "b"),
+                r("array-non-objects", "c")
+            ),
             &["a", "b", "c"],
             4,
             0,

@@ -112,11 +112,21 @@ enum State {
     Colon,
     /// After a value inside a container: `,` or the closer.
     Next,
-    Str { key: bool },
-    Escape { key: bool },
-    Hex { key: bool, left: u8 },
+    Str {
+        key: bool,
+    },
+    Escape {
+        key: bool,
+    },
+    Hex {
+        key: bool,
+        left: u8,
+    },
     Num(Num),
-    Lit { word: &'static [u8], at: u8 },
+    Lit {
+        word: &'static [u8],
+        at: u8,
+    },
     Done,
 }
 
@@ -312,7 +322,12 @@ impl Validator {
                     self.state = match b {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => State::Str { key },
                         b'u' => State::Hex { key, left: 4 },
-                        _ => return Step::Error(i, Syntax::Unexpected { expected: "an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)", found: b }),
+                        _ => {
+                            return Step::Error(
+                                i,
+                                Syntax::Unexpected { expected: "an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)", found: b },
+                            )
+                        }
                     }
                 }
                 State::Hex { key, left } => {

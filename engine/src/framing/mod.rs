@@ -160,10 +160,9 @@ impl fmt::Display for Problem {
                 write!(f, "the input ends inside the array opened on line {opened_line} (its ']' is missing)")
             }
             Problem::NotAnObject(kind) => write!(f, "the element is {}, not a JSON object", kind.name()),
-            Problem::TooLarge { bytes, limit } => write!(
-                f,
-                "record is {bytes} bytes, larger than {limit} bytes, the largest record a Cairn store accepts"
-            ),
+            Problem::TooLarge { bytes, limit } => {
+                write!(f, "record is {bytes} bytes, larger than {limit} bytes, the largest record a Cairn store accepts")
+            }
             Problem::RecordsNotArray(kind) => {
                 write!(f, "a log file whose \"Records\" is {}, not an array of records", kind.name())
             }

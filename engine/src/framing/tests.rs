@@ -500,4 +500,3 @@ mod property {
         }
     }
 }
-
