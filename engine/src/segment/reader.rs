@@ -139,6 +139,11 @@ impl Segment {
                 return Err(Error::corruption(path, d.offset, format!("dictionary of {} bytes is over the limit", d.len)));
             }
             let bytes = seg.read_section(&d, "dictionary")?;
+            // `DecoderDictionary::copy` panics on a dictionary zstd refuses
+            // (a damaged one whose CRC was rewritten): ask zstd first.
+            if zstd::zstd_safe::DDict::try_create(&bytes).is_none() {
+                return Err(Error::corruption(path, d.offset, "the zstd dictionary is malformed"));
+            }
             seg.dictionary = Some(zstd::dict::DecoderDictionary::copy(&bytes));
         }
         Ok(seg)
