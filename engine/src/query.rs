@@ -32,6 +32,11 @@ use crate::store::StoredEvent;
 pub const MAX_RESULTS_DEFAULT: usize = 50;
 /// The largest page a caller may ask for.
 pub const MAX_RESULTS_MAX: usize = 10_000;
+/// A page ends once its records reach this many bytes, even below
+/// `max_results` (its NextToken continues): with one more record of at most
+/// [`RECORD_BYTES_MAX`] and 10,000 events' framing, every page fits a
+/// 16 MiB protocol frame.
+pub const PAGE_RECORD_BYTES_MAX: usize = 14 << 20;
 /// Longest attribute value accepted (CloudTrail's AttributeValue limit).
 pub const ATTRIBUTE_VALUE_CHARS_MAX: usize = 2_000;
 /// Most attribute values in one query, over all attributes.
@@ -74,6 +79,18 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// What is wrong, without the code (for protocols that carry the code
+    /// beside the message).
+    pub fn message(&self) -> String {
+        match self {
+            QueryError::InvalidTimeRange(m)
+            | QueryError::InvalidLookupAttributes(m)
+            | QueryError::InvalidMaxResults(m)
+            | QueryError::InvalidNextToken(m) => m.clone(),
+            QueryError::Store(e) => e.to_string(),
+        }
+    }
+
     /// CloudTrail's exception name for the error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -139,8 +156,8 @@ impl Query {
             if s > e {
                 return Err(QueryError::InvalidTimeRange(format!(
                     "start time {} is after end time {}",
-                    crate::event::format_event_time(s),
-                    crate::event::format_event_time(e)
+                    crate::event::format_event_time_ms(s),
+                    crate::event::format_event_time_ms(e)
                 )));
             }
         }
@@ -700,9 +717,11 @@ pub(crate) fn lookup(
     let cursor = tok.map(|t| (t.last_time, t.last_seq));
     let snap = snap_for(tok.map(|t| t.bound), cursor, max + 1);
     let mut events = Vec::with_capacity(max.min(1024));
+    let mut bytes = 0usize;
     let (last, more) = run(&snap, cache, q, Order::NewestFirst, cursor, |e| {
+        bytes += e.record.len();
         events.push(e);
-        events.len() < max
+        events.len() < max && bytes < PAGE_RECORD_BYTES_MAX
     })?;
     let next_token = match (more, last) {
         (true, Some((t, s))) => Some(

@@ -105,8 +105,15 @@ pub struct Report {
     pub pruned_below: u64,
     /// Checkpoints inside the pruned range that could not be recomputed.
     pub pruned_checkpoints: usize,
+    /// The first [`REPORT_PROBLEMS_MAX`] problems found...
     pub problems: Vec<Problem>,
+    /// ... and how many more there were.
+    pub problems_omitted: u64,
 }
+
+/// A damaged store can produce the same finding many times (every tile
+/// above a bad leaf): a report lists this many and counts the rest.
+pub const REPORT_PROBLEMS_MAX: usize = 1000;
 
 impl Report {
     pub fn ok(&self) -> bool {
@@ -114,11 +121,10 @@ impl Report {
     }
 
     fn problem(&mut self, kind: ProblemKind, what: impl Into<String>) {
-        // A damaged store can produce the same finding many times (every
-        // tile above a bad leaf): keep the report readable.
-        const PROBLEMS_MAX: usize = 1000;
-        if self.problems.len() < PROBLEMS_MAX {
+        if self.problems.len() < REPORT_PROBLEMS_MAX {
             self.problems.push(Problem { kind, what: what.into() });
+        } else {
+            self.problems_omitted += 1;
         }
     }
 }

@@ -10,8 +10,9 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::protocol::{
-    read_frame, write_frame, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireEvent, WireOutcome, WireProcess,
-    WireQuery, WireStats, WireVerifyReport, FRAME_BYTES_DEFAULT, MAGIC, PROTOCOL_VERSION,
+    read_frame, write_frame, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireCompactReport, WireEvent,
+    WireInsightsReport, WireOutcome, WireProcess, WireQuery, WireRetentionReport, WireRollupReport, WireStats, WireVerifyReport,
+    HELLO_FRAME_BYTES_MAX, MAGIC, PROTOCOL_VERSION, RESPONSE_FRAME_BYTES_MAX,
 };
 
 /// A connection's byte stream: plain TCP or TLS over it.
@@ -71,7 +72,7 @@ impl Client {
         let mut reader = BufReader::with_capacity(1 << 16, io);
         write_frame(reader.get_mut(), &Hello { magic: MAGIC, version: PROTOCOL_VERSION, token: token.to_string() })
             .with_context(|| format!("handshake with {addr}"))?;
-        let reply: HelloReply = read_frame(&mut reader, FRAME_BYTES_DEFAULT).map_err(|e| anyhow!("handshake with {addr}: {e}"))?;
+        let reply: HelloReply = read_frame(&mut reader, HELLO_FRAME_BYTES_MAX).map_err(|e| anyhow!("handshake with {addr}: {e}"))?;
         match reply {
             HelloReply::Ok { role, server, .. } => Ok(Client { reader, next_id: 1, role, server }),
             HelloReply::Error(e) => Err(ServerError { code: e.code, message: e.message }.into()),
@@ -86,7 +87,8 @@ impl Client {
     }
 
     fn read(&mut self, id: u64) -> Result<ResponseBody> {
-        let resp: Response = read_frame(&mut self.reader, u32::MAX).map_err(|e| anyhow!("reading the server's answer: {e}"))?;
+        let resp: Response =
+            read_frame(&mut self.reader, RESPONSE_FRAME_BYTES_MAX).map_err(|e| anyhow!("reading the server's answer: {e}"))?;
         if let ResponseBody::Error(e) = resp.body {
             return Err(ServerError { code: e.code, message: e.message }.into());
         }
@@ -220,40 +222,40 @@ impl Client {
         }
     }
 
-    /// Runs a compaction on the server (admin); the report as JSON.
-    pub fn compact(&mut self, options: crate::protocol::WireCompact) -> Result<String> {
+    /// Runs a compaction on the server (admin).
+    pub fn compact(&mut self, options: crate::protocol::WireCompact) -> Result<WireCompactReport> {
         match self.call(RequestBody::Compact { options })? {
-            ResponseBody::Compacted { report } => Ok(report),
+            ResponseBody::Compacted(report) => Ok(report),
             other => bail!("unexpected answer to compact: {other:?}"),
         }
     }
 
-    /// Runs retention on the server (admin); the report as JSON.
-    pub fn retain(&mut self, older_than_secs: u64, dry_run: bool) -> Result<String> {
+    /// Runs retention on the server (admin).
+    pub fn retain(&mut self, older_than_secs: u64, dry_run: bool) -> Result<WireRetentionReport> {
         match self.call(RequestBody::Retain { older_than_secs, dry_run })? {
-            ResponseBody::Compacted { report } => Ok(report),
+            ResponseBody::Retained(report) => Ok(report),
             other => bail!("unexpected answer to retain: {other:?}"),
         }
     }
 
-    /// Runs Insights on the server; the report as JSON.
+    /// Runs Insights on the server.
     pub fn insights(
         &mut self,
         start_ms: Option<i64>,
         end_ms: Option<i64>,
         backfill: bool,
         sensitivity_milli: Option<u32>,
-    ) -> Result<String> {
+    ) -> Result<WireInsightsReport> {
         match self.call(RequestBody::Insights { start_ms, end_ms, backfill, sensitivity_milli })? {
-            ResponseBody::Insights { report } => Ok(report),
+            ResponseBody::Insights(report) => Ok(report),
             other => bail!("unexpected answer to insights: {other:?}"),
         }
     }
 
-    /// Writes the missing rollups on the server (admin); the report as JSON.
-    pub fn rollup(&mut self, start_ms: Option<i64>, end_ms: Option<i64>, dry_run: bool) -> Result<String> {
+    /// Writes the missing rollups on the server (admin).
+    pub fn rollup(&mut self, start_ms: Option<i64>, end_ms: Option<i64>, dry_run: bool) -> Result<WireRollupReport> {
         match self.call(RequestBody::Rollup { start_ms, end_ms, dry_run })? {
-            ResponseBody::Compacted { report } => Ok(report),
+            ResponseBody::RolledUp(report) => Ok(report),
             other => bail!("unexpected answer to rollup: {other:?}"),
         }
     }

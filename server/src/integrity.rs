@@ -6,10 +6,10 @@ use cairn_engine::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
 use cairn_engine::verify::{Report, VerifyOptions};
 use cairn_engine::{Error, SignedCheckpoint, Store, Verifier};
 
-use crate::protocol::{codes, WireCompact, WireError, WireVerifyReport};
+use crate::protocol::{codes, WireCompact, WireError, WireVerifyReport, VERIFY_PROBLEMS_MAX};
 
 /// A request that names something invalid.
-pub const INVALID_PARAMETER: &str = "InvalidParameterException";
+pub use crate::protocol::codes::INVALID_PARAMETER;
 
 fn invalid(msg: impl Into<String>) -> WireError {
     WireError { code: INVALID_PARAMETER.into(), message: msg.into() }
@@ -33,11 +33,11 @@ pub fn prove(store: &Store, seq: Option<u64>, event_id: Option<&str>, checkpoint
     let seqs: Vec<u64> = match (seq, event_id) {
         (Some(s), None) => vec![s],
         (None, Some(id)) => store.get(id).map_err(engine)?.iter().map(|e| e.seq).collect(),
-        _ => return Err(invalid("give an eventID or a seq, not both")),
+        _ => return Err(invalid("give exactly one of an eventID and a seq")),
     };
     if seqs.is_empty() {
         return Err(WireError {
-            code: "EventNotFound".into(),
+            code: codes::EVENT_NOT_FOUND.into(),
             message: format!("no event has eventID {:?}", event_id.unwrap_or_default()),
         });
     }
@@ -93,9 +93,10 @@ pub fn wire_report(r: &Report) -> WireVerifyReport {
         history_checkpoints: r.history_checkpoints as u64,
         external_checkpoints: r.external_checkpoints as u64,
         trusted_keys: r.trusted_keys,
-        problems: r.problems.iter().map(|p| (p.kind.name().to_string(), p.what.clone())).collect(),
+        problems: r.problems.iter().take(VERIFY_PROBLEMS_MAX).map(|p| (p.kind.name().to_string(), p.what.clone())).collect(),
         pruned_below: r.pruned_below,
         pruned_checkpoints: r.pruned_checkpoints as u64,
+        problems_omitted: r.problems_omitted + r.problems.len().saturating_sub(VERIFY_PROBLEMS_MAX) as u64,
     }
 }
 
@@ -123,6 +124,7 @@ pub fn report_from_wire(w: WireVerifyReport) -> Report {
         problems: w.problems.into_iter().map(|(k, what)| Problem { kind: kind(&k), what }).collect(),
         pruned_below: w.pruned_below,
         pruned_checkpoints: w.pruned_checkpoints as usize,
+        problems_omitted: w.problems_omitted,
     }
 }
 

@@ -8,5 +8,6 @@ pub mod client;
 pub mod config;
 pub mod integrity;
 pub mod protocol;
+pub mod reports;
 pub mod server;
 pub mod tls;

@@ -9,12 +9,21 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-/// Protocol version spoken by this build.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Protocol version spoken by this build (docs/PROTOCOL.md, "Versions").
+pub const PROTOCOL_VERSION: u16 = 2;
 /// The handshake's magic, so a stray client fails fast.
 pub const MAGIC: [u8; 8] = *b"CAIRNP01";
-/// Default frame size limit.
+/// Default limit on a request frame's body (`--frame-bytes-max`).
 pub const FRAME_BYTES_DEFAULT: u32 = 16 * 1024 * 1024;
+/// Every response frame's body is at most this large, whatever the
+/// request limit: a page is cut short (its NextToken continues), tail and
+/// export chunks are cut by size, and any other answer that would be larger
+/// is replaced by a `ResponseTooLarge` error.
+pub const RESPONSE_FRAME_BYTES_MAX: u32 = 16 * 1024 * 1024;
+/// The handshake frame (`Hello`) is at most this large.
+pub const HELLO_FRAME_BYTES_MAX: u32 = 64 * 1024;
+/// A verify report lists at most this many problems (it counts the rest).
+pub const VERIFY_PROBLEMS_MAX: usize = cairn_engine::verify::REPORT_PROBLEMS_MAX;
 /// A frame's body buffer starts at most this large and grows as bytes come.
 const FIRST_READ_BYTES: usize = 64 * 1024;
 
@@ -118,21 +127,19 @@ pub enum RequestBody {
     /// `end_time \n location \n sha256_hex \n previous | null` with its
     /// key. Answers `DigestSignature`.
     SignDigest { end_time: String, location: String, sha256_hex: String, previous: Option<String> },
-    /// Merge small adjacent segments (admin); answers `Compacted` with the
-    /// report as JSON.
+    /// Merge small adjacent segments (admin); answers `Compacted`.
     Compact { options: WireCompact },
     /// Remove segments whose events are all older than `older_than_secs`
-    /// (admin); answers `Compacted` with the retention report as JSON.
+    /// (admin); answers `Retained`.
     Retain { older_than_secs: u64, dry_run: bool },
     /// Find the insights that start in `[start_ms, end_ms]` (unix ms, `None`:
     /// the store's first / newest event) with the detector's band width
     /// `sensitivity_milli` / 1000 (`None`: the default, 6); with `backfill`,
     /// also append the missing Insight events (admin; otherwise read or
-    /// admin). Answers `Insights` with the report as JSON.
+    /// admin). Answers `Insights`.
     Insights { start_ms: Option<i64>, end_ms: Option<i64>, backfill: bool, sensitivity_milli: Option<u32> },
     /// Write the 5-minute rollups of data events whose windows start in
-    /// `[start_ms, end_ms]` and are missing (admin); answers `Compacted`
-    /// with the rollup report as JSON.
+    /// `[start_ms, end_ms]` and are missing (admin); answers `RolledUp`.
     Rollup { start_ms: Option<i64>, end_ms: Option<i64>, dry_run: bool },
 }
 
@@ -213,13 +220,13 @@ pub struct WireError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Response {
     pub id: u64,
     pub body: ResponseBody,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum ResponseBody {
     Appended {
         outcomes: Vec<WireOutcome>,
@@ -272,14 +279,143 @@ pub enum ResponseBody {
         signature: Vec<u8>,
         key: String,
     },
-    /// A compaction or retention report, as JSON.
-    Compacted {
-        report: String,
-    },
-    /// What `Insights` found (and appended), as JSON.
-    Insights {
-        report: String,
-    },
+    /// What `Compact` did (or would do).
+    Compacted(WireCompactReport),
+    /// What `Insights` found (and appended).
+    Insights(WireInsightsReport),
+    /// What `Retain` removed (or would remove).
+    Retained(WireRetentionReport),
+    /// What `Rollup` wrote (or would write).
+    RolledUp(WireRollupReport),
+}
+
+/// A compaction's report. Serialized to JSON (`cairn compact --output
+/// json`) under these names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WireCompactReport {
+    pub dry_run: bool,
+    pub segments_before: u64,
+    pub segments_after: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Record bytes read.
+    pub record_bytes: u64,
+    pub seconds: f64,
+    pub runs: Vec<WireCompactRun>,
+    /// Bytes of the trained dictionary (0: none).
+    pub dictionary_bytes: u64,
+}
+
+/// One run of adjacent segments merged into one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireCompactRun {
+    pub first_seq: u64,
+    pub events: u64,
+    pub segments: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// A retention run's report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireRetentionReport {
+    pub dry_run: bool,
+    /// Events with an (effective) eventTime before this are expired.
+    pub cutoff_ms: i64,
+    pub segments_removed: u64,
+    pub events_removed: u64,
+    pub bytes_removed: u64,
+    /// The lowest seq the store holds afterwards.
+    pub min_retained_seq: u64,
+    /// The seq of the `RetentionCut` event appended to the log.
+    pub event_seq: Option<u64>,
+}
+
+/// A rollup run's report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireRollupReport {
+    /// Data events summarised.
+    pub data_events: u64,
+    /// Rollup records computed, appended now, and already stored.
+    pub records: u64,
+    pub appended: u64,
+    pub present: u64,
+    pub dry_run: bool,
+}
+
+/// What an Insights run found. Serialized to JSON (`cairn insights
+/// --output json`) under these names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WireInsightsReport {
+    /// The minutes analysed, `[start_minute, end_minute)` (unix minutes).
+    pub start_minute: i64,
+    pub end_minute: i64,
+    pub insights: Vec<WireInsight>,
+    /// With `backfill`: Insight events appended now and already stored.
+    pub appended: Option<WireAppended>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireAppended {
+    pub appended: u64,
+    pub present: u64,
+}
+
+/// One insight: a series' spike or drop (docs/INSIGHTS.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WireInsight {
+    /// The sharedEventID of its Start and End events.
+    #[serde(rename = "sharedEventId")]
+    pub shared_event_id: String,
+    /// `ApiCallRateInsight` or `ApiErrorRateInsight`.
+    #[serde(rename = "insightType")]
+    pub insight_type: String,
+    /// The start and end minutes as RFC 3339 times (`end` None: open).
+    pub start: String,
+    pub end: Option<String>,
+    pub key: WireSeriesKey,
+    /// `spike` or `drop`.
+    pub direction: String,
+    /// Unix minutes.
+    pub start_minute: i64,
+    pub end_minute: Option<i64>,
+    /// Per-minute average over the baseline window, and its length.
+    pub baseline_average: f64,
+    pub baseline_minutes: u64,
+    /// The start minute's count, and the per-minute average over the insight.
+    pub start_average: f64,
+    pub insight_average: f64,
+    pub insight_minutes: u64,
+    /// Top contributors over the start minute and over the whole insight.
+    pub start_attributions: WireAttributions,
+    pub attributions: WireAttributions,
+}
+
+/// An insight's series: account, region, API, and error code for an
+/// error-rate insight.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireSeriesKey {
+    pub account: String,
+    pub region: String,
+    pub source: String,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+/// The top 5 users (userIdentity.arn), user agents and error codes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WireAttributions {
+    pub users: Vec<WireContributor>,
+    pub agents: Vec<WireContributor>,
+    pub errors: Vec<WireContributor>,
+}
+
+/// A contributor's per-minute average over the insight and the baseline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WireContributor {
+    pub value: String,
+    pub insight: f64,
+    pub baseline: f64,
 }
 
 /// What `Verify` found.
@@ -298,9 +434,11 @@ pub struct WireVerifyReport {
     /// Seqs below this were removed by retention (not damage).
     pub pruned_below: u64,
     pub pruned_checkpoints: u64,
+    /// Problems found beyond the first [`VERIFY_PROBLEMS_MAX`] listed.
+    pub problems_omitted: u64,
 }
 
-/// Error codes used by the server.
+/// Every error code the server sends (docs/PROTOCOL.md, "Errors").
 pub mod codes {
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     pub const ACCESS_DENIED: &str = "AccessDenied";
@@ -310,18 +448,48 @@ pub mod codes {
     pub const BATCH_TOO_LARGE: &str = "BatchTooLarge";
     pub const TOO_MANY_CONNECTIONS: &str = "TooManyConnections";
     pub const INTERNAL: &str = "InternalFailure";
-    pub const SHUTTING_DOWN: &str = "ShuttingDown";
+    pub const RESPONSE_TOO_LARGE: &str = "ResponseTooLarge";
+    pub const INVALID_PARAMETER: &str = "InvalidParameterException";
+    pub const INVALID_REQUEST_ID: &str = "InvalidRequestId";
+    pub const EVENT_NOT_FOUND: &str = "EventNotFound";
+    pub const INVALID_TIME_RANGE: &str = "InvalidTimeRangeException";
+    pub const INVALID_LOOKUP_ATTRIBUTES: &str = "InvalidLookupAttributesException";
+    pub const INVALID_MAX_RESULTS: &str = "InvalidMaxResultsException";
+    pub const INVALID_NEXT_TOKEN: &str = "InvalidNextTokenException";
+
+    /// All of them, in the document's order.
+    pub const ALL: [&str; 16] = [
+        AUTHENTICATION_FAILED,
+        UNSUPPORTED_VERSION,
+        TOO_MANY_CONNECTIONS,
+        MALFORMED_FRAME,
+        FRAME_TOO_LARGE,
+        INVALID_REQUEST_ID,
+        ACCESS_DENIED,
+        BATCH_TOO_LARGE,
+        INVALID_TIME_RANGE,
+        INVALID_LOOKUP_ATTRIBUTES,
+        INVALID_MAX_RESULTS,
+        INVALID_NEXT_TOKEN,
+        INVALID_PARAMETER,
+        EVENT_NOT_FOUND,
+        RESPONSE_TOO_LARGE,
+        INTERNAL,
+    ];
 }
 
-/// Writes one frame.
+/// One message as a whole frame: its length (u32 LE) and its body.
+pub fn encode_frame<T: Serialize>(msg: &T) -> io::Result<Vec<u8>> {
+    let mut frame = postcard::to_extend(msg, vec![0u8; 4]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    let len = u32::try_from(frame.len() - 4).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame over 4 GiB"))?;
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(frame)
+}
+
+/// Writes one frame (in one write: the stream may be unbuffered, as TLS
+/// and raw sockets are).
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
-    let body = postcard::to_stdvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    let len = u32::try_from(body.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame over 4 GiB"))?;
-    // One write per frame: the stream may be unbuffered (TLS, raw sockets).
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(&body);
-    w.write_all(&frame)?;
+    w.write_all(&encode_frame(msg)?)?;
     w.flush()
 }
 
@@ -372,7 +540,11 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read, limit: u32) -
         let msg = format!("the connection ended {} bytes into a {len}-byte frame", body.len());
         return Err(FrameError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, msg)));
     }
-    postcard::from_bytes(&body).map_err(|e| FrameError::Malformed(e.to_string()))
+    let (msg, rest) = postcard::take_from_bytes(&body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(FrameError::Malformed(format!("{} bytes left over after the message", rest.len())));
+    }
+    Ok(msg)
 }
 
 #[cfg(test)]
@@ -391,6 +563,11 @@ mod tests {
         let huge = u32::MAX.to_le_bytes();
         assert!(matches!(read_frame::<Request>(&mut huge.as_slice(), 1024), Err(FrameError::TooLarge { .. })));
         assert!(matches!(read_frame::<Request>(&mut [].as_slice(), 1024), Err(FrameError::Closed)));
+        // A body with bytes after the message is malformed, not read around.
+        let mut padded = encode_frame(&req).unwrap();
+        padded.push(0);
+        padded[0] += 1;
+        assert!(matches!(read_frame::<Request>(&mut padded.as_slice(), 1024), Err(FrameError::Malformed(m)) if m.contains("left over")));
         let mut s = 1u64;
         for n in 0..2000usize {
             let mut g: Vec<u8> = ((n % 60) as u32).to_le_bytes().to_vec();

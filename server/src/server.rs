@@ -18,8 +18,9 @@ use cairn_engine::insights::scan::{run as run_insights, RunOptions, Scanner};
 
 use crate::auth::Tokens;
 use crate::protocol::{
-    codes, read_frame, write_frame, FrameError, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role, WireError,
-    WireEvent, WireOutcome, WireProcess, WireQuery, WireStats, MAGIC, PROTOCOL_VERSION,
+    codes, encode_frame, read_frame, write_frame, FrameError, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role,
+    WireError, WireEvent, WireOutcome, WireProcess, WireQuery, WireStats, HELLO_FRAME_BYTES_MAX, MAGIC, PROTOCOL_VERSION,
+    RESPONSE_FRAME_BYTES_MAX,
 };
 
 /// How cairnd runs. `Config::default()` is the no-configuration setup.
@@ -395,7 +396,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         return Ok(());
     }
     // The handshake frame is small: a tight limit before authentication.
-    let hello: Hello = match read_frame(&mut reader, 64 * 1024) {
+    let hello: Hello = match read_frame(&mut reader, HELLO_FRAME_BYTES_MAX) {
         Ok(h) => h,
         Err(FrameError::Closed) => return Ok(()),
         Err(e) => {
@@ -404,7 +405,14 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         }
     };
     if hello.magic != MAGIC || hello.version != PROTOCOL_VERSION {
-        let msg = format!("this server speaks cairn protocol version {PROTOCOL_VERSION}; the client sent version {}", hello.version);
+        let msg = if hello.magic != MAGIC {
+            "not a cairn client (the handshake's magic is not CAIRNP01)".to_string()
+        } else {
+            format!(
+                "this server speaks cairn protocol version {PROTOCOL_VERSION}; the client sent version {}: use a client of the same release as the server",
+                hello.version
+            )
+        };
         write_frame(reader.get_mut(), &HelloReply::Error(err(codes::UNSUPPORTED_VERSION, msg)))?;
         return Ok(());
     }
@@ -478,14 +486,14 @@ fn wire_event(e: StoredEvent) -> WireEvent {
 }
 
 fn query_error(e: QueryError) -> WireError {
-    err(e.code(), e.to_string())
+    err(e.code(), e.message())
 }
 
 /// Converts a wire query, naming an unknown attribute.
 pub fn engine_query(q: &WireQuery) -> Result<Query, WireError> {
     let mut filters: Vec<(Attr, Vec<String>)> = Vec::new();
     for (name, values) in &q.filters {
-        let attr = Attr::parse(name).ok_or_else(|| err("InvalidLookupAttributesException", format!("unknown attribute {name:?}")))?;
+        let attr = Attr::parse(name).ok_or_else(|| err(codes::INVALID_LOOKUP_ATTRIBUTES, format!("unknown attribute {name:?}")))?;
         filters.push((attr, values.clone()));
     }
     Ok(Query { start_ms: q.start_ms, end_ms: q.end_ms, filters })
@@ -505,11 +513,36 @@ fn allowed(role: Role, body: &RequestBody) -> bool {
     }
 }
 
+/// Events are sent in chunks (export, tail) of at most this many, or about
+/// this many record bytes: far below the response frame bound.
+const CHUNK_EVENTS_MAX: usize = 1000;
+const CHUNK_RECORD_BYTES_MAX: usize = 4 << 20;
+
+/// Sends one response; one that would exceed the response frame bound is
+/// replaced by a `ResponseTooLarge` error naming its size.
+fn send(w: &mut Box<dyn Io>, id: u64, body: ResponseBody) -> std::io::Result<()> {
+    let frame = encode_frame(&Response { id, body })?;
+    let body_len = frame.len() - 4;
+    if body_len <= RESPONSE_FRAME_BYTES_MAX as usize {
+        w.write_all(&frame)?;
+        return w.flush();
+    }
+    let msg = format!(
+        "the answer is {body_len} bytes, more than the {RESPONSE_FRAME_BYTES_MAX} bytes a response frame may hold: narrow the request (a shorter time range, more filters)"
+    );
+    write_frame(w, &Response { id, body: ResponseBody::Error(err(codes::RESPONSE_TOO_LARGE, msg)) })
+}
+
 fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &TcpStream) -> Result<()> {
     let id = req.id;
-    let reply = |w: &mut Box<dyn Io>, body: ResponseBody| write_frame(w, &Response { id, body });
+    let reply = |w: &mut Box<dyn Io>, body: ResponseBody| send(w, id, body);
+    if id == 0 {
+        let msg = "request id 0 is reserved (the server answers frames it cannot decode with id 0): use ids from 1";
+        return Ok(reply(w, ResponseBody::Error(err(codes::INVALID_REQUEST_ID, msg)))?);
+    }
     if !allowed(role, &req.body) {
-        let msg = format!("a {} token cannot do this", role.name());
+        let article = if role == Role::Ingest || role == Role::Admin { "an" } else { "a" };
+        let msg = format!("{article} {} token cannot do this", role.name());
         return Ok(reply(w, ResponseBody::Error(err(codes::ACCESS_DENIED, msg)))?);
     }
     let store = &shared.store;
@@ -546,7 +579,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
         },
         RequestBody::Count { query, by } => match (engine_query(&query), Attr::parse(&by)) {
             (Err(e), _) => ResponseBody::Error(e),
-            (_, None) => ResponseBody::Error(err("InvalidLookupAttributesException", format!("unknown attribute {by:?}"))),
+            (_, None) => ResponseBody::Error(err(codes::INVALID_LOOKUP_ATTRIBUTES, format!("unknown attribute {by:?}"))),
             (Ok(q), Some(by)) => match store.count(&q, by) {
                 Ok(counts) => ResponseBody::Counts { counts },
                 Err(e) => ResponseBody::Error(query_error(e)),
@@ -628,7 +661,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                         segments_after = r.segments_after,
                         "compacted"
                     );
-                    ResponseBody::Compacted { report: serde_json::to_string(&r).unwrap_or_default() }
+                    ResponseBody::Compacted((&r).into())
                 }
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }
@@ -642,7 +675,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
             match store.retain(&o) {
                 Ok(r) => {
                     tracing::info!(removed = r.segments_removed, min_retained_seq = r.min_retained_seq, dry_run, "retention");
-                    ResponseBody::Compacted { report: serde_json::to_string(&r).unwrap_or_default() }
+                    ResponseBody::Retained((&r).into())
                 }
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }
@@ -664,7 +697,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                     if let Some(a) = &r.appended {
                         tracing::info!(insights = r.insights.len(), appended = a.appended, "insights backfill");
                     }
-                    ResponseBody::Insights { report: serde_json::to_string(&r).unwrap_or_default() }
+                    ResponseBody::Insights((&r).into())
                 }
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }
@@ -673,7 +706,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
             match cairn_engine::rollup::rollup(store, &cairn_engine::rollup::RollupOptions { start_ms, end_ms, dry_run }) {
                 Ok(r) => {
                     tracing::info!(records = r.records, appended = r.appended, dry_run, "rollup");
-                    ResponseBody::Compacted { report: serde_json::to_string(&r).unwrap_or_default() }
+                    ResponseBody::RolledUp((&r).into())
                 }
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }
@@ -701,7 +734,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
             let result = store.export(&q, order, |e| {
                 chunk_bytes += e.record.len() + 32;
                 chunk.push(wire_event(e));
-                if chunk.len() >= 1000 || chunk_bytes >= 4 << 20 {
+                if chunk.len() >= CHUNK_EVENTS_MAX || chunk_bytes >= CHUNK_RECORD_BYTES_MAX {
                     chunk_bytes = 0;
                     if let Err(e) = reply(w, ResponseBody::ExportChunk { events: std::mem::take(&mut chunk) }) {
                         io_err = Some(e);
@@ -735,12 +768,24 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
             // Poll the store for new events until the client goes away or
             // the server shuts down; a write error ends the connection.
             while !shared.shutdown.load(Ordering::SeqCst) {
-                match store.events_since(next, &q, 1000) {
+                match store.events_since(next, &q, CHUNK_EVENTS_MAX) {
                     Ok((events, n)) => {
                         next = n;
-                        if !events.is_empty() {
-                            reply(w, ResponseBody::TailEvents { events: events.into_iter().map(wire_event).collect() })?;
-                        } else if client_gone(raw, Duration::from_millis(100)) {
+                        let any = !events.is_empty();
+                        let mut chunk = Vec::new();
+                        let mut chunk_bytes = 0;
+                        for e in events {
+                            chunk_bytes += e.record.len() + 32;
+                            chunk.push(wire_event(e));
+                            if chunk_bytes >= CHUNK_RECORD_BYTES_MAX {
+                                reply(w, ResponseBody::TailEvents { events: std::mem::take(&mut chunk) })?;
+                                chunk_bytes = 0;
+                            }
+                        }
+                        if !chunk.is_empty() {
+                            reply(w, ResponseBody::TailEvents { events: chunk })?;
+                        }
+                        if !any && client_gone(raw, Duration::from_millis(100)) {
                             return Ok(());
                         }
                     }

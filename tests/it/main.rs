@@ -15,6 +15,8 @@ mod insights;
 mod integrity;
 mod interop;
 mod model;
+mod protocol_client;
+mod protocol_doc;
 mod protocol_golden;
 mod query;
 mod retention;

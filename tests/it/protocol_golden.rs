@@ -1,14 +1,19 @@
-//! Golden fixture of wire protocol version 1: one frame of every message
+//! Golden fixture of wire protocol version 2: one frame of every message
 //! type, as bytes. Every later build must decode each fixture frame to the
 //! same message (old clients and servers keep working) and encode each
 //! message to the same bytes (nothing changed the format by accident).
 //! A message type added later gets lines of its own; existing lines never
 //! change. Regenerate only for a deliberate change:
 //! `CAIRN_REGEN_GOLDEN=1 cargo test protocol_golden`.
+//!
+//! Version 1's fixture (protocol-v1.txt) is frozen: its handshake frames
+//! still decode (the handshake's layout is the same in every version), so a
+//! version-1 client is told clearly that the server speaks version 2.
 
 use cairn_server::protocol::{
-    read_frame, write_frame, Hello, HelloReply, Record, Request, RequestBody, Response, ResponseBody, Role, WireError, WireEvent,
-    WireOutcome, WireProcess, WireQuery, WireStats, WireVerifyReport, MAGIC,
+    read_frame, write_frame, Hello, HelloReply, Record, Request, RequestBody, Response, ResponseBody, Role, WireAppended, WireAttributions,
+    WireCompactReport, WireCompactRun, WireContributor, WireError, WireEvent, WireInsight, WireInsightsReport, WireOutcome, WireProcess,
+    WireQuery, WireRetentionReport, WireRollupReport, WireSeriesKey, WireStats, WireVerifyReport, MAGIC,
 };
 
 use crate::common::fixtures_dir;
@@ -25,7 +30,7 @@ fn event() -> WireEvent {
     WireEvent { seq: 42, ingest_ms: 1_767_225_601_234, time_ms: 1_767_225_600_000, record: br#"{"eventID":"e1"}"#.to_vec() }
 }
 
-fn requests() -> Vec<(&'static str, Request)> {
+pub(crate) fn requests() -> Vec<(&'static str, Request)> {
     let r = |id, body| Request { id, body };
     vec![
         ("append", r(1, RequestBody::Append { records: vec![Record(br#"{"a":1}"#.to_vec()), Record(Vec::new())] })),
@@ -73,7 +78,7 @@ fn requests() -> Vec<(&'static str, Request)> {
     ]
 }
 
-fn responses() -> Vec<(&'static str, Response)> {
+pub(crate) fn responses() -> Vec<(&'static str, Response)> {
     let r = |id, body| Response { id, body };
     let outcomes =
         vec![WireOutcome::Stored(7), WireOutcome::Duplicate(3), WireOutcome::Rejected { code: "InvalidJson".into(), message: "m".into() }];
@@ -110,7 +115,63 @@ fn responses() -> Vec<(&'static str, Response)> {
         problems: vec![("altered".into(), "seqs 0..256".into())],
         pruned_below: 0,
         pruned_checkpoints: 0,
+        problems_omitted: 0,
     };
+    let contributor = |v: &str| WireContributor { value: v.into(), insight: 12.5, baseline: 0.25 };
+    let attributions = WireAttributions {
+        users: vec![contributor("arn:aws:iam::1:user/mallory")],
+        agents: vec![contributor("aws-cli/2")],
+        errors: vec![],
+    };
+    let insights = WireInsightsReport {
+        start_minute: 29_450_000,
+        end_minute: 29_460_080,
+        insights: vec![WireInsight {
+            shared_event_id: "0f0e0d0c-0b0a-4908-8706-050403020100".into(),
+            insight_type: "ApiCallRateInsight".into(),
+            start: "2026-01-01T10:00:00Z".into(),
+            end: Some("2026-01-01T10:15:00Z".into()),
+            key: WireSeriesKey {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                source: "ec2.amazonaws.com".into(),
+                name: "RunInstances".into(),
+                error: None,
+            },
+            direction: "spike".into(),
+            start_minute: 29_450_600,
+            end_minute: Some(29_450_615),
+            baseline_average: 0.5,
+            baseline_minutes: 10_080,
+            start_average: 20.0,
+            insight_average: 18.25,
+            insight_minutes: 15,
+            start_attributions: attributions.clone(),
+            attributions,
+        }],
+        appended: Some(WireAppended { appended: 2, present: 0 }),
+    };
+    let compacted = WireCompactReport {
+        dry_run: false,
+        segments_before: 3,
+        segments_after: 1,
+        bytes_before: 30_000,
+        bytes_after: 20_000,
+        record_bytes: 90_000,
+        seconds: 0.5,
+        runs: vec![WireCompactRun { first_seq: 0, events: 300, segments: 3, bytes_before: 30_000, bytes_after: 20_000 }],
+        dictionary_bytes: 0,
+    };
+    let retained = WireRetentionReport {
+        dry_run: false,
+        cutoff_ms: 1_767_225_600_000,
+        segments_removed: 2,
+        events_removed: 200,
+        bytes_removed: 9_000,
+        min_retained_seq: 200,
+        event_seq: Some(300),
+    };
+    let rolled = WireRollupReport { data_events: 3000, records: 24, appended: 24, present: 0, dry_run: false };
     vec![
         ("appended", r(1, ResponseBody::Appended { outcomes })),
         ("page", r(2, ResponseBody::Page { events: vec![event()], next_token: None })),
@@ -130,8 +191,10 @@ fn responses() -> Vec<(&'static str, Response)> {
         ("verify-progress", r(15, ResponseBody::VerifyProgress { done_bytes: 10, total_bytes: 20 })),
         ("verify-report", r(15, ResponseBody::VerifyReport(report))),
         ("digest-signature", r(16, ResponseBody::DigestSignature { signature: vec![7; 64], key: "cairn/0+00000000+AQ==".into() })),
-        ("compacted", r(17, ResponseBody::Compacted { report: "{}".into() })),
-        ("insights-reply", r(19, ResponseBody::Insights { report: "{}".into() })),
+        ("compacted", r(17, ResponseBody::Compacted(compacted))),
+        ("insights-reply", r(19, ResponseBody::Insights(insights))),
+        ("retained", r(18, ResponseBody::Retained(retained))),
+        ("rolled-up", r(20, ResponseBody::RolledUp(rolled))),
     ]
 }
 
@@ -142,8 +205,8 @@ fn frame<T: serde::Serialize>(msg: &T) -> String {
 }
 
 fn encoded() -> Vec<(String, String)> {
-    let hello = Hello { magic: MAGIC, version: 1, token: "cairn_ab".into() };
-    let reply = HelloReply::Ok { version: 1, server: "cairnd 0.1.0".into(), role: Role::Admin };
+    let hello = Hello { magic: MAGIC, version: 2, token: "cairn_ab".into() };
+    let reply = HelloReply::Ok { version: 2, server: "cairnd 0.1.0".into(), role: Role::Admin };
     let refused = HelloReply::Error(WireError { code: "AuthenticationFailed".into(), message: "unknown token".into() });
     let mut out = vec![("hello".to_string(), frame(&hello)), ("hello-ok".into(), frame(&reply)), ("hello-error".into(), frame(&refused))];
     out.extend(requests().iter().map(|(n, m)| (n.to_string(), frame(m))));
@@ -156,11 +219,11 @@ fn decode<T: for<'de> serde::Deserialize<'de>>(hex_frame: &str) -> T {
     read_frame(&mut bytes.as_slice(), 1 << 20).unwrap_or_else(|e| panic!("fixture frame does not decode: {e}"))
 }
 
-// Goal: every message of protocol version 1 encodes to the fixture's bytes
+// Goal: every message of protocol version 2 encodes to the fixture's bytes
 // and every fixture frame decodes to the same message.
 #[test]
-fn protocol_v1_frames_are_stable() {
-    let path = fixtures_dir().join("golden/protocol-v1.txt");
+fn protocol_v2_frames_are_stable() {
+    let path = fixtures_dir().join("golden/protocol-v2.txt");
     let now = encoded();
     if std::env::var_os("CAIRN_REGEN_GOLDEN").is_some() {
         let text: String = now.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
@@ -170,13 +233,25 @@ fn protocol_v1_frames_are_stable() {
     let fixture: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once(' ')).collect();
     let get = |n: &str| fixture.iter().find(|(k, _)| *k == n).unwrap_or_else(|| panic!("{n} is missing from the fixture")).1;
     for (name, now_hex) in &now {
-        assert_eq!(get(name), now_hex, "{name}: the encoding of a version-1 message changed");
+        assert_eq!(get(name), now_hex, "{name}: the encoding of a version-2 message changed");
     }
-    assert_eq!(decode::<Hello>(get("hello")), Hello { magic: MAGIC, version: 1, token: "cairn_ab".into() });
+    assert_eq!(decode::<Hello>(get("hello")), Hello { magic: MAGIC, version: 2, token: "cairn_ab".into() });
     for (name, msg) in requests() {
         assert_eq!(decode::<Request>(get(name)), msg, "{name}");
     }
     for (name, msg) in responses() {
         assert_eq!(decode::<Response>(get(name)), msg, "{name}");
     }
+}
+
+// Goal: the handshake's layout is the same in every version: version 1's
+// frozen handshake frames decode with today's types, so an old client's
+// Hello is read and answered with a clear UnsupportedProtocolVersion.
+#[test]
+fn protocol_v1_handshake_still_decodes() {
+    let text = std::fs::read_to_string(fixtures_dir().join("golden/protocol-v1.txt")).expect("version 1 fixture present");
+    let get = |n: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{n} "))).unwrap_or_else(|| panic!("{n} missing"));
+    assert_eq!(decode::<Hello>(get("hello")), Hello { magic: MAGIC, version: 1, token: "cairn_ab".into() });
+    assert_eq!(decode::<HelloReply>(get("hello-ok")), HelloReply::Ok { version: 1, server: "cairnd 0.1.0".into(), role: Role::Admin });
+    assert!(matches!(decode::<HelloReply>(get("hello-error")), HelloReply::Error(e) if e.code == "AuthenticationFailed"));
 }

@@ -405,3 +405,92 @@ fn integrity_through_cairnd() {
     let (code, _, err) = d.cli(&["verify", "--public-key", &keys.join("\n")]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// A record of about `kib` KiB with this eventID, distinct for each `n`.
+fn big_record(id: &str, n: usize, kib: usize) -> Vec<u8> {
+    let r = String::from_utf8(nth(n)).unwrap();
+    let pad = format!("\"pad\":\"{n}-{}\",\"readOnly\"", "x".repeat(kib << 10));
+    r.replacen("\"readOnly\"", &pad, 1).replace(&format!("n{n:06}"), id).into_bytes()
+}
+
+// Goal: no response frame exceeds the protocol's 16 MiB bound: a page of
+// large records ends early with a NextToken that continues it (a 25.8 MB
+// page used to be sent), and an answer that cannot be cut (every record
+// with one eventID) is a ResponseTooLarge error, not an oversized frame.
+#[test]
+fn responses_fit_the_frame_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let mut c = Client::connect(&d.addr, &d.admin_token()).unwrap();
+    // 100 records of 200 KiB: 20 MB in all; 30 share one eventID.
+    for chunk in (0..100).collect::<Vec<_>>().chunks(20) {
+        let batch = chunk.iter().map(|&i| big_record(&if i < 30 { "same".to_string() } else { format!("big{i}") }, i, 200)).collect();
+        c.append(batch).unwrap();
+    }
+    let (page, token) = c.lookup(WireQuery::default(), Some(100), None).unwrap();
+    let bytes: usize = page.iter().map(|e| e.record.len()).sum();
+    assert!(page.len() < 100 && bytes < 16 << 20, "page of {} events, {bytes} bytes", page.len());
+    let (rest, end) = c.lookup(WireQuery::default(), Some(100), token.clone()).unwrap();
+    assert!(
+        token.is_some() && end.is_none(),
+        "first page {} events, token {:?}; second {} events, token {:?}",
+        page.len(),
+        token.is_some(),
+        rest.len(),
+        end.is_some()
+    );
+    assert_eq!(page.len() + rest.len(), 100, "the next page continues the cut one");
+    // 30 x 200 KiB under one eventID: one answer of 6 MB is fine...
+    assert_eq!(c.get("same").unwrap().len(), 30);
+    // ... 90 of them (18 MB) cannot be sent in one frame.
+    for chunk in (100..160).collect::<Vec<_>>().chunks(20) {
+        c.append(chunk.iter().map(|&i| big_record("same", i, 200)).collect()).unwrap();
+    }
+    let err = c.get("same").unwrap_err().downcast::<cairn_server::client::ServerError>().unwrap();
+    assert_eq!(err.code, "ResponseTooLarge", "{err}");
+    // The connection goes on.
+    assert_eq!(c.stats().unwrap().events, 160);
+}
+
+// Goal: request id 0 is reserved: answered InvalidRequestId with id 0,
+// and the connection serves on; error messages do not repeat their code.
+#[test]
+fn request_id_zero_is_reserved_and_messages_do_not_repeat_codes() {
+    use cairn_server::protocol::{read_frame, Request, RequestBody, Response, ResponseBody};
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let mut s = TcpStream::connect(&d.addr).unwrap();
+    write_frame(&mut s, &Hello { magic: MAGIC, version: PROTOCOL_VERSION, token: d.admin_token() }).unwrap();
+    let _: cairn_server::protocol::HelloReply = read_frame(&mut s, 1 << 16).unwrap();
+    write_frame(&mut s, &Request { id: 0, body: RequestBody::Stats }).unwrap();
+    write_frame(
+        &mut s,
+        &Request { id: 7, body: RequestBody::Lookup { query: WireQuery::default(), max_results: Some(0), next_token: None } },
+    )
+    .unwrap();
+    write_frame(&mut s, &Request { id: 8, body: RequestBody::Stats }).unwrap();
+    let first: Response = read_frame(&mut s, 16 << 20).unwrap();
+    assert!(matches!(&first, Response { id: 0, body: ResponseBody::Error(e) } if e.code == "InvalidRequestId"), "{first:?}");
+    let second: Response = read_frame(&mut s, 16 << 20).unwrap();
+    let ResponseBody::Error(e) = second.body else { panic!("{second:?}") };
+    assert_eq!((second.id, e.code.as_str()), (7, "InvalidMaxResultsException"));
+    assert!(!e.message.contains(&e.code), "the message repeats the code: {}", e.message);
+    let third: Response = read_frame(&mut s, 16 << 20).unwrap();
+    assert!(matches!(third, Response { id: 8, body: ResponseBody::Stats(_) }));
+}
+
+// Goal: a version-1 client (its frozen Hello frame) is told clearly that
+// the server speaks version 2.
+#[test]
+fn a_version_1_client_is_told_which_version_to_speak() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let text = std::fs::read_to_string(crate::common::fixtures_dir().join("golden/protocol-v1.txt")).unwrap();
+    let hello = hex::decode(text.lines().find_map(|l| l.strip_prefix("hello ")).unwrap()).unwrap();
+    let mut s = TcpStream::connect(&d.addr).unwrap();
+    s.write_all(&hello).unwrap();
+    let reply: cairn_server::protocol::HelloReply = cairn_server::protocol::read_frame(&mut s, 1 << 16).unwrap();
+    let cairn_server::protocol::HelloReply::Error(e) = reply else { panic!("{reply:?}") };
+    assert_eq!(e.code, "UnsupportedProtocolVersion");
+    assert!(e.message.contains("version 2") && e.message.contains("version 1"), "{}", e.message);
+}

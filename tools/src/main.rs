@@ -823,7 +823,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     store.close()?;
                     r
                 }
-                Backend::Remote { mut client, .. } => serde_json::from_str(&client.compact(opts)?)?,
+                Backend::Remote { mut client, .. } => client.compact(opts)?.into(),
             };
             let rolled: Option<cairn_engine::rollup::RollupReport> = if *rollup {
                 let o = cairn_engine::rollup::RollupOptions { dry_run: *dry_run, ..Default::default() };
@@ -833,7 +833,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         store.close()?;
                         r
                     }
-                    Backend::Remote { mut client, .. } => serde_json::from_str(&client.rollup(None, None, *dry_run)?)?,
+                    Backend::Remote { mut client, .. } => client.rollup(None, None, *dry_run)?.into(),
                 })
             } else {
                 None
@@ -891,7 +891,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     store.close()?;
                     r
                 }
-                Backend::Remote { mut client, .. } => serde_json::from_str(&client.retain(older_than.as_secs(), *dry_run)?)?,
+                Backend::Remote { mut client, .. } => client.retain(older_than.as_secs(), *dry_run)?.into(),
             };
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -920,20 +920,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     anyhow::bail!("--start {} is after --end {}", format_event_time(s), format_event_time(e));
                 }
             }
-            let report: serde_json::Value = match open_backend(&cli)? {
+            // One shape, embedded or remote: the wire report's.
+            let report: cairn_server::protocol::WireInsightsReport = match open_backend(&cli)? {
                 Backend::Local(store) => {
                     use cairn_engine::insights::{detect::DetectOptions, scan};
                     let detect = DetectOptions { sensitivity: *sensitivity, ..DetectOptions::default() };
                     let o = scan::RunOptions { start_ms, end_ms, backfill: *backfill, ending: false, detect };
                     let r = scan::run(&store, &mut scan::Scanner::new(), &o)?;
                     store.close()?;
-                    serde_json::to_value(&r)?
+                    (&r).into()
                 }
                 Backend::Remote { mut client, .. } => {
                     let milli = (*sensitivity * 1000.0).round() as u32;
-                    serde_json::from_str(&client.insights(start_ms, end_ms, *backfill, Some(milli))?)?
+                    client.insights(start_ms, end_ms, *backfill, Some(milli))?
                 }
             };
+            let report = serde_json::to_value(&report)?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 Output::Table => cairn_tools::cmd::insights::print_table(&report, &mut io::stdout().lock())?,

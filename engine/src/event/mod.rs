@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use parse::{parse_raw, RawFields, ShapeError};
-pub use time::{format_event_time, parse_event_time};
+pub use time::{format_event_time, format_event_time_ms, parse_event_time};
 
 /// Why a record was rejected. Its `Display` names the field or the limit.
 #[derive(Debug, Clone, PartialEq, Eq)]

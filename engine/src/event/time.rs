@@ -129,6 +129,17 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 /// Formats milliseconds since the epoch as CloudTrail does
 /// (`YYYY-MM-DDTHH:MM:SSZ`, sub-second part dropped).
+/// As [`format_event_time`], with milliseconds when there are any
+/// (`2026-01-01T00:00:00.005Z`): for messages about instants that may be
+/// less than a second apart.
+pub fn format_event_time_ms(ms: i64) -> String {
+    let s = format_event_time(ms);
+    match ms.rem_euclid(1_000) {
+        0 => s,
+        frac => format!("{}.{frac:03}Z", s.trim_end_matches('Z')),
+    }
+}
+
 pub fn format_event_time(ms: i64) -> String {
     let secs = ms.div_euclid(1_000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));

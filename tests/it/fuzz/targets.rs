@@ -92,7 +92,7 @@ fn fuzz_framing() {
     let pretty: Vec<String> =
         records.iter().map(|r| serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(r).unwrap()).unwrap()).collect();
     seeds.push(Seed::new("pretty", pretty.join("\n")));
-    let t = Target { name: "framing", seeds, iterations: 1500, alloc_max: 8 * MIB };
+    let t = Target { name: "framing", seeds, iterations: 1500, alloc_max: 8 * MIB, reseal: None };
     run(t, |_, input| {
         let whole: Vec<Piece> = Splitter::new(input, RECORD_BYTES_MAX).collect();
         let chunked: Vec<Piece> = Splitter::new(BufReader::with_capacity(7, input), RECORD_BYTES_MAX).collect();
@@ -119,7 +119,7 @@ fn fuzz_framing() {
 // Goal: the event parser rejects any bytes with a reason, never panics.
 #[test]
 fn fuzz_event_parser() {
-    let t = Target { name: "event", seeds: real_records(), iterations: 4000, alloc_max: 4 * MIB };
+    let t = Target { name: "event", seeds: real_records(), iterations: 4000, alloc_max: 4 * MIB, reseal: None };
     run(t, |_, input| {
         let _ = parse_event(input, RECORD_BYTES_MAX);
     });
@@ -130,7 +130,7 @@ fn fuzz_event_parser() {
 #[test]
 fn fuzz_wal() {
     let seeds = golden_files(|p| p.extension().is_some_and(|x| x == "wal"));
-    let t = Target { name: "wal", seeds, iterations: 1500, alloc_max: 32 * MIB };
+    let t = Target { name: "wal", reseal: Some(super::fixup::reseal), seeds, iterations: 1500, alloc_max: 32 * MIB };
     run(t, |_, input| {
         for newest in [true, false] {
             let _ = cairn_engine::wal::read_wal(Path::new("00000000000000000000.wal"), input, newest);
@@ -144,7 +144,7 @@ fn fuzz_wal() {
 #[test]
 fn fuzz_segment() {
     let seeds = golden_files(|p| p.extension().is_some_and(|x| x == "seg"));
-    let t = Target { name: "segment", seeds, iterations: 600, alloc_max: 64 * MIB };
+    let t = Target { name: "segment", reseal: Some(super::fixup::reseal), seeds, iterations: 600, alloc_max: 64 * MIB };
     run(t, |_, input| {
         let (_dir, path) = temp_file("00000000000000000000.seg", input);
         let Ok(seg) = Segment::open(&path) else { return };
@@ -212,7 +212,8 @@ fn store_with(label: &str, input: &[u8]) -> tempfile::TempDir {
 // panics the process.
 #[test]
 fn fuzz_store() {
-    let t = Target { name: "store", seeds: golden_files(|_| true), iterations: 250, alloc_max: 64 * MIB };
+    let t =
+        Target { name: "store", reseal: Some(super::fixup::reseal), seeds: golden_files(|_| true), iterations: 250, alloc_max: 64 * MIB };
     run(t, |label, input| {
         let dir = store_with(label, input);
         let _ = verify_dir(dir.path(), &VerifyOptions::default(), &mut |_, _| {});
@@ -233,7 +234,13 @@ fn fuzz_store() {
 // Goal: the manifest decoder refuses bad bytes with an error.
 #[test]
 fn fuzz_manifest() {
-    let t = Target { name: "manifest", seeds: golden_files(|p| p.ends_with("MANIFEST")), iterations: 4000, alloc_max: 16 * MIB };
+    let t = Target {
+        name: "manifest",
+        reseal: Some(super::fixup::reseal),
+        seeds: golden_files(|p| p.ends_with("MANIFEST")),
+        iterations: 4000,
+        alloc_max: 16 * MIB,
+    };
     run(t, |_, input| {
         let _ = Manifest::decode(Path::new("MANIFEST"), input);
     });
@@ -243,8 +250,13 @@ fn fuzz_manifest() {
 // never panics.
 #[test]
 fn fuzz_checkpoint_history() {
-    let t =
-        Target { name: "checkpoint-history", seeds: golden_files(|p| p.ends_with("checkpoints")), iterations: 4000, alloc_max: 16 * MIB };
+    let t = Target {
+        name: "checkpoint-history",
+        reseal: Some(super::fixup::reseal),
+        seeds: golden_files(|p| p.ends_with("checkpoints")),
+        iterations: 4000,
+        alloc_max: 16 * MIB,
+    };
     run(t, |_, input| {
         let _ = history::decode(Path::new("checkpoints"), input);
     });
@@ -267,7 +279,7 @@ fn fuzz_notes_and_keys() {
     let (notes, verifiers, keys_text) = v4_notes_and_keys();
     let mut seeds: Vec<Seed> = notes.iter().map(|n| Seed::new("note", n.as_bytes())).collect();
     seeds.push(Seed::new("keys", keys_text.as_bytes()));
-    let t = Target { name: "notes", seeds, iterations: 3000, alloc_max: 4 * MIB };
+    let t = Target { name: "notes", seeds, iterations: 3000, alloc_max: 4 * MIB, reseal: None };
     run(t, |label, input| {
         let s = text(input);
         if label == "keys" {
@@ -300,7 +312,7 @@ fn fuzz_proof_bundles() {
     let c = store.prove_consistency(&old, None).unwrap();
     seeds.push(Seed::new("consistency", serde_json::to_vec_pretty(&ConsistencyBundle::from_proof(&c)).unwrap()));
     store.close().unwrap();
-    let t = Target { name: "proof-bundles", seeds, iterations: 3000, alloc_max: 8 * MIB };
+    let t = Target { name: "proof-bundles", seeds, iterations: 3000, alloc_max: 8 * MIB, reseal: None };
     run(t, |label, input| {
         if label == "inclusion" {
             if let Ok(b) = serde_json::from_slice::<ProofBundle>(input) {
@@ -314,7 +326,7 @@ fn fuzz_proof_bundles() {
 
 /// Every frame of the protocol's golden fixture, labelled by name.
 fn golden_frames() -> Vec<Seed> {
-    let text = std::fs::read_to_string(fixtures_dir().join("golden/protocol-v1.txt")).unwrap();
+    let text = std::fs::read_to_string(fixtures_dir().join("golden/protocol-v2.txt")).unwrap();
     text.lines().filter_map(|l| l.split_once(' ')).map(|(name, hex)| Seed::new(name, hex::decode(hex.trim()).unwrap())).collect()
 }
 
@@ -323,7 +335,7 @@ fn golden_frames() -> Vec<Seed> {
 // nothing until its bytes come).
 #[test]
 fn fuzz_protocol_frames() {
-    let t = Target { name: "protocol-frames", seeds: golden_frames(), iterations: 6000, alloc_max: 2 * MIB };
+    let t = Target { name: "protocol-frames", seeds: golden_frames(), iterations: 6000, alloc_max: 2 * MIB, reseal: None };
     run(t, |_, input| {
         let limit = 16 * MIB as u32;
         let _ = read_frame::<Request>(&mut &input[..], limit);
@@ -368,9 +380,8 @@ fn fuzz_server() {
     let running = cairn_server::server::start(cfg, shutdown).unwrap();
     let addr = running.addr.to_string();
     let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap().trim().to_string();
-    let seeds: Vec<Seed> =
-        golden_frames().into_iter().filter(|s| !s.label.starts_with("hello") && !s.label.starts_with("response-")).collect();
-    let t = Target { name: "server", seeds, iterations: 300, alloc_max: usize::MAX };
+    let seeds: Vec<Seed> = golden_frames().into_iter().filter(|s| !s.label.starts_with("hello")).collect();
+    let t = Target { name: "server", seeds, iterations: 300, alloc_max: usize::MAX, reseal: None };
     run(t, |_, input| {
         exchange(&addr, &token, input);
         // The server is still there for a well-behaved client.
@@ -386,7 +397,7 @@ fn fuzz_server() {
 fn fuzz_config() {
     let full = "data_dir = \"/var/lib/cairn\"\nlisten = \"127.0.0.1:7878\"\ndurability = \"batch\"\nconnections_max = 256\nidle_timeout_secs = 300\nframe_bytes_max = 16777216\ncheckpoint_interval_secs = 60\nretention_days = 90\ncompaction = true\ncompaction_max_mb_per_sec = 32\nmaintenance_interval_secs = 600\nrollups = false\ninsights = true\ninsights_interval_secs = 60\ninsights_lookback_hours = 24\ninsights_sensitivity = 6.0\ninsecure = false\ntls_cert = \"/etc/cairn/cert.pem\"\ntls_key = \"/etc/cairn/key.pem\"\n";
     let seeds = vec![Seed::new("full", full), Seed::new("small", "listen = \"0.0.0.0:1\"\ninsights_sensitivity = 1e3\n")];
-    let t = Target { name: "config", seeds, iterations: 3000, alloc_max: 4 * MIB };
+    let t = Target { name: "config", seeds, iterations: 3000, alloc_max: 4 * MIB, reseal: None };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cairnd.toml");
     run(t, |_, input| {
@@ -404,7 +415,7 @@ fn fuzz_tokens() {
     let (tokens, _) = cairn_server::auth::Tokens::open(dir.path()).unwrap();
     tokens.create(cairn_server::protocol::Role::Read, "reader one").unwrap();
     let seed = std::fs::read(dir.path().join("tokens")).unwrap();
-    let t = Target { name: "tokens", seeds: vec![Seed::new("tokens", seed)], iterations: 3000, alloc_max: 4 * MIB };
+    let t = Target { name: "tokens", seeds: vec![Seed::new("tokens", seed)], iterations: 3000, alloc_max: 4 * MIB, reseal: None };
     run(t, |_, input| {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("tokens"), input).unwrap();

@@ -137,6 +137,7 @@ pub fn print_report(r: &Report, seconds: f64, json: bool) -> Result<bool> {
             "pruned_checkpoints": r.pruned_checkpoints,
             "seconds": seconds,
             "problems": r.problems.iter().map(|p| serde_json::json!({"kind": p.kind.name(), "what": p.what})).collect::<Vec<_>>(),
+            "problems_omitted": r.problems_omitted,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(r.ok());
@@ -175,7 +176,14 @@ pub fn print_report(r: &Report, seconds: f64, json: bool) -> Result<bool> {
             seconds
         )?;
     } else {
-        writeln!(out, "FAILED: {} problem(s) found in {} events and {} segments", r.problems.len(), r.events, r.segments)?;
+        let omitted = if r.problems_omitted > 0 { format!(" (the first {} listed)", r.problems.len()) } else { String::new() };
+        writeln!(
+            out,
+            "FAILED: {} problem(s) found in {} events and {} segments{omitted}",
+            r.problems.len() as u64 + r.problems_omitted,
+            r.events,
+            r.segments
+        )?;
     }
     Ok(r.ok())
 }
