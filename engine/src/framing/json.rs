@@ -164,6 +164,9 @@ impl Num {
     }
 }
 
+/// A string's first bytes are searched plainly; memchr takes the rest.
+const SHORT_STRING_BYTES: usize = 32;
+
 /// The longest key remembered, for `Records` detection and for the first
 /// key of a record (the splitter's resynchronisation marker).
 pub const KEY_BYTES_MAX: usize = 64;
@@ -293,8 +296,20 @@ impl Validator {
             let b = bytes[i];
             match self.state {
                 State::Str { key } => {
-                    // The hot loop: skip a run of plain string bytes.
-                    let run = bytes[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(bytes.len() - i);
+                    // The hot loop: find the string's next quote or escape
+                    // (SIMD), then check the run for control bytes without
+                    // branching per byte.
+                    // Short strings (keys, most values) end within a few
+                    // bytes: look there first, where memchr's setup costs more.
+                    let rest = &bytes[i..];
+                    let near = rest.len().min(SHORT_STRING_BYTES);
+                    let mut run = match rest[..near].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20) {
+                        Some(p) => p,
+                        None => near + memchr::memchr2(b'"', b'\\', &rest[near..]).unwrap_or(rest.len() - near),
+                    };
+                    if run > near && rest[near..run].iter().fold(false, |any, &c| any | (c < 0x20)) {
+                        run = near + rest[near..run].iter().position(|&c| c < 0x20).unwrap_or(run - near);
+                    }
                     if key && self.outermost_object() {
                         self.remember_key(&bytes[i..i + run]);
                     }
@@ -361,6 +376,10 @@ impl Validator {
                 _ if is_ws(b) => {
                     if b == b'\n' {
                         return Step::LineBreak(i + 1);
+                    }
+                    // Indentation comes in runs of spaces.
+                    while bytes.get(i + 1) == Some(&b' ') {
+                        i += 1;
                     }
                 }
                 State::Value | State::ValueOrClose => {

@@ -190,9 +190,9 @@ impl Tracker {
     }
 
     fn advance(&mut self, bytes: &[u8]) {
-        let rest = match bytes.iter().rposition(|&b| b == b'\n') {
+        let rest = match memchr::memrchr(b'\n', bytes) {
             Some(last) => {
-                self.line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
                 self.line_start = self.offset + last as u64 + 1;
                 self.indent = 0;
                 self.indent_open = true;
