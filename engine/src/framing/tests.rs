@@ -445,7 +445,7 @@ mod property {
     /// invalid UTF-8, a stray bracket.
     fn corruption(kind: u8, mut seed: u64) -> Vec<u8> {
         seed |= 1;
-        let base = intact((seed % 1000) as u32, seed % 3 == 0).into_bytes();
+        let base = intact((seed % 1000) as u32, seed.is_multiple_of(3)).into_bytes();
         match kind % 7 {
             0 => (0..next(&mut seed) % 80).map(|_| b"ab {}[]\":,x0\\"[(next(&mut seed) % 13) as usize]).filter(|&b| b != b'{').collect(),
             1 => base[..(next(&mut seed) as usize % base.len())].to_vec(),

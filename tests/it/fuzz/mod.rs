@@ -196,9 +196,8 @@ pub fn mutate(rng: &mut Rng, base: &[u8], seeds: &[Seed]) -> Vec<u8> {
                 let width = [1usize, 2, 4, 8][rng.below(4) as usize];
                 let i = at(rng);
                 let bytes = v.to_le_bytes();
-                for k in 0..width.min(b.len() - i) {
-                    b[i + k] = bytes[k];
-                }
+                let n = width.min(b.len() - i);
+                b[i..i + n].copy_from_slice(&bytes[..n]);
             }
             4 if len > 0 => {
                 let i = at(rng);
