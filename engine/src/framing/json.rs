@@ -30,6 +30,16 @@ pub enum Step {
     Error(usize, Syntax),
 }
 
+impl Step {
+    /// How many bytes of a chunk of `len` this step consumed.
+    pub fn consumed(self, len: usize) -> usize {
+        match self {
+            Step::More => len,
+            Step::Done(n) | Step::RecordsArray(n) | Step::LineBreak(n) | Step::Error(n, _) => n,
+        }
+    }
+}
+
 /// Why a byte is not JSON where it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {

@@ -385,10 +385,7 @@ impl<R: BufRead> Splitter<R> {
                 return self.recover(start, element, problem, kept);
             }
             let step = v.feed(chunk);
-            let n = match step {
-                Step::More => chunk.len(),
-                Step::Done(n) | Step::RecordsArray(n) | Step::LineBreak(n) | Step::Error(n, _) => n,
-            };
+            let n = step.consumed(chunk.len());
             total += n as u64;
             kept = kept && self.buf.len() + n <= self.value_bytes_max;
             let done = matches!(step, Step::Done(_));
@@ -641,10 +638,7 @@ impl<R: BufRead> Splitter<R> {
                 return self.recover(start, None, problem, false);
             }
             let step = wrapper.feed(chunk);
-            let n = match step {
-                Step::More => chunk.len(),
-                Step::Done(n) | Step::RecordsArray(n) | Step::LineBreak(n) | Step::Error(n, _) => n,
-            };
+            let n = step.consumed(chunk.len());
             self.pos.advance(&chunk[..n]);
             self.src.consume(n);
             match step {
