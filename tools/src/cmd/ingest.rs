@@ -141,8 +141,11 @@ pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
                             sum.skipped_bytes += to.offset.saturating_sub(from.offset);
                             *sum.skipped_by_reason.entry(problem.code().to_string()).or_default() += 1;
                             if sum.rejected + sum.skipped <= REJECTIONS_SHOWN_MAX && !args.quiet {
-                                let more =
-                                    if problems > 1 { format!(" (and {} more problems there)", problems - 1) } else { String::new() };
+                                let more = match problems {
+                                    0 | 1 => String::new(),
+                                    2 => " (and 1 more problem there)".to_string(),
+                                    n => format!(" (and {} more problems there)", n - 1),
+                                };
                                 progress.println(&format!("cairn: skipped {loc}: {problem}{more}"));
                             }
                             return Ok(());
