@@ -174,9 +174,6 @@ impl Num {
     }
 }
 
-/// A string's first bytes are searched plainly; memchr takes the rest.
-const SHORT_STRING_BYTES: usize = 32;
-
 /// The longest key remembered, for `Records` detection and for the first
 /// key of a record (the splitter's resynchronisation marker).
 pub const KEY_BYTES_MAX: usize = 64;
@@ -306,20 +303,8 @@ impl Validator {
             let b = bytes[i];
             match self.state {
                 State::Str { key } => {
-                    // The hot loop: find the string's next quote or escape
-                    // (SIMD), then check the run for control bytes without
-                    // branching per byte.
-                    // Short strings (keys, most values) end within a few
-                    // bytes: look there first, where memchr's setup costs more.
-                    let rest = &bytes[i..];
-                    let near = rest.len().min(SHORT_STRING_BYTES);
-                    let mut run = match rest[..near].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20) {
-                        Some(p) => p,
-                        None => near + memchr::memchr2(b'"', b'\\', &rest[near..]).unwrap_or(rest.len() - near),
-                    };
-                    if run > near && rest[near..run].iter().fold(false, |any, &c| any | (c < 0x20)) {
-                        run = near + rest[near..run].iter().position(|&c| c < 0x20).unwrap_or(run - near);
-                    }
+                    // The hot loop: the run of plain string bytes.
+                    let run = plain_run(&bytes[i..]);
                     if key && self.outermost_object() {
                         self.remember_key(&bytes[i..i + run]);
                     }
@@ -515,6 +500,58 @@ fn literal_name(word: &[u8]) -> &'static str {
     }
 }
 
+/// The length of the run of bytes that may stand in a string as they are:
+/// up to the first `"`, `\\` or control byte. Eight bytes a step (SWAR):
+/// `(x - 0x01..) & !x & 0x80..` flags a zero byte, and no byte before the
+/// first flagged one is flagged wrongly, so the lowest flag is the answer.
+fn plain_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(word) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let flags = (quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash) | (w.wrapping_sub(ONES * 0x20) & !w);
+        let flags = flags & HIGHS;
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + b[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len() - i)
+}
+
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_run;
+
+    // Goal: the word-at-a-time scan finds exactly what a byte loop finds,
+    // for every special byte at every offset, with any bytes around it.
+    #[test]
+    fn plain_run_matches_a_byte_loop() {
+        let slow = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len());
+        let fillers = [b'a', 0x7f, 0x80, 0xa0, 0xff, 0x20, 0x21, b'!', 0xdc];
+        for len in 0..24 {
+            for &fill in &fillers {
+                let base = vec![fill; len];
+                assert_eq!(plain_run(&base), slow(&base));
+                for at in 0..len {
+                    for special in [b'"', b'\\', 0u8, 0x1f, b'\n', 0x01] {
+                        let mut v = base.clone();
+                        v[at] = special;
+                        // and a second special byte later, and low bytes before
+                        if at + 2 < len {
+                            v[at + 2] = b'"';
+                        }
+                        assert_eq!(plain_run(&v), slow(&v), "{v:?}");
+                    }
+                }
+            }
+        }
+    }
 }
