@@ -17,7 +17,7 @@ pub fn store() -> (Store, u64, String) {
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-store-{n}-index-v{}", cairn_engine::index::INDEX_VERSION));
     let rate = n as f64 / (30.0 * 86_400.0);
-    let mut gen = Generator::new(GenOptions { seed: 11, start_ms: START_MS, rate_per_sec: rate, record_bytes: None });
+    let mut gen = Generator::new(GenOptions { seed: 11, start_ms: START_MS, rate_per_sec: rate, ..GenOptions::default() });
     let mut sample_id = String::new();
     let ready = dir.join("READY").exists();
     let store = Store::open(&dir, Options::default()).unwrap();

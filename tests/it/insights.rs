@@ -85,7 +85,7 @@ fn append_all(store: &Store, records: &mut Vec<Vec<u8>>) {
 /// by minute, sealed as it goes (so counters come from many segments and
 /// the memtable).
 fn build(store: &Store) {
-    let mut generator = Generator::new(GenOptions { seed: 7, start_ms: T0 * 60_000, rate_per_sec: 0.1, record_bytes: None });
+    let mut generator = Generator::new(GenOptions { seed: 7, start_ms: T0 * 60_000, rate_per_sec: 0.1, ..GenOptions::default() });
     let mut rng = Lcg(42);
     let mut pending: Vec<Vec<u8>> = Vec::new();
     let mut next_gen = Vec::new();

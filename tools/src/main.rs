@@ -15,7 +15,7 @@ use cairn_engine::event::{format_event_time, parse_event_time};
 use cairn_engine::{Durability, Options, Store};
 use cairn_tools::backend::{Backend, ServerView};
 use cairn_tools::cmd::{bench, cloudtrail, ingest, integrity, query};
-use cairn_tools::gen::{GenOptions, Generator};
+use cairn_tools::gen::{GenOptions, Generator, Profile};
 use clap::{Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "Cairn: a self-hosted, tamper-evident audit-event store (CloudTrail records and on-premises events)";
@@ -128,6 +128,15 @@ impl Filters {
         attrs.extend(self.category.iter().map(|c| format!("EventCategory={c}")));
         query::build_query(self.start.as_deref(), self.end.as_deref(), &attrs, now_ms)
     }
+}
+
+/// `cairn bench --profile`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchProfile {
+    Standard,
+    Diverse,
+    /// Both, one after the other (a fresh store each).
+    Both,
 }
 
 #[derive(Subcommand)]
@@ -303,9 +312,14 @@ enum Command {
         /// Mean events per second of event time.
         #[arg(long, default_value_t = 50.0)]
         rate: f64,
-        /// Pad records to about this many bytes.
+        /// Pad records to about this many bytes (standard profile).
         #[arg(long)]
         record_bytes: Option<usize>,
+        /// The kind of trail: standard (135 APIs, stable principals) or
+        /// diverse (293 APIs, short-lived sessions, varied values; closer to
+        /// a large organisation's trail).
+        #[arg(long, value_enum, default_value_t = Profile::Standard)]
+        profile: Profile,
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -552,6 +566,11 @@ enum Command {
         /// report compaction's speed and the bytes/event after it.
         #[arg(long)]
         compact: bool,
+        /// The generated data: standard, diverse (closer to a large
+        /// organisation's trail; see `cairn gen --help`), or both, one after
+        /// the other. Every figure names its profile.
+        #[arg(long, value_enum, default_value_t = BenchProfile::Standard)]
+        profile: BenchProfile,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -1086,12 +1105,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_stats(&stats, server, *output)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Gen { count, seed, start, rate, record_bytes, out } => {
+        Command::Gen { count, seed, start, rate, record_bytes, profile, out } => {
             if !(*rate > 0.0 && rate.is_finite()) {
                 bail!("--rate {rate} must be a positive number of events per second");
             }
+            if record_bytes.is_some() && *profile != Profile::Standard {
+                bail!("--record-bytes pads the standard profile only; the {} profile has natural sizes", profile.name());
+            }
             let start_ms = parse_start(start)?;
-            let mut gen = Generator::new(GenOptions { seed: *seed, start_ms, rate_per_sec: *rate, record_bytes: *record_bytes });
+            let mut gen =
+                Generator::new(GenOptions { seed: *seed, start_ms, rate_per_sec: *rate, record_bytes: *record_bytes, profile: *profile });
             let sink: Box<dyn Write> = match out {
                 Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
                 None => Box::new(io::stdout().lock()),
@@ -1107,7 +1130,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             w.flush()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { events, duration, batch, clients, record_bytes, seed, no_insights, compact, output } => {
+        Command::Bench { events, duration, batch, clients, record_bytes, seed, no_insights, compact, profile, output } => {
             // Bench uses a temporary directory unless one is named, or a
             // server with --server.
             let data_dir = cli.data_dir.clone();
@@ -1115,24 +1138,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(addr) => Some((addr.clone(), token(&cli)?, cli.tls_ca.clone())),
                 None => None,
             };
-            let report = bench::run(&bench::BenchArgs {
-                server,
-                data_dir,
-                events: *events,
-                duration: *duration,
-                batch: *batch,
-                clients: *clients,
-                record_bytes: *record_bytes,
-                durability: cli.durability.parse()?,
-                seed: *seed,
-                zstd_level: cli.zstd_level,
-                segment_bytes: cli.segment_bytes,
-                insights: !*no_insights,
-                compact: *compact,
-            })?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                Output::Table => bench::print_table(&report),
+            let profiles: &[Profile] = match profile {
+                BenchProfile::Standard => &[Profile::Standard],
+                BenchProfile::Diverse => &[Profile::Diverse],
+                BenchProfile::Both => &[Profile::Standard, Profile::Diverse],
+            };
+            if record_bytes.is_some() && profiles.contains(&Profile::Diverse) {
+                bail!("--record-bytes pads the standard profile only; the diverse profile has natural sizes");
+            }
+            let mut reports = Vec::new();
+            for &p in profiles {
+                let report = bench::run(&bench::BenchArgs {
+                    server: server.clone(),
+                    // A fresh store per profile when both run in one directory.
+                    data_dir: data_dir.as_ref().map(|d| if profiles.len() > 1 { d.join(p.name()) } else { d.clone() }),
+                    events: *events,
+                    duration: *duration,
+                    batch: *batch,
+                    clients: *clients,
+                    record_bytes: *record_bytes,
+                    durability: cli.durability.parse()?,
+                    seed: *seed,
+                    zstd_level: cli.zstd_level,
+                    segment_bytes: cli.segment_bytes,
+                    insights: !*no_insights,
+                    compact: *compact,
+                    profile: p,
+                })?;
+                if matches!(output, Output::Table) {
+                    if !reports.is_empty() {
+                        println!();
+                    }
+                    bench::print_table(&report);
+                }
+                reports.push(report);
+            }
+            if matches!(output, Output::Json) {
+                let v = match reports.as_slice() {
+                    [one] => serde_json::to_value(one)?,
+                    many => serde_json::Value::Object(
+                        many.iter().map(|r| Ok((r.profile.to_string(), serde_json::to_value(r)?))).collect::<Result<_>>()?,
+                    ),
+                };
+                println!("{}", serde_json::to_string_pretty(&v)?);
             }
             Ok(ExitCode::SUCCESS)
         }

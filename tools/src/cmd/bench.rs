@@ -14,7 +14,7 @@ use cairn_server::client::Client;
 use crate::backend::{Ack, Backend};
 use parking_lot::Mutex;
 
-use crate::gen::{GenOptions, Generator};
+use crate::gen::{GenOptions, Generator, Profile};
 
 pub struct BenchArgs {
     /// Benchmark this server (address, token, TLS CA file) instead of an
@@ -36,6 +36,8 @@ pub struct BenchArgs {
     pub insights: bool,
     /// Embedded: compact everything with a dictionary afterwards.
     pub compact: bool,
+    /// Which generated data (every figure names it).
+    pub profile: Profile,
 }
 
 /// Each seed's events start this much later than the previous seed's
@@ -48,6 +50,8 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
     pub mode: &'static str,
+    /// The generator profile the figures were measured on.
+    pub profile: &'static str,
     pub events: u64,
     pub clients: usize,
     pub batch: usize,
@@ -142,7 +146,13 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
         }
     };
     let start_ms = GenOptions::default().start_ms + (args.seed.saturating_sub(1) % 1000) as i64 * SEED_SPAN_MS;
-    let mut gen = Generator::new(GenOptions { seed: args.seed, record_bytes: args.record_bytes, start_ms, ..GenOptions::default() });
+    let mut gen = Generator::new(GenOptions {
+        seed: args.seed,
+        record_bytes: args.record_bytes,
+        start_ms,
+        profile: args.profile,
+        ..GenOptions::default()
+    });
     let source = match args.duration {
         Some(d) => Source::Live { gen: Box::new(Mutex::new(gen)), until: Instant::now() + d, batch: args.batch },
         None => {
@@ -291,6 +301,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     let raw_bytes = raw_bytes.load(Ordering::Relaxed) as f64;
     Ok(BenchReport {
         mode: if args.server.is_some() { "server" } else { "embedded" },
+        profile: args.profile.name(),
         events: n as u64,
         clients: args.clients,
         batch: args.batch,
@@ -313,6 +324,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
 
 pub fn print_table(r: &BenchReport) {
     println!("mode              {}", r.mode);
+    println!("data              the {} generator profile (cairn gen --profile {})", r.profile, r.profile);
     println!("events            {} ({} clients, batches of {}, durability {})", r.events, r.clients, r.batch, r.durability);
     println!("record size       {:.0} B average", r.record_bytes_avg);
     println!("ingest            {:.0} events/s, {:.1} MB/s ({:.2} s)", r.events_per_sec, r.mb_per_sec, r.seconds);

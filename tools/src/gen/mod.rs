@@ -22,6 +22,35 @@
 //! Records are written straight into the caller's buffer from static
 //! templates (`$x` placeholders, see `Generator::placeholder`); a record
 //! costs well under 2 µs and no heap allocation besides the buffer's growth.
+//!
+//! This is the `standard` profile. [`Profile::Diverse`] (`diverse.rs`) has
+//! the character of a large organisation's trail instead: many more APIs,
+//! short-lived sessions, varied parameter values; figures should be
+//! measured on both.
+
+pub mod diverse;
+
+/// Which kind of trail to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Profile {
+    /// 135 APIs over 18 services, a few dozen principals with stable keys,
+    /// ~1.3 KB records (the profile Cairn's first figures were measured on).
+    #[default]
+    Standard,
+    /// 293 APIs over 40 services (Zipf), short-lived sessions (~1,600 access
+    /// keys, 900 addresses, 400 user agents per 50,000 events), varied
+    /// parameter values, ~1.5 KB median records, 8% up to 10 minutes late.
+    Diverse,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Standard => "standard",
+            Profile::Diverse => "diverse",
+        }
+    }
+}
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -36,14 +65,16 @@ pub struct GenOptions {
     /// When Some(n): pad records so their length is about n bytes (±10%),
     /// for benchmarks (`--record-bytes`); records never shrink below their
     /// natural size, and the natural long tail of 4-20 KB records is turned
-    /// off so that sizes stay close to n. None: natural sizes.
+    /// off so that sizes stay close to n. None: natural sizes. (Standard
+    /// profile only.)
     pub record_bytes: Option<usize>,
+    pub profile: Profile,
 }
 
 impl Default for GenOptions {
     fn default() -> Self {
         // 2026-01-01T00:00:00Z
-        Self { seed: 1, start_ms: 1_767_225_600_000, rate_per_sec: 50.0, record_bytes: None }
+        Self { seed: 1, start_ms: 1_767_225_600_000, rate_per_sec: 50.0, record_bytes: None, profile: Profile::Standard }
     }
 }
 
@@ -101,7 +132,7 @@ impl Weighted {
         let (mut cum, mut items, mut total) = (Vec::new(), Vec::new(), 0u32);
         for (i, w) in pairs {
             if w > 0 {
-                total += w;
+                total = total.checked_add(w).expect("generator weights sum past u32::MAX (a table's weights are too large)");
                 cum.push(total);
                 items.push(i as u16);
             }
@@ -1773,6 +1804,8 @@ pub struct Generator {
     ev: Event,
     /// Scratch space for padding.
     tail: Vec<u8>,
+    /// The diverse profile's generator, when that is the profile.
+    diverse: Option<Box<diverse::Diverse>>,
 }
 
 /// Per-million probabilities.
@@ -1821,12 +1854,16 @@ impl Generator {
                 vals: [0; 128],
             },
             tail: Vec::new(),
+            diverse: (opts.profile == Profile::Diverse).then(|| Box::new(diverse::Diverse::new(opts.seed, opts.start_ms, interval_ns))),
         }
     }
 
     /// Appends one compact JSON record (no trailing newline) to `out` (does
     /// not clear it).
     pub fn next_record(&mut self, out: &mut Vec<u8>) {
+        if let Some(d) = &mut self.diverse {
+            return d.next_record(out);
+        }
         let start = out.len();
         out.reserve(2048);
         self.begin();
