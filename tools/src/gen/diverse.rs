@@ -168,7 +168,7 @@ fn apis() -> Vec<Api> {
     for a in &mut out {
         let h = mix(super::ident_hash(a.svc, &a.name));
         // One API in ten takes no parameters (null); the rest 2 to 4.
-        let n = if h % 10 == 0 { 0 } else { 2 + (h >> 4) as usize % 3 };
+        let n = if h.is_multiple_of(10) { 0 } else { 2 + (h >> 4) as usize % 3 };
         a.params = (0..n).map(|i| ((h >> (8 + 5 * i)) % PARAM_KEYS.len() as u64) as usize).collect();
         a.params.sort_unstable();
         a.params.dedup();
