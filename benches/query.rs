@@ -1,7 +1,9 @@
 //! Criterion benchmarks of each query kind on a store of generated events
 //! spread over 30 days (CAIRN_BENCH_EVENTS, default 1,000,000; the store is
-//! built once under target/ and reused):
-//! - one-attribute lookup over 7 days returning 50 events (warm);
+//! built once under target/ and reused), for each generator profile
+//! (standard and diverse; CAIRN_BENCH_PROFILE picks one):
+//! - one-attribute lookup (the busiest user name) over 7 days returning 50
+//!   events (warm);
 //! - eventID lookup;
 //! - count grouped by EventName over 30 days;
 //! - export of every event (throughput in record bytes).
@@ -13,15 +15,28 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 #[path = "shared/mod.rs"]
 mod shared;
-use shared::{store, DAY_MS, START_MS};
+use shared::{store_of, DAY_MS, START_MS};
 
 fn queries(c: &mut Criterion) {
-    let (store, n, id) = store();
+    let profiles = match std::env::var("CAIRN_BENCH_PROFILE") {
+        Ok(_) => vec![shared::env_profile()],
+        Err(_) => vec![cairn_tools::gen::Profile::Standard, cairn_tools::gen::Profile::Diverse],
+    };
+    for p in profiles {
+        queries_of(c, p);
+    }
+}
+
+fn queries_of(c: &mut Criterion, profile: cairn_tools::gen::Profile) {
+    let (store, n, id) = store_of(profile);
     let stats = store.stats().unwrap();
-    eprintln!("store: {n} events, {} bytes on disk, {:.1} bytes/event", stats.disk_bytes, stats.disk_bytes as f64 / n as f64);
+    let name = profile.name();
+    eprintln!("{name} store: {n} events, {} bytes on disk, {:.1} bytes/event", stats.disk_bytes, stats.disk_bytes as f64 / n as f64);
     let end = START_MS + 30 * DAY_MS;
-    let mut g = c.benchmark_group(format!("query-{n}"));
-    let week = Query { start_ms: Some(end - 7 * DAY_MS), end_ms: Some(end), filters: vec![(Attr::Username, vec!["alice".into()])] };
+    let mut g = c.benchmark_group(format!("query-{name}-{n}"));
+    let all = Query { start_ms: Some(START_MS), end_ms: Some(end), filters: vec![] };
+    let busiest = store.count(&all, Attr::Username).unwrap().first().map(|(v, _)| v.clone()).unwrap_or_default();
+    let week = Query { start_ms: Some(end - 7 * DAY_MS), end_ms: Some(end), filters: vec![(Attr::Username, vec![busiest])] };
     g.bench_function("lookup Username over 7 days, 50 events", |b| {
         b.iter(|| {
             let p = store.lookup(&week, Some(50), None).unwrap();

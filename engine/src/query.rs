@@ -739,10 +739,18 @@ pub(crate) fn count(snap: &Snapshot, cache: &BlockCache, q: &Query, by: Attr) ->
         return Err(QueryError::InvalidLookupAttributes("counting by EventId is not supported: every event has its own".into()));
     }
     let (start, end) = (q.start(), q.end());
-    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut counts: Counts = Counts::default();
     let has_ids = q.filters.iter().any(|(a, _)| *a == Attr::EventId);
     for seg in snap.segments.iter().filter(|s| s.footer.max_time_ms >= start && s.footer.min_time_ms <= end) {
         let idx = seg.index()?;
+        // A whole segment without filters: its totals table (index v5).
+        let whole = seg.footer.min_time_ms >= start && seg.footer.max_time_ms <= end;
+        if whole && q.filters.is_empty() {
+            if let Some(totals) = idx.totals(by) {
+                totals.for_each(|(value, n)| add_count(&mut counts, value, n));
+                continue;
+            }
+        }
         let range = ordinal_range(seg, cache, start, end)?;
         if range.is_empty() {
             continue;
@@ -766,7 +774,7 @@ pub(crate) fn count(snap: &Snapshot, cache: &BlockCache, q: &Query, by: Attr) ->
                 // Answered from the term table alone: no postings decoded.
                 for t in idx.attr_terms(p, by) {
                     let t = idx.term(t);
-                    *counts.entry(String::from_utf8_lossy(t.value).into_owned()).or_default() += u64::from(t.count);
+                    add_count(&mut counts, t.value, u64::from(t.count));
                 }
                 continue;
             }
@@ -816,7 +824,23 @@ fn confirm_ids(filters: &[(Attr, Vec<String>)], record: &[u8]) -> bool {
     filters.iter().filter(|(a, _)| *a == Attr::EventId).all(|(_, vs)| id.as_ref().is_some_and(|id| vs.contains(id)))
 }
 
-fn count_terms(seg: &Segment, idx: &IndexView<'_>, by: Attr, m: &[u32], counts: &mut HashMap<String, u64>) -> Result<(), Error> {
+/// Adds `n` to the count of `value`, allocating only for a value not seen
+/// yet (a count adds up thousands of terms of a few hundred values).
+fn add_count(counts: &mut Counts, value: &[u8], n: u64) {
+    let text = String::from_utf8_lossy(value);
+    match counts.get_mut(text.as_ref()) {
+        Some(c) => *c += n,
+        None => {
+            counts.insert(text.into_owned(), n);
+        }
+    }
+}
+
+/// Counts by value (foldhash: the values are the store's own, hashed
+/// thousands of times per count).
+type Counts = HashMap<String, u64, foldhash::fast::RandomState>;
+
+fn count_terms(seg: &Segment, idx: &IndexView<'_>, by: Attr, m: &[u32], counts: &mut Counts) -> Result<(), Error> {
     for p in &idx.layout.partitions {
         let (plo, phi) = (p.first_ordinal, p.first_ordinal + p.count);
         let lo = m.partition_point(|&o| o < plo);
@@ -834,7 +858,7 @@ fn count_terms_in(
     p: &crate::index::Partition,
     by: Attr,
     m: &[u32],
-    counts: &mut HashMap<String, u64>,
+    counts: &mut Counts,
 ) -> Result<(), Error> {
     if m.is_empty() {
         return Ok(());
@@ -846,7 +870,7 @@ fn count_terms_in(
         t.ordinals(p, &mut post).ok_or_else(|| Error::corruption(&seg.path, seg.footer.index.offset, "index postings: malformed"))?;
         let n = intersect(&post, m).len() as u64;
         if n > 0 {
-            *counts.entry(String::from_utf8_lossy(t.value).into_owned()).or_default() += n;
+            add_count(counts, t.value, n);
         }
     }
     Ok(())

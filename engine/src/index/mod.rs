@@ -35,6 +35,15 @@
 //! first, padded to a byte. A writer uses the smallest (a bitmap for a
 //! value on more than about one event in eight, such as readOnly; Rice for
 //! most others).
+//!
+//! Version 5 adds flag 2, the segment's totals, after the counters: for
+//! each attribute with few values in the segment (at most 64, or a table
+//! of at most half a byte per event, and never over [`TOTALS_VALUES_MAX`]),
+//! every value and the number of the segment's events carrying it, so that
+//! a count over whole segments reads one small table per segment instead
+//! of every hourly partition: `tables u8`, then per table
+//! `attr u8 | values u32 | bytes u32 | entries`, each entry
+//! `value_len varint | value | count varint`, sorted by value bytes.
 
 use std::borrow::Cow;
 
@@ -212,9 +221,28 @@ pub struct PartitionBuild {
 }
 
 /// The index section version this build writes.
-pub const INDEX_VERSION: u16 = 4;
+pub const INDEX_VERSION: u16 = 5;
 /// Version 4 section flag: the Insights counters are present.
 const FLAG_COUNTERS: u16 = 1;
+/// Version 5 section flag: the segment's totals are present.
+const FLAG_TOTALS: u16 = 2;
+/// An attribute gets a totals table when it has at most this many values
+/// in the segment...
+pub const TOTALS_VALUES_SMALL: usize = 64;
+/// ... or when its table costs at most this many bytes per event of the
+/// segment (event names, sources, regions: a fraction of a byte), and never
+/// over [`TOTALS_VALUES_MAX`] values. Attributes with many long values
+/// (user names, keys, ARNs, resources) would cost bytes on every event for
+/// counts rarely asked for: counting by them walks the partitions.
+pub const TOTALS_BYTES_PER_EVENT_MAX: f64 = 0.5;
+pub const TOTALS_VALUES_MAX: usize = 4096;
+
+/// Does a table of `values` values in `bytes` bytes, in a segment of
+/// `events` events, pay for itself?
+fn totals_kept(values: usize, bytes: usize, events: usize) -> bool {
+    values <= TOTALS_VALUES_MAX && (values <= TOTALS_VALUES_SMALL || bytes as f64 <= events as f64 * TOTALS_BYTES_PER_EVENT_MAX)
+}
+
 /// Version 4 term encodings.
 pub const POSTINGS_VARINT: u8 = 0;
 pub const POSTINGS_BITMAP: u8 = 1;
@@ -282,7 +310,7 @@ pub fn encode_index(
     let term_total: usize = parts.iter().map(|p| p.terms.len()).sum();
     out.extend_from_slice(b"CIDX");
     put_u16(out, INDEX_VERSION);
-    put_u16(out, if counters.is_some() { FLAG_COUNTERS } else { 0 });
+    put_u16(out, if counters.is_some() { FLAG_COUNTERS | FLAG_TOTALS } else { FLAG_TOTALS });
     put_u64(out, partition_ms as u64);
     put_u32(out, parts.len() as u32);
     put_u32(out, term_total as u32);
@@ -355,6 +383,110 @@ pub fn encode_index(
     if let Some(c) = counters {
         c.encode(out);
     }
+    encode_totals(parts, out);
+}
+
+/// The segment's totals (version 5): per attribute, each value's events.
+fn encode_totals(parts: &[PartitionBuild], out: &mut Vec<u8>) {
+    let mut by_attr: std::collections::BTreeMap<u8, std::collections::BTreeMap<&[u8], u64>> = Default::default();
+    for p in parts {
+        for ((attr, value), ords) in &p.terms {
+            let v = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
+            *by_attr.entry(*attr as u8).or_default().entry(v).or_default() += ords.len() as u64;
+        }
+    }
+    let events: usize = parts.iter().map(|p| p.count as usize).sum();
+    let mut tables = Vec::new();
+    for (attr, values) in by_attr {
+        let mut entries = Vec::new();
+        for (v, n) in &values {
+            put_varint64(&mut entries, v.len() as u64);
+            entries.extend_from_slice(v);
+            put_varint64(&mut entries, *n);
+        }
+        if totals_kept(values.len(), entries.len(), events) {
+            tables.push((attr, values.len(), entries));
+        }
+    }
+    out.push(tables.len() as u8);
+    for (attr, values, entries) in tables {
+        out.push(attr);
+        put_u32(out, values as u32);
+        put_u32(out, entries.len() as u32);
+        out.extend_from_slice(&entries);
+    }
+}
+
+fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn read_varint64(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// One attribute's totals: (value, events) in value order.
+#[derive(Debug, Clone)]
+pub struct Totals<'a> {
+    entries: &'a [u8],
+}
+
+impl<'a> Iterator for Totals<'a> {
+    type Item = (&'a [u8], u64);
+
+    fn next(&mut self) -> Option<(&'a [u8], u64)> {
+        // Bounds were checked when the section was parsed.
+        let (len, a) = read_varint64(self.entries)?;
+        let end = a.checked_add(usize::try_from(len).ok()?)?;
+        let value = self.entries.get(a..end)?;
+        let (n, b) = read_varint64(self.entries.get(end..)?)?;
+        self.entries = self.entries.get(end + b..)?;
+        Some((value, n))
+    }
+}
+
+/// Parses the totals tables, checking every entry: (attr, entries range).
+fn parse_totals(r: &mut Reader<'_>, events: u64) -> Result<Vec<(u8, std::ops::Range<usize>)>, String> {
+    let short = || "index section: short totals".to_string();
+    let tables = r.bytes(1).ok_or_else(short)?[0];
+    let mut out = Vec::with_capacity(usize::from(tables));
+    for _ in 0..tables {
+        let attr = r.bytes(1).ok_or_else(short)?[0];
+        let values = r.u32().ok_or_else(short)? as usize;
+        let len = r.u32().ok_or_else(short)? as usize;
+        let at = r.pos();
+        let entries = r.bytes(len).ok_or("index section: totals out of bounds")?;
+        if Attr::from_code(attr).is_none() || out.iter().any(|(a, _)| *a == attr) || values > TOTALS_VALUES_MAX {
+            return Err(format!("index section: bad totals table for attribute {attr}"));
+        }
+        let (mut i, mut seen) = (0usize, 0usize);
+        while i < entries.len() {
+            let (vl, a) = read_varint64(&entries[i..]).ok_or("index section: malformed totals")?;
+            let end = (i + a).checked_add(usize::try_from(vl).map_err(|_| "index section: malformed totals")?).ok_or("overflow")?;
+            let (n, b) = entries.get(end..).and_then(read_varint64).ok_or("index section: malformed totals")?;
+            if n == 0 || n > events {
+                return Err("index section: a total out of range".into());
+            }
+            i = end + b;
+            seen += 1;
+        }
+        if seen != values {
+            return Err(format!("index section: totals of attribute {attr} list {seen} values, not {values}"));
+        }
+        out.push((attr, at..at + len));
+    }
+    Ok(out)
 }
 
 const PARTITION_BYTES: usize = 24;
@@ -425,6 +557,8 @@ pub struct IndexLayout {
     seq_map: Option<SeqMap>,
     /// Version 3: where the Insights counters are (decoded on demand).
     counters: Option<std::ops::Range<usize>>,
+    /// Version 5: each attribute's totals table (attr code, entries).
+    totals: Vec<(u8, std::ops::Range<usize>)>,
 }
 
 /// A read-only view of a segment's index section (bytes from the map).
@@ -434,6 +568,7 @@ pub struct IndexView<'a> {
     terms: &'a [u8],
     values: &'a [u8],
     postings: &'a [u8],
+    section: &'a [u8],
 }
 
 impl IndexLayout {
@@ -448,7 +583,12 @@ impl IndexLayout {
             return Err(format!("index section: unsupported version {version} (this build reads 1 to {INDEX_VERSION})"));
         }
         let flags = r.u16().ok_or("index section: short")?;
-        if (version < 4 && flags != 0) || flags & !FLAG_COUNTERS != 0 {
+        let known = match version {
+            ..=3 => 0,
+            4 => FLAG_COUNTERS,
+            _ => FLAG_COUNTERS | FLAG_TOTALS,
+        };
+        if flags & !known != 0 {
             return Err(format!("index section: unknown flags {flags:#x}"));
         }
         let has_counters = version == 3 || (version >= 4 && flags & FLAG_COUNTERS != 0);
@@ -529,6 +669,7 @@ impl IndexLayout {
         } else {
             None
         };
+        let totals = if flags & FLAG_TOTALS != 0 { parse_totals(&mut r, events)? } else { Vec::new() };
         if r.remaining() != 0 {
             return Err("index section: trailing bytes".into());
         }
@@ -540,6 +681,7 @@ impl IndexLayout {
             postings: postings_start..postings_start + postings_len,
             seq_map,
             counters,
+            totals,
         })
     }
 
@@ -587,11 +729,24 @@ impl IndexLayout {
 
     /// A view over the section bytes this layout was parsed from.
     pub fn view<'a>(&'a self, b: &'a [u8]) -> IndexView<'a> {
-        IndexView { layout: self, terms: &b[self.terms.clone()], values: &b[self.values.clone()], postings: &b[self.postings.clone()] }
+        IndexView {
+            layout: self,
+            terms: &b[self.terms.clone()],
+            values: &b[self.values.clone()],
+            postings: &b[self.postings.clone()],
+            section: b,
+        }
     }
 }
 
 impl<'a> IndexView<'a> {
+    /// The segment's totals for `attr` (version 5, for an attribute with
+    /// few values in the segment): each value and its events.
+    pub fn totals(&self, attr: Attr) -> Option<Totals<'a>> {
+        let (_, r) = self.layout.totals.iter().find(|(a, _)| *a == attr as u8)?;
+        Some(Totals { entries: self.section.get(r.clone())? })
+    }
+
     pub fn term(&self, i: u32) -> Term<'a> {
         let t = &self.terms[i as usize * TERM_BYTES..(i as usize + 1) * TERM_BYTES];
         let vl = u16::from_le_bytes([t[2], t[3]]) as usize;

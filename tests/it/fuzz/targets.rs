@@ -28,7 +28,7 @@ const MIB: usize = 1 << 20;
 
 /// The golden store fixtures, every version.
 fn golden_dirs() -> Vec<(String, PathBuf)> {
-    ["v1", "v2", "v3", "v4"].iter().map(|v| (v.to_string(), fixtures_dir().join("golden").join(v).join("data"))).collect()
+    ["v1", "v2", "v3", "v4", "v5"].iter().map(|v| (v.to_string(), fixtures_dir().join("golden").join(v).join("data"))).collect()
 }
 
 /// Every file of the golden stores, labelled `vN/relative/path`.
