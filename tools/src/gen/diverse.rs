@@ -510,12 +510,8 @@ impl Diverse {
                 put_chars(out, h, 17, B32);
                 out.push(b':');
                 session_name(out, a.session);
-                put(out, r#"","arn":"arn:aws:sts::"#);
-                put_account(out, a.acct);
-                put(out, ":assumed-role/");
-                role_name(out, a.who);
-                out.push(b'/');
-                session_name(out, a.session);
+                put(out, r#"","arn":""#);
+                assumed_role_arn(out, a.acct, a.who, a.session);
                 put(out, r#"","accountId":""#);
                 put_account(out, a.acct);
                 put(out, r#"","accessKeyId":"ASIA"#);
@@ -565,12 +561,8 @@ impl Diverse {
                 put_chars(out, mix(role as u64 ^ 0x2013), 17, B32);
                 out.push(b':');
                 session_name(out, session);
-                put(out, r#"","arn":"arn:aws:sts::"#);
-                put_account(out, acct);
-                put(out, ":assumed-role/");
-                role_name(out, role);
-                out.push(b'/');
-                session_name(out, session);
+                put(out, r#"","arn":""#);
+                assumed_role_arn(out, acct, role, session);
                 put(out, r#""}}"#);
             }
             "Decrypt" | "GenerateDataKey" => {
@@ -750,6 +742,16 @@ impl Diverse {
 /// A 12-digit account id.
 fn put_account(out: &mut Vec<u8>, acct: usize) {
     put_u64(out, 100_000_000_000 + mix(acct as u64 ^ 0xACC7) % 900_000_000_000);
+}
+
+/// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+fn assumed_role_arn(out: &mut Vec<u8>, acct: usize, role: usize, session: u64) {
+    put(out, "arn:aws:sts::");
+    put_account(out, acct);
+    put(out, ":assumed-role/");
+    role_name(out, role);
+    out.push(b'/');
+    session_name(out, session);
 }
 
 fn role_name(out: &mut Vec<u8>, i: usize) {
