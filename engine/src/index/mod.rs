@@ -47,7 +47,7 @@
 
 use std::borrow::Cow;
 
-use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, Reader};
+use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, put_uvarint, Reader};
 use crate::event::Event;
 
 /// A lookup attribute. Codes are on disk: never renumber.
@@ -400,9 +400,9 @@ fn encode_totals(parts: &[PartitionBuild], out: &mut Vec<u8>) {
     for (attr, values) in by_attr {
         let mut entries = Vec::new();
         for (v, n) in &values {
-            put_varint64(&mut entries, v.len() as u64);
+            put_uvarint(&mut entries, v.len() as u64);
             entries.extend_from_slice(v);
-            put_varint64(&mut entries, *n);
+            put_uvarint(&mut entries, *n);
         }
         if totals_kept(values.len(), entries.len(), events) {
             tables.push((attr, values.len(), entries));
@@ -417,68 +417,48 @@ fn encode_totals(parts: &[PartitionBuild], out: &mut Vec<u8>) {
     }
 }
 
-fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn read_varint64(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
+/// One entry of a totals table: `value_len varint | value | count varint`.
+fn totals_entry<'a>(r: &mut Reader<'a>) -> Option<(&'a [u8], u64)> {
+    let len = usize::try_from(r.uvarint()?).ok()?;
+    let value = r.bytes(len)?;
+    Some((value, r.uvarint()?))
 }
 
 /// One attribute's totals: (value, events) in value order.
 #[derive(Debug, Clone)]
 pub struct Totals<'a> {
-    entries: &'a [u8],
+    entries: Reader<'a>,
 }
 
 impl<'a> Iterator for Totals<'a> {
     type Item = (&'a [u8], u64);
 
     fn next(&mut self) -> Option<(&'a [u8], u64)> {
-        // Bounds were checked when the section was parsed.
-        let (len, a) = read_varint64(self.entries)?;
-        let end = a.checked_add(usize::try_from(len).ok()?)?;
-        let value = self.entries.get(a..end)?;
-        let (n, b) = read_varint64(self.entries.get(end..)?)?;
-        self.entries = self.entries.get(end + b..)?;
-        Some((value, n))
+        // Every entry was checked when the section was parsed.
+        totals_entry(&mut self.entries)
     }
 }
 
 /// Parses the totals tables, checking every entry: (attr, entries range).
 fn parse_totals(r: &mut Reader<'_>, events: u64) -> Result<Vec<(u8, std::ops::Range<usize>)>, String> {
     let short = || "index section: short totals".to_string();
-    let tables = r.bytes(1).ok_or_else(short)?[0];
+    let tables = r.u8().ok_or_else(short)?;
     let mut out = Vec::with_capacity(usize::from(tables));
     for _ in 0..tables {
-        let attr = r.bytes(1).ok_or_else(short)?[0];
+        let attr = r.u8().ok_or_else(short)?;
         let values = r.u32().ok_or_else(short)? as usize;
         let len = r.u32().ok_or_else(short)? as usize;
         let at = r.pos();
-        let entries = r.bytes(len).ok_or("index section: totals out of bounds")?;
+        let mut entries = Reader::new(r.bytes(len).ok_or("index section: totals out of bounds")?);
         if Attr::from_code(attr).is_none() || out.iter().any(|(a, _)| *a == attr) || values > TOTALS_VALUES_MAX {
             return Err(format!("index section: bad totals table for attribute {attr}"));
         }
-        let (mut i, mut seen) = (0usize, 0usize);
-        while i < entries.len() {
-            let (vl, a) = read_varint64(&entries[i..]).ok_or("index section: malformed totals")?;
-            let end = (i + a).checked_add(usize::try_from(vl).map_err(|_| "index section: malformed totals")?).ok_or("overflow")?;
-            let (n, b) = entries.get(end..).and_then(read_varint64).ok_or("index section: malformed totals")?;
+        let mut seen = 0usize;
+        while entries.remaining() > 0 {
+            let (_, n) = totals_entry(&mut entries).ok_or("index section: malformed totals")?;
             if n == 0 || n > events {
                 return Err("index section: a total out of range".into());
             }
-            i = end + b;
             seen += 1;
         }
         if seen != values {
@@ -744,7 +724,7 @@ impl<'a> IndexView<'a> {
     /// few values in the segment): each value and its events.
     pub fn totals(&self, attr: Attr) -> Option<Totals<'a>> {
         let (_, r) = self.layout.totals.iter().find(|(a, _)| *a == attr as u8)?;
-        Some(Totals { entries: self.section.get(r.clone())? })
+        Some(Totals { entries: Reader::new(self.section.get(r.clone())?) })
     }
 
     pub fn term(&self, i: u32) -> Term<'a> {
