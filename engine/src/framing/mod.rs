@@ -288,10 +288,15 @@ impl<R: BufRead> Splitter<R> {
     }
 
     fn push(&mut self, piece: Piece) {
+        self.flush_skip();
+        self.queue.push_back(piece);
+    }
+
+    /// Queues the pending skipped span, if any (a piece or the end follows).
+    fn flush_skip(&mut self) {
         if let Some(s) = self.pending_skip.take() {
             self.queue.push_back(Piece::Skipped { from: s.from, to: s.to, problem: s.problem, problems: s.problems });
         }
-        self.queue.push_back(piece);
     }
 
     fn skip(&mut self, from: Tracker, element: Option<u64>, problem: Problem) {
@@ -573,7 +578,7 @@ impl<R: BufRead> Splitter<R> {
     fn junk(&mut self) {
         let start = self.pos;
         let mut preview = Vec::new();
-        let mut nul = false;
+        let mut nuls = 0u64;
         let mut last = 0u8;
         let mut member = false;
         'scan: loop {
@@ -589,8 +594,8 @@ impl<R: BufRead> Splitter<R> {
                     self.src.consume(n);
                     break 'scan;
                 }
-                let at_start = self.pos.offset + i as u64 == start.offset;
-                if b == b'{' && !at_start && !(last == b':' && member) {
+                // (`step` reads a `{` where junk would start as a value.)
+                if b == b'{' && !(last == b':' && member) {
                     n = i;
                     self.pos.advance(&chunk[..n]);
                     self.src.consume(n);
@@ -599,7 +604,7 @@ impl<R: BufRead> Splitter<R> {
                 if preview.len() < PREVIEW_BYTES_MAX {
                     preview.push(b);
                 }
-                nul |= b == 0;
+                nuls += u64::from(b == 0);
                 if b == b':' {
                     member = last == b'"';
                 }
@@ -610,8 +615,8 @@ impl<R: BufRead> Splitter<R> {
             self.pos.advance(&chunk[..n]);
             self.src.consume(n);
         }
-        let problem = if nul {
-            Problem::NulBytes { bytes: preview.iter().filter(|&&b| b == 0).count() as u64 }
+        let problem = if nuls > 0 {
+            Problem::NulBytes { bytes: nuls }
         } else {
             match std::str::from_utf8(&preview) {
                 Ok(s) => Problem::NotJson { found: s.trim_end().to_string() },
@@ -679,9 +684,7 @@ impl<R: BufRead> Splitter<R> {
     }
 
     fn finish(&mut self) {
-        if let Some(s) = self.pending_skip.take() {
-            self.queue.push_back(Piece::Skipped { from: s.from, to: s.to, problem: s.problem, problems: s.problems });
-        }
+        self.flush_skip();
         self.arrays.clear();
         self.finished = true;
     }
