@@ -518,6 +518,32 @@ fn allowed(role: Role, body: &RequestBody) -> bool {
 const CHUNK_EVENTS_MAX: usize = 1000;
 const CHUNK_RECORD_BYTES_MAX: usize = 4 << 20;
 
+/// Gathers events into chunks of at most [`CHUNK_EVENTS_MAX`] events or
+/// about [`CHUNK_RECORD_BYTES_MAX`] bytes (export and tail frames).
+#[derive(Default)]
+struct Chunker {
+    events: Vec<WireEvent>,
+    bytes: usize,
+}
+
+impl Chunker {
+    /// Adds an event; a full chunk comes back to be sent.
+    fn add(&mut self, e: StoredEvent) -> Option<Vec<WireEvent>> {
+        self.bytes += e.record.len() + 32;
+        self.events.push(wire_event(e));
+        if self.events.len() < CHUNK_EVENTS_MAX && self.bytes < CHUNK_RECORD_BYTES_MAX {
+            return None;
+        }
+        self.bytes = 0;
+        Some(std::mem::take(&mut self.events))
+    }
+
+    /// What is left, if anything.
+    fn rest(self) -> Option<Vec<WireEvent>> {
+        (!self.events.is_empty()).then_some(self.events)
+    }
+}
+
 /// Sends one response; one that would exceed the response frame bound is
 /// replaced by a `ResponseTooLarge` error naming its size.
 fn send(w: &mut Box<dyn Io>, id: u64, body: ResponseBody) -> std::io::Result<()> {
@@ -728,15 +754,11 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                 Err(e) => return Ok(reply(w, ResponseBody::Error(e))?),
             };
             let order = if oldest_first { Order::OldestFirst } else { Order::NewestFirst };
-            let mut chunk: Vec<WireEvent> = Vec::new();
-            let mut chunk_bytes = 0usize;
+            let mut chunks = Chunker::default();
             let mut io_err = None;
             let result = store.export(&q, order, |e| {
-                chunk_bytes += e.record.len() + 32;
-                chunk.push(wire_event(e));
-                if chunk.len() >= CHUNK_EVENTS_MAX || chunk_bytes >= CHUNK_RECORD_BYTES_MAX {
-                    chunk_bytes = 0;
-                    if let Err(e) = reply(w, ResponseBody::ExportChunk { events: std::mem::take(&mut chunk) }) {
+                if let Some(events) = chunks.add(e) {
+                    if let Err(e) = reply(w, ResponseBody::ExportChunk { events }) {
                         io_err = Some(e);
                         return false;
                     }
@@ -748,8 +770,8 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
             }
             match result {
                 Ok(count) => {
-                    if !chunk.is_empty() {
-                        reply(w, ResponseBody::ExportChunk { events: chunk })?;
+                    if let Some(events) = chunks.rest() {
+                        reply(w, ResponseBody::ExportChunk { events })?;
                     }
                     ResponseBody::ExportEnd { count }
                 }
@@ -772,18 +794,14 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                     Ok((events, n)) => {
                         next = n;
                         let any = !events.is_empty();
-                        let mut chunk = Vec::new();
-                        let mut chunk_bytes = 0;
+                        let mut chunks = Chunker::default();
                         for e in events {
-                            chunk_bytes += e.record.len() + 32;
-                            chunk.push(wire_event(e));
-                            if chunk_bytes >= CHUNK_RECORD_BYTES_MAX {
-                                reply(w, ResponseBody::TailEvents { events: std::mem::take(&mut chunk) })?;
-                                chunk_bytes = 0;
+                            if let Some(events) = chunks.add(e) {
+                                reply(w, ResponseBody::TailEvents { events })?;
                             }
                         }
-                        if !chunk.is_empty() {
-                            reply(w, ResponseBody::TailEvents { events: chunk })?;
+                        if let Some(events) = chunks.rest() {
+                            reply(w, ResponseBody::TailEvents { events })?;
                         }
                         if !any && client_gone(raw, Duration::from_millis(100)) {
                             return Ok(());
