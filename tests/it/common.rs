@@ -22,6 +22,26 @@ pub fn nth(i: usize) -> Vec<u8> {
     record(&format!("n{i:06}"), "2026-01-01T00:00:00Z", "X")
 }
 
+/// `n` records of the generator with these options.
+pub fn generated_with(opts: cairn_tools::gen::GenOptions, n: usize) -> Vec<Vec<u8>> {
+    let mut g = cairn_tools::gen::Generator::new(opts);
+    (0..n)
+        .map(|_| {
+            let mut r = Vec::new();
+            g.next_record(&mut r);
+            r
+        })
+        .collect()
+}
+
+/// Appends `recs` in batches of `batch`.
+pub fn fill(store: &Store, recs: &[Vec<u8>], batch: usize) {
+    for c in recs.chunks(batch) {
+        let refs: Vec<&[u8]> = c.iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+    }
+}
+
 /// Options with a deterministic ingest clock (ticks by 1 ms per batch).
 pub fn test_options() -> Options {
     let t = Arc::new(AtomicU64::new(1_767_225_600_000));

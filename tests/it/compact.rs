@@ -8,9 +8,9 @@ use std::sync::Arc;
 use cairn_engine::compact::CompactOptions;
 use cairn_engine::verify::{verify_dir, VerifyOptions};
 use cairn_engine::{Attr, Options, Order, Query, Store};
-use cairn_tools::gen::{GenOptions, Generator};
+use cairn_tools::gen::GenOptions;
 
-use crate::common::{all_events, assert_consistent, cairn_bin, test_options};
+use crate::common::{all_events, assert_consistent, cairn_bin, fill, generated_with, test_options};
 
 /// Tiny segments: a store built from many small commits.
 fn tiny() -> Options {
@@ -18,21 +18,7 @@ fn tiny() -> Options {
 }
 
 fn generated(n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut g = Generator::new(GenOptions { seed, ..GenOptions::default() });
-    (0..n)
-        .map(|_| {
-            let mut r = Vec::new();
-            g.next_record(&mut r);
-            r
-        })
-        .collect()
-}
-
-fn fill(store: &Store, recs: &[Vec<u8>], batch: usize) {
-    for c in recs.chunks(batch) {
-        let refs: Vec<&[u8]> = c.iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
-    }
+    generated_with(GenOptions { seed, ..GenOptions::default() }, n)
 }
 
 fn small_all() -> CompactOptions {

@@ -178,23 +178,12 @@ fn invalid_inputs_get_their_errors() {
 // that cuts segments.
 #[test]
 fn counts_from_segment_totals_match_brute_force() {
-    use cairn_tools::gen::{GenOptions, Generator, Profile};
+    use cairn_tools::gen::{GenOptions, Profile};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options { segment_bytes: 12 << 20, ..test_options() }).unwrap();
-    let mut g = Generator::new(GenOptions { seed: 5, profile: Profile::Diverse, rate_per_sec: 2.0, ..GenOptions::default() });
-    let mut model = Vec::new();
-    for _ in 0..24 {
-        let batch: Vec<Vec<u8>> = (0..1000)
-            .map(|_| {
-                let mut r = Vec::new();
-                g.next_record(&mut r);
-                r
-            })
-            .collect();
-        let refs: Vec<&[u8]> = batch.iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
-        model.extend(batch);
-    }
+    let opts = GenOptions { seed: 5, profile: Profile::Diverse, rate_per_sec: 2.0, ..GenOptions::default() };
+    let model = crate::common::generated_with(opts, 24_000);
+    crate::common::fill(&store, &model, 1000);
     store.seal_now().unwrap();
     assert!(store.stats().unwrap().segments >= 3, "several segments");
     // EventSource (40 values) has a table in every segment; ResourceName
