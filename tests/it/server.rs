@@ -494,3 +494,45 @@ fn a_version_1_client_is_told_which_version_to_speak() {
     assert_eq!(e.code, "UnsupportedProtocolVersion");
     assert!(e.message.contains("version 2") && e.message.contains("version 1"), "{}", e.message);
 }
+
+// Goal: records sent straight to cairnd keep the rule that bad bytes cost
+// only themselves: in one Append, garbage before, between and after valid
+// records (not JSON, invalid UTF-8, NUL bytes, a UTF-8 byte-order mark, a
+// record over the size limit, two records in one element) is rejected
+// element by element, and every valid record is stored and read back
+// byte-exact.
+#[test]
+fn append_keeps_every_valid_record_among_bad_ones() {
+    use cairn_server::protocol::WireOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path());
+    let mut c = Client::connect(&d.addr, &d.admin_token()).unwrap();
+    let big =
+        String::from_utf8(nth(900)).unwrap().replacen("\"readOnly\"", &format!("\"pad\":\"{}\",\"readOnly\"", "x".repeat(300 << 10)), 1);
+    let two = [nth(901), nth(902)].concat();
+    let batch: Vec<Vec<u8>> = vec![
+        b"not json".to_vec(),
+        nth(10),
+        b"\xff\xfe{\"eventTime\":1}".to_vec(),
+        nth(11),
+        b"\0\0\0\0".to_vec(),
+        [b"\xEF\xBB\xBF".as_slice(), &nth(903)].concat(),
+        nth(12),
+        big.into_bytes(),
+        two,
+        nth(13),
+        b"{\"eventTime\":\"2026-01-01T00:00:00Z\",\"eventName\":".to_vec(),
+    ];
+    let out = c.append(batch.clone()).unwrap();
+    assert_eq!(out.len(), batch.len());
+    for (i, o) in out.iter().enumerate() {
+        let valid = [1, 3, 6, 9].contains(&i);
+        assert_eq!(matches!(o, WireOutcome::Stored(_)), valid, "element {i}: {o:?}");
+    }
+    for (i, id) in [(1, "n000010"), (3, "n000011"), (6, "n000012"), (9, "n000013")] {
+        let got = c.get(id).unwrap();
+        assert_eq!(got.len(), 1, "{id}");
+        assert_eq!(got[0].record, batch[i], "{id} is stored byte-exact");
+    }
+    assert_eq!(c.stats().unwrap().events, 4);
+}
