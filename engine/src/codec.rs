@@ -50,6 +50,10 @@ impl<'a> Reader<'a> {
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
+    /// The bytes not read yet (without reading them).
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
     pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let s = self.buf.get(self.pos..end)?;

@@ -13,7 +13,7 @@ pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// is corruption, checked before any allocation.
 pub const FRAME_BODY_BYTES_MAX: u64 = 512 * 1024 * 1024;
 /// Sealed-segment blocks are cut when their uncompressed payload reaches this.
-pub const BLOCK_BYTES_TARGET: usize = 128 * 1024;
+pub const BLOCK_BYTES_TARGET: usize = 1024 * 1024;
 /// Maximum number of segments a manifest may list.
 pub const MANIFEST_SEGMENTS_MAX: u64 = 10_000_000;
 /// Maximum nesting depth accepted in a record (serde_json's own recursion

@@ -15,13 +15,14 @@
 //! tenth off the compressed block. Time order (ordinals, postings, the
 //! columns) is unchanged; only where a record's bytes sit moves.
 
+use super::fields::{self, Encoder};
 use super::Block;
 use crate::codec::{put_i64, put_u32, put_u64, put_uvarint, unzigzag, zigzag, Reader};
 use crate::index::Attr;
 use crate::limits::RECORD_BYTES_MAX;
 
-/// The payload version this build writes (segment version 3).
-pub const PAYLOAD_VERSION: u16 = 2;
+/// The payload version this build writes (segment version 4).
+pub const PAYLOAD_VERSION: u16 = 3;
 
 /// What records are grouped by: FNV-1a-32 of eventSource, eventName and
 /// userIdentity.arn (absent: 0). Only equality matters; the hash keeps it
@@ -62,6 +63,7 @@ pub(crate) struct BlockBuf {
     lens: Vec<u32>,
     groups: Vec<GroupKey>,
     data: Vec<u8>,
+    fields: Encoder,
 }
 
 impl BlockBuf {
@@ -83,8 +85,8 @@ impl BlockBuf {
         4 + self.len() * 28 + self.data.len()
     }
 
-    /// Encodes the payload of `version` (1 or 2) into `out`.
-    pub fn encode(&self, version: u16, out: &mut Vec<u8>) {
+    /// Encodes the payload of `version` (1 to 3) into `out`.
+    pub fn encode(&mut self, version: u16, out: &mut Vec<u8>) {
         out.clear();
         put_u32(out, self.len() as u32);
         if version < 2 {
@@ -105,6 +107,23 @@ impl BlockBuf {
         deltas(out, &mut self.seqs.iter().copied());
         deltas(out, &mut self.ingest.iter().copied());
         deltas(out, &mut self.times.iter().map(|&t| t as u64));
+        if version >= 3 {
+            let header = out.len();
+            for (s, e) in self.spans() {
+                self.fields.push(&self.data[s..e]);
+            }
+            self.fields.finish(out);
+            if !self.decodes_to_itself(&out[header..]) {
+                // Never expected: keep every record whole rather than
+                // write a block that would not read back.
+                out.truncate(header);
+                for (s, e) in self.spans() {
+                    self.fields.push_whole(&self.data[s..e]);
+                }
+                self.fields.finish(out);
+            }
+            return;
+        }
         self.lens.iter().for_each(|&l| put_uvarint(out, u64::from(l)));
         let mut slots: Vec<u32> = (0..self.len() as u32).collect();
         slots.sort_by_key(|&i| self.groups[i as usize]);
@@ -121,7 +140,26 @@ impl BlockBuf {
         }
     }
 
+    /// Each record's span in `data`, in time order.
+    fn spans(&self) -> Vec<(usize, usize)> {
+        let mut at = 0usize;
+        self.lens
+            .iter()
+            .map(|&l| {
+                at += l as usize;
+                (at - l as usize, at)
+            })
+            .collect()
+    }
+
+    fn decodes_to_itself(&self, fields: &[u8]) -> bool {
+        let (mut data, mut spans) = (Vec::with_capacity(self.data.len()), Vec::with_capacity(self.len()));
+        let mut r = Reader::new(fields);
+        fields::decode(&mut r, self.len(), &mut data, &mut spans).is_some() && data == self.data && spans == self.spans()
+    }
+
     pub fn clear(&mut self) {
+        self.fields.clear();
         self.seqs.clear();
         self.ingest.clear();
         self.times.clear();
@@ -169,6 +207,11 @@ pub fn decode_block(raw: Vec<u8>, expected: u32, version: u16) -> Option<Block> 
     let seqs = deltas(&mut r)?;
     let ingest_ms = deltas(&mut r)?;
     let time_ms: Vec<i64> = deltas(&mut r)?.into_iter().map(|t| t as i64).collect();
+    if version >= 3 {
+        let (mut data, mut spans) = (Vec::new(), Vec::with_capacity(n));
+        fields::decode(&mut r, n, &mut data, &mut spans)?;
+        return Some(Block { seqs, ingest_ms, time_ms, spans, data });
+    }
     let lens: Vec<usize> = (0..n).map(|_| r.uvarint().and_then(|l| usize::try_from(l).ok())).collect::<Option<_>>()?;
     let slots: Vec<u32> = deltas(&mut r)?.into_iter().map(u32::try_from).collect::<Result<_, _>>().ok()?;
     let at = r.pos();
@@ -221,8 +264,8 @@ mod tests {
     // in time order, whatever order the records are stored in.
     #[test]
     fn payload_versions_round_trip() {
-        let b = sample();
-        for version in [1, 2] {
+        let mut b = sample();
+        for version in [1, 2, 3] {
             let mut raw = Vec::new();
             b.encode(version, &mut raw);
             let d = decode_block(raw, 5, version).expect("decodes");
@@ -254,7 +297,7 @@ mod tests {
     // and a slot order that is not a permutation.
     #[test]
     fn damaged_payloads_are_refused() {
-        for version in [1, 2] {
+        for version in [1, 2, 3] {
             let mut raw = Vec::new();
             sample().encode(version, &mut raw);
             for cut in 0..raw.len() {

@@ -9,6 +9,7 @@
 
 pub mod block;
 pub mod builder;
+pub(crate) mod fields;
 pub mod ids;
 pub mod reader;
 pub mod set;
@@ -26,9 +27,11 @@ pub const FOOTER_MAGIC: &[u8; 8] = b"CAIRNFTR";
 /// optional zstd dictionary (compaction). Version 3, what this build
 /// writes (seals and compaction alike), packs the blocks (block payload
 /// version 2: varint columns, records grouped) and the id table (Rice-coded
-/// fingerprints, bit-packed ordinals). This build reads all three.
-pub const SEGMENT_VERSION: u16 = 3;
-pub const SEGMENT_VERSION_MAX: u16 = 3;
+/// fingerprints, bit-packed ordinals). Version 4, what this build writes,
+/// stores records field by field (block payload version 3, `fields`).
+/// This build reads all four.
+pub const SEGMENT_VERSION: u16 = 4;
+pub const SEGMENT_VERSION_MAX: u16 = 4;
 /// Footer flags (version 2).
 pub const FLAG_CHAIN_HASH: u16 = 1;
 pub const FLAG_DICTIONARY: u16 = 2;
@@ -156,10 +159,10 @@ impl Footer {
 
     /// The block payload version its blocks use (`block`).
     pub fn payload_version(&self) -> u16 {
-        if self.version >= 3 {
-            2
-        } else {
-            1
+        match self.version {
+            4.. => 3,
+            3 => 2,
+            _ => 1,
         }
     }
 

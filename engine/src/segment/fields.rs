@@ -1,0 +1,751 @@
+//! Payload version 3: records stored field by field, losslessly.
+//!
+//! Each record is split into a *template* (its keys, punctuation,
+//! whitespace and literals, byte for byte, with a marker where each string
+//! or number value was) and its *values*, which go into one column per
+//! (key path, kind). Templates are kept once per block; a column holds like
+//! values next to each other (every eventName, every sourceIPAddress, ...),
+//! which is what zstd compresses best. Values whose spelling is canonical
+//! are stored typed: lowercase UUIDs as 16 bytes, `YYYY-MM-DDTHH:MM:SSZ`
+//! times as second deltas, standard base64 (session tokens) decoded.
+//! Columns with few distinct values are dictionary-encoded. A record the
+//! splitter cannot take apart (anything that is not strict JSON) is kept
+//! whole. docs/FORMAT.md specifies the bytes; this file follows it.
+//!
+//! The encoder checks its own work: a block is decoded again and compared
+//! with the records before it is written; if that ever differs, the whole
+//! block is stored with every record whole.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
+use crate::codec::{put_u64, put_uvarint, unzigzag, zigzag, Reader};
+use crate::event::time::{civil_from_days, days_from_civil};
+use crate::limits::{RECORD_BYTES_MAX, RECORD_DEPTH_MAX};
+
+/// The marker in a template where a value goes; a LEB128 column index
+/// follows. JSON text outside strings never holds this byte, and the
+/// splitter refuses raw control bytes inside keys.
+const MARK: u8 = 0x01;
+
+/// The most record bytes one block may decode to.
+pub const BLOCK_RECORD_BYTES_MAX: u64 = 128 * 1024 * 1024;
+
+/// A column's kind: how each of its values is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+enum Kind {
+    /// A string's bytes between the quotes, as written (escapes kept).
+    Text = 1,
+    /// A number's spelling.
+    Number = 2,
+    /// A canonical lowercase UUID string: 16 bytes.
+    Uuid = 3,
+    /// A `YYYY-MM-DDTHH:MM:SSZ` string: seconds since the epoch.
+    Time = 4,
+    /// A canonical padded standard base64 string of at least 24
+    /// characters: its decoded bytes.
+    Base64 = 5,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Text,
+            2 => Kind::Number,
+            3 => Kind::Uuid,
+            4 => Kind::Time,
+            5 => Kind::Base64,
+            _ => return None,
+        })
+    }
+}
+
+/// A column's encoding in the payload.
+const PLAIN: u8 = 0;
+const DICT: u8 = 1;
+
+/// One column while a block fills.
+struct Column {
+    kind: Kind,
+    count: u64,
+    /// Text/Number: values, each ended by a zero byte. Uuid: 16 bytes
+    /// each. Base64: LEB128 length then bytes. Time: unused.
+    data: Vec<u8>,
+    times: Vec<i64>,
+}
+
+/// Splits a block's records into templates and columns.
+#[derive(Default)]
+pub(crate) struct Encoder {
+    templates: HashMap<Vec<u8>, u32>,
+    record_bytes: u64,
+    template_bytes: Vec<u8>,
+    template_count: u64,
+    ids: Vec<u8>,
+    columns: Vec<Column>,
+    column_of: HashMap<(u64, Kind), u32>,
+    whole: Vec<u8>,
+    whole_count: u64,
+    // One record's work, committed only when the whole record splits.
+    template: Vec<u8>,
+    staged: Vec<(u32, usize, usize)>,
+    scratch: Vec<u8>,
+}
+
+impl Encoder {
+    /// Adds one record (in time order).
+    pub fn push(&mut self, record: &[u8]) {
+        self.record_bytes += record.len() as u64;
+        self.template.clear();
+        self.staged.clear();
+        self.scratch.clear();
+        let split = Splitter { rec: record, at: 0, enc: self }.record();
+        if split.is_none() {
+            self.record_bytes -= record.len() as u64;
+            return self.push_whole(record);
+        }
+        for i in 0..self.staged.len() {
+            let (col, s, e) = self.staged[i];
+            let c = &mut self.columns[col as usize];
+            c.count += 1;
+            match c.kind {
+                Kind::Time => c.times.push(i64::from_le_bytes(self.scratch[s..e].try_into().unwrap_or_default())),
+                _ => c.data.extend_from_slice(&self.scratch[s..e]),
+            }
+        }
+        let next = self.templates.len() as u32 + 1;
+        let id = *self.templates.entry(std::mem::take(&mut self.template)).or_insert_with_key(|t| {
+            put_uvarint(&mut self.template_bytes, t.len() as u64);
+            self.template_bytes.extend_from_slice(t);
+            next
+        });
+        self.template_count = self.templates.len() as u64;
+        put_uvarint(&mut self.ids, u64::from(id));
+    }
+
+    /// Adds one record kept whole (in time order).
+    pub fn push_whole(&mut self, record: &[u8]) {
+        self.record_bytes += record.len() as u64;
+        put_uvarint(&mut self.ids, 0);
+        put_uvarint(&mut self.whole, record.len() as u64);
+        self.whole.extend_from_slice(record);
+        self.whole_count += 1;
+    }
+
+    /// Writes the payload's field sections (after the count and the time
+    /// columns) and resets the encoder.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        put_u64(out, self.record_bytes);
+        put_uvarint(out, self.template_count);
+        out.extend_from_slice(&self.template_bytes);
+        out.extend_from_slice(&self.ids);
+        put_uvarint(out, self.whole_count);
+        out.extend_from_slice(&self.whole);
+        put_uvarint(out, self.columns.len() as u64);
+        let mut body = Vec::new();
+        for c in &self.columns {
+            out.push(c.kind as u8);
+            body.clear();
+            let enc = match c.kind {
+                Kind::Text | Kind::Number => encode_text(&c.data, c.count, &mut body),
+                Kind::Time => {
+                    let mut prev = 0i64;
+                    for &t in &c.times {
+                        put_uvarint(&mut body, zigzag(t.wrapping_sub(prev)));
+                        prev = t;
+                    }
+                    PLAIN
+                }
+                Kind::Uuid | Kind::Base64 => {
+                    body.extend_from_slice(&c.data);
+                    PLAIN
+                }
+            };
+            out.push(enc);
+            put_uvarint(out, c.count);
+            put_uvarint(out, body.len() as u64);
+            out.extend_from_slice(&body);
+        }
+        self.clear();
+    }
+
+    pub fn clear(&mut self) {
+        self.templates.clear();
+        self.record_bytes = 0;
+        self.template_bytes.clear();
+        self.template_count = 0;
+        self.ids.clear();
+        self.columns.clear();
+        self.column_of.clear();
+        self.whole.clear();
+        self.whole_count = 0;
+    }
+
+    fn column(&mut self, path: u64, kind: Kind) -> u32 {
+        let next = self.columns.len() as u32;
+        *self.column_of.entry((path, kind)).or_insert_with(|| {
+            self.columns.push(Column { kind, count: 0, data: Vec::new(), times: Vec::new() });
+            next
+        })
+    }
+}
+
+/// Text and number columns: plain (each value then a zero byte), or, when
+/// at most half the values are distinct, a dictionary: LEB128 D, the D
+/// distinct values each ended by a zero byte in order of first use, then
+/// each value's index as one byte (D <= 256) or two little-endian bytes.
+fn encode_text(data: &[u8], count: u64, out: &mut Vec<u8>) -> u8 {
+    let values = data.split(|&b| b == 0).take(count as usize);
+    let mut seen: HashMap<&[u8], u32> = HashMap::new();
+    let mut order: Vec<u32> = Vec::with_capacity(count as usize);
+    for v in values {
+        let next = seen.len() as u32;
+        order.push(*seen.entry(v).or_insert(next));
+    }
+    let distinct = seen.len() as u64;
+    if distinct == 0 || distinct * 2 > count || distinct > 65_536 {
+        out.extend_from_slice(data);
+        return PLAIN;
+    }
+    let mut dict: Vec<(&[u8], u32)> = seen.into_iter().collect();
+    dict.sort_unstable_by_key(|&(_, i)| i);
+    put_uvarint(out, distinct);
+    for (v, _) in dict {
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    for i in order {
+        if distinct <= 256 {
+            out.push(i as u8);
+        } else {
+            out.extend_from_slice(&(i as u16).to_le_bytes());
+        }
+    }
+    DICT
+}
+
+/// One pass over one record: fills the encoder's template and staged
+/// values, or gives up (`None`) on anything that is not strict JSON.
+struct Splitter<'a, 'e> {
+    rec: &'a [u8],
+    at: usize,
+    enc: &'e mut Encoder,
+}
+
+const ROOT: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn child(path: u64, key: &[u8]) -> u64 {
+    // FNV-1a-64 over the parent's hash and the key; a collision only puts
+    // two paths' values in one column.
+    let mut h = path ^ 0xff;
+    for &b in key.iter().chain(std::iter::once(&0xfe)) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+impl<'a> Splitter<'a, '_> {
+    fn record(mut self) -> Option<()> {
+        self.value(ROOT, 0)?;
+        self.ws();
+        (self.at == self.rec.len()).then_some(())
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.rec.get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b @ (b' ' | b'\t' | b'\n' | b'\r')) = self.peek() {
+            self.enc.template.push(b);
+            self.at += 1;
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| {
+            self.enc.template.push(b);
+            self.at += 1;
+        })
+    }
+
+    /// The bytes of a string between its quotes (the opening quote is at
+    /// `at`), leaving `at` after the closing one.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let start = self.at + 1;
+        let mut i = start;
+        loop {
+            match *self.rec.get(i)? {
+                b'"' => break,
+                b'\\' => i += 2,
+                0..=0x1f => return None,
+                _ => i += 1,
+            }
+        }
+        self.at = i + 1;
+        Some(&self.rec[start..i])
+    }
+
+    fn value(&mut self, path: u64, depth: usize) -> Option<()> {
+        if depth > RECORD_DEPTH_MAX {
+            return None;
+        }
+        self.ws();
+        match self.peek()? {
+            b'{' => {
+                self.expect(b'{')?;
+                self.ws();
+                if self.peek()? == b'}' {
+                    return self.expect(b'}');
+                }
+                loop {
+                    self.ws();
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    let key = self.string()?;
+                    let path = child(path, key);
+                    let t = &mut self.enc.template;
+                    t.push(b'"');
+                    t.extend_from_slice(key);
+                    t.push(b'"');
+                    self.ws();
+                    self.expect(b':')?;
+                    self.value(path, depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.expect(b',')?,
+                        b'}' => return self.expect(b'}'),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.expect(b'[')?;
+                self.ws();
+                if self.peek()? == b']' {
+                    return self.expect(b']');
+                }
+                let path = child(path, b"[]");
+                loop {
+                    self.value(path, depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.expect(b',')?,
+                        b']' => return self.expect(b']'),
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => {
+                let text = self.string()?;
+                let kind = classify(text, &mut self.enc.scratch);
+                self.stage(path, kind, b'"')
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => {
+                let start = self.at;
+                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.peek() {
+                    self.at += 1;
+                }
+                self.enc.scratch.extend_from_slice(&self.rec[start..self.at]);
+                self.enc.scratch.push(0);
+                self.stage(path, Kind::Number, 0)
+            }
+            _ => None,
+        }
+    }
+
+    /// Records a value whose stored form `classify` (or the number arm)
+    /// just appended to the scratch buffer.
+    fn stage(&mut self, path: u64, kind: Kind, quote: u8) -> Option<()> {
+        let start = self.enc.staged.last().map_or(0, |s| s.2);
+        let col = self.enc.column(path, kind);
+        self.enc.staged.push((col, start, self.enc.scratch.len()));
+        let t = &mut self.enc.template;
+        if quote != 0 {
+            t.push(quote);
+        }
+        t.push(MARK);
+        put_uvarint(t, u64::from(col));
+        if quote != 0 {
+            t.push(quote);
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.rec[self.at..].starts_with(word).then(|| {
+            self.enc.template.extend_from_slice(word);
+            self.at += word.len();
+        })
+    }
+}
+
+/// The kind a string value is stored as; appends its stored form to `out`.
+fn classify(s: &[u8], out: &mut Vec<u8>) -> Kind {
+    if let Some(u) = parse_uuid(s) {
+        out.extend_from_slice(&u);
+        return Kind::Uuid;
+    }
+    if let Some(t) = parse_time(s) {
+        out.extend_from_slice(&t.to_le_bytes());
+        return Kind::Time;
+    }
+    if s.len() >= 24 && s.len() % 4 == 0 {
+        if let Ok(bytes) = B64.decode(s) {
+            if B64.encode(&bytes).as_bytes() == s {
+                put_uvarint(out, bytes.len() as u64);
+                out.extend_from_slice(&bytes);
+                return Kind::Base64;
+            }
+        }
+    }
+    out.extend_from_slice(s);
+    out.push(0);
+    Kind::Text
+}
+
+fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
+    if s.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        out[n / 2] |= v << (4 * (1 - n % 2));
+        n += 1;
+    }
+    Some(out)
+}
+
+fn format_uuid(u: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, &b) in u.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push(b'-');
+        }
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` with a real date: seconds since the epoch.
+fn parse_time(s: &[u8]) -> Option<i64> {
+    if s.len() != 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' || s[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        s[r].iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+    };
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    if civil_from_days(days) != (y, mo, d) {
+        return None;
+    }
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+fn format_time(t: i64, out: &mut Vec<u8>) -> Option<()> {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, mo, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
+    let two = |out: &mut Vec<u8>, v: i64, sep: u8| {
+        out.push(b'0' + (v / 10) as u8);
+        out.push(b'0' + (v % 10) as u8);
+        out.push(sep);
+    };
+    out.extend_from_slice(&[b'0' + (y / 1000) as u8, b'0' + (y / 100 % 10) as u8, b'0' + (y / 10 % 10) as u8, b'0' + (y % 10) as u8, b'-']);
+    two(out, mo, b'-');
+    two(out, d, b'T');
+    two(out, secs / 3600, b':');
+    two(out, secs / 60 % 60, b':');
+    two(out, secs % 60, b'Z');
+    Some(())
+}
+
+/// A column while a block decodes.
+enum Source<'a> {
+    Text(Reader<'a>),
+    Dict { values: Vec<&'a [u8]>, idx: Reader<'a>, wide: bool },
+    Uuid(Reader<'a>),
+    Time { r: Reader<'a>, prev: i64 },
+    Base64(Reader<'a>),
+}
+
+struct DecColumn<'a> {
+    left: u64,
+    src: Source<'a>,
+}
+
+impl DecColumn<'_> {
+    fn next(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.left = self.left.checked_sub(1)?;
+        match &mut self.src {
+            Source::Text(r) => {
+                let rest = r.rest();
+                let end = memchr::memchr(0, rest)?;
+                out.extend_from_slice(&rest[..end]);
+                r.skip(end + 1)
+            }
+            Source::Dict { values, idx, wide } => {
+                let i = if *wide { usize::from(idx.u16()?) } else { usize::from(idx.u8()?) };
+                out.extend_from_slice(values.get(i)?);
+                Some(())
+            }
+            Source::Uuid(r) => {
+                format_uuid(r.bytes(16)?, out);
+                Some(())
+            }
+            Source::Time { r, prev } => {
+                *prev = prev.checked_add(unzigzag(r.uvarint()?))?;
+                format_time(*prev, out)
+            }
+            Source::Base64(r) => {
+                let n = usize::try_from(r.uvarint()?).ok()?;
+                let bytes = r.bytes(n)?;
+                let start = out.len();
+                out.resize(start + n.div_ceil(3) * 4, 0);
+                B64.encode_slice(bytes, &mut out[start..]).ok().map(|_| ())
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.left == 0
+            && match &self.src {
+                Source::Text(r) | Source::Uuid(r) | Source::Base64(r) | Source::Time { r, .. } => r.remaining() == 0,
+                Source::Dict { idx, .. } => idx.remaining() == 0,
+            }
+    }
+}
+
+fn read_column<'a>(r: &mut Reader<'a>) -> Option<DecColumn<'a>> {
+    let kind = Kind::from_u8(r.u8()?)?;
+    let enc = r.u8()?;
+    let left = r.uvarint()?;
+    let len = usize::try_from(r.uvarint()?).ok()?;
+    let body = r.bytes(len)?;
+    let src = match (kind, enc) {
+        (Kind::Text | Kind::Number, PLAIN) => Source::Text(Reader::new(body)),
+        (Kind::Text | Kind::Number, DICT) => {
+            let mut b = Reader::new(body);
+            let distinct = b.uvarint()?;
+            if distinct == 0 || distinct > 65_536 {
+                return None;
+            }
+            let mut values = Vec::with_capacity(distinct.min(body.len() as u64) as usize);
+            for _ in 0..distinct {
+                let rest = b.rest();
+                let end = memchr::memchr(0, rest)?;
+                values.push(&rest[..end]);
+                b.skip(end + 1)?;
+            }
+            Source::Dict { values, idx: b, wide: distinct > 256 }
+        }
+        (Kind::Uuid, PLAIN) => Source::Uuid(Reader::new(body)),
+        (Kind::Time, PLAIN) => Source::Time { r: Reader::new(body), prev: 0 },
+        (Kind::Base64, PLAIN) => Source::Base64(Reader::new(body)),
+        _ => return None,
+    };
+    Some(DecColumn { left, src })
+}
+
+/// Decodes the field sections of a payload holding `n` records, appending
+/// the records (in time order) to `data` and their spans to `spans`;
+/// `None` if anything is inconsistent.
+pub(crate) fn decode(r: &mut Reader<'_>, n: usize, data: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) -> Option<()> {
+    let total = r.u64()?;
+    if total > BLOCK_RECORD_BYTES_MAX {
+        return None;
+    }
+    let template_count = r.uvarint()?;
+    let mut templates = Vec::with_capacity(template_count.min(r.remaining() as u64) as usize);
+    for _ in 0..template_count {
+        let len = usize::try_from(r.uvarint()?).ok()?;
+        templates.push(r.bytes(len)?);
+    }
+    let mut ids = Vec::with_capacity(n.min(r.remaining()));
+    for _ in 0..n {
+        ids.push(r.uvarint()?);
+    }
+    let whole_count = r.uvarint()?;
+    let mut whole = Vec::with_capacity(whole_count.min(r.remaining() as u64) as usize);
+    for _ in 0..whole_count {
+        let len = usize::try_from(r.uvarint()?).ok()?;
+        whole.push(r.bytes(len)?);
+    }
+    let column_count = r.uvarint()?;
+    let mut columns = Vec::with_capacity(column_count.min(r.remaining() as u64) as usize);
+    for _ in 0..column_count {
+        columns.push(read_column(r)?);
+    }
+    if r.remaining() != 0 {
+        return None;
+    }
+    data.reserve(total as usize);
+    let mut wholes = whole.into_iter();
+    for id in ids {
+        let start = data.len();
+        if id == 0 {
+            data.extend_from_slice(wholes.next()?);
+        } else {
+            let mut t = Reader::new(templates.get(usize::try_from(id - 1).ok()?)?);
+            while t.remaining() > 0 {
+                let rest = t.rest();
+                let lit = memchr::memchr(MARK, rest).unwrap_or(rest.len());
+                data.extend_from_slice(&rest[..lit]);
+                t.skip(lit)?;
+                if t.remaining() > 0 {
+                    t.skip(1)?;
+                    let col = usize::try_from(t.uvarint()?).ok()?;
+                    columns.get_mut(col)?.next(data)?;
+                }
+                if data.len() - start > RECORD_BYTES_MAX {
+                    return None;
+                }
+            }
+        }
+        if data.len() as u64 > total || data.len() - start > RECORD_BYTES_MAX {
+            return None;
+        }
+        spans.push((start, data.len()));
+    }
+    (data.len() as u64 == total && wholes.next().is_none() && columns.iter().all(DecColumn::finished)).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(records: &[&[u8]]) -> Vec<u8> {
+        let mut e = Encoder::default();
+        records.iter().for_each(|r| e.push(r));
+        let mut out = Vec::new();
+        e.finish(&mut out);
+        out
+    }
+
+    fn decode_all(payload: &[u8], n: usize) -> Option<Vec<Vec<u8>>> {
+        let (mut data, mut spans) = (Vec::new(), Vec::new());
+        let mut r = Reader::new(payload);
+        decode(&mut r, n, &mut data, &mut spans)?;
+        Some(spans.iter().map(|&(s, e)| data[s..e].to_vec()).collect())
+    }
+
+    fn assert_round_trip(records: &[&[u8]]) -> Vec<u8> {
+        let payload = encode(records);
+        let back = decode_all(&payload, records.len()).expect("decodes");
+        for (a, b) in records.iter().zip(&back) {
+            assert_eq!(String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+        }
+        assert_eq!(back.len(), records.len());
+        payload
+    }
+
+    const TRICKY: &[&[u8]] = &[
+        br#"{"eventTime":"2026-01-01T00:00:00Z","eventID":"3f1a8fd0-f48e-4c6c-9986-c753586938ea","n":1}"#,
+        br#"{"eventTime":"2026-01-01T00:00:07Z","eventID":"3F1A8FD0-F48E-4C6C-9986-C753586938EA","n":-1.5e+10}"#,
+        br#"{ "eventTime" : "2026-02-30T00:00:00Z" , "a" : [ 1 , "x" , [ ] , { } , null , true , false ] }"#,
+        "{\"a\":\"esc \\\" \\\\ \\u0001 \\/ é\",\"a\":\"dup\",\"\":\"\",\"k\\\"ey\":\"v\"}".as_bytes(),
+        br#"{"t":"IQoJb3JpZ2luX2Vjvi8rWwnWrEKoQXJxyKhfYVw33o5lZMbD9Cu4MG6kO141aRJDRSbZ","u":"IQoJb3JpZ2luX2Vjvi8rWwnWrEKoQXJxyKhfYVw33o5lZMbD9Cu4MG6kO141aRJDRSba"}"#,
+        br#"{"t":"QUJD","u":"QUJDRA==QUJDRA==QUJDRA==","w":"QUI=QUI=QUI=QUI=QUI=QUI="}"#,
+        b"{\n  \"pretty\": {\n\t\"x\": 00012,\r\n \"y\": \"1969-12-31T23:59:59Z\"\n  }\n}",
+        br#"[1,2,{"a":"b"}]"#,
+        br#""just a string""#,
+        b"not json at all",
+        br#"{"unterminated":"#,
+        b"{\"raw control\":\"a\x01b\"}",
+        b"{\"a\":1} trailing",
+        b"",
+        br#"{"deep":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#,
+        br#"{"eventTime":"0000-01-01T00:00:00Z","b":"9999-12-31T23:59:59Z","c":"2024-02-29T12:00:00Z"}"#,
+    ];
+
+    // Goal: every record comes back byte for byte, whatever its spelling:
+    // whitespace, escapes, duplicate and empty keys, number spellings,
+    // non-canonical UUIDs, times and base64, nesting, and records that are
+    // not JSON objects or not JSON at all.
+    #[test]
+    fn records_round_trip_byte_exact() {
+        assert_round_trip(TRICKY);
+        for r in TRICKY {
+            assert_round_trip(&[r]);
+        }
+        assert_round_trip(&[]);
+    }
+
+    // Goal: the real CloudTrail records of the fixtures round-trip, and
+    // none of them has to be kept whole.
+    #[test]
+    fn real_records_split_and_round_trip() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/cloudtrail");
+        let mut records = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "ndjson") {
+                let text = std::fs::read(&path).unwrap();
+                records.extend(text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec));
+            }
+        }
+        assert!(records.len() > 100, "{} records", records.len());
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let mut e = Encoder::default();
+        refs.iter().for_each(|r| e.push(r));
+        assert_eq!(e.whole_count, 0, "every real record splits");
+        assert_round_trip(&refs);
+    }
+
+    // Goal: typed values are stored in their small form: a UUID in 16
+    // bytes, not 36.
+    #[test]
+    fn canonical_values_are_stored_typed() {
+        let recs: Vec<String> = (0..50).map(|i| format!(r#"{{"eventID":"3f1a8fd0-f48e-4c6c-9986-{i:012x}"}}"#)).collect();
+        let refs: Vec<&[u8]> = recs.iter().map(|s| s.as_bytes()).collect();
+        let payload = assert_round_trip(&refs);
+        assert!(payload.len() < 50 * 20, "{} bytes for 50 UUIDs", payload.len());
+        assert_eq!(classify(b"2026-02-30T00:00:00Z", &mut Vec::new()), Kind::Text);
+        assert_eq!(classify(b"2026-02-28T00:00:00Z", &mut Vec::new()), Kind::Time);
+        assert_eq!(classify(b"3F1A8FD0-F48E-4C6C-9986-C753586938EA", &mut Vec::new()), Kind::Text);
+        assert_eq!(classify(b"QUJDRA==QUJDRA==QUJDRA==", &mut Vec::new()), Kind::Text);
+    }
+
+    // Goal: a damaged payload is refused or decodes to something, never
+    // panics: every truncation and every single-byte change.
+    #[test]
+    fn damaged_payloads_never_panic() {
+        let payload = encode(TRICKY);
+        for cut in 0..payload.len() {
+            assert!(decode_all(&payload[..cut], TRICKY.len()).is_none(), "cut at {cut}");
+        }
+        for i in 0..payload.len() {
+            for x in [0x01, 0x80, 0xff] {
+                let mut p = payload.clone();
+                p[i] ^= x;
+                let _ = decode_all(&p, TRICKY.len());
+            }
+        }
+        assert!(decode_all(&payload, TRICKY.len() + 1).is_none());
+    }
+}
