@@ -29,16 +29,18 @@ fn seal(c: &mut Criterion) {
     let mut grp = c.benchmark_group("seal");
     grp.throughput(Throughput::Bytes(mem.raw_bytes));
     grp.sample_size(10);
-    for level in [3, opts.zstd_level] {
-        grp.bench_function(format!("20000 events, zstd level {level}"), |b| {
+    for split in [true, false] {
+        let what = if split { "field by field" } else { "records whole" };
+        grp.bench_function(format!("20000 events, zstd level {}, {what}", opts.zstd_level), |b| {
             b.iter(|| {
                 let input = SealInput {
                     mem: &mem,
                     prev_segment_hash: [0; 32],
                     frontier_at_end: &frontier,
-                    zstd_level: level,
+                    zstd_level: opts.zstd_level,
                     block_bytes: opts.block_bytes,
                     counters: true,
+                    split_blocks: &|| split,
                 };
                 let (bytes, _) = build_segment(&input).unwrap();
                 criterion::black_box(bytes.len())

@@ -367,11 +367,15 @@ struct SegmentSource<'a> {
     pos: usize,
     desc: bool,
     filter: &'a Filter,
+    /// Candidates (ascending) from rare-value tables: their records are
+    /// confirmed.
+    unsure: Vec<u32>,
     head: Option<(Key, StoredEvent)>,
 }
 
 /// The per-event checks postings cannot do: exact time bounds, the
-/// snapshot bound, the cursor, and eventID confirmation.
+/// snapshot bound, the cursor, eventID confirmation, and the confirmation
+/// of candidates from rare-value tables (`unsure`).
 struct Filter {
     start: i64,
     end: i64,
@@ -379,10 +383,14 @@ struct Filter {
     desc: bool,
     cursor: Option<Key>,
     ids: Option<Vec<String>>,
+    rare: Vec<(Attr, Vec<String>)>,
 }
 
 impl Filter {
-    fn admits(&self, key: Key, record: &[u8]) -> bool {
+    fn admits(&self, key: Key, record: &[u8], unsure: bool) -> bool {
+        if unsure && !has_terms(&self.rare, record) {
+            return false;
+        }
         if key.0 < self.start || key.0 > self.end || key.1 >= self.bound {
             return false;
         }
@@ -425,7 +433,7 @@ impl SegmentSource<'_> {
             };
             let block = self.cache.get(&self.seg, b)?;
             let key = (block.time_ms[i], block.seqs[i]);
-            if self.filter.admits(key, block.record(i)) {
+            if self.filter.admits(key, block.record(i), self.unsure.binary_search(&ord).is_ok()) {
                 let ev = StoredEvent {
                     seq: block.seqs[i],
                     ingest_ms: block.ingest_ms[i],
@@ -486,15 +494,26 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// Ordinals of a segment that may match every filter, ascending, and those
+/// of them that came from rare-value tables and need their record read.
+#[derive(Default)]
+struct Matches {
+    ordinals: Vec<u32>,
+    unsure: Vec<u32>,
+}
+
 /// Ordinals of a segment matching every filter within `range`, ascending.
-fn segment_matches(
-    seg: &Segment,
-    idx: &IndexView<'_>,
-    filters: &[(Attr, Vec<String>)],
-    range: std::ops::Range<u32>,
-) -> Result<Vec<u32>, Error> {
+fn segment_matches(seg: &Segment, idx: &IndexView<'_>, filters: &[(Attr, Vec<String>)], range: std::ops::Range<u32>) -> Result<Matches, Error> {
     let mut out = Vec::new();
     let bad = |what: &str| Error::corruption(&seg.path, seg.footer.index.offset, format!("index postings: {what}"));
+    let mut rare = Vec::new();
+    for (attr, values) in filters.iter().filter(|(a, _)| idx.has_rare(*a)) {
+        for v in values {
+            rare.extend(idx.rare_candidates(*attr, v).map_err(|e| bad(&e))?);
+        }
+    }
+    rare.sort_unstable();
+    rare.dedup();
     for p in &idx.layout.partitions {
         let (plo, phi) = (p.first_ordinal, p.first_ordinal + p.count);
         if phi <= range.start || plo >= range.end {
@@ -509,6 +528,9 @@ fn segment_matches(
                 } else if let Some(t) = idx.find(p, *attr, v) {
                     t.ordinals(p, &mut union).ok_or_else(|| bad("malformed"))?;
                 }
+            }
+            if idx.has_rare(*attr) {
+                union.extend(rare.iter().copied().filter(|o| (plo..phi).contains(o)));
             }
             union.sort_unstable();
             union.dedup();
@@ -526,7 +548,20 @@ fn segment_matches(
             out.extend(a.into_iter().filter(|o| range.contains(o)));
         }
     }
-    Ok(out)
+    let unsure = intersect(&rare, &out);
+    Ok(Matches { ordinals: out, unsure })
+}
+
+/// The filters on attributes with rare-value tables.
+fn rare_filters(q: &Query) -> Vec<(Attr, Vec<String>)> {
+    q.filters.iter().filter(|(a, _)| crate::index::RARE_ATTRS.contains(a)).cloned().collect()
+}
+
+/// Whether a record carries, for every filter, one of its values.
+fn has_terms(filters: &[(Attr, Vec<String>)], record: &[u8]) -> bool {
+    let Ok(ev) = parse_event(record, RECORD_BYTES_MAX) else { return false };
+    let terms = crate::index::terms(&ev);
+    filters.iter().all(|(attr, values)| terms.iter().any(|(a, v)| a == attr && values.iter().any(|x| x == v)))
 }
 
 /// Entries of a memtable matching the filters (ascending entry indexes),
@@ -601,7 +636,7 @@ pub(crate) fn run(
     let desc = order == Order::NewestFirst;
     let (start, end) = (q.start(), q.end());
     let ids: Vec<String> = q.filters.iter().filter(|(a, _)| *a == Attr::EventId).flat_map(|(_, v)| v.clone()).collect();
-    let filter = Filter { start, end, bound: snap.bound, desc, cursor, ids: (!ids.is_empty()).then_some(ids) };
+    let filter = Filter { start, end, bound: snap.bound, desc, cursor, ids: (!ids.is_empty()).then_some(ids), rare: rare_filters(q) };
     // Narrow by the cursor's time too: nothing beyond it can qualify.
     let (lo_t, hi_t) = match (cursor, desc) {
         (Some(c), true) => (start, end.min(c.0)),
@@ -667,13 +702,14 @@ pub(crate) fn run(
             if range.is_empty() {
                 continue;
             }
-            let cands = if q.filters.is_empty() {
-                Candidates::Range(range)
+            let (cands, unsure) = if q.filters.is_empty() {
+                (Candidates::Range(range), Vec::new())
             } else {
                 let idx = seg.index()?;
-                Candidates::List(segment_matches(&seg, &idx, &q.filters, range)?)
+                let m = segment_matches(&seg, &idx, &q.filters, range)?;
+                (Candidates::List(m.ordinals), m.unsure)
             };
-            let mut src = SegmentSource { seg, cache, cands, pos: 0, desc, filter: &filter, head: None };
+            let mut src = SegmentSource { seg, cache, cands, pos: 0, desc, filter: &filter, unsure, head: None };
             if let Some(k) = src.peek()? {
                 sources.push(Box::new(src));
                 push(&mut heap, sources.len() - 1, k);
@@ -755,32 +791,73 @@ pub(crate) fn count(snap: &Snapshot, cache: &BlockCache, q: &Query, by: Attr) ->
         if range.is_empty() {
             continue;
         }
-        if has_ids {
-            // Rare: confirm ids by reading records.
-            let mut m = segment_matches(seg, &idx, &q.filters, range)?;
-            m.retain(|&o| {
-                seg.locate(o).and_then(|(b, i)| cache.get(seg, b).ok().map(|bl| confirm_ids(&q.filters, bl.record(i)))).unwrap_or(false)
-            });
-            count_terms(seg, &idx, by, &m, &mut counts)?;
-            continue;
-        }
+        // The events to count: the whole range (no filters), or the
+        // matches, confirmed by their records where the index cannot be
+        // sure (eventIDs, rare-value candidates).
+        let matches: Option<Vec<u32>> = if q.filters.is_empty() {
+            None
+        } else {
+            let m = segment_matches(seg, &idx, &q.filters, range.clone())?;
+            let mut ords = m.ordinals;
+            if has_ids || !m.unsure.is_empty() {
+                let rare = rare_filters(q);
+                let mut keep = Vec::with_capacity(ords.len());
+                for o in ords {
+                    let unsure = m.unsure.binary_search(&o).is_ok();
+                    let ok = (!has_ids && !unsure)
+                        || with_record(seg, cache, o, |r| (!has_ids || confirm_ids(&q.filters, r)) && (!unsure || has_terms(&rare, r)))?;
+                    if ok {
+                        keep.push(o);
+                    }
+                }
+                ords = keep;
+            }
+            Some(ords)
+        };
         for p in &idx.layout.partitions {
             let (plo, phi) = (p.first_ordinal, p.first_ordinal + p.count);
             if phi <= range.start || plo >= range.end {
                 continue;
             }
             let whole = plo >= range.start && phi <= range.end;
-            if q.filters.is_empty() && whole {
-                // Answered from the term table alone: no postings decoded.
-                for t in idx.attr_terms(p, by) {
-                    let t = idx.term(t);
-                    add_count(&mut counts, t.value, u64::from(t.count));
+            match &matches {
+                None if whole => {
+                    // Answered from the term table alone: no postings decoded.
+                    for t in idx.attr_terms(p, by) {
+                        let t = idx.term(t);
+                        add_count(&mut counts, t.value, u64::from(t.count));
+                    }
                 }
-                continue;
+                None => {
+                    let m: Vec<u32> = (plo.max(range.start)..phi.min(range.end)).collect();
+                    count_terms_in(seg, &idx, p, by, &m, &mut counts)?;
+                }
+                Some(m) => {
+                    let (lo, hi) = (m.partition_point(|&o| o < plo), m.partition_point(|&o| o < phi));
+                    count_terms_in(seg, &idx, p, by, &m[lo..hi], &mut counts)?;
+                }
             }
-            let part_range = plo.max(range.start)..phi.min(range.end);
-            let m: Vec<u32> = if q.filters.is_empty() { part_range.collect() } else { segment_matches(seg, &idx, &q.filters, part_range)? };
-            count_terms_in(seg, &idx, p, by, &m, &mut counts)?;
+        }
+        if idx.has_rare(by) {
+            // Values on one event of their partition are not terms: read
+            // their records.
+            let bad = |e: String| Error::corruption(&seg.path, seg.footer.index.offset, e);
+            let mut ords = idx.rare_ordinals(by).map_err(bad)?;
+            ords.dedup();
+            ords.retain(|o| range.contains(o) && matches.as_ref().is_none_or(|m| m.binary_search(o).is_ok()));
+            for o in ords {
+                let pi = idx.layout.partitions.partition_point(|p| p.first_ordinal + p.count <= o);
+                let Some(p) = idx.layout.partitions.get(pi) else { continue };
+                let values = with_record(seg, cache, o, |r| match parse_event(r, RECORD_BYTES_MAX) {
+                    Ok(ev) => crate::index::terms(&ev).into_iter().filter(|(a, _)| *a == by).map(|(_, v)| v.into_owned()).collect(),
+                    Err(_) => Vec::new(),
+                })?;
+                for v in values {
+                    if idx.find(p, by, &v).is_none() {
+                        add_count(&mut counts, v.as_bytes(), 1);
+                    }
+                }
+            }
         }
     }
     let mems = snap.memtables.iter().map(|m| m.as_ref());
@@ -840,16 +917,10 @@ fn add_count(counts: &mut Counts, value: &[u8], n: u64) {
 /// thousands of times per count).
 type Counts = HashMap<String, u64, foldhash::fast::RandomState>;
 
-fn count_terms(seg: &Segment, idx: &IndexView<'_>, by: Attr, m: &[u32], counts: &mut Counts) -> Result<(), Error> {
-    for p in &idx.layout.partitions {
-        let (plo, phi) = (p.first_ordinal, p.first_ordinal + p.count);
-        let lo = m.partition_point(|&o| o < plo);
-        let hi = m.partition_point(|&o| o < phi);
-        if lo < hi {
-            count_terms_in(seg, idx, p, by, &m[lo..hi], counts)?;
-        }
-    }
-    Ok(())
+/// Calls `f` with the record at ordinal `o` of a segment.
+fn with_record<T>(seg: &Segment, cache: &BlockCache, o: u32, f: impl FnOnce(&[u8]) -> T) -> Result<T, Error> {
+    let (b, i) = seg.locate(o).ok_or_else(|| Error::corruption(&seg.path, 0, format!("ordinal {o} is outside the segment")))?;
+    Ok(f(cache.get(seg, b)?.record(i)))
 }
 
 fn count_terms_in(

@@ -52,7 +52,7 @@ pub const TILE_DIR: &str = "tiles";
 /// At most this many rolled segments wait for the sealer; a roll beyond it
 /// blocks the writer (backpressure: a slow disk slows ingest, memory stays
 /// bounded).
-const SEALS_PENDING_MAX: usize = 1;
+const SEALS_PENDING_MAX: usize = 2;
 /// A commit group stops taking requests at this many body bytes.
 const GROUP_BYTES_MAX: usize = 64 * 1024 * 1024;
 
@@ -1341,7 +1341,7 @@ impl Inner {
         let mut keep: Vec<(usize, usize)> = Vec::new();
         {
             let st = self.state.read();
-            let mut in_group: HashMap<u64, Vec<(usize, usize, u64)>> = HashMap::new();
+            let mut in_group: HashMap<u64, Vec<(usize, usize, u64)>, foldhash::fast::RandomState> = HashMap::default();
             let mut next = first_seq;
             for (ri, r) in group.iter().enumerate() {
                 let mut f = Vec::with_capacity(r.events.len());
@@ -1708,6 +1708,11 @@ impl Inner {
             zstd_level: self.opts.zstd_level,
             block_bytes: self.opts.block_bytes,
             counters: self.opts.insights_counters,
+            // Splitting records into fields costs the sealer more than
+            // the writer spends on them: once the writer has rolled the
+            // next memtable (it would soon wait on this seal), the rest of
+            // this one is stored whole; compaction splits it later.
+            split_blocks: &|| self.seals.lock().jobs.len() < SEALS_PENDING_MAX,
         })?;
         let name = segment_file_name(footer.first_seq, 0);
         let path = self.seg_dir.join(&name);

@@ -221,11 +221,34 @@ pub struct PartitionBuild {
 }
 
 /// The index section version this build writes.
-pub const INDEX_VERSION: u16 = 5;
+pub const INDEX_VERSION: u16 = 6;
 /// Version 4 section flag: the Insights counters are present.
 const FLAG_COUNTERS: u16 = 1;
 /// Version 5 section flag: the segment's totals are present.
 const FLAG_TOTALS: u16 = 2;
+/// Version 6 section flag: the rare-value tables are present.
+const FLAG_RARE: u16 = 4;
+
+/// Attributes whose values on a single event of a partition are kept in a
+/// rare-value table (a 32-bit fingerprint and the ordinal, about 4 bytes)
+/// instead of a term (20 bytes, the value, its postings). Resource names
+/// (ARNs of the objects a call touched) are mostly unique: on the diverse
+/// profile they were 78 of 108 index bytes an event. A lookup confirms a
+/// rare-table candidate by reading its record; a count by the attribute
+/// reads the records of its rare entries.
+pub const RARE_ATTRS: [Attr; 1] = [Attr::ResourceName];
+
+/// The fingerprint a rare-value table keys a value by: the top 32 bits of
+/// its FNV-1a-64.
+pub fn rare_fingerprint(value: &[u8]) -> u32 {
+    (crate::event::id_fingerprint(value) >> 32) as u32
+}
+
+/// Whether a term of `attr` carried by `events` events of its partition goes
+/// to the rare-value table.
+fn is_rare(attr: Attr, events: usize) -> bool {
+    events == 1 && RARE_ATTRS.contains(&attr)
+}
 /// An attribute gets a totals table when it has at most this many values
 /// in the segment...
 pub const TOTALS_VALUES_SMALL: usize = 64;
@@ -307,29 +330,31 @@ pub fn encode_index(
     counters: Option<&crate::insights::counters::Counters>,
     out: &mut Vec<u8>,
 ) {
-    let term_total: usize = parts.iter().map(|p| p.terms.len()).sum();
+    let kept: Vec<Vec<&((Attr, String), Vec<u32>)>> =
+        parts.iter().map(|p| p.terms.iter().filter(|((a, _), o)| !is_rare(*a, o.len())).collect()).collect();
+    let term_total: usize = kept.iter().map(Vec::len).sum();
     out.extend_from_slice(b"CIDX");
     put_u16(out, INDEX_VERSION);
-    put_u16(out, if counters.is_some() { FLAG_COUNTERS | FLAG_TOTALS } else { FLAG_TOTALS });
+    put_u16(out, if counters.is_some() { FLAG_COUNTERS | FLAG_TOTALS | FLAG_RARE } else { FLAG_TOTALS | FLAG_RARE });
     put_u64(out, partition_ms as u64);
     put_u32(out, parts.len() as u32);
     put_u32(out, term_total as u32);
     let mut first_term = 0u32;
-    for p in parts {
+    for (p, terms) in parts.iter().zip(&kept) {
         put_i64(out, p.start_ms);
         put_u32(out, p.first_ordinal);
         put_u32(out, p.count);
         put_u32(out, first_term);
-        put_u32(out, p.terms.len() as u32);
-        first_term += p.terms.len() as u32;
+        put_u32(out, terms.len() as u32);
+        first_term += terms.len() as u32;
     }
     let mut values = Vec::new();
     let mut postings = Vec::new();
     let mut varints = Vec::new();
     let mut gaps: Vec<u32> = Vec::new();
     let mut table = Vec::with_capacity(term_total * TERM_BYTES);
-    for p in parts {
-        for ((attr, value), ords) in &p.terms {
+    for (p, terms) in parts.iter().zip(&kept) {
+        for ((attr, value), ords) in terms.iter().copied() {
             let v = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
             gaps.clear();
             gaps.extend(ords.iter().enumerate().map(|(i, &o)| if i == 0 { o - p.first_ordinal } else { o - ords[i - 1] - 1 }));
@@ -384,6 +409,28 @@ pub fn encode_index(
         c.encode(out);
     }
     encode_totals(parts, out);
+    encode_rare(parts, out);
+}
+
+/// The rare-value tables (version 6): `count u8`, then per table `attr u8 |
+/// len u32 | len bytes`: a packed table (`segment::ids::encode_packed`) of
+/// (fingerprint, ordinal) sorted.
+fn encode_rare(parts: &[PartitionBuild], out: &mut Vec<u8>) {
+    let events: u64 = parts.iter().map(|p| u64::from(p.count)).sum();
+    out.push(RARE_ATTRS.len() as u8);
+    for attr in RARE_ATTRS {
+        let mut entries: Vec<(u32, u32)> = parts
+            .iter()
+            .flat_map(|p| p.terms.iter())
+            .filter(|((a, _), o)| *a == attr && is_rare(*a, o.len()))
+            .map(|((_, v), o)| (rare_fingerprint(&v.as_bytes()[..v.len().min(u16::MAX as usize)]), o[0]))
+            .collect();
+        entries.sort_unstable();
+        let packed = crate::segment::ids::encode_packed(&entries, events);
+        out.push(attr as u8);
+        put_u32(out, packed.len() as u32);
+        out.extend_from_slice(&packed);
+    }
 }
 
 /// The segment's totals (version 5): per attribute, each value's events.
@@ -539,6 +586,8 @@ pub struct IndexLayout {
     counters: Option<std::ops::Range<usize>>,
     /// Version 5: each attribute's totals table (attr code, entries).
     totals: Vec<(u8, std::ops::Range<usize>)>,
+    /// Version 6: each rare-value table (attr code, bytes, parsed head).
+    rare: Vec<(u8, std::ops::Range<usize>, crate::segment::ids::PackedIds)>,
 }
 
 /// A read-only view of a segment's index section (bytes from the map).
@@ -566,7 +615,8 @@ impl IndexLayout {
         let known = match version {
             ..=3 => 0,
             4 => FLAG_COUNTERS,
-            _ => FLAG_COUNTERS | FLAG_TOTALS,
+            5 => FLAG_COUNTERS | FLAG_TOTALS,
+            _ => FLAG_COUNTERS | FLAG_TOTALS | FLAG_RARE,
         };
         if flags & !known != 0 {
             return Err(format!("index section: unknown flags {flags:#x}"));
@@ -650,6 +700,7 @@ impl IndexLayout {
             None
         };
         let totals = if flags & FLAG_TOTALS != 0 { parse_totals(&mut r, events)? } else { Vec::new() };
+        let rare = if flags & FLAG_RARE != 0 { parse_rare(&mut r, events)? } else { Vec::new() };
         if r.remaining() != 0 {
             return Err("index section: trailing bytes".into());
         }
@@ -662,6 +713,7 @@ impl IndexLayout {
             seq_map,
             counters,
             totals,
+            rare,
         })
     }
 
@@ -746,6 +798,50 @@ impl<'a> IndexView<'a> {
         start..end
     }
 
+    /// Whether the section keeps single-event values of `attr` in a
+    /// rare-value table (version 6).
+    pub fn has_rare(&self, attr: Attr) -> bool {
+        self.layout.rare.iter().any(|t| t.0 == attr as u8)
+    }
+
+    /// Candidate ordinals (ascending) of single-event values of `attr`
+    /// whose fingerprint equals `value`'s: the caller confirms each by
+    /// reading its record. Empty without a rare-value table.
+    pub fn rare_candidates(&self, attr: Attr, value: &str) -> Result<Vec<u32>, String> {
+        let Some((_, range, head)) = self.layout.rare.iter().find(|t| t.0 == attr as u8) else { return Ok(Vec::new()) };
+        let b = self.section.get(range.clone()).ok_or("index section: rare-value table out of bounds")?;
+        let key = rare_fingerprint(value.as_bytes());
+        let mut chunk = head.first_fps.partition_point(|&f| f < key).saturating_sub(1);
+        let (mut out, mut entries) = (Vec::new(), Vec::new());
+        while chunk < head.first_fps.len() && head.first_fps[chunk] <= key {
+            entries.clear();
+            head.decode_chunk(chunk, &b[head.chunk_range(chunk, b.len())], &mut entries)?;
+            out.extend(entries.iter().filter(|e| e.0 == key).map(|e| e.1));
+            chunk += 1;
+        }
+        self.check_ordinals(&mut out)?;
+        Ok(out)
+    }
+
+    /// Every ordinal (ascending, repeated for an event with several) of the
+    /// rare-value table of `attr`; empty without one.
+    pub fn rare_ordinals(&self, attr: Attr) -> Result<Vec<u32>, String> {
+        let Some((_, range, head)) = self.layout.rare.iter().find(|t| t.0 == attr as u8) else { return Ok(Vec::new()) };
+        let b = self.section.get(range.clone()).ok_or("index section: rare-value table out of bounds")?;
+        let mut out: Vec<u32> = head.decode_all(b)?.into_iter().map(|e| e.1).collect();
+        self.check_ordinals(&mut out)?;
+        Ok(out)
+    }
+
+    fn check_ordinals(&self, ords: &mut [u32]) -> Result<(), String> {
+        let events = self.layout.partitions.last().map_or(0, |p| u64::from(p.first_ordinal) + u64::from(p.count));
+        if ords.iter().any(|&o| u64::from(o) >= events) {
+            return Err("index section: rare-value table ordinal out of range".into());
+        }
+        ords.sort_unstable();
+        Ok(())
+    }
+
     /// The term (attr, value) in a partition, if present.
     pub fn find(&self, p: &Partition, attr: Attr, value: &str) -> Option<Term<'a>> {
         let r = self.attr_terms(p, attr);
@@ -753,6 +849,26 @@ impl<'a> IndexView<'a> {
         let i = partition_point(r.start, r.end, |i| self.term(i).value < v);
         (i < r.end && self.term(i).value == v).then(|| self.term(i))
     }
+}
+
+type RareTable = (u8, std::ops::Range<usize>, crate::segment::ids::PackedIds);
+
+fn parse_rare(r: &mut Reader<'_>, events: u64) -> Result<Vec<RareTable>, String> {
+    let short = || "index section: short rare-value tables".to_string();
+    let n = r.u8().ok_or_else(short)?;
+    let mut out: Vec<RareTable> = Vec::with_capacity(usize::from(n));
+    for _ in 0..n {
+        let attr = r.u8().ok_or_else(short)?;
+        if Attr::from_code(attr).is_none() || out.iter().any(|t| t.0 == attr) {
+            return Err(format!("index section: rare-value table of unknown or repeated attribute {attr}"));
+        }
+        let len = r.u32().ok_or_else(short)? as usize;
+        let at = r.pos();
+        let b = r.bytes(len).ok_or_else(short)?;
+        let head = crate::segment::ids::PackedIds::parse(b, events, b.len() as u64 * 8).map_err(|e| format!("index section: rare-value table: {e}"))?;
+        out.push((attr, at..at + len, head));
+    }
+    Ok(out)
 }
 
 fn parse_seq_map(r: &mut Reader<'_>) -> Result<SeqMap, String> {

@@ -56,7 +56,7 @@ pub fn fnv32(b: &[u8]) -> u32 {
 
 /// The events of one block while it fills, in time order.
 #[derive(Default)]
-pub(crate) struct BlockBuf {
+pub struct BlockBuf {
     pub seqs: Vec<u64>,
     pub ingest: Vec<u64>,
     pub times: Vec<i64>,
@@ -64,6 +64,9 @@ pub(crate) struct BlockBuf {
     groups: Vec<GroupKey>,
     data: Vec<u8>,
     fields: Encoder,
+    /// Reused by the check of each encoded block.
+    check: (Vec<u8>, Vec<(usize, usize)>),
+    spans: Vec<(usize, usize)>,
 }
 
 impl BlockBuf {
@@ -87,6 +90,13 @@ impl BlockBuf {
 
     /// Encodes the payload of `version` (1 to 3) into `out`.
     pub fn encode(&mut self, version: u16, out: &mut Vec<u8>) {
+        self.encode_with(version, true, out);
+    }
+
+    /// Encodes the payload of `version` (1 to 3) into `out`; with
+    /// `split` false, version 3 keeps every record whole (several times
+    /// cheaper to write, larger on disk).
+    pub fn encode_with(&mut self, version: u16, split: bool, out: &mut Vec<u8>) {
         out.clear();
         put_u32(out, self.len() as u32);
         if version < 2 {
@@ -109,7 +119,15 @@ impl BlockBuf {
         deltas(out, &mut self.times.iter().map(|&t| t as u64));
         if version >= 3 {
             let header = out.len();
-            for (s, e) in self.spans() {
+            self.fill_spans();
+            if !split {
+                for &(s, e) in &self.spans {
+                    self.fields.push_whole(&self.data[s..e]);
+                }
+                self.fields.finish(out);
+                return;
+            }
+            for &(s, e) in &self.spans {
                 self.fields.push(&self.data[s..e]);
             }
             self.fields.finish(out);
@@ -117,7 +135,7 @@ impl BlockBuf {
                 // Never expected: keep every record whole rather than
                 // write a block that would not read back.
                 out.truncate(header);
-                for (s, e) in self.spans() {
+                for &(s, e) in &self.spans {
                     self.fields.push_whole(&self.data[s..e]);
                 }
                 self.fields.finish(out);
@@ -140,22 +158,22 @@ impl BlockBuf {
         }
     }
 
-    /// Each record's span in `data`, in time order.
-    fn spans(&self) -> Vec<(usize, usize)> {
+    /// Each record's span in `data`, in time order, into `self.spans`.
+    fn fill_spans(&mut self) {
         let mut at = 0usize;
-        self.lens
-            .iter()
-            .map(|&l| {
-                at += l as usize;
-                (at - l as usize, at)
-            })
-            .collect()
+        self.spans.clear();
+        self.spans.extend(self.lens.iter().map(|&l| {
+            at += l as usize;
+            (at - l as usize, at)
+        }));
     }
 
-    fn decodes_to_itself(&self, fields: &[u8]) -> bool {
-        let (mut data, mut spans) = (Vec::with_capacity(self.data.len()), Vec::with_capacity(self.len()));
+    fn decodes_to_itself(&mut self, fields: &[u8]) -> bool {
+        let (data, spans) = &mut self.check;
+        data.clear();
+        spans.clear();
         let mut r = Reader::new(fields);
-        fields::decode(&mut r, self.len(), &mut data, &mut spans).is_some() && data == self.data && spans == self.spans()
+        fields::decode(&mut r, self.lens.len(), data, spans).is_some() && *data == self.data && *spans == self.spans
     }
 
     pub fn clear(&mut self) {
@@ -265,9 +283,9 @@ mod tests {
     #[test]
     fn payload_versions_round_trip() {
         let mut b = sample();
-        for version in [1, 2, 3] {
+        for (version, split) in [(1, true), (2, true), (3, true), (3, false)] {
             let mut raw = Vec::new();
-            b.encode(version, &mut raw);
+            b.encode_with(version, split, &mut raw);
             let d = decode_block(raw, 5, version).expect("decodes");
             assert_eq!(d.seqs, b.seqs);
             assert_eq!(d.ingest_ms, b.ingest);

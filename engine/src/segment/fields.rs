@@ -18,7 +18,9 @@
 
 use std::collections::HashMap;
 
-use base64::engine::general_purpose::STANDARD as B64;
+use foldhash::fast::RandomState;
+
+use base64::engine::general_purpose::{STANDARD as B64, STANDARD_NO_PAD as B64_UNPADDED};
 use base64::Engine as _;
 
 use crate::codec::{put_u64, put_uvarint, unzigzag, zigzag, Reader};
@@ -48,6 +50,10 @@ enum Kind {
     /// A canonical padded standard base64 string of at least 24
     /// characters: its decoded bytes.
     Base64 = 5,
+    /// The same without padding (a length of 2 or 3 modulo 4).
+    Base64Unpadded = 6,
+    /// Lowercase hex digits, an even number of at least 16: the bytes.
+    Hex = 7,
 }
 
 impl Kind {
@@ -58,6 +64,8 @@ impl Kind {
             3 => Kind::Uuid,
             4 => Kind::Time,
             5 => Kind::Base64,
+            6 => Kind::Base64Unpadded,
+            7 => Kind::Hex,
             _ => return None,
         })
     }
@@ -80,13 +88,13 @@ struct Column {
 /// Splits a block's records into templates and columns.
 #[derive(Default)]
 pub(crate) struct Encoder {
-    templates: HashMap<Vec<u8>, u32>,
+    templates: HashMap<Vec<u8>, u32, RandomState>,
     record_bytes: u64,
     template_bytes: Vec<u8>,
     template_count: u64,
     ids: Vec<u8>,
     columns: Vec<Column>,
-    column_of: HashMap<(u64, Kind), u32>,
+    column_of: HashMap<(u64, Kind), u32, RandomState>,
     whole: Vec<u8>,
     whole_count: u64,
     // One record's work, committed only when the whole record splits.
@@ -159,7 +167,7 @@ impl Encoder {
                     }
                     PLAIN
                 }
-                Kind::Uuid | Kind::Base64 => {
+                Kind::Uuid | Kind::Base64 | Kind::Base64Unpadded | Kind::Hex => {
                     body.extend_from_slice(&c.data);
                     PLAIN
                 }
@@ -199,7 +207,7 @@ impl Encoder {
 /// each value's index as one byte (D <= 256) or two little-endian bytes.
 fn encode_text(data: &[u8], count: u64, out: &mut Vec<u8>) -> u8 {
     let values = data.split(|&b| b == 0).take(count as usize);
-    let mut seen: HashMap<&[u8], u32> = HashMap::new();
+    let mut seen: HashMap<&[u8], u32, RandomState> = HashMap::default();
     let mut order: Vec<u32> = Vec::with_capacity(count as usize);
     for v in values {
         let next = seen.len() as u32;
@@ -238,13 +246,10 @@ struct Splitter<'a, 'e> {
 const ROOT: u64 = 0xcbf2_9ce4_8422_2325;
 
 fn child(path: u64, key: &[u8]) -> u64 {
-    // FNV-1a-64 over the parent's hash and the key; a collision only puts
-    // two paths' values in one column.
-    let mut h = path ^ 0xff;
-    for &b in key.iter().chain(std::iter::once(&0xfe)) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
-    h
+    // A hash of the parent's hash and the key; a collision only puts two
+    // paths' values in one column.
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(path).hash_one(key)
 }
 
 impl<'a> Splitter<'a, '_> {
@@ -278,15 +283,20 @@ impl<'a> Splitter<'a, '_> {
         let start = self.at + 1;
         let mut i = start;
         loop {
-            match *self.rec.get(i)? {
-                b'"' => break,
-                b'\\' => i += 2,
-                0..=0x1f => return None,
-                _ => i += 1,
+            i += memchr::memchr2(b'"', b'\\', self.rec.get(i..)?)?;
+            if self.rec[i] == b'"' {
+                break;
             }
+            i += 2;
+        }
+        let s = &self.rec[start..i];
+        // Raw control bytes are not JSON; a zero byte would end a stored
+        // value and a marker byte would be read as one.
+        if memchr::memchr2(0, MARK, s).is_some() {
+            return None;
         }
         self.at = i + 1;
-        Some(&self.rec[start..i])
+        Some(s)
     }
 
     fn value(&mut self, path: u64, depth: usize) -> Option<()> {
@@ -389,6 +399,11 @@ impl<'a> Splitter<'a, '_> {
 
 /// The kind a string value is stored as; appends its stored form to `out`.
 fn classify(s: &[u8], out: &mut Vec<u8>) -> Kind {
+    if s.len() < 16 {
+        out.extend_from_slice(s);
+        out.push(0);
+        return Kind::Text;
+    }
     if let Some(u) = parse_uuid(s) {
         out.extend_from_slice(&u);
         return Kind::Uuid;
@@ -397,18 +412,78 @@ fn classify(s: &[u8], out: &mut Vec<u8>) -> Kind {
         out.extend_from_slice(&t.to_le_bytes());
         return Kind::Time;
     }
-    if s.len() >= 24 && s.len() % 4 == 0 {
-        if let Ok(bytes) = B64.decode(s) {
-            if B64.encode(&bytes).as_bytes() == s {
-                put_uvarint(out, bytes.len() as u64);
-                out.extend_from_slice(&bytes);
-                return Kind::Base64;
-            }
+    let body = s.strip_suffix(b"==").or_else(|| s.strip_suffix(b"=")).unwrap_or(s);
+    let (mut all, mut any) = (HEX_LOWER | B64_CHAR, 0u8);
+    for &c in body {
+        let k = CHAR_CLASS[usize::from(c)];
+        all &= k;
+        any |= k;
+        if all == 0 {
+            break;
         }
+    }
+    if all & HEX_LOWER != 0 && body.len() == s.len() && s.len() % 2 == 0 {
+        put_uvarint(out, s.len() as u64 / 2);
+        out.extend(s.chunks_exact(2).map(|p| (hex_digit(p[0]) << 4) | hex_digit(p[1])));
+        return Kind::Hex;
+    }
+    // Tokens, not words: a digit, an upper- and a lowercase letter.
+    let token = all & B64_CHAR != 0 && any & (DIGIT | UPPER | LOWER) == DIGIT | UPPER | LOWER && s.len() >= 24;
+    let kind = match (s.len() % 4, body.len() == s.len()) {
+        (0, _) if token => Some(Kind::Base64),
+        (2 | 3, true) if token => Some(Kind::Base64Unpadded),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        // Both engines refuse non-canonical input (stray trailing bits,
+        // wrong padding), so what decodes re-encodes to `s`.
+        let engine = if kind == Kind::Base64 { &B64 } else { &B64_UNPADDED };
+        let pad = s.iter().rev().take_while(|&&c| c == b'=').count();
+        let n = (s.len() - pad) * 3 / 4;
+        let at = out.len();
+        put_uvarint(out, n as u64);
+        let body = out.len();
+        out.resize(body + n, 0);
+        if engine.decode_slice(s, &mut out[body..]) == Ok(n) {
+            return kind;
+        }
+        out.truncate(at);
     }
     out.extend_from_slice(s);
     out.push(0);
     Kind::Text
+}
+
+const HEX_LOWER: u8 = 1;
+const B64_CHAR: u8 = 2;
+const DIGIT: u8 = 4;
+const UPPER: u8 = 8;
+const LOWER: u8 = 16;
+
+/// Each byte's classes, for one pass over a string.
+static CHAR_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i as u8 {
+            b'0'..=b'9' => HEX_LOWER | B64_CHAR | DIGIT,
+            b'a'..=b'f' => HEX_LOWER | B64_CHAR | LOWER,
+            b'g'..=b'z' => B64_CHAR | LOWER,
+            b'A'..=b'Z' => B64_CHAR | UPPER,
+            b'+' | b'/' => B64_CHAR,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
+fn hex_digit(c: u8) -> u8 {
+    if c.is_ascii_digit() {
+        c - b'0'
+    } else {
+        c - b'a' + 10
+    }
 }
 
 fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
@@ -491,7 +566,8 @@ enum Source<'a> {
     Dict { values: Vec<&'a [u8]>, idx: Reader<'a>, wide: bool },
     Uuid(Reader<'a>),
     Time { r: Reader<'a>, prev: i64 },
-    Base64(Reader<'a>),
+    Base64(Reader<'a>, bool),
+    Hex(Reader<'a>),
 }
 
 struct DecColumn<'a> {
@@ -522,12 +598,23 @@ impl DecColumn<'_> {
                 *prev = prev.checked_add(unzigzag(r.uvarint()?))?;
                 format_time(*prev, out)
             }
-            Source::Base64(r) => {
+            Source::Base64(r, padded) => {
                 let n = usize::try_from(r.uvarint()?).ok()?;
                 let bytes = r.bytes(n)?;
                 let start = out.len();
-                out.resize(start + n.div_ceil(3) * 4, 0);
-                B64.encode_slice(bytes, &mut out[start..]).ok().map(|_| ())
+                let (engine, len) = if *padded { (&B64, n.div_ceil(3) * 4) } else { (&B64_UNPADDED, (n * 4).div_ceil(3)) };
+                out.resize(start + len, 0);
+                let written = engine.encode_slice(bytes, &mut out[start..]).ok()?;
+                (written == len).then_some(())
+            }
+            Source::Hex(r) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let n = usize::try_from(r.uvarint()?).ok()?;
+                for &b in r.bytes(n)? {
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 15)]);
+                }
+                Some(())
             }
         }
     }
@@ -535,7 +622,7 @@ impl DecColumn<'_> {
     fn finished(&self) -> bool {
         self.left == 0
             && match &self.src {
-                Source::Text(r) | Source::Uuid(r) | Source::Base64(r) | Source::Time { r, .. } => r.remaining() == 0,
+                Source::Text(r) | Source::Uuid(r) | Source::Base64(r, _) | Source::Hex(r) | Source::Time { r, .. } => r.remaining() == 0,
                 Source::Dict { idx, .. } => idx.remaining() == 0,
             }
     }
@@ -566,7 +653,9 @@ fn read_column<'a>(r: &mut Reader<'a>) -> Option<DecColumn<'a>> {
         }
         (Kind::Uuid, PLAIN) => Source::Uuid(Reader::new(body)),
         (Kind::Time, PLAIN) => Source::Time { r: Reader::new(body), prev: 0 },
-        (Kind::Base64, PLAIN) => Source::Base64(Reader::new(body)),
+        (Kind::Base64, PLAIN) => Source::Base64(Reader::new(body), true),
+        (Kind::Base64Unpadded, PLAIN) => Source::Base64(Reader::new(body), false),
+        (Kind::Hex, PLAIN) => Source::Hex(Reader::new(body)),
         _ => return None,
     };
     Some(DecColumn { left, src })
@@ -671,6 +760,7 @@ mod tests {
         "{\"a\":\"esc \\\" \\\\ \\u0001 \\/ é\",\"a\":\"dup\",\"\":\"\",\"k\\\"ey\":\"v\"}".as_bytes(),
         br#"{"t":"IQoJb3JpZ2luX2Vjvi8rWwnWrEKoQXJxyKhfYVw33o5lZMbD9Cu4MG6kO141aRJDRSbZ","u":"IQoJb3JpZ2luX2Vjvi8rWwnWrEKoQXJxyKhfYVw33o5lZMbD9Cu4MG6kO141aRJDRSba"}"#,
         br#"{"t":"QUJD","u":"QUJDRA==QUJDRA==QUJDRA==","w":"QUI=QUI=QUI=QUI=QUI=QUI="}"#,
+        br#"{"h":"b236ed0e14722844","i":"00000000000000000000","j":"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRM","k":"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRN","l":"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjROy"}"#,
         b"{\n  \"pretty\": {\n\t\"x\": 00012,\r\n \"y\": \"1969-12-31T23:59:59Z\"\n  }\n}",
         br#"[1,2,{"a":"b"}]"#,
         br#""just a string""#,
@@ -729,6 +819,12 @@ mod tests {
         assert_eq!(classify(b"2026-02-28T00:00:00Z", &mut Vec::new()), Kind::Time);
         assert_eq!(classify(b"3F1A8FD0-F48E-4C6C-9986-C753586938EA", &mut Vec::new()), Kind::Text);
         assert_eq!(classify(b"QUJDRA==QUJDRA==QUJDRA==", &mut Vec::new()), Kind::Text);
+        assert_eq!(classify(b"b236ed0e14722844", &mut Vec::new()), Kind::Hex);
+        assert_eq!(classify(b"b236ed0e1472284", &mut Vec::new()), Kind::Text);
+        assert_eq!(classify(b"B236ED0E14722844", &mut Vec::new()), Kind::Text);
+        assert_eq!(classify(b"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRM", &mut Vec::new()), Kind::Base64Unpadded);
+        assert_eq!(classify(b"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRN", &mut Vec::new()), Kind::Text);
+        assert_eq!(classify(b"GetBucketPublicAccessBlockPolicy", &mut Vec::new()), Kind::Text);
     }
 
     // Goal: a damaged payload is refused or decodes to something, never

@@ -171,16 +171,16 @@ pub struct PackedIds {
 }
 
 impl PackedIds {
-    /// Parses the head of a packed table of a segment of `events` events;
-    /// `Err` names what is wrong.
-    pub fn parse(b: &[u8], events: u64) -> Result<Self, String> {
+    /// Parses the head of a packed table of a segment of `events` events
+    /// holding at most `max_entries` entries; `Err` names what is wrong.
+    pub fn parse(b: &[u8], events: u64, max_entries: u64) -> Result<Self, String> {
         let mut r = Reader::new(b);
         let short = || "packed id table: short".to_string();
         let entries = r.u32().ok_or_else(short)? as usize;
         let k = u32::from(r.u8().ok_or_else(short)?);
         let ordinal_bits = u32::from(r.u8().ok_or_else(short)?);
         let zero = r.u16().ok_or_else(short)?;
-        if entries as u64 > events || k > 31 || ordinal_bits > 32 || zero != 0 {
+        if entries as u64 > max_entries || k > 31 || ordinal_bits > 32 || zero != 0 {
             return Err(format!(
                 "packed id table: header ({entries} entries, k {k}, {ordinal_bits} ordinal bits) is invalid for {events} events"
             ));
@@ -259,14 +259,14 @@ mod tests {
             }
             e.sort_unstable();
             let b = encode_packed(&e, events);
-            let p = PackedIds::parse(&b, events).unwrap();
+            let p = PackedIds::parse(&b, events, events).unwrap();
             assert_eq!(p.decode_all(&b).unwrap(), e, "{n} entries");
             if n == 200_000 {
                 assert!(b.len() as f64 / n as f64 <= 4.5, "{} bytes per entry", b.len() as f64 / n as f64);
             }
             for cut in [b.len().saturating_sub(1), 11] {
                 if cut < b.len() && n > 0 {
-                    let r = PackedIds::parse(&b[..cut], events).and_then(|p| p.decode_all(&b[..cut]));
+                    let r = PackedIds::parse(&b[..cut], events, events).and_then(|p| p.decode_all(&b[..cut]));
                     assert!(r.is_err() || r.unwrap() != e, "a table cut at {cut} must not decode to the same entries");
                 }
             }

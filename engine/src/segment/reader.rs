@@ -302,7 +302,7 @@ impl Segment {
         let f = self.fences.get_or_init(|| {
             let b = self.read_section(&self.footer.id_table, "id table").map_err(|e| e.to_string())?;
             if self.footer.version >= 3 {
-                let p = PackedIds::parse(&b, self.footer.count)?;
+                let p = PackedIds::parse(&b, self.footer.count, self.footer.count)?;
                 if self.budget_has_room(p.entries) {
                     let all = p.decode_all(&b)?;
                     self.admit_bloom(p.entries, all.iter().map(|e| e.0));
@@ -355,7 +355,7 @@ impl Segment {
         let b = self.read_section(&self.footer.id_table, "id table")?;
         let bad = |what: String| Error::corruption(&self.path, self.footer.id_table.offset, what);
         let entries: Vec<(u32, u32)> = if self.footer.version >= 3 {
-            PackedIds::parse(&b, self.footer.count).and_then(|p| p.decode_all(&b)).map_err(bad)?
+            PackedIds::parse(&b, self.footer.count, self.footer.count).and_then(|p| p.decode_all(&b)).map_err(bad)?
         } else {
             b.chunks_exact(ID_ENTRY_BYTES).map(fixed_id_entry).collect()
         };

@@ -24,6 +24,9 @@ pub struct SealInput<'a> {
     /// Write the memtable's Insights counters (index version 3); without,
     /// index version 2, whose readers derive counters from the records.
     pub counters: bool,
+    /// Asked before each block: store its records field by field (small,
+    /// costly to write) or whole (false: ingest is waiting on this seal).
+    pub split_blocks: &'a dyn Fn() -> bool,
 }
 
 /// Builds a segment file's bytes. Returns them with the footer.
@@ -70,7 +73,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
             let e = &entries[i as usize];
             buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e), groups[i as usize]);
         }
-        buf.encode(PAYLOAD_VERSION, &mut payload);
+        buf.encode_with(PAYLOAD_VERSION, (input.split_blocks)(), &mut payload);
         let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
         let times = ixs.iter().map(|&i| entries[i as usize].time_ms);
         blocks.push(BlockMeta {
