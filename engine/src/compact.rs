@@ -67,11 +67,14 @@ impl Default for CompactOptions {
             target_bytes: 256 * 1024 * 1024,
             small_bytes: 64 * 1024 * 1024,
             all: false,
-            zstd_level: 3,
-            // 2 MiB: ~3% smaller than 1 MiB on CloudTrail-shaped records,
-            // and a point read of a compacted event still decompresses in
-            // about a millisecond.
-            block_bytes: 2 * 1024 * 1024,
+            // Level 9 and 4 MiB blocks: on 2,000,000 diverse-profile
+            // records, 221.6 bytes an event against 236.8 at level 3 with
+            // 2 MiB blocks, at the same speed (splitting records costs
+            // more than compressing them). A point read of a compacted
+            // event decodes one 4 MiB block (a few milliseconds, then
+            // cached).
+            zstd_level: 9,
+            block_bytes: 4 * 1024 * 1024,
             dictionary: false,
             dry_run: false,
             max_bytes_per_sec: 0,

@@ -503,7 +503,12 @@ struct Matches {
 }
 
 /// Ordinals of a segment matching every filter within `range`, ascending.
-fn segment_matches(seg: &Segment, idx: &IndexView<'_>, filters: &[(Attr, Vec<String>)], range: std::ops::Range<u32>) -> Result<Matches, Error> {
+fn segment_matches(
+    seg: &Segment,
+    idx: &IndexView<'_>,
+    filters: &[(Attr, Vec<String>)],
+    range: std::ops::Range<u32>,
+) -> Result<Matches, Error> {
     let mut out = Vec::new();
     let bad = |what: &str| Error::corruption(&seg.path, seg.footer.index.offset, format!("index postings: {what}"));
     let mut rare = Vec::new();

@@ -245,16 +245,16 @@ fn rare_resource_names_are_found_exactly() {
         let time = cairn_engine::event::format_event_time((1_767_225_600 + i as i64) * 1000);
         format!(
             r#"{{"eventVersion":"1.08","eventTime":"{time}","eventSource":"s3.amazonaws.com","eventName":"{}","eventID":"ev-{i}","resources":[{{"ARN":"{resource}","type":"AWS::S3::Object"}}]}}"#,
-            if i % 2 == 0 { "GetObject" } else { "PutObject" }
+            if i.is_multiple_of(2) { "GetObject" } else { "PutObject" }
         )
         .into_bytes()
     };
     let mut model = Vec::new();
-    for i in 0..400 {
+    for i in 0..400usize {
         let resource = match i {
             7 => a.clone(),
             301 => b.clone(),
-            _ if i % 10 == 0 => "arn:aws:s3:::bucket/shared".to_string(),
+            _ if i.is_multiple_of(10) => "arn:aws:s3:::bucket/shared".to_string(),
             _ => format!("arn:aws:s3:::bucket/unique-{i}"),
         };
         model.push(record(i, &resource));

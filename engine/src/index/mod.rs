@@ -211,13 +211,16 @@ fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> O
     (i == bytes.len()).then_some(())
 }
 
+/// A term and its ordinals (ascending).
+pub type TermOrdinals = ((Attr, String), Vec<u32>);
+
 /// One partition of a segment being built: its terms and their ordinals.
 pub struct PartitionBuild {
     pub start_ms: i64,
     pub first_ordinal: u32,
     pub count: u32,
     /// (attr, value) -> ordinals (ascending), sorted by key.
-    pub terms: Vec<((Attr, String), Vec<u32>)>,
+    pub terms: Vec<TermOrdinals>,
 }
 
 /// The index section version this build writes.
@@ -330,7 +333,7 @@ pub fn encode_index(
     counters: Option<&crate::insights::counters::Counters>,
     out: &mut Vec<u8>,
 ) {
-    let kept: Vec<Vec<&((Attr, String), Vec<u32>)>> =
+    let kept: Vec<Vec<&TermOrdinals>> =
         parts.iter().map(|p| p.terms.iter().filter(|((a, _), o)| !is_rare(*a, o.len())).collect()).collect();
     let term_total: usize = kept.iter().map(Vec::len).sum();
     out.extend_from_slice(b"CIDX");
@@ -865,7 +868,8 @@ fn parse_rare(r: &mut Reader<'_>, events: u64) -> Result<Vec<RareTable>, String>
         let len = r.u32().ok_or_else(short)? as usize;
         let at = r.pos();
         let b = r.bytes(len).ok_or_else(short)?;
-        let head = crate::segment::ids::PackedIds::parse(b, events, b.len() as u64 * 8).map_err(|e| format!("index section: rare-value table: {e}"))?;
+        let head = crate::segment::ids::PackedIds::parse(b, events, b.len() as u64 * 8)
+            .map_err(|e| format!("index section: rare-value table: {e}"))?;
         out.push((attr, at..at + len, head));
     }
     Ok(out)

@@ -83,6 +83,10 @@ impl BlockBuf {
         self.seqs.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+
     /// Bytes of the payload so far (at most; version 2 is smaller).
     pub fn bytes(&self) -> usize {
         4 + self.len() * 28 + self.data.len()

@@ -207,7 +207,7 @@ impl<W: Write> SegmentBuilder<W> {
     /// Hands the filled block to the compressing thread, and writes the
     /// block before it (compressed meanwhile).
     fn flush_block(&mut self) -> Result<()> {
-        if self.buf.len() == 0 {
+        if self.buf.is_empty() {
             return Ok(());
         }
         let mut payload = self.compressor.spare.take().unwrap_or_default();

@@ -422,7 +422,7 @@ fn classify(s: &[u8], out: &mut Vec<u8>) -> Kind {
             break;
         }
     }
-    if all & HEX_LOWER != 0 && body.len() == s.len() && s.len() % 2 == 0 {
+    if all & HEX_LOWER != 0 && body.len() == s.len() && s.len().is_multiple_of(2) {
         put_uvarint(out, s.len() as u64 / 2);
         out.extend(s.chunks_exact(2).map(|p| (hex_digit(p[0]) << 4) | hex_digit(p[1])));
         return Kind::Hex;
