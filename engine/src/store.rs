@@ -1515,6 +1515,19 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether the sealer may split the next block into fields. Splitting
+    /// costs the sealer more CPU than the writer spends on an event, so at
+    /// full ingest speed it cannot split everything. It splits while what
+    /// the writer has written beyond the memtable being sealed (rolled
+    /// memtables waiting, and the active one) is less than one segment;
+    /// beyond that it keeps records whole, several times faster, and
+    /// catches up. Ingest never waits on the size work, and compaction
+    /// splits what was kept whole.
+    fn sealer_keeps_up(&self) -> bool {
+        let queued: u64 = self.seals.lock().jobs.iter().map(|j| j.mem.raw_bytes).sum();
+        queued + self.state.read().active.raw_bytes < self.opts.segment_bytes
+    }
+
     /// Waits until the seal queue is empty and idle.
     fn wait_sealed(&self) -> Result<()> {
         let mut s = self.seals.lock();
@@ -1708,11 +1721,7 @@ impl Inner {
             zstd_level: self.opts.zstd_level,
             block_bytes: self.opts.block_bytes,
             counters: self.opts.insights_counters,
-            // Splitting records into fields costs the sealer more than
-            // the writer spends on them: once the writer has rolled the
-            // next memtable (it would soon wait on this seal), the rest of
-            // this one is stored whole; compaction splits it later.
-            split_blocks: &|| self.seals.lock().jobs.len() < SEALS_PENDING_MAX,
+            split_blocks: &|| self.sealer_keeps_up(),
         })?;
         let name = segment_file_name(footer.first_seq, 0);
         let path = self.seg_dir.join(&name);
