@@ -94,13 +94,15 @@ pub(crate) struct Encoder {
     template_count: u64,
     ids: Vec<u8>,
     columns: Vec<Column>,
-    column_of: HashMap<(u64, Kind), u32, RandomState>,
+    /// (path hash ^ kind) -> column: keys are hashes already.
+    column_of: HashMap<u64, u32, std::hash::BuildHasherDefault<KeyIsHash>>,
     whole: Vec<u8>,
     whole_count: u64,
-    // One record's work, committed only when the whole record splits.
+    // One record's work: its template, and each value written to a column
+    // (column, its length before) to take back if the record does not
+    // split after all.
     template: Vec<u8>,
-    staged: Vec<(u32, usize, usize)>,
-    scratch: Vec<u8>,
+    written: Vec<(u32, usize)>,
 }
 
 impl Encoder {
@@ -108,28 +110,30 @@ impl Encoder {
     pub fn push(&mut self, record: &[u8]) {
         self.record_bytes += record.len() as u64;
         self.template.clear();
-        self.staged.clear();
-        self.scratch.clear();
+        self.written.clear();
         let split = Splitter { rec: record, at: 0, enc: self }.record();
         if split.is_none() {
+            for &(col, len) in self.written.iter().rev() {
+                let c = &mut self.columns[col as usize];
+                c.count -= 1;
+                match c.kind {
+                    Kind::Time => drop(c.times.pop()),
+                    _ => c.data.truncate(len),
+                }
+            }
             self.record_bytes -= record.len() as u64;
             return self.push_whole(record);
         }
-        for i in 0..self.staged.len() {
-            let (col, s, e) = self.staged[i];
-            let c = &mut self.columns[col as usize];
-            c.count += 1;
-            match c.kind {
-                Kind::Time => c.times.push(i64::from_le_bytes(self.scratch[s..e].try_into().unwrap_or_default())),
-                _ => c.data.extend_from_slice(&self.scratch[s..e]),
+        let id = match self.templates.get(self.template.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = self.templates.len() as u32 + 1;
+                put_uvarint(&mut self.template_bytes, self.template.len() as u64);
+                self.template_bytes.extend_from_slice(&self.template);
+                self.templates.insert(self.template.clone(), id);
+                id
             }
-        }
-        let next = self.templates.len() as u32 + 1;
-        let id = *self.templates.entry(std::mem::take(&mut self.template)).or_insert_with_key(|t| {
-            put_uvarint(&mut self.template_bytes, t.len() as u64);
-            self.template_bytes.extend_from_slice(t);
-            next
-        });
+        };
         self.template_count = self.templates.len() as u64;
         put_uvarint(&mut self.ids, u64::from(id));
     }
@@ -192,12 +196,110 @@ impl Encoder {
         self.whole_count = 0;
     }
 
+    /// Appends one value to column `col` through `f`, noting how to take
+    /// it back.
+    fn write(&mut self, col: u32, f: impl FnOnce(&mut Vec<u8>)) {
+        let c = &mut self.columns[col as usize];
+        self.written.push((col, c.data.len()));
+        c.count += 1;
+        f(&mut c.data);
+    }
+
+    /// Appends a string value (the bytes between its quotes) to the column
+    /// of its path and kind; returns the column.
+    fn write_string(&mut self, path: u64, s: &[u8]) -> u32 {
+        match classify(s) {
+            Class::Uuid(u) => {
+                let col = self.column(path, Kind::Uuid);
+                self.write(col, |d| d.extend_from_slice(&u));
+                col
+            }
+            Class::Time(t) => {
+                let col = self.column(path, Kind::Time);
+                let c = &mut self.columns[col as usize];
+                self.written.push((col, 0));
+                c.count += 1;
+                c.times.push(t);
+                col
+            }
+            Class::Hex => {
+                let col = self.column(path, Kind::Hex);
+                self.write(col, |d| {
+                    put_uvarint(d, s.len() as u64 / 2);
+                    d.extend(s.chunks_exact(2).map(|p| (hex_digit(p[0]) << 4) | hex_digit(p[1])));
+                });
+                col
+            }
+            Class::Base64(kind) => {
+                // Both engines refuse non-canonical input (stray trailing
+                // bits, wrong padding), so what decodes re-encodes to `s`.
+                let engine = if kind == Kind::Base64 { &B64 } else { &B64_UNPADDED };
+                let pad = s.iter().rev().take_while(|&&c| c == b'=').count();
+                let n = (s.len() - pad) * 3 / 4;
+                let col = self.column(path, kind);
+                let d = &mut self.columns[col as usize].data;
+                let at = d.len();
+                put_uvarint(d, n as u64);
+                let body = d.len();
+                d.resize(body + n, 0);
+                if engine.decode_slice(s, &mut d[body..]) == Ok(n) {
+                    self.written.push((col, at));
+                    self.columns[col as usize].count += 1;
+                    return col;
+                }
+                d.truncate(at);
+                self.write_text(path, s)
+            }
+            Class::Text => self.write_text(path, s),
+        }
+    }
+
+    fn write_text(&mut self, path: u64, s: &[u8]) -> u32 {
+        let col = self.column(path, Kind::Text);
+        self.write(col, |d| {
+            d.extend_from_slice(s);
+            d.push(0);
+        });
+        col
+    }
+
     fn column(&mut self, path: u64, kind: Kind) -> u32 {
         let next = self.columns.len() as u32;
-        *self.column_of.entry((path, kind)).or_insert_with(|| {
+        let key = path ^ (kind as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let col = *self.column_of.entry(key).or_insert_with(|| {
             self.columns.push(Column { kind, count: 0, data: Vec::new(), times: Vec::new() });
             next
-        })
+        });
+        if self.columns[col as usize].kind == kind {
+            return col;
+        }
+        // Two (path, kind) pairs with one key (the paths hashed to it): the
+        // second gets a column of its own kind, found by a scan.
+        match self.columns.iter().rposition(|c| c.kind == kind) {
+            Some(i) => i as u32,
+            None => {
+                self.columns.push(Column { kind, count: 0, data: Vec::new(), times: Vec::new() });
+                next
+            }
+        }
+    }
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl std::hash::Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 
@@ -352,8 +454,8 @@ impl<'a> Splitter<'a, '_> {
             }
             b'"' => {
                 let text = self.string()?;
-                let kind = classify(text, &mut self.enc.scratch);
-                self.stage(path, kind, b'"')
+                let col = self.enc.write_string(path, text);
+                self.mark(col, b'"')
             }
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -363,20 +465,19 @@ impl<'a> Splitter<'a, '_> {
                 while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.peek() {
                     self.at += 1;
                 }
-                self.enc.scratch.extend_from_slice(&self.rec[start..self.at]);
-                self.enc.scratch.push(0);
-                self.stage(path, Kind::Number, 0)
+                let col = self.enc.column(path, Kind::Number);
+                self.enc.write(col, |data| {
+                    data.extend_from_slice(&self.rec[start..self.at]);
+                    data.push(0);
+                });
+                self.mark(col, 0)
             }
             _ => None,
         }
     }
 
-    /// Records a value whose stored form `classify` (or the number arm)
-    /// just appended to the scratch buffer.
-    fn stage(&mut self, path: u64, kind: Kind, quote: u8) -> Option<()> {
-        let start = self.enc.staged.last().map_or(0, |s| s.2);
-        let col = self.enc.column(path, kind);
-        self.enc.staged.push((col, start, self.enc.scratch.len()));
+    /// Puts a value's marker (column `col`) in the template.
+    fn mark(&mut self, col: u32, quote: u8) -> Option<()> {
         let t = &mut self.enc.template;
         if quote != 0 {
             t.push(quote);
@@ -397,20 +498,26 @@ impl<'a> Splitter<'a, '_> {
     }
 }
 
-/// The kind a string value is stored as; appends its stored form to `out`.
-fn classify(s: &[u8], out: &mut Vec<u8>) -> Kind {
+/// How a string value is stored.
+enum Class {
+    Text,
+    Uuid([u8; 16]),
+    Time(i64),
+    Hex,
+    /// Base64 or unpadded base64, if it proves canonical.
+    Base64(Kind),
+}
+
+/// Classifies a string value (its bytes between the quotes).
+fn classify(s: &[u8]) -> Class {
     if s.len() < 16 {
-        out.extend_from_slice(s);
-        out.push(0);
-        return Kind::Text;
+        return Class::Text;
     }
     if let Some(u) = parse_uuid(s) {
-        out.extend_from_slice(&u);
-        return Kind::Uuid;
+        return Class::Uuid(u);
     }
     if let Some(t) = parse_time(s) {
-        out.extend_from_slice(&t.to_le_bytes());
-        return Kind::Time;
+        return Class::Time(t);
     }
     let body = s.strip_suffix(b"==").or_else(|| s.strip_suffix(b"=")).unwrap_or(s);
     let (mut all, mut any) = (HEX_LOWER | B64_CHAR, 0u8);
@@ -419,39 +526,19 @@ fn classify(s: &[u8], out: &mut Vec<u8>) -> Kind {
         all &= k;
         any |= k;
         if all == 0 {
-            break;
+            return Class::Text;
         }
     }
     if all & HEX_LOWER != 0 && body.len() == s.len() && s.len().is_multiple_of(2) {
-        put_uvarint(out, s.len() as u64 / 2);
-        out.extend(s.chunks_exact(2).map(|p| (hex_digit(p[0]) << 4) | hex_digit(p[1])));
-        return Kind::Hex;
+        return Class::Hex;
     }
     // Tokens, not words: a digit, an upper- and a lowercase letter.
     let token = all & B64_CHAR != 0 && any & (DIGIT | UPPER | LOWER) == DIGIT | UPPER | LOWER && s.len() >= 24;
-    let kind = match (s.len() % 4, body.len() == s.len()) {
-        (0, _) if token => Some(Kind::Base64),
-        (2 | 3, true) if token => Some(Kind::Base64Unpadded),
-        _ => None,
-    };
-    if let Some(kind) = kind {
-        // Both engines refuse non-canonical input (stray trailing bits,
-        // wrong padding), so what decodes re-encodes to `s`.
-        let engine = if kind == Kind::Base64 { &B64 } else { &B64_UNPADDED };
-        let pad = s.iter().rev().take_while(|&&c| c == b'=').count();
-        let n = (s.len() - pad) * 3 / 4;
-        let at = out.len();
-        put_uvarint(out, n as u64);
-        let body = out.len();
-        out.resize(body + n, 0);
-        if engine.decode_slice(s, &mut out[body..]) == Ok(n) {
-            return kind;
-        }
-        out.truncate(at);
+    match (s.len() % 4, body.len() == s.len()) {
+        (0, _) if token => Class::Base64(Kind::Base64),
+        (2 | 3, true) if token => Class::Base64(Kind::Base64Unpadded),
+        _ => Class::Text,
     }
-    out.extend_from_slice(s);
-    out.push(0);
-    Kind::Text
 }
 
 const HEX_LOWER: u8 = 1;
@@ -807,6 +894,14 @@ mod tests {
         assert_round_trip(&refs);
     }
 
+    /// The kind of the column a lone string value is stored in.
+    fn stored_kind(s: &[u8]) -> Kind {
+        let mut e = Encoder::default();
+        e.push(&[br#"{"v":""#.as_slice(), s, b"\"}"].concat());
+        assert_eq!(e.whole_count, 0);
+        e.columns.iter().find(|c| c.count == 1).expect("one value").kind
+    }
+
     // Goal: typed values are stored in their small form: a UUID in 16
     // bytes, not 36.
     #[test]
@@ -815,16 +910,16 @@ mod tests {
         let refs: Vec<&[u8]> = recs.iter().map(|s| s.as_bytes()).collect();
         let payload = assert_round_trip(&refs);
         assert!(payload.len() < 50 * 20, "{} bytes for 50 UUIDs", payload.len());
-        assert_eq!(classify(b"2026-02-30T00:00:00Z", &mut Vec::new()), Kind::Text);
-        assert_eq!(classify(b"2026-02-28T00:00:00Z", &mut Vec::new()), Kind::Time);
-        assert_eq!(classify(b"3F1A8FD0-F48E-4C6C-9986-C753586938EA", &mut Vec::new()), Kind::Text);
-        assert_eq!(classify(b"QUJDRA==QUJDRA==QUJDRA==", &mut Vec::new()), Kind::Text);
-        assert_eq!(classify(b"b236ed0e14722844", &mut Vec::new()), Kind::Hex);
-        assert_eq!(classify(b"b236ed0e1472284", &mut Vec::new()), Kind::Text);
-        assert_eq!(classify(b"B236ED0E14722844", &mut Vec::new()), Kind::Text);
-        assert_eq!(classify(b"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRM", &mut Vec::new()), Kind::Base64Unpadded);
-        assert_eq!(classify(b"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRN", &mut Vec::new()), Kind::Text);
-        assert_eq!(classify(b"GetBucketPublicAccessBlockPolicy", &mut Vec::new()), Kind::Text);
+        assert_eq!(stored_kind(b"2026-02-30T00:00:00Z"), Kind::Text);
+        assert_eq!(stored_kind(b"2026-02-28T00:00:00Z"), Kind::Time);
+        assert_eq!(stored_kind(b"3F1A8FD0-F48E-4C6C-9986-C753586938EA"), Kind::Text);
+        assert_eq!(stored_kind(b"QUJDRA==QUJDRA==QUJDRA=="), Kind::Text);
+        assert_eq!(stored_kind(b"b236ed0e14722844"), Kind::Hex);
+        assert_eq!(stored_kind(b"b236ed0e1472284"), Kind::Text);
+        assert_eq!(stored_kind(b"B236ED0E14722844"), Kind::Text);
+        assert_eq!(stored_kind(b"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRM"), Kind::Base64Unpadded);
+        assert_eq!(stored_kind(b"Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRN"), Kind::Text);
+        assert_eq!(stored_kind(b"GetBucketPublicAccessBlockPolicy"), Kind::Text);
     }
 
     // Goal: a damaged payload is refused or decodes to something, never
@@ -843,5 +938,101 @@ mod tests {
             }
         }
         assert!(decode_all(&payload, TRICKY.len() + 1).is_none());
+    }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Strings a record may hold: typed-looking ones (canonical or just
+        /// off), escapes, non-ASCII, empty.
+        fn string() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("3f1a8fd0-f48e-4c6c-9986-c753586938ea".to_string()),
+                Just("3f1a8fd0-f48e-4c6c-9986-c753586938eA".to_string()),
+                Just("2026-01-01T00:00:00Z".to_string()),
+                Just("2026-13-01T00:00:00Z".to_string()),
+                Just("b236ed0e14722844".to_string()),
+                Just("QUJDRA==QUJDRA==QUJDRA==".to_string()),
+                Just("Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRM".to_string()),
+                Just("Wc/miytY7nmfS8OMMR22Mi5XqsM7oVOHjRN".to_string()),
+                Just("IQoJb3JpZ2luX2Vjvi8rWwnWrEKoQXJxyKhf".to_string()),
+                Just(String::new()),
+                Just(r#"esc \" \\ \u0041 \n"#.to_string()),
+                "[a-zA-Z0-9 +/=:._-]{0,40}",
+                "\\PC{0,8}".prop_map(|s| s.replace(['"', '\\'], "")),
+                (0u64..10_000_000_000).prop_map(|t| {
+                    let (d, r) = (t / 86_400, t % 86_400);
+                    let (y, m, dd) = civil_from_days(d as i64);
+                    format!("{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}Z", r / 3600, r / 60 % 60, r % 60)
+                }),
+            ]
+        }
+
+        fn number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("0".into()),
+                Just("-0".into()),
+                Just("1.50".into()),
+                Just("1e+10".into()),
+                Just("-2E-3".into()),
+                any::<i64>().prop_map(|n| n.to_string())
+            ]
+        }
+
+        fn ws() -> impl Strategy<Value = &'static str> {
+            prop_oneof![Just(""), Just(""), Just(" "), Just("\n  "), Just("\t"), Just("\r\n")]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                string().prop_map(|s| format!("\"{s}\"")),
+                number(),
+                Just("true".to_string()),
+                Just("false".to_string()),
+                Just("null".to_string()),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec((ws(), inner.clone(), ws()), 0..5)
+                        .prop_map(|v| format!("[{}]", v.iter().map(|(a, x, b)| format!("{a}{x}{b}")).collect::<Vec<_>>().join(","))),
+                    prop::collection::vec(
+                        (prop_oneof![Just("a"), Just("eventID"), Just(""), Just("k\\\"q"), Just("é")], ws(), inner),
+                        0..5
+                    )
+                    .prop_map(|v| format!(
+                        "{{{}}}",
+                        v.iter().map(|(k, w, x)| format!("{w}\"{k}\"{w}:{w}{x}")).collect::<Vec<_>>().join(",")
+                    )),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)))]
+
+            // Goal: any block of records, JSON or damaged (bytes cut or
+            // flipped), reads back byte for byte.
+            #[test]
+            fn any_block_round_trips(
+                records in prop::collection::vec((value(), prop::option::of((any::<prop::sample::Index>(), any::<u8>()))), 1..12)
+            ) {
+                let recs: Vec<Vec<u8>> = records
+                    .into_iter()
+                    .map(|(v, damage)| {
+                        let mut b = v.into_bytes();
+                        if let Some((at, x)) = damage {
+                            if !b.is_empty() {
+                                let i = at.index(b.len());
+                                if x % 2 == 0 { b.truncate(i) } else { b[i] ^= x }
+                            }
+                        }
+                        b
+                    })
+                    .collect();
+                let refs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+                assert_round_trip(&refs);
+            }
+        }
     }
 }
