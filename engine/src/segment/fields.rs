@@ -7,9 +7,10 @@
 //! values next to each other (every eventName, every sourceIPAddress, ...),
 //! which is what zstd compresses best. Values whose spelling is canonical
 //! are stored typed: lowercase UUIDs as 16 bytes, `YYYY-MM-DDTHH:MM:SSZ`
-//! times as second deltas, standard base64 (session tokens) decoded.
-//! Columns with few distinct values are dictionary-encoded. A record the
-//! splitter cannot take apart (anything that is not strict JSON) is kept
+//! times as second deltas, lowercase hex ids and standard base64 (session
+//! tokens) decoded. Columns with few distinct values are
+//! dictionary-encoded. A record the splitter cannot take apart (anything
+//! outside JSON's grammar, or a raw 0x00 or 0x01 byte in a string) is kept
 //! whole. docs/FORMAT.md specifies the bytes; this file follows it.
 //!
 //! The encoder checks its own work: a block is decoded again and compared
@@ -29,14 +30,14 @@ use crate::limits::{RECORD_BYTES_MAX, RECORD_DEPTH_MAX};
 
 /// The marker in a template where a value goes; a LEB128 column index
 /// follows. JSON text outside strings never holds this byte, and the
-/// splitter refuses raw control bytes inside keys.
+/// splitter keeps whole any record with it inside a key.
 const MARK: u8 = 0x01;
 
 /// The most record bytes one block may decode to.
 pub const BLOCK_RECORD_BYTES_MAX: u64 = 128 * 1024 * 1024;
 
 /// A column's kind: how each of its values is stored.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 enum Kind {
     /// A string's bytes between the quotes, as written (escapes kept).
