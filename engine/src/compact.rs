@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::index::Attr;
+use crate::event::parse_event;
+use crate::index::{terms, Attr};
+use crate::limits::RECORD_BYTES_MAX;
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::segment::builder::{BuildOptions, SegmentBuilder};
 use crate::segment::reader::Segment;
@@ -164,10 +166,14 @@ pub fn train_dictionary(segments: &[Arc<Segment>]) -> Result<Vec<u8>> {
 /// A source segment's index turned around: for each ordinal, the terms it
 /// is indexed under and its id fingerprint (top 32 bits). Compaction takes
 /// an event's terms from here rather than parsing its record again: the
-/// same terms, at a fraction of the cost.
+/// same terms, at a fraction of the cost. Values kept in a rare-value
+/// table (index version 6) are not terms: `rare` lists the events that
+/// have some, whose records are parsed for them.
 struct SourceTerms<'a> {
     terms: Vec<Vec<(Attr, &'a str)>>,
     ids: Vec<Option<u32>>,
+    rare: Vec<u32>,
+    rare_attrs: Vec<Attr>,
 }
 
 impl<'a> SourceTerms<'a> {
@@ -188,7 +194,36 @@ impl<'a> SourceTerms<'a> {
                 }
             }
         }
-        Ok(SourceTerms { terms, ids: seg.id_fps_by_ordinal()? })
+        let rare_attrs: Vec<Attr> = Attr::ALL.into_iter().filter(|a| idx.has_rare(*a)).collect();
+        let mut rare = Vec::new();
+        for a in &rare_attrs {
+            rare.extend(idx.rare_ordinals(*a).map_err(|e| bad(&e))?);
+        }
+        rare.sort_unstable();
+        rare.dedup();
+        Ok(SourceTerms { terms, ids: seg.id_fps_by_ordinal()?, rare, rare_attrs })
+    }
+
+    /// The terms of the event at `ord` whose record is `rec`.
+    fn of<'r>(
+        &'r self,
+        ord: usize,
+        rec: &'r [u8],
+        extra: &'r mut Vec<(Attr, std::borrow::Cow<'r, str>)>,
+    ) -> std::borrow::Cow<'r, [(Attr, &'r str)]> {
+        let ts: &'r [(Attr, &'r str)] = self.terms.get(ord).map_or(&[][..], Vec::as_slice);
+        if self.rare.binary_search(&(ord as u32)).is_err() {
+            return std::borrow::Cow::Borrowed(ts);
+        }
+        extra.clear();
+        if let Ok(ev) = parse_event(rec, RECORD_BYTES_MAX) {
+            for (a, v) in terms(&ev) {
+                if self.rare_attrs.contains(&a) && !ts.iter().any(|(ta, tv)| *ta == a && *tv == v.as_ref()) {
+                    extra.push((a, v));
+                }
+            }
+        }
+        std::borrow::Cow::Owned(ts.iter().copied().chain(extra.iter().map(|(a, v)| (*a, v.as_ref()))).collect())
     }
 }
 
@@ -283,8 +318,9 @@ pub(crate) fn merge_run(
         let leaf = leaf_hash(ingest, rec);
         let st = &source_terms[i];
         let id_fp = st.ids.get(ord).copied().flatten().map(|fp32| u64::from(fp32) << 32);
-        let ts = st.terms.get(ord).map_or(&[][..], Vec::as_slice);
-        b.push(seq, ingest, time, rec, leaf, id_fp, ts)?;
+        let mut extra = Vec::new();
+        let ts = st.of(ord, rec, &mut extra);
+        b.push(seq, ingest, time, rec, leaf, id_fp, &ts)?;
         own[i].push((seq, leaf));
         bytes += rec.len() as u64;
         *pos += 1;

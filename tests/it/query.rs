@@ -227,7 +227,9 @@ fn counts_from_segment_totals_match_brute_force() {
 // exactly: a lookup returns the event with the name and only it, even when
 // another name in the same hour has the same fingerprint; names on many
 // events are found through their postings; a count filtered by a resource
-// name and a count by resource name agree with the records.
+// name and a count by resource name agree with the records. All of it
+// holds again after compaction merges the segments, where a name on one
+// event of each of two segments becomes a name on two events.
 #[test]
 fn rare_resource_names_are_found_exactly() {
     use cairn_engine::index::rare_fingerprint;
@@ -254,36 +256,64 @@ fn rare_resource_names_are_found_exactly() {
         let resource = match i {
             7 => a.clone(),
             301 => b.clone(),
+            // Once in each of the two segments, in the same hour.
+            33 | 333 => "arn:aws:s3:::bucket/twice".to_string(),
             _ if i.is_multiple_of(10) => "arn:aws:s3:::bucket/shared".to_string(),
             _ => format!("arn:aws:s3:::bucket/unique-{i}"),
         };
         model.push(record(i, &resource));
     }
-    let refs: Vec<&[u8]> = model.iter().map(Vec::as_slice).collect();
-    store.append(&refs).unwrap();
-    store.seal_now().unwrap();
-    let seg = std::fs::read_dir(dir.path().join("segments")).unwrap().next().unwrap().unwrap().path();
-    let seg = cairn_engine::segment::reader::Segment::open(&seg).unwrap();
-    let rare = seg.index().unwrap().rare_ordinals(Attr::ResourceName).unwrap();
-    assert!(rare.len() >= 2 * 300, "single-event names are in the rare table ({} entries)", rare.len());
-    let a_last = a.rsplit('/').next().unwrap();
-    for value in [a.as_str(), b.as_str(), "arn:aws:s3:::bucket/shared", a_last, "unique-5", "arn:aws:s3:::bucket/none"] {
-        let q = Query { start_ms: None, end_ms: None, filters: vec![(Attr::ResourceName, vec![value.to_string()])] };
-        let mut got: Vec<Vec<u8>> = store.lookup(&q, Some(50), None).unwrap().events.into_iter().map(|e| e.record).collect();
-        got.sort();
-        let mut want: Vec<Vec<u8>> = model.iter().filter(|r| matches(r, &q)).cloned().collect();
-        want.sort();
-        assert_eq!(got, want, "lookup by {value}");
-        let counted: BTreeMap<String, u64> = store.count(&q, Attr::EventName).unwrap().into_iter().collect();
-        let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-        for r in &want {
-            *expected.entry(parse_event(r, 1 << 20).unwrap().event_name.to_string()).or_default() += 1;
-        }
-        assert_eq!(counted, expected, "count filtered by {value}");
+    for half in model.chunks(200) {
+        let refs: Vec<&[u8]> = half.iter().map(Vec::as_slice).collect();
+        store.append(&refs).unwrap();
+        store.seal_now().unwrap();
     }
-    let by: BTreeMap<String, u64> = store.count(&Query::default(), Attr::ResourceName).unwrap().into_iter().collect();
-    assert_eq!(by.get(a.as_str()), Some(&1));
-    assert_eq!(by.get("arn:aws:s3:::bucket/shared"), Some(&40));
-    assert_eq!(by.get("shared"), Some(&40));
-    assert_eq!(by.len(), 2 * 361, "each ARN (358 unique-, 2 key-, shared) and its last element");
+    let rare_entries = || -> usize {
+        std::fs::read_dir(dir.path().join("segments"))
+            .unwrap()
+            .map(|e| {
+                let seg = cairn_engine::segment::reader::Segment::open(&e.unwrap().path()).unwrap();
+                let n = seg.index().unwrap().rare_ordinals(Attr::ResourceName).unwrap().len();
+                n
+            })
+            .sum()
+    };
+    assert!(rare_entries() >= 2 * 300, "single-event names are in the rare tables ({} entries)", rare_entries());
+    let a_last = a.rsplit('/').next().unwrap().to_string();
+    let check = |when: &str| {
+        for value in [
+            a.as_str(),
+            b.as_str(),
+            "arn:aws:s3:::bucket/shared",
+            "arn:aws:s3:::bucket/twice",
+            &a_last,
+            "unique-5",
+            "arn:aws:s3:::bucket/none",
+        ] {
+            let q = Query { start_ms: None, end_ms: None, filters: vec![(Attr::ResourceName, vec![value.to_string()])] };
+            let mut got: Vec<Vec<u8>> = store.lookup(&q, Some(50), None).unwrap().events.into_iter().map(|e| e.record).collect();
+            got.sort();
+            let mut want: Vec<Vec<u8>> = model.iter().filter(|r| matches(r, &q)).cloned().collect();
+            want.sort();
+            assert_eq!(got, want, "{when}: lookup by {value}");
+            let counted: BTreeMap<String, u64> = store.count(&q, Attr::EventName).unwrap().into_iter().collect();
+            let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+            for r in &want {
+                *expected.entry(parse_event(r, 1 << 20).unwrap().event_name.to_string()).or_default() += 1;
+            }
+            assert_eq!(counted, expected, "{when}: count filtered by {value}");
+        }
+        let by: BTreeMap<String, u64> = store.count(&Query::default(), Attr::ResourceName).unwrap().into_iter().collect();
+        assert_eq!(by.get(a.as_str()), Some(&1), "{when}");
+        assert_eq!(by.get("arn:aws:s3:::bucket/twice"), Some(&2), "{when}");
+        assert_eq!(by.get("arn:aws:s3:::bucket/shared"), Some(&40), "{when}");
+        assert_eq!(by.get("shared"), Some(&40), "{when}");
+        assert_eq!(by.len(), 2 * 360, "{when}: each ARN (356 unique-, 2 key-, twice, shared) and its last element");
+    };
+    check("sealed");
+    let opts = cairn_engine::compact::CompactOptions { all: true, ..Default::default() };
+    store.compact(&opts, &mut |_, _| {}).unwrap();
+    assert_eq!(store.stats().unwrap().segments, 1, "compacted into one segment");
+    assert!(rare_entries() >= 2 * 300, "the merged segment keeps single-event names in its rare table");
+    check("compacted");
 }

@@ -862,14 +862,20 @@ fn parse_rare(r: &mut Reader<'_>, events: u64) -> Result<Vec<RareTable>, String>
     let mut out: Vec<RareTable> = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
         let attr = r.u8().ok_or_else(short)?;
-        if Attr::from_code(attr).is_none() || out.iter().any(|t| t.0 == attr) {
-            return Err(format!("index section: rare-value table of unknown or repeated attribute {attr}"));
+        // Readers confirm candidates only for the attributes they know to
+        // have tables: any other is refused, not half-answered.
+        if !RARE_ATTRS.iter().any(|a| *a as u8 == attr) || out.iter().any(|t| t.0 == attr) {
+            return Err(format!("index section: rare-value table of attribute {attr}, which may not have one, or twice"));
         }
         let len = r.u32().ok_or_else(short)? as usize;
         let at = r.pos();
         let b = r.bytes(len).ok_or_else(short)?;
-        let head = crate::segment::ids::PackedIds::parse(b, events, b.len() as u64 * 8)
-            .map_err(|e| format!("index section: rare-value table: {e}"))?;
+        // Every entry takes at least its ordinal's bits: that bounds what
+        // decoding may allocate by the table's size.
+        let ordinal_bits = u64::from(b.get(5).copied().unwrap_or(0));
+        let max_entries = (len as u64 * 8).checked_div(ordinal_bits).unwrap_or(events);
+        let head =
+            crate::segment::ids::PackedIds::parse(b, events, max_entries).map_err(|e| format!("index section: rare-value table: {e}"))?;
         out.push((attr, at..at + len, head));
     }
     Ok(out)

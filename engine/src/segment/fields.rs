@@ -757,7 +757,14 @@ pub(crate) fn decode(r: &mut Reader<'_>, n: usize, data: &mut Vec<u8>, spans: &m
     if total > BLOCK_RECORD_BYTES_MAX {
         return None;
     }
+    // Each template, whole record and column takes at least 1, 1 and 4
+    // payload bytes, and there are at most as many templates and whole
+    // records as records: what is allocated stays within a small multiple
+    // of the payload, whatever the counts claim.
     let template_count = r.uvarint()?;
+    if template_count > n as u64 {
+        return None;
+    }
     let mut templates = Vec::with_capacity(template_count.min(r.remaining() as u64) as usize);
     for _ in 0..template_count {
         let len = usize::try_from(r.uvarint()?).ok()?;
@@ -768,20 +775,28 @@ pub(crate) fn decode(r: &mut Reader<'_>, n: usize, data: &mut Vec<u8>, spans: &m
         ids.push(r.uvarint()?);
     }
     let whole_count = r.uvarint()?;
+    if whole_count > n as u64 {
+        return None;
+    }
     let mut whole = Vec::with_capacity(whole_count.min(r.remaining() as u64) as usize);
     for _ in 0..whole_count {
         let len = usize::try_from(r.uvarint()?).ok()?;
         whole.push(r.bytes(len)?);
     }
     let column_count = r.uvarint()?;
-    let mut columns = Vec::with_capacity(column_count.min(r.remaining() as u64) as usize);
+    if column_count > r.remaining() as u64 / 4 {
+        return None;
+    }
+    let mut columns = Vec::with_capacity(column_count as usize);
     for _ in 0..column_count {
         columns.push(read_column(r)?);
     }
     if r.remaining() != 0 {
         return None;
     }
-    data.reserve(total as usize);
+    // Grown as records are rebuilt (each checked against `total`), not
+    // reserved whole on the payload's word.
+    data.reserve(total.min(8 << 20) as usize);
     let mut wholes = whole.into_iter();
     for id in ids {
         let start = data.len();
