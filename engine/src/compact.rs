@@ -63,6 +63,11 @@ pub struct CompactOptions {
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
+/// The largest block compaction writes, in record bytes: a block's payload
+/// (at most this, one more record and its columns) stays under the 64 MiB
+/// a reader accepts.
+pub const BLOCK_BYTES_MAX: usize = 32 * 1024 * 1024;
+
 impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {

@@ -775,6 +775,14 @@ impl Store {
     /// crash-safe, while ingest and queries go on. One compaction runs at a
     /// time; `progress(done, total)` counts record bytes.
     pub fn compact(&self, opts: &CompactOptions, progress: Progress<'_>) -> Result<CompactReport> {
+        if opts.block_bytes == 0 || opts.block_bytes > compact::BLOCK_BYTES_MAX {
+            // A block's payload must stay under what readers accept.
+            return Err(Error::InvalidArgument(format!(
+                "compaction block size must be between 1 byte and {} MiB, not {} bytes",
+                compact::BLOCK_BYTES_MAX >> 20,
+                opts.block_bytes
+            )));
+        }
         let _one = self.inner.compact_lock.lock();
         self.inner.check_poison()?;
         let started = Instant::now();

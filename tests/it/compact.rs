@@ -212,3 +212,21 @@ fn kill_9_during_compaction() {
         assert!(r.ok(), "kill {i}: {:#?}", r.problems);
     }
 }
+
+// Goal: a block size whose payloads readers would refuse is refused before
+// anything is written, with the limit named; the store is unchanged.
+#[test]
+fn compaction_refuses_blocks_readers_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), tiny()).unwrap();
+    fill(&store, &generated(300, 3), 100);
+    store.seal_now().unwrap();
+    let before = store.stats().unwrap();
+    for block_bytes in [0, cairn_engine::compact::BLOCK_BYTES_MAX + 1, 64 << 20] {
+        let opts = CompactOptions { block_bytes, ..small_all() };
+        let e = store.compact(&opts, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("between 1 byte and 32 MiB"), "{block_bytes}: {e}");
+    }
+    let after = store.stats().unwrap();
+    assert_eq!((after.segments, after.root), (before.segments, before.root));
+}

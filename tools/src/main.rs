@@ -826,8 +826,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 dry_run: *dry_run,
                 max_bytes_per_sec: max_mb_per_sec.saturating_mul(1_000_000),
             };
-            if *target_mib == 0 || *block_kib == 0 || *block_kib > 64 * 1024 {
-                bail!("--target-mib must be at least 1 and --block-kib between 1 and 65536");
+            let block_kib_max = (cairn_engine::compact::BLOCK_BYTES_MAX / 1024) as u64;
+            if *target_mib == 0 || *block_kib == 0 || *block_kib > block_kib_max {
+                bail!("--target-mib must be at least 1 and --block-kib between 1 and {block_kib_max}");
             }
             let report: cairn_engine::compact::CompactReport = match open_backend(&cli)? {
                 Backend::Local(store) => {
