@@ -315,6 +315,11 @@ fn encode_text(data: &[u8], count: u64, out: &mut Vec<u8>) -> u8 {
     for v in values {
         let next = seen.len() as u32;
         order.push(*seen.entry(v).or_insert(next));
+        // Past half the count distinct, no dictionary can follow: stop
+        // hashing (columns of ids and tokens are all distinct).
+        if seen.len() as u64 * 2 > count {
+            break;
+        }
     }
     let distinct = seen.len() as u64;
     if distinct == 0 || distinct * 2 > count || distinct > 65_536 {
