@@ -212,15 +212,15 @@ fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> O
 }
 
 /// A term and its ordinals (ascending).
-pub type TermOrdinals = ((Attr, String), Vec<u32>);
+pub type TermOrdinals<'a> = ((Attr, Cow<'a, str>), Vec<u32>);
 
 /// One partition of a segment being built: its terms and their ordinals.
-pub struct PartitionBuild {
+pub struct PartitionBuild<'a> {
     pub start_ms: i64,
     pub first_ordinal: u32,
     pub count: u32,
     /// (attr, value) -> ordinals (ascending), sorted by key.
-    pub terms: Vec<TermOrdinals>,
+    pub terms: Vec<TermOrdinals<'a>>,
 }
 
 /// The index section version this build writes.
@@ -328,12 +328,12 @@ pub struct SeqMap {
 /// Encodes the index section.
 pub fn encode_index(
     partition_ms: i64,
-    parts: &[PartitionBuild],
+    parts: &[PartitionBuild<'_>],
     seq_map: &SeqMap,
     counters: Option<&crate::insights::counters::Counters>,
     out: &mut Vec<u8>,
 ) {
-    let kept: Vec<Vec<&TermOrdinals>> =
+    let kept: Vec<Vec<&TermOrdinals<'_>>> =
         parts.iter().map(|p| p.terms.iter().filter(|((a, _), o)| !is_rare(*a, o.len())).collect()).collect();
     let term_total: usize = kept.iter().map(Vec::len).sum();
     out.extend_from_slice(b"CIDX");
@@ -418,7 +418,7 @@ pub fn encode_index(
 /// The rare-value tables (version 6): `count u8`, then per table `attr u8 |
 /// len u32 | len bytes`: a packed table (`segment::ids::encode_packed`) of
 /// (fingerprint, ordinal) sorted.
-fn encode_rare(parts: &[PartitionBuild], out: &mut Vec<u8>) {
+fn encode_rare(parts: &[PartitionBuild<'_>], out: &mut Vec<u8>) {
     let events: u64 = parts.iter().map(|p| u64::from(p.count)).sum();
     out.push(RARE_ATTRS.len() as u8);
     for attr in RARE_ATTRS {
@@ -437,7 +437,7 @@ fn encode_rare(parts: &[PartitionBuild], out: &mut Vec<u8>) {
 }
 
 /// The segment's totals (version 5): per attribute, each value's events.
-fn encode_totals(parts: &[PartitionBuild], out: &mut Vec<u8>) {
+fn encode_totals(parts: &[PartitionBuild<'_>], out: &mut Vec<u8>) {
     let mut by_attr: std::collections::BTreeMap<u8, std::collections::BTreeMap<&[u8], u64>> = Default::default();
     for p in parts {
         for ((attr, value), ords) in &p.terms {

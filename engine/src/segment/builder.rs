@@ -15,7 +15,7 @@ use super::block::{group_key, BlockBuf};
 use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
-use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
+use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
 use crate::insights::counters::Counters;
 use crate::merkle::{Frontier, Hash};
 
@@ -39,11 +39,11 @@ struct OpenPartition {
 }
 
 impl OpenPartition {
-    fn close(self) -> PartitionBuild {
-        let mut terms: Vec<((Attr, String), Vec<u32>)> = Vec::new();
+    fn close(self) -> PartitionBuild<'static> {
+        let mut terms: Vec<TermOrdinals<'static>> = Vec::new();
         for (code, map) in self.terms.into_iter().enumerate() {
             let Some(attr) = Attr::from_code(code as u8) else { continue };
-            terms.extend(map.into_iter().map(|(v, o)| ((attr, v.into_string()), o)));
+            terms.extend(map.into_iter().map(|(v, o)| ((attr, v.into_string().into()), o)));
         }
         terms.sort_unstable_by(|a, b| (a.0 .0, a.0 .1.as_bytes()).cmp(&(b.0 .0, b.0 .1.as_bytes())));
         PartitionBuild { start_ms: self.start_ms, first_ordinal: self.first_ordinal, count: self.count, terms }
@@ -66,7 +66,7 @@ pub struct SegmentBuilder<W: Write> {
     blocks: Vec<BlockMeta>,
     ordinal: u32,
     ids: Vec<(u32, u32)>,
-    parts: Vec<PartitionBuild>,
+    parts: Vec<PartitionBuild<'static>>,
     open: Option<OpenPartition>,
     seq_map: SeqMap,
     leaves: Vec<(u64, Hash)>,

@@ -2,14 +2,17 @@
 //! the bytes of an immutable segment. Pure: it builds bytes in memory and
 //! never touches files (the store writes, fsyncs and renames them).
 //!
-//! Block payloads are `block`'s (version 2: varint columns, records
-//! grouped so zstd sees like next to like).
+//! Block payloads are `block`'s (version 3: records split into fields by
+//! `fields`, or kept whole when ingest would otherwise wait on the seal).
+
+use std::borrow::Cow;
 
 use super::block::{fnv32, group_slot, BlockBuf, GroupKey, PAYLOAD_VERSION};
 use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
-use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, PARTITION_MS, SEQ_GROUP};
+
+use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, PARTITION_MS, SEQ_GROUP};
 use crate::memtable::Memtable;
 use crate::merkle::{Frontier, Hash};
 
@@ -158,13 +161,10 @@ fn encode_id_table(mem: &Memtable, order: &[u32], out: &mut Vec<u8>) {
     out.extend_from_slice(&ids::encode_packed(&table, mem.len() as u64));
 }
 
-/// A term and its ordinals.
-type TermPostings = ((Attr, String), Vec<u32>);
-
 /// Splits the time-sorted events into partitions and gathers each
 /// partition's postings from the memtable's term maps. EventId is left out:
 /// the id table answers it.
-fn build_partitions(mem: &Memtable, order: &[u32]) -> Vec<PartitionBuild> {
+fn build_partitions<'m>(mem: &'m Memtable, order: &[u32]) -> Vec<PartitionBuild<'m>> {
     let entries = mem.entries();
     let mut parts: Vec<PartitionBuild> = Vec::new();
     for (ord, &i) in order.iter().enumerate() {
@@ -179,7 +179,7 @@ fn build_partitions(mem: &Memtable, order: &[u32]) -> Vec<PartitionBuild> {
         inverse[i as usize] = ord as u32;
     }
     let part_of = |ord: u32| parts.partition_point(|p| p.first_ordinal <= ord) - 1;
-    let mut per_part: Vec<Vec<TermPostings>> = (0..parts.len()).map(|_| Vec::new()).collect();
+    let mut per_part: Vec<Vec<TermOrdinals<'m>>> = (0..parts.len()).map(|_| Vec::new()).collect();
     for attr in Attr::ALL.into_iter().filter(|a| *a != Attr::EventId) {
         for (value, ixs) in mem.attr_values(attr) {
             let mut ords: Vec<u32> = ixs.iter().map(|&i| inverse[i as usize]).collect();
@@ -189,7 +189,7 @@ fn build_partitions(mem: &Memtable, order: &[u32]) -> Vec<PartitionBuild> {
                 let p = part_of(ords[k]);
                 let end_ord = parts[p].first_ordinal + parts[p].count;
                 let j = k + ords[k..].partition_point(|&o| o < end_ord);
-                per_part[p].push(((attr, value.to_string()), ords[k..j].to_vec()));
+                per_part[p].push(((attr, Cow::Borrowed(value)), ords[k..j].to_vec()));
                 k = j;
             }
         }
