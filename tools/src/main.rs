@@ -330,12 +330,16 @@ enum Command {
     /// Compaction rewrites runs of adjacent segments smaller than --small-mib
     /// into segments of up to --target-mib of records, at --level with
     /// --block-kib blocks (and a zstd dictionary trained on the store's
-    /// records with --dictionary), rebuilding their indexes. It is
+    /// records with --dictionary), rebuilding their indexes. Records are
+    /// stored field by field (one that is not JSON stays whole), including
+    /// those a seal kept whole while ingest ran at full speed and those of
+    /// segments older than format 4, so
+    /// `--all` after a bulk load takes the most disk back. It is
     /// hash-neutral: every checkpoint and proof issued before still verifies.
     /// Ingest and queries continue meanwhile; a crash at any point leaves
     /// the old or the new files. Through a server it needs an admin token.
     ///
-    /// Example: cairn compact --dry-run; cairn compact --all --level 6 --dictionary
+    /// Example: cairn compact --dry-run; cairn compact --all --dictionary
     Compact {
         /// Largest merged segment, in MiB of records.
         #[arg(long, default_value_t = 256)]
