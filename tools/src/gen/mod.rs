@@ -319,6 +319,12 @@ fn put_year(out: &mut Vec<u8>, y: i64) {
 
 /// `2026-01-01T00:00:00Z`: eventTime, creationDate.
 fn put_iso(out: &mut Vec<u8>, ms: i64) {
+    put_date_time(out, ms);
+    out.push(b'Z');
+}
+
+/// `2026-01-01T00:00:00`, the part the ISO spellings share.
+fn put_date_time(out: &mut Vec<u8>, ms: i64) {
     let (y, mo, d, h, mi, s, _) = fields(ms);
     put_year(out, y);
     out.push(b'-');
@@ -331,7 +337,6 @@ fn put_iso(out: &mut Vec<u8>, ms: i64) {
     put2(out, mi);
     out.push(b':');
     put2(out, s);
-    out.push(b'Z');
 }
 
 /// `Jan 1, 2026, 1:00:00 AM`: how STS and IAM responses spell dates.
@@ -354,18 +359,8 @@ fn put_human(out: &mut Vec<u8>, ms: i64) {
 
 /// `2026-01-01T00:00:00.000+0000`: Lambda's lastModified.
 fn put_lambda_time(out: &mut Vec<u8>, ms: i64) {
-    let (y, mo, d, h, mi, s, frac) = fields(ms);
-    put_year(out, y);
-    out.push(b'-');
-    put2(out, mo);
-    out.push(b'-');
-    put2(out, d);
-    out.push(b'T');
-    put2(out, h);
-    out.push(b':');
-    put2(out, mi);
-    out.push(b':');
-    put2(out, s);
+    let frac = fields(ms).6;
+    put_date_time(out, ms);
     out.push(b'.');
     out.push(b'0' + (frac / 100) as u8);
     put2(out, frac % 100);
