@@ -70,13 +70,20 @@ pub struct BlockBuf {
 }
 
 impl BlockBuf {
-    pub fn push(&mut self, seq: u64, ingest_ms: u64, time_ms: i64, record: &[u8], group: GroupKey) {
+    pub fn push(&mut self, seq: u64, ingest_ms: u64, time_ms: i64, record: &[u8]) {
         self.seqs.push(seq);
         self.ingest.push(ingest_ms);
         self.times.push(time_ms);
         self.lens.push(record.len() as u32);
-        self.groups.push(group);
         self.data.extend_from_slice(record);
+    }
+
+    /// `push` with the record's group, which only payload version 2
+    /// (written by tests, to check readers of old segments) stores by.
+    pub fn push_grouped(&mut self, seq: u64, ingest_ms: u64, time_ms: i64, record: &[u8], group: GroupKey) {
+        self.groups.resize(self.len(), GroupKey::default());
+        self.groups.push(group);
+        self.push(seq, ingest_ms, time_ms, record);
     }
 
     pub fn len(&self) -> usize {
@@ -148,7 +155,7 @@ impl BlockBuf {
         }
         self.lens.iter().for_each(|&l| put_uvarint(out, u64::from(l)));
         let mut slots: Vec<u32> = (0..self.len() as u32).collect();
-        slots.sort_by_key(|&i| self.groups[i as usize]);
+        slots.sort_by_key(|&i| self.groups.get(i as usize).copied().unwrap_or_default());
         deltas(out, &mut slots.iter().map(|&i| u64::from(i)));
         let mut starts = Vec::with_capacity(self.len());
         let mut at = 0usize;
@@ -277,7 +284,7 @@ mod tests {
         for (i, (src, name)) in recs.iter().enumerate() {
             let rec = format!("{{\"eventSource\":\"{src}\",\"eventName\":\"{name}\",\"n\":{i}}}");
             let key = group_key([(Attr::EventSource, *src), (Attr::EventName, *name)]);
-            b.push(1000 - i as u64 * 3, 5_000 + i as u64, -20 + i as i64 * 7, rec.as_bytes(), key);
+            b.push_grouped(1000 - i as u64 * 3, 5_000 + i as u64, -20 + i as i64 * 7, rec.as_bytes(), key);
         }
         b
     }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use super::block::{group_key, BlockBuf};
+use super::block::BlockBuf;
 use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
@@ -191,7 +191,7 @@ impl<W: Write> SegmentBuilder<W> {
         self.min_ingest_ms = self.min_ingest_ms.min(ingest_ms);
         self.max_ingest_ms = self.max_ingest_ms.max(ingest_ms);
         self.raw_bytes += record.len() as u64;
-        self.buf.push(seq, ingest_ms, time_ms, record, group_key(terms.iter().copied()));
+        self.buf.push(seq, ingest_ms, time_ms, record);
         if self.buf.bytes() >= self.block_bytes {
             self.flush_block()?;
         }

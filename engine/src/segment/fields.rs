@@ -603,8 +603,9 @@ fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
     Some(out)
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn format_uuid(u: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, &b) in u.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push(b'-');
@@ -701,7 +702,6 @@ impl DecColumn<'_> {
                 (written == len).then_some(())
             }
             Source::Hex(r) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 let n = usize::try_from(r.uvarint()?).ok()?;
                 for &b in r.bytes(n)? {
                     out.push(HEX[usize::from(b >> 4)]);

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::block::{fnv32, group_slot, BlockBuf, GroupKey, PAYLOAD_VERSION};
+use super::block::{BlockBuf, PAYLOAD_VERSION};
 use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
@@ -54,7 +54,6 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     let mut seq_map = SeqMap { first_group, groups: vec![Vec::new(); ((mem.end_seq() - 1) / SEQ_GROUP - first_group + 1) as usize] };
     let mut start = 0usize;
     let mut payload = Vec::with_capacity(block_bytes * 2);
-    let groups = group_keys(mem);
     let mut buf = BlockBuf::default();
     while start < n {
         let mut end = start;
@@ -74,7 +73,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
         buf.clear();
         for &i in ixs {
             let e = &entries[i as usize];
-            buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e), groups[i as usize]);
+            buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e));
         }
         buf.encode_with(PAYLOAD_VERSION, (input.split_blocks)(), &mut payload);
         let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
@@ -136,19 +135,6 @@ fn section(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Section {
     let offset = out.len();
     write(out);
     Section { offset: offset as u64, len: (out.len() - offset) as u64, crc: crc32(&[&out[offset..]]) }
-}
-
-/// Each entry's group key (`block::group_key`), from the memtable's terms.
-fn group_keys(mem: &Memtable) -> Vec<GroupKey> {
-    let mut keys = vec![GroupKey::default(); mem.len()];
-    for attr in Attr::ALL {
-        let Some(slot) = group_slot(attr) else { continue };
-        for (value, ixs) in mem.attr_values(attr) {
-            let h = fnv32(value.as_bytes());
-            ixs.iter().for_each(|&i| keys[i as usize][slot] = h);
-        }
-    }
-    keys
 }
 
 /// The eventID table (`ids::encode_packed`): (top 32 bits of the

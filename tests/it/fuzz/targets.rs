@@ -196,7 +196,7 @@ fn fuzz_block_payload() {
         for (c, chunk) in records.chunks(per).enumerate().take(6) {
             let mut b = BlockBuf::default();
             for (i, s) in chunk.iter().enumerate() {
-                b.push(100 + i as u64, 5_000 + i as u64, 1_767_225_600_000 + i as i64 * 1000, &s.bytes, [i as u32 % 3, 0, 0]);
+                b.push_grouped(100 + i as u64, 5_000 + i as u64, 1_767_225_600_000 + i as i64 * 1000, &s.bytes, [i as u32 % 3, 0, 0]);
             }
             let mut raw = Vec::new();
             b.encode(version, &mut raw);
