@@ -504,7 +504,7 @@ fn literal_name(word: &[u8]) -> &'static str {
 /// up to the first `"`, `\\` or control byte. Eight bytes a step (SWAR):
 /// `(x - 0x01..) & !x & 0x80..` flags a zero byte, and no byte before the
 /// first flagged one is flagged wrongly, so the lowest flag is the answer.
-fn plain_run(b: &[u8]) -> usize {
+pub(crate) fn plain_run(b: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;

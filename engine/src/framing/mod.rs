@@ -35,6 +35,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::BufRead;
 
+pub(crate) use json::plain_run;
 pub use json::{show_byte, Kind, Step, Syntax, Validator};
 use source::Source;
 

@@ -26,6 +26,7 @@ use base64::Engine as _;
 
 use crate::codec::{put_u64, put_uvarint, unzigzag, zigzag, Reader};
 use crate::event::time::{civil_from_days, days_from_civil};
+use crate::framing::plain_run;
 use crate::limits::{RECORD_BYTES_MAX, RECORD_DEPTH_MAX};
 
 /// The marker in a template where a value goes; a LEB128 column index
@@ -104,7 +105,13 @@ pub(crate) struct Encoder {
     // split after all.
     template: Vec<u8>,
     written: Vec<(u32, usize)>,
+    /// A direct-mapped cache in front of `column_of`: (key, kind, column)
+    /// by the key's low bits.
+    recent: Vec<(u64, Option<Kind>, u32)>,
 }
+
+/// Entries of `Encoder::recent` (a power of two).
+const RECENT_SLOTS: usize = 1024;
 
 impl Encoder {
     /// Adds one record (in time order).
@@ -112,7 +119,7 @@ impl Encoder {
         self.record_bytes += record.len() as u64;
         self.template.clear();
         self.written.clear();
-        let split = Splitter { rec: record, at: 0, enc: self }.record();
+        let split = Splitter { rec: record, at: 0, copied: 0, enc: self }.record();
         if split.is_none() {
             for &(col, len) in self.written.iter().rev() {
                 let c = &mut self.columns[col as usize];
@@ -193,6 +200,7 @@ impl Encoder {
         self.ids.clear();
         self.columns.clear();
         self.column_of.clear();
+        self.recent.clear();
         self.whole.clear();
         self.whole_count = 0;
     }
@@ -265,8 +273,23 @@ impl Encoder {
     }
 
     fn column(&mut self, path: u64, kind: Kind) -> u32 {
-        let next = self.columns.len() as u32;
         let key = path ^ (kind as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if self.recent.is_empty() {
+            self.recent.resize(RECENT_SLOTS, (0, None, 0));
+        }
+        let slot = key as usize & (RECENT_SLOTS - 1);
+        match self.recent[slot] {
+            (k, Some(kd), col) if k == key && kd == kind => col,
+            _ => {
+                let col = self.find_column(key, kind);
+                self.recent[slot] = (key, Some(kind), col);
+                col
+            }
+        }
+    }
+
+    fn find_column(&mut self, key: u64, kind: Kind) -> u32 {
+        let next = self.columns.len() as u32;
         let col = *self.column_of.entry(key).or_insert_with(|| {
             self.columns.push(Column { kind, count: 0, data: Vec::new(), times: Vec::new() });
             next
@@ -345,9 +368,14 @@ fn encode_text(data: &[u8], count: u64, out: &mut Vec<u8>) -> u8 {
 
 /// One pass over one record: fills the encoder's template and staged
 /// values, or gives up (`None`) on anything that is not strict JSON.
+///
+/// The template is the record with each value's bytes (a string's
+/// between its quotes, a number's spelling) replaced by a marker and its
+/// column: the bytes between values are copied in runs, from `copied`.
 struct Splitter<'a, 'e> {
     rec: &'a [u8],
     at: usize,
+    copied: usize,
     enc: &'e mut Encoder,
 }
 
@@ -364,7 +392,11 @@ impl<'a> Splitter<'a, '_> {
     fn record(mut self) -> Option<()> {
         self.value(ROOT, 0)?;
         self.ws();
-        (self.at == self.rec.len()).then_some(())
+        if self.at != self.rec.len() {
+            return None;
+        }
+        self.enc.template.extend_from_slice(&self.rec[self.copied..]);
+        Some(())
     }
 
     fn peek(&self) -> Option<u8> {
@@ -372,39 +404,33 @@ impl<'a> Splitter<'a, '_> {
     }
 
     fn ws(&mut self) {
-        while let Some(b @ (b' ' | b'\t' | b'\n' | b'\r')) = self.peek() {
-            self.enc.template.push(b);
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.at += 1;
         }
     }
 
     fn expect(&mut self, b: u8) -> Option<()> {
-        (self.peek()? == b).then(|| {
-            self.enc.template.push(b);
-            self.at += 1;
-        })
+        (self.peek()? == b).then(|| self.at += 1)
     }
 
     /// The bytes of a string between its quotes (the opening quote is at
-    /// `at`), leaving `at` after the closing one.
+    /// `at`), leaving `at` after the closing one. A raw control byte, or
+    /// one escaped with a backslash, is not JSON; it also keeps zero bytes
+    /// (which end a stored value) and marker bytes out of templates and
+    /// columns.
     fn string(&mut self) -> Option<&'a [u8]> {
         let start = self.at + 1;
         let mut i = start;
         loop {
-            i += memchr::memchr2(b'"', b'\\', self.rec.get(i..)?)?;
-            if self.rec[i] == b'"' {
-                break;
+            i += plain_run(self.rec.get(i..)?);
+            match *self.rec.get(i)? {
+                b'"' => break,
+                b'\\' if *self.rec.get(i + 1)? >= 0x20 => i += 2,
+                _ => return None,
             }
-            i += 2;
-        }
-        let s = &self.rec[start..i];
-        // Raw control bytes are not JSON; a zero byte would end a stored
-        // value and a marker byte would be read as one.
-        if memchr::memchr2(0, MARK, s).is_some() {
-            return None;
         }
         self.at = i + 1;
-        Some(s)
+        Some(&self.rec[start..i])
     }
 
     fn value(&mut self, path: u64, depth: usize) -> Option<()> {
@@ -414,7 +440,7 @@ impl<'a> Splitter<'a, '_> {
         self.ws();
         match self.peek()? {
             b'{' => {
-                self.expect(b'{')?;
+                self.at += 1;
                 self.ws();
                 if self.peek()? == b'}' {
                     return self.expect(b'}');
@@ -424,25 +450,20 @@ impl<'a> Splitter<'a, '_> {
                     if self.peek()? != b'"' {
                         return None;
                     }
-                    let key = self.string()?;
-                    let path = child(path, key);
-                    let t = &mut self.enc.template;
-                    t.push(b'"');
-                    t.extend_from_slice(key);
-                    t.push(b'"');
+                    let path = child(path, self.string()?);
                     self.ws();
                     self.expect(b':')?;
                     self.value(path, depth + 1)?;
                     self.ws();
                     match self.peek()? {
-                        b',' => self.expect(b',')?,
+                        b',' => self.at += 1,
                         b'}' => return self.expect(b'}'),
                         _ => return None,
                     }
                 }
             }
             b'[' => {
-                self.expect(b'[')?;
+                self.at += 1;
                 self.ws();
                 if self.peek()? == b']' {
                     return self.expect(b']');
@@ -452,7 +473,7 @@ impl<'a> Splitter<'a, '_> {
                     self.value(path, depth + 1)?;
                     self.ws();
                     match self.peek()? {
-                        b',' => self.expect(b',')?,
+                        b',' => self.at += 1,
                         b']' => return self.expect(b']'),
                         _ => return None,
                     }
@@ -461,7 +482,8 @@ impl<'a> Splitter<'a, '_> {
             b'"' => {
                 let text = self.string()?;
                 let col = self.enc.write_string(path, text);
-                self.mark(col, b'"')
+                self.mark(self.at - 1 - text.len(), self.at - 1, col);
+                Some(())
             }
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -476,31 +498,25 @@ impl<'a> Splitter<'a, '_> {
                     data.extend_from_slice(&self.rec[start..self.at]);
                     data.push(0);
                 });
-                self.mark(col, 0)
+                self.mark(start, self.at, col);
+                Some(())
             }
             _ => None,
         }
     }
 
-    /// Puts a value's marker (column `col`) in the template.
-    fn mark(&mut self, col: u32, quote: u8) -> Option<()> {
+    /// Puts the value at `start..end` in the template: the record's bytes
+    /// before it, then its marker (column `col`).
+    fn mark(&mut self, start: usize, end: usize, col: u32) {
         let t = &mut self.enc.template;
-        if quote != 0 {
-            t.push(quote);
-        }
+        t.extend_from_slice(&self.rec[self.copied..start]);
         t.push(MARK);
         put_uvarint(t, u64::from(col));
-        if quote != 0 {
-            t.push(quote);
-        }
-        Some(())
+        self.copied = end;
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        self.rec[self.at..].starts_with(word).then(|| {
-            self.enc.template.extend_from_slice(word);
-            self.at += word.len();
-        })
+        self.rec[self.at..].starts_with(word).then(|| self.at += word.len())
     }
 }
 
