@@ -65,9 +65,16 @@ pub struct Memtable {
     /// Tile-level Merkle nodes completed by this memtable's leaves:
     /// `(level, index, hash)`, written to tiles at seal.
     pub tile_nodes: Vec<(u32, u64, Hash)>,
-    /// Per-minute counters for Insights, written with the segment.
+    /// Per-minute counters for Insights, written with the segment: those
+    /// counted here, plus each commit's own, kept as they came (merging
+    /// them cell by cell is the sealer's work, off the commit path).
     pub counters: Counters,
+    added_counters: Vec<Arc<Counters>>,
 }
+
+/// A memtable folds its commits' counters into its own once it holds this
+/// many (many small appends would otherwise keep many small maps).
+const ADDED_COUNTERS_MAX: usize = 256;
 
 impl Memtable {
     pub fn new(first_seq: u64) -> Self {
@@ -82,7 +89,39 @@ impl Memtable {
             max_time_ms: i64::MIN,
             tile_nodes: Vec::new(),
             counters: Counters::default(),
+            added_counters: Vec::new(),
         }
+    }
+
+    /// Adds a commit's counters (shared, not copied).
+    pub fn add_counters(&mut self, c: Arc<Counters>) {
+        if c.is_empty() {
+            return;
+        }
+        self.added_counters.push(c);
+        if self.added_counters.len() >= ADDED_COUNTERS_MAX {
+            for c in std::mem::take(&mut self.added_counters) {
+                self.counters.merge(&c);
+            }
+        }
+    }
+
+    /// Every counter of this memtable's events, in parts: their union is
+    /// the memtable's counters.
+    pub fn counter_parts(&self) -> impl Iterator<Item = &Counters> {
+        std::iter::once(&self.counters).chain(self.added_counters.iter().map(|c| c.as_ref()))
+    }
+
+    /// The memtable's counters as one map.
+    pub fn merged_counters(&self) -> Cow<'_, Counters> {
+        if self.added_counters.is_empty() {
+            return Cow::Borrowed(&self.counters);
+        }
+        let mut all = self.counters.clone();
+        for c in &self.added_counters {
+            all.merge(c);
+        }
+        Cow::Owned(all)
     }
 
     pub fn len(&self) -> usize {
@@ -200,5 +239,44 @@ impl Memtable {
         let terms: usize =
             self.terms.iter().map(|m| m.capacity() * 40 + m.iter().map(|(k, v)| k.len() + v.capacity() * 4).sum::<usize>()).sum();
         chunks + self.entries.capacity() * std::mem::size_of::<MemEntry>() + self.heads.capacity() * 16 + terms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::insights::counters::SeriesKey;
+
+    // Goal: a memtable's counters, added a commit at a time (past the count
+    // at which it folds them into its own), read back as the counters of
+    // all its events: in parts for queries and merged for the seal.
+    #[test]
+    fn added_counters_are_the_events_counters() {
+        let mut all = Counters::default();
+        let mut mem = Memtable::new(0);
+        let mut scratch = SeriesKey::default();
+        for commit in 0..ADDED_COUNTERS_MAX + 7 {
+            let mut c = Counters::default();
+            for i in 0..3 {
+                let rec = format!(
+                    r#"{{"eventTime":"2026-01-01T00:{:02}:00Z","eventSource":"iam.amazonaws.com","eventName":"Op{}","awsRegion":"us-east-1","recipientAccountId":"111122223333","userIdentity":{{"arn":"arn:aws:iam::111122223333:user/u{}"}},"readOnly":false}}"#,
+                    commit % 60,
+                    i,
+                    commit % 5
+                );
+                let ev = crate::event::parse_event(rec.as_bytes(), 1 << 20).unwrap();
+                c.count(&ev, &mut scratch);
+                all.count(&ev, &mut scratch);
+            }
+            mem.add_counters(Arc::new(c));
+        }
+        assert!(mem.added_counters.len() < ADDED_COUNTERS_MAX, "folded once the limit was reached");
+        assert!(!mem.counters.is_empty(), "the fold went into the memtable's own counters");
+        assert_eq!(*mem.merged_counters(), all);
+        let mut parts = Counters::default();
+        for p in mem.counter_parts() {
+            parts.merge(p);
+        }
+        assert_eq!(parts, all);
     }
 }

@@ -248,7 +248,7 @@ struct Request {
     /// The Insights counters of its events not already known to be
     /// duplicates, counted on the appending thread; the leader merges them
     /// (cell by cell, not event by event) into the memtable's.
-    counters: Counters,
+    counters: Arc<Counters>,
     /// Per event: its seq, stored or duplicate (`true` = duplicate), or the
     /// error, once committed.
     done: Mutex<Option<CommitResult>>,
@@ -637,7 +637,7 @@ impl Store {
         let (segments, sealing, mut out) = {
             let st = self.inner.state.read();
             let mut active = Counters::default();
-            for (k, minutes) in &st.active.counters.series {
+            for (k, minutes) in st.active.counter_parts().flat_map(|c| &c.series) {
                 for (m, c) in minutes.range(lo_minute..hi_minute) {
                     active.add_cell(k, *m, c);
                 }
@@ -645,7 +645,7 @@ impl Store {
             (st.segments.clone(), st.sealing.clone(), active)
         };
         for m in &sealing {
-            for (k, minutes) in &m.counters.series {
+            for (k, minutes) in m.counter_parts().flat_map(|c| &c.series) {
                 for (t, c) in minutes.range(lo_minute..hi_minute) {
                     out.add_cell(k, *t, c);
                 }
@@ -1291,7 +1291,15 @@ impl Inner {
                 Err(r) => outcomes.push(Outcome::Rejected(r)),
             }
         }
-        let req = Request { body: Arc::new(body), events, term_text, term_items, sealed_checked, counters, done: Mutex::new(None) };
+        let req = Request {
+            body: Arc::new(body),
+            events,
+            term_text,
+            term_items,
+            sealed_checked,
+            counters: Arc::new(counters),
+            done: Mutex::new(None),
+        };
         (req, outcomes)
     }
 
@@ -1423,7 +1431,7 @@ impl Inner {
                     // stored ones are counted again from their records.
                     let late_dups = r.events.iter().zip(&fates[ri]).any(|(p, f)| p.dup.is_none() && f.1);
                     if !late_dups {
-                        active.counters.merge(&r.counters);
+                        active.add_counters(r.counters.clone());
                         continue;
                     }
                     for (p, _) in r.events.iter().zip(&fates[ri]).filter(|(p, f)| p.dup.is_none() && !f.1) {

@@ -257,10 +257,11 @@ impl Counters {
     /// count)*) | 3 × other`, sorted by (minute, series).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut strings: Vec<&str> = Vec::new();
-        let mut ids: HashMap<&str, u32> = HashMap::new();
+        let mut ids: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
         let mut series: Vec<&SeriesKey> = self.series.keys().collect();
         series.sort();
-        let series_ix: HashMap<&SeriesKey, u32> = series.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+        let series_ix: HashMap<&SeriesKey, u32, foldhash::fast::RandomState> =
+            series.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
         // Collect every string first (series parts and contributors).
         let mut all: Vec<&str> = Vec::new();
         for k in &series {
