@@ -15,7 +15,7 @@ use foldhash::fast::RandomState;
 
 use crate::event::id_fingerprint;
 use crate::index::{Attr, ATTR_COUNT};
-use crate::insights::counters::Counters;
+use crate::insights::counters::{Counters, SeriesKey, Tally};
 use crate::merkle::Hash;
 
 /// A buffer that holds records, shared with whoever filled it.
@@ -66,15 +66,28 @@ pub struct Memtable {
     /// `(level, index, hash)`, written to tiles at seal.
     pub tile_nodes: Vec<(u32, u64, Hash)>,
     /// Per-minute counters for Insights, written with the segment: those
-    /// counted here, plus each commit's own, kept as they came (merging
-    /// them cell by cell is the sealer's work, off the commit path).
+    /// counted here, and the committed events' tallies, counted when read
+    /// (by the seal, or a query), not on the commit path.
     pub counters: Counters,
-    added_counters: Vec<Arc<Counters>>,
+    tallies: Vec<(u32, Tally<Span>)>,
 }
 
-/// A memtable folds its commits' counters into its own once it holds this
-/// many (many small appends would otherwise keep many small maps).
-const ADDED_COUNTERS_MAX: usize = 256;
+/// A string inside one of the memtable's chunks: (offset, length).
+pub type Span = (u32, u32);
+
+/// Where the string `v` sits in a chunk being built, `body`: inside the
+/// record `rec` (copied to `body` at `at`) when it borrows from it, else appended to `body`
+/// after the record (an unescaped string, a default like "null"; the
+/// store's WAL frame takes only its entries' ranges).
+pub fn span_in_chunk(v: &str, rec: &[u8], at: usize, body: &mut Vec<u8>) -> Span {
+    let (p, r) = (v.as_ptr() as usize, rec.as_ptr() as usize);
+    if p >= r && p + v.len() <= r + rec.len() {
+        return ((at + p - r) as u32, v.len() as u32);
+    }
+    let off = body.len();
+    body.extend_from_slice(v.as_bytes());
+    (off as u32, v.len() as u32)
+}
 
 impl Memtable {
     pub fn new(first_seq: u64) -> Self {
@@ -89,37 +102,28 @@ impl Memtable {
             max_time_ms: i64::MIN,
             tile_nodes: Vec::new(),
             counters: Counters::default(),
-            added_counters: Vec::new(),
+            tallies: Vec::new(),
         }
     }
 
-    /// Adds a commit's counters (shared, not copied).
-    pub fn add_counters(&mut self, c: Arc<Counters>) {
-        if c.is_empty() {
-            return;
-        }
-        self.added_counters.push(c);
-        if self.added_counters.len() >= ADDED_COUNTERS_MAX {
-            for c in std::mem::take(&mut self.added_counters) {
-                self.counters.merge(&c);
-            }
-        }
+    /// Adds a committed event's tally, its strings held in `chunk`.
+    pub fn add_tally(&mut self, chunk: u32, t: Tally<Span>) {
+        self.tallies.push((chunk, t));
     }
 
-    /// Every counter of this memtable's events, in parts: their union is
-    /// the memtable's counters.
-    pub fn counter_parts(&self) -> impl Iterator<Item = &Counters> {
-        std::iter::once(&self.counters).chain(self.added_counters.iter().map(|c| c.as_ref()))
-    }
-
-    /// The memtable's counters as one map.
+    /// The memtable's counters: its own plus its events' tallies.
     pub fn merged_counters(&self) -> Cow<'_, Counters> {
-        if self.added_counters.is_empty() {
+        if self.tallies.is_empty() {
             return Cow::Borrowed(&self.counters);
         }
         let mut all = self.counters.clone();
-        for c in &self.added_counters {
-            all.merge(c);
+        let mut scratch = SeriesKey::default();
+        for (chunk, t) in &self.tallies {
+            let Some(c) = self.chunks.get(*chunk as usize) else { continue };
+            let text = |(at, len): Span| c.get(at as usize..(at + len) as usize).and_then(|b| std::str::from_utf8(b).ok());
+            if let Some(t) = t.try_map(text) {
+                all.count_tally(&t, &mut scratch);
+            }
         }
         Cow::Owned(all)
     }
@@ -238,45 +242,48 @@ impl Memtable {
         let chunks: usize = self.chunks.iter().map(|c| c.capacity()).sum();
         let terms: usize =
             self.terms.iter().map(|m| m.capacity() * 40 + m.iter().map(|(k, v)| k.len() + v.capacity() * 4).sum::<usize>()).sum();
-        chunks + self.entries.capacity() * std::mem::size_of::<MemEntry>() + self.heads.capacity() * 16 + terms
+        chunks
+            + self.entries.capacity() * std::mem::size_of::<MemEntry>()
+            + self.heads.capacity() * 16
+            + terms
+            + self.tallies.capacity() * std::mem::size_of::<(u32, Tally<Span>)>()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::insights::counters::SeriesKey;
 
-    // Goal: a memtable's counters, added a commit at a time (past the count
-    // at which it folds them into its own), read back as the counters of
-    // all its events: in parts for queries and merged for the seal.
+    // Goal: the counters of a memtable that holds its events' tallies (one
+    // with an escaped string, which lives after the record in its chunk)
+    // are those of counting the events themselves.
     #[test]
-    fn added_counters_are_the_events_counters() {
+    fn tallies_count_as_the_events() {
         let mut all = Counters::default();
         let mut mem = Memtable::new(0);
+        mem.counters.count(&crate::event::parse_event(&record(0, 0), 1 << 20).unwrap(), &mut SeriesKey::default());
+        all.clone_from(&mem.counters);
         let mut scratch = SeriesKey::default();
-        for commit in 0..ADDED_COUNTERS_MAX + 7 {
-            let mut c = Counters::default();
-            for i in 0..3 {
-                let rec = format!(
-                    r#"{{"eventTime":"2026-01-01T00:{:02}:00Z","eventSource":"iam.amazonaws.com","eventName":"Op{}","awsRegion":"us-east-1","recipientAccountId":"111122223333","userIdentity":{{"arn":"arn:aws:iam::111122223333:user/u{}"}},"readOnly":false}}"#,
-                    commit % 60,
-                    i,
-                    commit % 5
-                );
-                let ev = crate::event::parse_event(rec.as_bytes(), 1 << 20).unwrap();
-                c.count(&ev, &mut scratch);
-                all.count(&ev, &mut scratch);
-            }
-            mem.add_counters(Arc::new(c));
+        for i in 0..300u32 {
+            let rec = record(i, i % 7);
+            let ev = crate::event::parse_event(&rec, 1 << 20).unwrap();
+            all.count(&ev, &mut scratch);
+            let t = Tally::of(&ev).unwrap();
+            let mut body = rec.clone();
+            let tally = t.try_map(|v| Some(span_in_chunk(v, &rec, 0, &mut body))).unwrap();
+            let chunk = mem.add_chunk(&Arc::new(body));
+            mem.add_tally(chunk, tally);
         }
-        assert!(mem.added_counters.len() < ADDED_COUNTERS_MAX, "folded once the limit was reached");
-        assert!(!mem.counters.is_empty(), "the fold went into the memtable's own counters");
         assert_eq!(*mem.merged_counters(), all);
-        let mut parts = Counters::default();
-        for p in mem.counter_parts() {
-            parts.merge(p);
-        }
-        assert_eq!(parts, all);
+    }
+
+    fn record(i: u32, user: u32) -> Vec<u8> {
+        format!(
+            r#"{{"eventTime":"2026-01-01T00:{:02}:00Z","eventSource":"iam.amazonaws.com","eventName":"Op{}","awsRegion":"us-east-1","recipientAccountId":"111122223333","userIdentity":{{"arn":"arn:aws:iam::111122223333:user/u\u00e9{user}"}},"readOnly":false{}}}"#,
+            i % 60,
+            i % 3,
+            if i.is_multiple_of(4) { r#","errorCode":"AccessDenied""# } else { "" }
+        )
+        .into_bytes()
     }
 }

@@ -26,11 +26,11 @@ use crate::event::{id_fingerprint, parse_event, Rejection};
 use crate::fs::{FileSystem, RealFs};
 use crate::index::SEQ_GROUP;
 use crate::index::{terms, Attr};
-use crate::insights::counters::{Counters, SeriesKey};
+use crate::insights::counters::{Counters, SeriesKey, Tally};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
 use crate::manifest::{Manifest, SegmentEntry};
-use crate::memtable::{Chunk, EventMeta, Memtable};
+use crate::memtable::{span_in_chunk, Chunk, EventMeta, Memtable, Span};
 use crate::merkle::{leaf_hash, Frontier, Hash};
 use crate::query::{self, BlockCache, Order, Page, Query, QueryResult, Snapshot};
 use crate::retention::{self, RetentionOptions, RetentionReport};
@@ -245,10 +245,6 @@ struct Request {
     /// `prepare` looked for duplicates among sealed events below this seq;
     /// the leader checks only what was sealed since.
     sealed_checked: u64,
-    /// The Insights counters of its events not already known to be
-    /// duplicates, counted on the appending thread; the leader merges them
-    /// (cell by cell, not event by event) into the memtable's.
-    counters: Arc<Counters>,
     /// Per event: its seq, stored or duplicate (`true` = duplicate), or the
     /// error, once committed.
     done: Mutex<Option<CommitResult>>,
@@ -274,6 +270,9 @@ struct Prepared {
     /// Already stored with identical bytes in a sealed segment, found by
     /// `prepare`.
     dup: Option<u64>,
+    /// What the event adds to the Insights counters, its strings inside
+    /// `Request::body`: counted when its memtable is sealed or read.
+    tally: Option<Tally<Span>>,
 }
 
 #[derive(Default)]
@@ -637,7 +636,7 @@ impl Store {
         let (segments, sealing, mut out) = {
             let st = self.inner.state.read();
             let mut active = Counters::default();
-            for (k, minutes) in st.active.counter_parts().flat_map(|c| &c.series) {
+            for (k, minutes) in &st.active.merged_counters().series {
                 for (m, c) in minutes.range(lo_minute..hi_minute) {
                     active.add_cell(k, *m, c);
                 }
@@ -645,7 +644,7 @@ impl Store {
             (st.segments.clone(), st.sealing.clone(), active)
         };
         for m in &sealing {
-            for (k, minutes) in m.counter_parts().flat_map(|c| &c.series) {
+            for (k, minutes) in &m.merged_counters().series {
                 for (t, c) in minutes.range(lo_minute..hi_minute) {
                     out.add_cell(k, *t, c);
                 }
@@ -1257,8 +1256,6 @@ impl Inner {
         let mut body = Vec::with_capacity(cap);
         let mut term_text = String::new();
         let mut term_items = Vec::new();
-        let mut counters = Counters::default();
-        let mut scratch = SeriesKey::default();
         for rec in records {
             match parse_event(rec, self.opts.record_bytes_max) {
                 Ok(ev) => {
@@ -1276,30 +1273,24 @@ impl Inner {
                     }
                     let id_fp = ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes()));
                     let dup = id_fp.and_then(|fp| self.find_sealed(&segments, fp, ev.time_ms, rec, 0));
-                    if self.opts.insights_counters && dup.is_none() {
-                        counters.count(&ev, &mut scratch);
-                    }
+                    let tally = match (self.opts.insights_counters, Tally::of(&ev)) {
+                        (true, Some(t)) => t.try_map(|v| Some(span_in_chunk(v, rec, at, &mut body))),
+                        _ => None,
+                    };
                     events.push(Prepared {
                         meta: EventMeta { ingest_ms, time_ms: ev.time_ms, leaf, id_fp },
                         at,
                         len: rec.len(),
                         terms: first_term..term_items.len(),
                         dup,
+                        tally,
                     });
                     outcomes.push(Outcome::Stored(0));
                 }
                 Err(r) => outcomes.push(Outcome::Rejected(r)),
             }
         }
-        let req = Request {
-            body: Arc::new(body),
-            events,
-            term_text,
-            term_items,
-            sealed_checked,
-            counters: Arc::new(counters),
-            done: Mutex::new(None),
-        };
+        let req = Request { body: Arc::new(body), events, term_text, term_items, sealed_checked, done: Mutex::new(None) };
         (req, outcomes)
     }
 
@@ -1422,23 +1413,8 @@ impl Inner {
                 frontier.push(p.meta.leaf, |level, index, h| active.tile_nodes.push((level, index, h)));
                 let chunk = active.add_chunk(&r.body);
                 active.push(p.meta, chunk, p.at, p.len, r.terms(p));
-            }
-            if self.opts.insights_counters {
-                let mut scratch = SeriesKey::default();
-                for (ri, r) in group.iter().enumerate() {
-                    // Usually every event `prepare` counted is stored; when
-                    // some turned out to be duplicates of newer events, the
-                    // stored ones are counted again from their records.
-                    let late_dups = r.events.iter().zip(&fates[ri]).any(|(p, f)| p.dup.is_none() && f.1);
-                    if !late_dups {
-                        active.add_counters(r.counters.clone());
-                        continue;
-                    }
-                    for (p, _) in r.events.iter().zip(&fates[ri]).filter(|(p, f)| p.dup.is_none() && !f.1) {
-                        if let Ok(ev) = parse_event(r.record(p), RECORD_BYTES_MAX) {
-                            active.counters.count(&ev, &mut scratch);
-                        }
-                    }
+                if let Some(t) = p.tally {
+                    active.add_tally(chunk, t);
                 }
             }
         }

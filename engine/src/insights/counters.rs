@@ -145,6 +145,63 @@ struct Parts<'e> {
     error: Option<&'e str>,
 }
 
+/// What one event adds to the counters: its minute, its series' parts,
+/// whether it is a call, its error code and contributors, each cut as the
+/// counters keep them. `S` is how the strings are held: `&str` to count,
+/// or a reference into a buffer while the event waits to be counted (the
+/// store counts its events when it seals them, not on the commit path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally<S> {
+    pub minute: i64,
+    pub call: bool,
+    pub account: S,
+    pub region: S,
+    pub source: S,
+    pub name: S,
+    pub error: Option<S>,
+    pub user: S,
+    pub agent: S,
+}
+
+impl<'e> Tally<&'e str> {
+    /// The event's tally, if it counts (see [`series_of`]).
+    pub fn of(ev: &'e Event<'_>) -> Option<Tally<&'e str>> {
+        let Parts { account, region, source, name, call, error } = series_of(ev)?;
+        Some(Tally {
+            minute: ev.time_ms.div_euclid(MINUTE_MS),
+            call,
+            account,
+            region,
+            source,
+            name,
+            error,
+            user: ev.user_identity_arn.as_deref().map_or("null", clamp),
+            agent: ev.user_agent.as_deref().map_or("null", |a| clamp_chars(a, AGENT_CHARS_MAX)),
+        })
+    }
+}
+
+impl<S> Tally<S> {
+    /// The same tally with each string converted by `f` (`None` if any
+    /// conversion fails).
+    pub fn try_map<T>(self, mut f: impl FnMut(S) -> Option<T>) -> Option<Tally<T>> {
+        Some(Tally {
+            minute: self.minute,
+            call: self.call,
+            account: f(self.account)?,
+            region: f(self.region)?,
+            source: f(self.source)?,
+            name: f(self.name)?,
+            error: match self.error {
+                Some(e) => Some(f(e)?),
+                None => None,
+            },
+            user: f(self.user)?,
+            agent: f(self.agent)?,
+        })
+    }
+}
+
 /// Longest value the counters keep, in bytes (cut at a character
 /// boundary): a series or contributor is named the same before and after
 /// its segment is written (encoding has a 16-bit length).
@@ -189,12 +246,16 @@ impl Counters {
 
     /// Counts one event (if it counts; see [`series_of`]). `scratch` is
     /// reused between calls, so that an event of a series and contributors
-    /// seen before allocates nothing: this runs for every ingested event.
+    /// seen before allocates nothing.
     pub fn count(&mut self, ev: &Event<'_>, scratch: &mut SeriesKey) {
-        let Some(Parts { account, region, source, name, call, error }) = series_of(ev) else { return };
-        let minute = ev.time_ms.div_euclid(MINUTE_MS);
-        let user = ev.user_identity_arn.as_deref().map_or("null", clamp);
-        let agent = ev.user_agent.as_deref().map_or("null", |a| clamp_chars(a, AGENT_CHARS_MAX));
+        if let Some(t) = Tally::of(ev) {
+            self.count_tally(&t, scratch);
+        }
+    }
+
+    /// Counts what one event adds (see [`Tally::of`]).
+    pub fn count_tally(&mut self, t: &Tally<&str>, scratch: &mut SeriesKey) {
+        let Tally { minute, call, account, region, source, name, error, user, agent } = *t;
         set(&mut scratch.account, account);
         set(&mut scratch.region, region);
         set(&mut scratch.source, source);
