@@ -89,6 +89,30 @@ pub fn span_in_chunk(v: &str, rec: &[u8], at: usize, body: &mut Vec<u8>) -> Span
     (off as u32, v.len() as u32)
 }
 
+/// Counters still to be counted from tallies (see [`Memtable::counters_in`]).
+pub struct UncountedCounters {
+    counted: Counters,
+    tallies: Vec<(Chunk, Tally<Span>)>,
+}
+
+impl UncountedCounters {
+    pub fn count(mut self) -> Counters {
+        count_tallies(&mut self.counted, self.tallies.iter().map(|(c, t)| (c.as_slice(), t)));
+        self.counted
+    }
+}
+
+/// Counts tallies whose strings lie in the chunk given with each.
+fn count_tallies<'a>(out: &mut Counters, tallies: impl Iterator<Item = (&'a [u8], &'a Tally<Span>)>) {
+    let mut scratch = SeriesKey::default();
+    for (chunk, t) in tallies {
+        let text = |(at, len): Span| chunk.get(at as usize..(at + len) as usize).and_then(|b| std::str::from_utf8(b).ok());
+        if let Some(t) = t.try_map(text) {
+            out.count_tally(&t, &mut scratch);
+        }
+    }
+}
+
 impl Memtable {
     pub fn new(first_seq: u64) -> Self {
         Self {
@@ -117,15 +141,27 @@ impl Memtable {
             return Cow::Borrowed(&self.counters);
         }
         let mut all = self.counters.clone();
-        let mut scratch = SeriesKey::default();
-        for (chunk, t) in &self.tallies {
-            let Some(c) = self.chunks.get(*chunk as usize) else { continue };
-            let text = |(at, len): Span| c.get(at as usize..(at + len) as usize).and_then(|b| std::str::from_utf8(b).ok());
-            if let Some(t) = t.try_map(text) {
-                all.count_tally(&t, &mut scratch);
+        count_tallies(&mut all, self.tallies.iter().filter_map(|(c, t)| Some((self.chunks.get(*c as usize)?.as_slice(), t))));
+        Cow::Owned(all)
+    }
+
+    /// What the counters of the events in minutes `[lo, hi)` are made of,
+    /// taken cheaply (the chunks are shared): a reader takes it under the
+    /// store's lock and counts after.
+    pub fn counters_in(&self, lo: i64, hi: i64) -> UncountedCounters {
+        let mut counted = Counters::default();
+        for (k, minutes) in &self.counters.series {
+            for (m, c) in minutes.range(lo..hi) {
+                counted.add_cell(k, *m, c);
             }
         }
-        Cow::Owned(all)
+        let tallies = self
+            .tallies
+            .iter()
+            .filter(|(_, t)| (lo..hi).contains(&t.minute))
+            .filter_map(|(c, t)| Some((self.chunks.get(*c as usize)?.clone(), *t)))
+            .collect();
+        UncountedCounters { counted, tallies }
     }
 
     pub fn len(&self) -> usize {

@@ -631,24 +631,16 @@ impl Store {
 
     /// For Insights, from one consistent view: the sealed segments, and the
     /// counters of the events not sealed yet with eventTime in `[lo_minute,
-    /// hi_minute)` (copied; the active memtable's under the read lock).
+    /// hi_minute)` (the active memtable's taken under the read lock and
+    /// counted after it).
     pub fn counter_view(&self, lo_minute: i64, hi_minute: i64) -> (Arc<SegmentSet>, Counters) {
-        let (segments, sealing, mut out) = {
+        let (segments, sealing, active) = {
             let st = self.inner.state.read();
-            let mut active = Counters::default();
-            for (k, minutes) in &st.active.merged_counters().series {
-                for (m, c) in minutes.range(lo_minute..hi_minute) {
-                    active.add_cell(k, *m, c);
-                }
-            }
-            (st.segments.clone(), st.sealing.clone(), active)
+            (st.segments.clone(), st.sealing.clone(), st.active.counters_in(lo_minute, hi_minute))
         };
+        let mut out = active.count();
         for m in &sealing {
-            for (k, minutes) in &m.merged_counters().series {
-                for (t, c) in minutes.range(lo_minute..hi_minute) {
-                    out.add_cell(k, *t, c);
-                }
-            }
+            out.merge(&m.counters_in(lo_minute, hi_minute).count());
         }
         (segments, out)
     }
