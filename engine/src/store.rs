@@ -1245,7 +1245,9 @@ impl Inner {
         let mut outcomes = Vec::with_capacity(records.len());
         let mut events = Vec::with_capacity(records.len());
         let cap: usize = records.iter().map(|r| r.len() + ENTRY_FIXED_BYTES).sum();
-        let mut body = Vec::with_capacity(cap);
+        // Room for the tallies' strings that are not in the records (most
+        // are): a grown body would keep twice its size in the memtable.
+        let mut body = Vec::with_capacity(cap + records.len() * 16);
         let mut term_text = String::new();
         let mut term_items = Vec::new();
         for rec in records {
@@ -1281,6 +1283,9 @@ impl Inner {
                 }
                 Err(r) => outcomes.push(Outcome::Rejected(r)),
             }
+        }
+        if body.capacity() - body.len() > body.len() / 8 {
+            body.shrink_to_fit();
         }
         let req = Request { body: Arc::new(body), events, term_text, term_items, sealed_checked, done: Mutex::new(None) };
         (req, outcomes)
