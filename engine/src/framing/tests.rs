@@ -400,12 +400,36 @@ fn validator_agrees_with_serde() {
         b"{\"a\"}",
         b"{\"a\":\"\t\"}",
         b"[1 2]",
+        // Around the fast paths (a key's `": "` and a string value, a
+        // string value's `,` and the next key) and where they give way.
+        b"{\"a\":\"b\",\"c\":\"d\"}",
+        b"{\"a\"  :  \"b\" , \"c\":\"d\"}",
+        b"{\"a\":\"b\",  \"c\":{\"d\":[\"e\",\"f\"],\"g\":\"h\"},\"i\":\"j\"}",
+        b"{\"a\":\"b\",}",
+        b"{\"a\":\"b\",\"c\"}",
+        b"{\"a\":\"b\",,\"c\":1}",
+        b"{\"a\":\"b\" \"c\":\"d\"}",
+        b"{\"a\":\"b\":\"c\"}",
+        b"{\"a\"::\"b\"}",
+        b"{\"a\":\"b\x01\"}",
+        b"{\"a\":\"b\",\"c\":\"d\"}}",
+        b"[\"a\",\"b\",]",
+        b"[\"a\" , \"b\"]",
+        b"{\"a\":[\"b\"],\"c\":\"d\"}",
     ];
     for &c in cases {
-        let mut v = Validator::new(false);
-        let ours = matches!(v.feed(c), Step::Done(n) if n == c.len());
         let theirs = serde_json::from_slice::<serde::de::IgnoredAny>(c).is_ok();
-        assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(c));
+        // Whole, and cut in two at every byte (the fast paths look ahead
+        // within a chunk only).
+        for k in 0..=c.len() {
+            let mut v = Validator::new(false);
+            let ours = match v.feed(&c[..k]) {
+                Step::More => matches!(v.feed(&c[k..]), Step::Done(n) if k + n == c.len()),
+                Step::Done(n) => n == c.len(),
+                _ => false,
+            };
+            assert_eq!(ours, theirs, "{:?} cut at {k}", String::from_utf8_lossy(c));
+        }
     }
 }
 
