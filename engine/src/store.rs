@@ -640,7 +640,7 @@ impl Store {
         };
         let mut out = active.count();
         for m in &sealing {
-            out.merge(&m.counters_in(lo_minute, hi_minute).count());
+            m.counters_in(lo_minute, hi_minute).count_into(&mut out);
         }
         (segments, out)
     }
@@ -1267,7 +1267,8 @@ impl Inner {
                     }
                     let id_fp = ev.event_id.as_deref().map(|id| id_fingerprint(id.as_bytes()));
                     let dup = id_fp.and_then(|fp| self.find_sealed(&segments, fp, ev.time_ms, rec, 0));
-                    let tally = match (self.opts.insights_counters, Tally::of(&ev)) {
+                    // A duplicate found here is never stored, nor counted.
+                    let tally = match (self.opts.insights_counters && dup.is_none(), Tally::of(&ev)) {
                         (true, Some(t)) => t.try_map(|v| Some(span_in_chunk(v, rec, at, &mut body))),
                         _ => None,
                     };

@@ -95,10 +95,9 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     let block_index = section(&mut out, |o| blocks.iter().for_each(|b| b.encode(o)));
     let id_table = section(&mut out, |o| encode_id_table(mem, &order, o));
     let frontier = section(&mut out, |o| input.frontier_at_end.nodes().iter().for_each(|h| o.extend_from_slice(h)));
-    let counters = mem.merged_counters();
-    let index = section(&mut out, |o| {
-        encode_index(PARTITION_MS, &build_partitions(mem, &order), &seq_map, input.counters.then_some(&*counters), o)
-    });
+    let counters = mem.counters_in(i64::MIN, i64::MAX).count();
+    let index =
+        section(&mut out, |o| encode_index(PARTITION_MS, &build_partitions(mem, &order), &seq_map, input.counters.then_some(&counters), o));
 
     let mut seg_frontier = Frontier::new();
     for e in entries {
