@@ -174,29 +174,25 @@ fn kill_9_during_compaction() {
     // How long an uninterrupted compaction takes, to spread the kills
     // (the binaries are built first: that is not part of it).
     let bin = cairn_bin();
+    let compact = |dir: &Path| {
+        let mut c = std::process::Command::new(&bin);
+        c.args(["--quiet", "--data-dir"])
+            .arg(dir)
+            .args(["compact", "--small-mib", "1000", "--target-mib", "1", "--block-kib", "64"])
+            .stdout(std::process::Stdio::null());
+        c
+    };
     let probe = tempfile::tempdir().unwrap();
     copy(base.path(), probe.path());
     let t = std::time::Instant::now();
-    let st = std::process::Command::new(&bin)
-        .args(["--quiet", "--data-dir"])
-        .arg(probe.path())
-        .args(["compact", "--small-mib", "1000", "--target-mib", "1", "--block-kib", "64"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
+    let st = compact(probe.path()).status().unwrap();
     assert!(st.success());
     let full = t.elapsed().as_millis().max(20) as u64;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for i in 0..24 {
         let dir = tempfile::tempdir().unwrap();
         copy(base.path(), dir.path());
-        let mut child = std::process::Command::new(&bin)
-            .args(["--quiet", "--data-dir"])
-            .arg(dir.path())
-            .args(["compact", "--small-mib", "1000", "--target-mib", "1", "--block-kib", "64"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = compact(dir.path()).spawn().unwrap();
         crate::common::kill_9_after_random_delay(&mut child, &mut seed, full + full / 4);
         let store = Store::open(dir.path(), tiny()).unwrap_or_else(|e| panic!("kill {i}: open failed: {e}"));
         let got: Vec<Vec<u8>> = assert_consistent(&store).into_iter().map(|e| e.record).collect();
