@@ -13,7 +13,8 @@
 //! then `partitions` × `start_ms i64 | first_ordinal u32 | count u32 | first_term u32 | term_count u32`,
 //! then `terms` × `attr u8 | zero u8 | value_len u16 | value_off u32 | postings_off u32 | postings_len u32 | count u32`
 //! (sorted by partition, then attr, then value bytes), then the values
-//! blob, then the postings blob: per term, the ordinals as LEB128 varints of
+//! blob (terms with the same value bytes may share them: a writer stores
+//! each distinct value once), then the postings blob: per term, the ordinals as LEB128 varints of
 //! the gap from the previous one (the first relative to the partition's
 //! first ordinal).
 //!
@@ -351,7 +352,11 @@ pub fn encode_index(
         put_u32(out, terms.len() as u32);
         first_term += terms.len() as u32;
     }
+    // Each distinct value is stored once: terms of the same value (in
+    // other partitions, or under another attribute) share its bytes. An
+    // hour's terms repeat most of the previous hour's values.
     let mut values = Vec::new();
+    let mut value_at: std::collections::HashMap<&[u8], u32, foldhash::fast::RandomState> = Default::default();
     let mut postings = Vec::new();
     let mut varints = Vec::new();
     let mut gaps: Vec<u32> = Vec::new();
@@ -375,8 +380,12 @@ pub fn encode_index(
             table.push(*attr as u8);
             table.push(encoding);
             put_u16(&mut table, v.len() as u16);
-            put_u32(&mut table, values.len() as u32);
-            values.extend_from_slice(v);
+            let at = *value_at.entry(v).or_insert_with(|| {
+                let at = values.len() as u32;
+                values.extend_from_slice(v);
+                at
+            });
+            put_u32(&mut table, at);
             let start = postings.len();
             match encoding {
                 POSTINGS_BITMAP => {
