@@ -996,6 +996,9 @@ mod tests {
         assert!(v.find(&parts[0], Attr::AwsRegion, "A").is_none());
         let t = v.find(&parts[1], Attr::EventName, "A").unwrap();
         assert_eq!(t.encoding, POSTINGS_BITMAP, "a term on every event is a bitmap");
+        // "A" is a term of both partitions; its bytes are stored once.
+        assert_eq!(layout.values.len(), "ABuvr".len(), "each distinct value once in the values blob");
+        assert_eq!(v.find(&parts[0], Attr::EventName, "A").unwrap().value, b"A");
         let sparse = v.find(&parts[1], Attr::Username, "v").unwrap();
         assert_eq!(sparse.encoding, POSTINGS_VARINT, "2 of 300 events: varints are smaller");
         out.clear();
