@@ -19,9 +19,12 @@
 //!   totals). Frozen (this build writes segment version 4 and index
 //!   version 6).
 //! - `golden/v6`: the same records in segment version 4 (records stored
-//!   field by field) with index version 6 (rare-value tables).
+//!   field by field) with index version 6 (rare-value tables). Frozen
+//!   (this build writes index version 7).
+//! - `golden/v7`: the same records with index version 7 (compressed
+//!   Insights counters; each distinct index value stored once).
 //!   Regenerate only for a deliberate format change:
-//!   `CAIRN_REGEN_GOLDEN_V6=1 cargo test golden`.
+//!   `CAIRN_REGEN_GOLDEN_V7=1 cargo test golden`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -260,7 +263,7 @@ fn v4_records() -> Vec<Vec<u8>> {
     v
 }
 
-/// Writes the fixture of the formats this build writes (`golden/v6`).
+/// Writes the fixture of the formats this build writes (`golden/v7`).
 fn regenerate(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
     let tmp = tempfile::tempdir().unwrap();
@@ -336,9 +339,6 @@ fn format_v5_golden_store_counts_from_totals() {
 #[test]
 fn format_v6_golden_store_reads_field_blocks_and_rare_values() {
     let golden = fixtures_dir().join("golden/v6");
-    if std::env::var_os("CAIRN_REGEN_GOLDEN_V6").is_some() {
-        regenerate(&golden);
-    }
     check_packed_fixture("v6");
     let mut rare = 0;
     for e in std::fs::read_dir(golden.join("data/segments")).unwrap() {
@@ -375,6 +375,31 @@ fn format_v6_golden_store_reads_field_blocks_and_rare_values() {
             .collect();
         assert_eq!(got, want, "ResourceName {name}");
     }
+}
+
+// Goal: index version 7 stays readable: everything the v4 fixture checks,
+// its Insights counters (compressed in both segments, the compacted one
+// and the sealed one) agree with the records, and its index values are
+// each stored once (the same reads as v6 passing is the point).
+#[test]
+fn format_v7_golden_store_reads_compressed_counters() {
+    let golden = fixtures_dir().join("golden/v7");
+    if std::env::var_os("CAIRN_REGEN_GOLDEN_V7").is_some() {
+        regenerate(&golden);
+    }
+    check_packed_fixture("v7");
+    for e in std::fs::read_dir(golden.join("data/segments")).unwrap() {
+        let path = e.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let seg = cairn_engine::segment::reader::Segment::open(&path).unwrap();
+        let at = seg.footer.index.offset as usize;
+        assert_eq!(&bytes[at..at + 8], b"CIDX\x07\x00\x0f\x00", "{}: index version 7, counters compressed", path.display());
+    }
+    let recs = v4_records();
+    let (_work, store) = open_golden("v7", &recs);
+    let sealed = store.stats().unwrap().sealed_events as usize;
+    assert!(sealed > 200 && sealed < recs.len(), "{sealed} sealed events");
+    assert_eq!(stored_counts(&store), expected_counts(&recs[..sealed]));
 }
 
 /// The checks of a fixture with packed segments (v4 and later): records,

@@ -45,6 +45,11 @@
 //! of every hourly partition: `tables u8`, then per table
 //! `attr u8 | values u32 | bytes u32 | entries`, each entry
 //! `value_len varint | value | count varint`, sorted by value bytes.
+//!
+//! Version 6 adds flag 4, the rare-value tables (see `encode_rare`).
+//! Version 7 adds flag 8: the counters are one zstd frame
+//! (`raw length u32 | frame length u32 | frame`). docs/FORMAT.md is the
+//! full specification.
 
 use std::borrow::Cow;
 
@@ -225,13 +230,28 @@ pub struct PartitionBuild<'a> {
 }
 
 /// The index section version this build writes.
-pub const INDEX_VERSION: u16 = 6;
+pub const INDEX_VERSION: u16 = 7;
 /// Version 4 section flag: the Insights counters are present.
 const FLAG_COUNTERS: u16 = 1;
 /// Version 5 section flag: the segment's totals are present.
 const FLAG_TOTALS: u16 = 2;
 /// Version 6 section flag: the rare-value tables are present.
 const FLAG_RARE: u16 = 4;
+/// Version 7 section flag (with [`FLAG_COUNTERS`]): the counters are one
+/// zstd frame, `raw length u32 | frame length u32 | frame`. Only Insights
+/// reads them, a segment at a time, so they need no random access; zstd
+/// halves them (10 bytes an event on a busy organisation's trail).
+const FLAG_COUNTERS_ZSTD: u16 = 8;
+/// zstd level of compressed counters.
+const COUNTERS_ZSTD_LEVEL: i32 = 3;
+
+/// The most uncompressed bytes a compressed counters frame may claim:
+/// 64 times its own length, and 64 KiB (zstd gets 2-3 times on counters;
+/// a writer whose counters compress better stores them plain). Bounds
+/// what a damaged or hostile section can make a reader allocate.
+fn counters_raw_max(frame_len: usize) -> usize {
+    frame_len.saturating_mul(64).saturating_add(64 * 1024)
+}
 
 /// Attributes whose values on a single event of a partition are kept in a
 /// rare-value table (a 32-bit fingerprint and the ordinal, about 4 bytes)
@@ -339,7 +359,18 @@ pub fn encode_index(
     let term_total: usize = kept.iter().map(Vec::len).sum();
     out.extend_from_slice(b"CIDX");
     put_u16(out, INDEX_VERSION);
-    put_u16(out, if counters.is_some() { FLAG_COUNTERS | FLAG_TOTALS | FLAG_RARE } else { FLAG_TOTALS | FLAG_RARE });
+    let counters = counters.map(|c| {
+        let mut raw = Vec::new();
+        c.encode(&mut raw);
+        let frame = zstd::bulk::compress(&raw, COUNTERS_ZSTD_LEVEL).ok().filter(|f| raw.len() <= counters_raw_max(f.len()));
+        (raw, frame)
+    });
+    let flags = match &counters {
+        None => FLAG_TOTALS | FLAG_RARE,
+        Some((_, None)) => FLAG_COUNTERS | FLAG_TOTALS | FLAG_RARE,
+        Some((_, Some(_))) => FLAG_COUNTERS | FLAG_COUNTERS_ZSTD | FLAG_TOTALS | FLAG_RARE,
+    };
+    put_u16(out, flags);
     put_u64(out, partition_ms as u64);
     put_u32(out, parts.len() as u32);
     put_u32(out, term_total as u32);
@@ -417,8 +448,14 @@ pub fn encode_index(
         put_u32(out, blob.len() as u32);
     }
     out.extend_from_slice(&blob);
-    if let Some(c) = counters {
-        c.encode(out);
+    match counters {
+        Some((raw, Some(frame))) => {
+            put_u32(out, raw.len() as u32);
+            put_u32(out, frame.len() as u32);
+            out.extend_from_slice(&frame);
+        }
+        Some((raw, None)) => out.extend_from_slice(&raw),
+        None => {}
     }
     encode_totals(parts, out);
     encode_rare(parts, out);
@@ -595,11 +632,19 @@ pub struct IndexLayout {
     /// Version 2: the seq map, decoded (a few bytes per 256 events).
     seq_map: Option<SeqMap>,
     /// Version 3: where the Insights counters are (decoded on demand).
-    counters: Option<std::ops::Range<usize>>,
+    counters: Option<CountersAt>,
     /// Version 5: each attribute's totals table (attr code, entries).
     totals: Vec<(u8, std::ops::Range<usize>)>,
     /// Version 6: each rare-value table (attr code, bytes, parsed head).
     rare: Vec<(u8, std::ops::Range<usize>, crate::segment::ids::PackedIds)>,
+}
+
+/// Where a section's Insights counters are: their bytes, or (version 7)
+/// a zstd frame of them and their uncompressed length.
+#[derive(Debug, Clone)]
+struct CountersAt {
+    at: std::ops::Range<usize>,
+    raw_len: Option<usize>,
 }
 
 /// A read-only view of a segment's index section (bytes from the map).
@@ -628,8 +673,12 @@ impl IndexLayout {
             ..=3 => 0,
             4 => FLAG_COUNTERS,
             5 => FLAG_COUNTERS | FLAG_TOTALS,
-            _ => FLAG_COUNTERS | FLAG_TOTALS | FLAG_RARE,
+            6 => FLAG_COUNTERS | FLAG_TOTALS | FLAG_RARE,
+            _ => FLAG_COUNTERS | FLAG_COUNTERS_ZSTD | FLAG_TOTALS | FLAG_RARE,
         };
+        if flags & FLAG_COUNTERS_ZSTD != 0 && flags & FLAG_COUNTERS == 0 {
+            return Err("index section: flag 8 (compressed counters) without flag 1 (counters)".into());
+        }
         if flags & !known != 0 {
             return Err(format!("index section: unknown flags {flags:#x}"));
         }
@@ -702,12 +751,25 @@ impl IndexLayout {
         let postings_start = r.pos();
         r.bytes(postings_len).ok_or("index section: postings out of bounds")?;
         let seq_map = if version >= 2 { Some(parse_seq_map(&mut r)?) } else { None };
-        let counters = if has_counters {
+        let counters = if flags & FLAG_COUNTERS_ZSTD != 0 {
+            // Checked when read (decompressing them here would cost every
+            // open of the index); the section's CRC covers the frame.
+            let raw_len = r.u32().ok_or("index section: short counters")? as usize;
+            let frame_len = r.u32().ok_or("index section: short counters")? as usize;
+            if raw_len > counters_raw_max(frame_len) {
+                return Err(format!(
+                    "index section: compressed counters claim {raw_len} bytes from {frame_len}, over the limit of 64 times the frame and 64 KiB"
+                ));
+            }
+            let at = r.pos();
+            r.skip(frame_len).ok_or("index section: short counters")?;
+            Some(CountersAt { at: at..at + frame_len, raw_len: Some(raw_len) })
+        } else if has_counters {
             let at = r.pos();
             let mut probe = r.clone();
             crate::insights::counters::visit(&mut probe, |_, _, _, _| {})?;
             r.skip(probe.pos() - at).ok_or("index section: short counters")?;
-            Some(at..probe.pos())
+            Some(CountersAt { at: at..probe.pos(), raw_len: None })
         } else {
             None
         };
@@ -753,12 +815,19 @@ impl IndexLayout {
         b: &[u8],
         f: impl FnMut(&crate::insights::counters::SeriesKey, i64, u32, &dyn Fn() -> crate::insights::counters::Cell),
     ) -> Result<(), String> {
-        match &self.counters {
-            Some(r) => {
-                crate::insights::counters::visit(&mut Reader::new(b.get(r.clone()).ok_or("index section: counters out of bounds")?), f)
-            }
-            None => Ok(()),
+        let Some(c) = &self.counters else { return Ok(()) };
+        let bytes = b.get(c.at.clone()).ok_or("index section: counters out of bounds")?;
+        let Some(raw_len) = c.raw_len else { return crate::insights::counters::visit(&mut Reader::new(bytes), f) };
+        let raw = zstd::bulk::decompress(bytes, raw_len).map_err(|e| format!("index section: compressed counters do not decode: {e}"))?;
+        if raw.len() != raw_len {
+            return Err(format!("index section: compressed counters decode to {} bytes, not {raw_len}", raw.len()));
         }
+        let mut r = Reader::new(&raw);
+        crate::insights::counters::visit(&mut r, f)?;
+        if r.remaining() != 0 {
+            return Err("index section: trailing bytes after the compressed counters".into());
+        }
+        Ok(())
     }
 
     /// Whether the section has Insights counters (version 3 and later).
@@ -1044,5 +1113,46 @@ mod tests {
         }
         assert_eq!(Attr::parse("username"), Some(Attr::Username));
         assert_eq!(Attr::parse("Bogus"), None);
+    }
+
+    // Goal: version 7 counters are compressed, read back equal, and a
+    // damaged frame or length is refused with an error, never a panic or
+    // an allocation the section does not justify.
+    #[test]
+    fn compressed_counters_round_trip_and_refuse_damage() {
+        use crate::insights::counters::{Cell, Counters, SeriesKey};
+        let mut c = Counters::default();
+        for m in 0..500i64 {
+            let key = SeriesKey { account: "111122223333".into(), region: "eu-west-1".into(), source: "s3.amazonaws.com".into(), name: format!("Put{}", m % 7), error: None };
+            c.add_cell(&key, 29_000_000 + m, &Cell { count: 1 + (m % 5) as u32, ..Default::default() });
+        }
+        let parts = vec![PartitionBuild { start_ms: 0, first_ordinal: 0, count: 1, terms: vec![((Attr::EventName, "A".into()), vec![0])] }];
+        let seq_map = SeqMap { first_group: 0, groups: vec![vec![0]] };
+        let mut b = Vec::new();
+        encode_index(PARTITION_MS, &parts, &seq_map, Some(&c), &mut b);
+        assert_eq!(u16::from_le_bytes([b[6], b[7]]) & FLAG_COUNTERS_ZSTD, FLAG_COUNTERS_ZSTD);
+        let mut plain = Vec::new();
+        c.encode(&mut plain);
+        assert!(b.len() < plain.len(), "the section ({} bytes) is smaller than its counters alone ({})", b.len(), plain.len());
+        let layout = IndexLayout::parse(&b, 1).unwrap();
+        assert_eq!(layout.counters(&b).unwrap().series, c.series);
+        let at = layout.counters.clone().unwrap().at;
+        // The raw length sits 8 bytes before the frame.
+        let mut claims_more = b.clone();
+        claims_more[at.start - 8..at.start - 4].copy_from_slice(&(u32::MAX).to_le_bytes());
+        let e = IndexLayout::parse(&claims_more, 1).unwrap_err();
+        assert!(e.contains("over the limit"), "{e}");
+        let mut one_more = b.clone();
+        let raw = u32::from_le_bytes(b[at.start - 8..at.start - 4].try_into().unwrap());
+        one_more[at.start - 8..at.start - 4].copy_from_slice(&(raw + 1).to_le_bytes());
+        let l = IndexLayout::parse(&one_more, 1).unwrap();
+        assert!(l.counters(&one_more).unwrap_err().contains("not"), "a length that differs is refused");
+        for i in at.clone() {
+            let mut damaged = b.clone();
+            damaged[i] ^= 0x5a;
+            if let Ok(l) = IndexLayout::parse(&damaged, 1) {
+                let _ = l.counters(&damaged);
+            }
+        }
     }
 }
