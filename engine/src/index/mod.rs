@@ -1123,7 +1123,13 @@ mod tests {
         use crate::insights::counters::{Cell, Counters, SeriesKey};
         let mut c = Counters::default();
         for m in 0..500i64 {
-            let key = SeriesKey { account: "111122223333".into(), region: "eu-west-1".into(), source: "s3.amazonaws.com".into(), name: format!("Put{}", m % 7), error: None };
+            let key = SeriesKey {
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                source: "s3.amazonaws.com".into(),
+                name: format!("Put{}", m % 7),
+                error: None,
+            };
             c.add_cell(&key, 29_000_000 + m, &Cell { count: 1 + (m % 5) as u32, ..Default::default() });
         }
         let parts = vec![PartitionBuild { start_ms: 0, first_ordinal: 0, count: 1, terms: vec![((Attr::EventName, "A".into()), vec![0])] }];
