@@ -362,8 +362,11 @@ pub fn encode_index(
     let counters = counters.map(|c| {
         let mut raw = Vec::new();
         c.encode(&mut raw);
-        let frame = zstd::bulk::compress(&raw, COUNTERS_ZSTD_LEVEL).ok().filter(|f| raw.len() <= counters_raw_max(f.len()));
-        (raw, frame)
+        // (the bytes to write, and the raw length when they are a frame)
+        match zstd::bulk::compress(&raw, COUNTERS_ZSTD_LEVEL).ok().filter(|f| raw.len() <= counters_raw_max(f.len())) {
+            Some(frame) => (frame, Some(raw.len())),
+            None => (raw, None),
+        }
     });
     let flags = match &counters {
         None => FLAG_TOTALS | FLAG_RARE,
@@ -449,8 +452,8 @@ pub fn encode_index(
     }
     out.extend_from_slice(&blob);
     match counters {
-        Some((raw, Some(frame))) => {
-            put_u32(out, raw.len() as u32);
+        Some((frame, Some(raw_len))) => {
+            put_u32(out, raw_len as u32);
             put_u32(out, frame.len() as u32);
             out.extend_from_slice(&frame);
         }
@@ -676,11 +679,11 @@ impl IndexLayout {
             6 => FLAG_COUNTERS | FLAG_TOTALS | FLAG_RARE,
             _ => FLAG_COUNTERS | FLAG_COUNTERS_ZSTD | FLAG_TOTALS | FLAG_RARE,
         };
-        if flags & FLAG_COUNTERS_ZSTD != 0 && flags & FLAG_COUNTERS == 0 {
-            return Err("index section: flag 8 (compressed counters) without flag 1 (counters)".into());
-        }
         if flags & !known != 0 {
             return Err(format!("index section: unknown flags {flags:#x}"));
+        }
+        if flags & FLAG_COUNTERS_ZSTD != 0 && flags & FLAG_COUNTERS == 0 {
+            return Err("index section: flag 8 (compressed counters) without flag 1 (counters)".into());
         }
         let has_counters = version == 3 || (version >= 4 && flags & FLAG_COUNTERS != 0);
         let partition_ms = r.u64().ok_or("index section: short")? as i64;
