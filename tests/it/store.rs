@@ -5,7 +5,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
 
-use cairn_engine::fs::{FaultKind, FaultyFs};
+use cairn_engine::fs::{FaultKind, FaultyFs, RealFs};
 use cairn_engine::segment::reader::Segment;
 use cairn_engine::{Durability, Error, Options, Outcome, Store};
 
@@ -267,6 +267,62 @@ fn failed_write_poisons_writer() {
     drop(store);
     let store = Store::open(dir.path(), test_options()).unwrap();
     assert_eq!(assert_consistent(&store).len(), 1);
+}
+
+/// The real file system, except that creating a segment panics (a stand-in
+/// for a bug anywhere in a seal).
+struct PanicOnSeal;
+
+impl cairn_engine::fs::FileSystem for PanicOnSeal {
+    fn create_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+        RealFs.create_dir_all(path)
+    }
+    fn create(&self, path: &std::path::Path) -> std::io::Result<Box<dyn cairn_engine::fs::WritableFile>> {
+        assert!(!path.to_string_lossy().ends_with(".seg.tmp"), "injected panic while sealing");
+        RealFs.create(path)
+    }
+    fn create_private(&self, path: &std::path::Path) -> std::io::Result<Box<dyn cairn_engine::fs::WritableFile>> {
+        RealFs.create_private(path)
+    }
+    fn open_append(&self, path: &std::path::Path) -> std::io::Result<Box<dyn cairn_engine::fs::WritableFile>> {
+        RealFs.open_append(path)
+    }
+    fn read(&self, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        RealFs.read(path)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        RealFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        RealFs.remove_file(path)
+    }
+    fn truncate(&self, path: &std::path::Path, len: u64) -> std::io::Result<()> {
+        RealFs.truncate(path, len)
+    }
+    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        RealFs.sync_dir(path)
+    }
+    fn list_dir(&self, path: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        RealFs.list_dir(path)
+    }
+}
+
+// Goal: a panic in the sealer (a bug) fails the seal and every later
+// append with a clear error instead of leaving writers waiting forever,
+// and loses nothing acknowledged: the WAL still holds it.
+#[test]
+fn sealer_panic_poisons_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = record("a", "2026-01-01T00:00:00Z", "X");
+    {
+        let store = Store::open(dir.path(), Options { fs: Arc::new(PanicOnSeal), ..test_options() }).unwrap();
+        store.append(&[&a, &nth(1)]).unwrap();
+        let err = store.seal_now().unwrap_err();
+        assert!(err.to_string().contains("the sealer panicked: injected panic while sealing"), "{err}");
+        assert!(matches!(store.append(&[&nth(2)]).unwrap_err(), Error::Poisoned(_)));
+    }
+    let store = Store::open(dir.path(), test_options()).unwrap();
+    assert_eq!(assert_consistent(&store).len(), 2);
 }
 
 // Goal: leftovers of an interrupted seal (a temp segment, an unlisted

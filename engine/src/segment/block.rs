@@ -64,8 +64,6 @@ pub struct BlockBuf {
     groups: Vec<GroupKey>,
     data: Vec<u8>,
     fields: Encoder,
-    /// Reused by the check of each encoded block.
-    check: (Vec<u8>, Vec<(usize, usize)>),
     spans: Vec<(usize, usize)>,
 }
 
@@ -179,12 +177,9 @@ impl BlockBuf {
         }));
     }
 
-    fn decodes_to_itself(&mut self, fields: &[u8]) -> bool {
-        let (data, spans) = &mut self.check;
-        data.clear();
-        spans.clear();
+    fn decodes_to_itself(&self, fields: &[u8]) -> bool {
         let mut r = Reader::new(fields);
-        fields::decode(&mut r, self.lens.len(), data, spans).is_some() && *data == self.data && *spans == self.spans
+        fields::decodes_to(&mut r, &mut self.spans.iter().map(|&(s, e)| &self.data[s..e])) && r.remaining() == 0
     }
 
     pub fn clear(&mut self) {

@@ -17,6 +17,7 @@
 //! with the records before it is written; if that ever differs, the whole
 //! block is stored with every record whole.
 
+use std::hash::BuildHasher;
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
@@ -90,7 +91,11 @@ struct Column {
 /// Splits a block's records into templates and columns.
 #[derive(Default)]
 pub(crate) struct Encoder {
-    templates: HashMap<Vec<u8>, u32, RandomState>,
+    /// Template id by a 64-bit hash of the template and its length. Two
+    /// templates with one key would decode wrongly, which the check of
+    /// each block against its records catches (it then keeps the block's
+    /// records whole).
+    templates: HashMap<(u64, usize), u32, RandomState>,
     record_bytes: u64,
     template_bytes: Vec<u8>,
     template_count: u64,
@@ -108,7 +113,15 @@ pub(crate) struct Encoder {
     /// A direct-mapped cache in front of `column_of`: (key, kind, column)
     /// by the key's low bits.
     recent: Vec<(u64, Option<Kind>, u32)>,
+    /// Buffers of the last block's columns, emptied, for the next one's:
+    /// a block's columns grow to megabytes, and regrowing them each block
+    /// costs more than filling them.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Hashes templates (fixed, so a block's encoding does not depend on the
+/// process).
+const TEMPLATE_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x243f_6a88_85a3_08d3);
 
 /// Entries of `Encoder::recent` (a power of two).
 const RECENT_SLOTS: usize = 1024;
@@ -132,16 +145,13 @@ impl Encoder {
             self.record_bytes -= record.len() as u64;
             return self.push_whole(record);
         }
-        let id = match self.templates.get(self.template.as_slice()) {
-            Some(&id) => id,
-            None => {
-                let id = self.templates.len() as u32 + 1;
-                put_uvarint(&mut self.template_bytes, self.template.len() as u64);
-                self.template_bytes.extend_from_slice(&self.template);
-                self.templates.insert(self.template.clone(), id);
-                id
-            }
-        };
+        let key = (TEMPLATE_HASH.hash_one(self.template.as_slice()), self.template.len());
+        let next = self.templates.len() as u32 + 1;
+        let id = *self.templates.entry(key).or_insert_with(|| {
+            put_uvarint(&mut self.template_bytes, self.template.len() as u64);
+            self.template_bytes.extend_from_slice(&self.template);
+            next
+        });
         self.template_count = self.templates.len() as u64;
         put_uvarint(&mut self.ids, u64::from(id));
     }
@@ -198,7 +208,10 @@ impl Encoder {
         self.template_bytes.clear();
         self.template_count = 0;
         self.ids.clear();
-        self.columns.clear();
+        self.spare.extend(self.columns.drain(..).map(|mut c| {
+            c.data.clear();
+            c.data
+        }));
         self.column_of.clear();
         self.recent.clear();
         self.whole.clear();
@@ -291,7 +304,7 @@ impl Encoder {
     fn find_column(&mut self, key: u64, kind: Kind) -> u32 {
         let next = self.columns.len() as u32;
         let col = *self.column_of.entry(key).or_insert_with(|| {
-            self.columns.push(Column { kind, count: 0, data: Vec::new(), times: Vec::new() });
+            self.columns.push(Column { kind, count: 0, data: self.spare.pop().unwrap_or_default(), times: Vec::new() });
             next
         });
         if self.columns[col as usize].kind == kind {
@@ -302,7 +315,7 @@ impl Encoder {
         match self.columns.iter().rposition(|c| c.kind == kind) {
             Some(i) => i as u32,
             None => {
-                self.columns.push(Column { kind, count: 0, data: Vec::new(), times: Vec::new() });
+                self.columns.push(Column { kind, count: 0, data: self.spare.pop().unwrap_or_default(), times: Vec::new() });
                 next
             }
         }
@@ -327,6 +340,10 @@ impl std::hash::Hasher for KeyIsHash {
     }
 }
 
+/// How many of a column's first values `encode_text` looks at before it
+/// gives up on a dictionary for a column of nearly all distinct values.
+const DICT_SAMPLE: usize = 128;
+
 /// Text and number columns: plain (each value then a zero byte), or, when
 /// at most half the values are distinct, a dictionary: LEB128 D, the D
 /// distinct values each ended by a zero byte in order of first use, then
@@ -335,9 +352,16 @@ fn encode_text(data: &[u8], count: u64, out: &mut Vec<u8>) -> u8 {
     let values = data.split(|&b| b == 0).take(count as usize);
     let mut seen: HashMap<&[u8], u32, RandomState> = HashMap::default();
     let mut order: Vec<u32> = Vec::with_capacity(count as usize);
-    for v in values {
+    let mut gave_up = false;
+    for (i, v) in values.enumerate() {
         let next = seen.len() as u32;
         order.push(*seen.entry(v).or_insert(next));
+        // A column whose first values are nearly all distinct (ids,
+        // tokens, free text) is not worth hashing to the end.
+        if i + 1 == DICT_SAMPLE && count > 2 * DICT_SAMPLE as u64 && seen.len() * 8 > DICT_SAMPLE * 7 {
+            gave_up = true;
+            break;
+        }
         // Past half the count distinct, no dictionary can follow: stop
         // hashing (columns of ids and tokens are all distinct).
         if seen.len() as u64 * 2 > count {
@@ -345,7 +369,7 @@ fn encode_text(data: &[u8], count: u64, out: &mut Vec<u8>) -> u8 {
         }
     }
     let distinct = seen.len() as u64;
-    if distinct == 0 || distinct * 2 > count || distinct > 65_536 {
+    if gave_up || distinct == 0 || distinct * 2 > count || distinct > 65_536 {
         out.extend_from_slice(data);
         return PLAIN;
     }
@@ -384,7 +408,6 @@ const ROOT: u64 = 0xcbf2_9ce4_8422_2325;
 fn child(path: u64, key: &[u8]) -> u64 {
     // A hash of the parent's hash and the key; a collision only puts two
     // paths' values in one column.
-    use std::hash::BuildHasher;
     foldhash::fast::FixedState::with_seed(path).hash_one(key)
 }
 
@@ -774,6 +797,40 @@ fn read_column<'a>(r: &mut Reader<'a>) -> Option<DecColumn<'a>> {
 /// the records (in time order) to `data` and their spans to `spans`;
 /// `None` if anything is inconsistent.
 pub(crate) fn decode(r: &mut Reader<'_>, n: usize, data: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) -> Option<()> {
+    decode_each(r, n, data, 8 << 20, |data, start| {
+        spans.push((start, data.len()));
+        Some(())
+    })
+}
+
+/// Whether the field sections of a payload holding `records` rebuild
+/// exactly those records. Each record is rebuilt in one small reused
+/// buffer and compared there, so the check streams through the block
+/// once instead of writing and comparing a second copy of it.
+pub(crate) fn decodes_to(r: &mut Reader<'_>, records: &mut dyn Iterator<Item = &[u8]>) -> bool {
+    let (n, _) = records.size_hint();
+    let mut scratch = Vec::new();
+    decode_each(r, n, &mut scratch, 64 << 10, |data, start| {
+        let same = records.next() == Some(&data[start..]);
+        data.clear();
+        same.then_some(())
+    })
+    .is_some()
+        && records.next().is_none()
+}
+
+/// Rebuilds the `n` records of a payload's field sections one by one,
+/// appending each to `data` (reserving up to `reserve_max` bytes ahead)
+/// and then calling `each(data, start)` with its start; `each` may take
+/// the record out of `data`. `None` if anything is
+/// inconsistent, or if `each` says so.
+fn decode_each(
+    r: &mut Reader<'_>,
+    n: usize,
+    data: &mut Vec<u8>,
+    reserve_max: u64,
+    mut each: impl FnMut(&mut Vec<u8>, usize) -> Option<()>,
+) -> Option<()> {
     let total = r.u64()?;
     if total > BLOCK_RECORD_BYTES_MAX {
         return None;
@@ -817,7 +874,8 @@ pub(crate) fn decode(r: &mut Reader<'_>, n: usize, data: &mut Vec<u8>, spans: &m
     }
     // Grown as records are rebuilt (each checked against `total`), not
     // reserved whole on the payload's word.
-    data.reserve(total.min(8 << 20) as usize);
+    data.reserve(total.min(reserve_max) as usize);
+    let mut produced = 0u64;
     let mut wholes = whole.into_iter();
     for id in ids {
         let start = data.len();
@@ -840,12 +898,13 @@ pub(crate) fn decode(r: &mut Reader<'_>, n: usize, data: &mut Vec<u8>, spans: &m
                 }
             }
         }
-        if data.len() as u64 > total || data.len() - start > RECORD_BYTES_MAX {
+        produced += (data.len() - start) as u64;
+        if produced > total || data.len() - start > RECORD_BYTES_MAX {
             return None;
         }
-        spans.push((start, data.len()));
+        each(data, start)?;
     }
-    (data.len() as u64 == total && wholes.next().is_none() && columns.iter().all(DecColumn::finished)).then_some(())
+    (produced == total && wholes.next().is_none() && columns.iter().all(DecColumn::finished)).then_some(())
 }
 
 #[cfg(test)]
@@ -929,6 +988,38 @@ mod tests {
         refs.iter().for_each(|r| e.push(r));
         assert_eq!(e.whole_count, 0, "every real record splits");
         assert_round_trip(&refs);
+    }
+
+    // Goal: the writer's check of a block (rebuild each record, compare)
+    // says yes only for exactly the records encoded: one byte changed, a
+    // record missing or one too many is caught.
+    #[test]
+    fn check_catches_any_difference() {
+        let payload = encode(TRICKY);
+        let check = |recs: &[&[u8]]| decodes_to(&mut Reader::new(&payload), &mut recs.iter().copied());
+        assert!(check(TRICKY));
+        let mut changed: Vec<Vec<u8>> = TRICKY.iter().map(|r| r.to_vec()).collect();
+        changed[1][20] ^= 1;
+        assert!(!check(&changed.iter().map(Vec::as_slice).collect::<Vec<_>>()));
+        assert!(!check(&TRICKY[..TRICKY.len() - 1]));
+        assert!(!check(&[TRICKY, &[b"{}".as_slice()]].concat()));
+    }
+
+    // Goal: an encoder reused block after block (as seals reuse it, with
+    // the last block's column buffers) writes each block as a fresh one
+    // would.
+    #[test]
+    fn reused_encoder_writes_what_a_fresh_one_does() {
+        let mut e = Encoder::default();
+        let mut first = Vec::new();
+        TRICKY.iter().for_each(|r| e.push(r));
+        e.finish(&mut first);
+        let second: Vec<&[u8]> = TRICKY.iter().rev().copied().collect();
+        let mut out = Vec::new();
+        second.iter().for_each(|r| e.push(r));
+        e.finish(&mut out);
+        assert_eq!(out, encode(&second));
+        assert_eq!(decode_all(&out, second.len()).unwrap(), second.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
     }
 
     /// The kind of the column a lone string value is stored in.

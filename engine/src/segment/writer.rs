@@ -29,7 +29,7 @@ pub struct SealInput<'a> {
     pub counters: bool,
     /// Asked before each block: store its records field by field (small,
     /// costly to write) or whole (false: ingest is waiting on this seal).
-    pub split_blocks: &'a dyn Fn() -> bool,
+    pub split_blocks: &'a (dyn Fn() -> bool + Sync),
 }
 
 /// Builds a segment file's bytes. Returns them with the footer.
@@ -46,15 +46,12 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     order.sort_by_key(|&i| entries[i as usize].time_ms);
 
     let mut out = encode_header(mem.first_seq, n as u64, SEGMENT_VERSION);
-    let mut blocks: Vec<BlockMeta> = Vec::new();
-    let mut compressor = zstd::bulk::Compressor::new(input.zstd_level)
-        .map_err(|e| Error::InvalidArgument(format!("zstd level {}: {e}", input.zstd_level)))?;
     let block_bytes = input.block_bytes.max(1);
     let first_group = mem.first_seq / SEQ_GROUP;
     let mut seq_map = SeqMap { first_group, groups: vec![Vec::new(); ((mem.end_seq() - 1) / SEQ_GROUP - first_group + 1) as usize] };
+    // Cut the sorted events into blocks (ordinal ranges).
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
     let mut start = 0usize;
-    let mut payload = Vec::with_capacity(block_bytes * 2);
-    let mut buf = BlockBuf::default();
     while start < n {
         let mut end = start;
         let mut bytes = 0usize;
@@ -62,34 +59,34 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
             bytes += mem.record(&entries[order[end] as usize]).len() + 28;
             end += 1;
         }
-        let ixs = &order[start..end];
-        let b = blocks.len() as u32;
-        for &i in ixs {
+        let b = ranges.len() as u32;
+        for &i in &order[start..end] {
             let g = &mut seq_map.groups[((mem.first_seq + u64::from(i)) / SEQ_GROUP - first_group) as usize];
             if g.last() != Some(&b) {
                 g.push(b);
             }
         }
-        buf.clear();
-        for &i in ixs {
-            let e = &entries[i as usize];
-            buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e));
-        }
-        buf.encode_with(PAYLOAD_VERSION, (input.split_blocks)(), &mut payload);
-        let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
-        let times = ixs.iter().map(|&i| entries[i as usize].time_ms);
+        ranges.push((start, end));
+        start = end;
+    }
+    let encoded = encode_blocks(input, &order, &ranges)?;
+    // The blocks, and room for the sections after them (about 40 bytes an
+    // event), without regrowing a segment-sized vector.
+    out.reserve(encoded.iter().map(|b| b.1.len()).sum::<usize>() + n * 48 + (1 << 16));
+    let mut blocks: Vec<BlockMeta> = Vec::with_capacity(ranges.len());
+    for (&(start, end), (raw_len, compressed)) in ranges.iter().zip(encoded) {
+        let times = order[start..end].iter().map(|&i| entries[i as usize].time_ms);
         blocks.push(BlockMeta {
             offset: out.len() as u64,
             compressed_len: compressed.len() as u32,
-            raw_len: payload.len() as u32,
-            events: ixs.len() as u32,
+            raw_len: raw_len as u32,
+            events: (end - start) as u32,
             first_ordinal: start as u32,
             min_time_ms: times.clone().min().unwrap_or(0),
             max_time_ms: times.max().unwrap_or(0),
             crc: crc32(&[&compressed]),
         });
         out.extend_from_slice(&compressed);
-        start = end;
     }
 
     let block_index = section(&mut out, |o| blocks.iter().for_each(|b| b.encode(o)));
@@ -129,6 +126,62 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
     debug_assert_eq!(f.len(), FOOTER_BYTES);
     out.extend_from_slice(&f);
     Ok((out, footer))
+}
+
+fn new_compressor(level: i32) -> Result<zstd::bulk::Compressor<'static>> {
+    zstd::bulk::Compressor::new(level).map_err(|e| Error::InvalidArgument(format!("zstd level {level}: {e}")))
+}
+
+/// The most threads one seal encodes blocks on.
+const SEAL_THREADS_MAX: usize = 4;
+
+/// Encodes and compresses each block (ordinal ranges of `order`): (payload
+/// length, compressed bytes), in block order. Blocks are independent, so
+/// they are shared out over up to one thread a core: a seal then uses the
+/// CPU that ingest leaves idle (while it waits on fdatasync) instead of
+/// being one thread that the writers wait for.
+fn encode_blocks(input: &SealInput<'_>, order: &[u32], ranges: &[(usize, usize)]) -> Result<Vec<(usize, Vec<u8>)>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, SEAL_THREADS_MAX).min(ranges.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<Vec<(usize, usize, Vec<u8>)>> {
+        let (mem, entries) = (input.mem, input.mem.entries());
+        let mut compressor = new_compressor(input.zstd_level)?;
+        let mut buf = BlockBuf::default();
+        let mut payload = Vec::new();
+        let mut done = Vec::new();
+        loop {
+            let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&(start, end)) = ranges.get(b) else { return Ok(done) };
+            buf.clear();
+            for &i in &order[start..end] {
+                let e = &entries[i as usize];
+                buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e));
+            }
+            buf.encode_with(PAYLOAD_VERSION, (input.split_blocks)(), &mut payload);
+            let compressed =
+                compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
+            done.push((b, payload.len(), compressed));
+        }
+    };
+    let parts: Vec<Result<Vec<(usize, usize, Vec<u8>)>>> = if threads <= 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+            let mut parts = vec![work()];
+            // A helper's panic is the seal's, as if it had one thread.
+            parts.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+            parts
+        })
+    };
+    let mut all = Vec::with_capacity(ranges.len());
+    for part in parts {
+        all.extend(part?);
+    }
+    all.sort_unstable_by_key(|b| b.0);
+    // Each block number was taken by exactly one thread.
+    debug_assert!(all.iter().enumerate().all(|(i, b)| b.0 == i) && all.len() == ranges.len());
+    Ok(all.into_iter().map(|(_, raw_len, compressed)| (raw_len, compressed)).collect())
 }
 
 fn section(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Section {
