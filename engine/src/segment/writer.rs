@@ -158,8 +158,7 @@ fn encode_blocks(input: &SealInput<'_>, order: &[u32], ranges: &[(usize, usize)]
                 buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e));
             }
             buf.encode_with(PAYLOAD_VERSION, (input.split_blocks)(), &mut payload);
-            let compressed =
-                compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
+            let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
             done.push((b, payload.len(), compressed));
         }
     };
