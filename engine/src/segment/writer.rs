@@ -132,6 +132,9 @@ fn new_compressor(level: i32) -> Result<zstd::bulk::Compressor<'static>> {
     zstd::bulk::Compressor::new(level).map_err(|e| Error::InvalidArgument(format!("zstd level {level}: {e}")))
 }
 
+/// (block number, payload length, compressed payload).
+type EncodedBlock = (usize, usize, Vec<u8>);
+
 /// The most threads one seal encodes blocks on.
 const SEAL_THREADS_MAX: usize = 4;
 
@@ -143,7 +146,7 @@ const SEAL_THREADS_MAX: usize = 4;
 fn encode_blocks(input: &SealInput<'_>, order: &[u32], ranges: &[(usize, usize)]) -> Result<Vec<(usize, Vec<u8>)>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, SEAL_THREADS_MAX).min(ranges.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || -> Result<Vec<(usize, usize, Vec<u8>)>> {
+    let work = || -> Result<Vec<EncodedBlock>> {
         let (mem, entries) = (input.mem, input.mem.entries());
         let mut compressor = new_compressor(input.zstd_level)?;
         let mut buf = BlockBuf::default();
@@ -162,11 +165,11 @@ fn encode_blocks(input: &SealInput<'_>, order: &[u32], ranges: &[(usize, usize)]
             done.push((b, payload.len(), compressed));
         }
     };
-    let parts: Vec<Result<Vec<(usize, usize, Vec<u8>)>>> = if threads <= 1 {
+    let parts: Vec<Result<Vec<EncodedBlock>>> = if threads <= 1 {
         vec![work()]
     } else {
         std::thread::scope(|s| {
-            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
             let mut parts = vec![work()];
             // A helper's panic is the seal's, as if it had one thread.
             parts.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
