@@ -1513,7 +1513,7 @@ impl Inner {
     /// seal queue is full, that is, unless the writer's next roll would
     /// wait for it: then it keeps records whole, faster, until it has
     /// caught up. Compaction splits what was kept whole.
-    fn sealer_keeps_up(&self) -> bool {
+    fn seal_may_split(&self) -> bool {
         self.seals.lock().jobs.len() < SEALS_PENDING_MAX
     }
 
@@ -1720,7 +1720,7 @@ impl Inner {
             zstd_level: self.opts.zstd_level,
             block_bytes: self.opts.block_bytes,
             counters: self.opts.insights_counters,
-            split_blocks: &|| self.sealer_keeps_up(),
+            split_blocks: &|| self.seal_may_split(),
         })?;
         let name = segment_file_name(footer.first_seq, 0);
         let path = self.seg_dir.join(&name);

@@ -179,7 +179,7 @@ impl BlockBuf {
 
     fn decodes_to_itself(&self, fields: &[u8]) -> bool {
         let mut r = Reader::new(fields);
-        fields::decodes_to(&mut r, &mut self.spans.iter().map(|&(s, e)| &self.data[s..e])) && r.remaining() == 0
+        fields::decodes_to(&mut r, &mut self.spans.iter().map(|&(s, e)| &self.data[s..e]))
     }
 
     pub fn clear(&mut self) {

@@ -20,8 +20,6 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use foldhash::fast::RandomState;
-
 use base64::engine::general_purpose::{STANDARD as B64, STANDARD_NO_PAD as B64_UNPADDED};
 use base64::Engine as _;
 
@@ -91,18 +89,18 @@ struct Column {
 /// Splits a block's records into templates and columns.
 #[derive(Default)]
 pub(crate) struct Encoder {
-    /// Template id by a 64-bit hash of the template and its length. Two
-    /// templates with one key would decode wrongly, which the check of
-    /// each block against its records catches (it then keeps the block's
-    /// records whole).
-    templates: HashMap<(u64, usize), u32, RandomState>,
+    /// Template id by a 64-bit hash of the template. Two templates with
+    /// one hash would decode wrongly, which the check of each block
+    /// against its records catches (it then keeps the block's records
+    /// whole).
+    templates: ByHash<u32>,
     record_bytes: u64,
     template_bytes: Vec<u8>,
     template_count: u64,
     ids: Vec<u8>,
     columns: Vec<Column>,
     /// (path hash ^ kind) -> column: keys are hashes already.
-    column_of: HashMap<u64, u32, std::hash::BuildHasherDefault<KeyIsHash>>,
+    column_of: ByHash<u32>,
     whole: Vec<u8>,
     whole_count: u64,
     // One record's work: its template, and each value written to a column
@@ -119,12 +117,9 @@ pub(crate) struct Encoder {
     spare: Vec<Vec<u8>>,
 }
 
-/// Hashes templates (fixed, so a block's encoding does not depend on the
-/// process).
-const TEMPLATE_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x243f_6a88_85a3_08d3);
-
-/// Hashes text values for dictionaries.
-const VALUE_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x1319_8a2e_0370_7344);
+/// Hashes templates and dictionary values (fixed, so a block's encoding
+/// does not depend on the process).
+const CONTENT_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x243f_6a88_85a3_08d3);
 
 /// Entries of `Encoder::recent` (a power of two).
 const RECENT_SLOTS: usize = 1024;
@@ -148,7 +143,7 @@ impl Encoder {
             self.record_bytes -= record.len() as u64;
             return self.push_whole(record);
         }
-        let key = (TEMPLATE_HASH.hash_one(self.template.as_slice()), self.template.len());
+        let key = CONTENT_HASH.hash_one(self.template.as_slice());
         let next = self.templates.len() as u32 + 1;
         let id = *self.templates.entry(key).or_insert_with(|| {
             put_uvarint(&mut self.template_bytes, self.template.len() as u64);
@@ -325,6 +320,9 @@ impl Encoder {
     }
 }
 
+/// A map keyed by hashes.
+type ByHash<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyIsHash>>;
+
 /// A hasher for keys that are hashes already.
 #[derive(Default)]
 struct KeyIsHash(u64);
@@ -363,13 +361,13 @@ fn encode_text(data: &[u8], count: u64, out: &mut Vec<u8>) -> u8 {
     // Values by a 64-bit hash, not compared byte for byte: two distinct
     // values with one hash would decode wrongly, which the check of the
     // block against its records catches (the block is then kept whole).
-    let mut seen: HashMap<u64, u32, std::hash::BuildHasherDefault<KeyIsHash>> = HashMap::default();
+    let mut seen: ByHash<u32> = HashMap::default();
     let mut dict: Vec<&[u8]> = Vec::new();
     let mut order: Vec<u32> = Vec::with_capacity(count as usize);
     let mut gave_up = false;
     for (i, v) in values.enumerate() {
         let next = dict.len() as u32;
-        let ix = *seen.entry(VALUE_HASH.hash_one(v)).or_insert(next);
+        let ix = *seen.entry(CONTENT_HASH.hash_one(v)).or_insert(next);
         if ix == next {
             dict.push(v);
         }
