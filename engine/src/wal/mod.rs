@@ -67,19 +67,41 @@ pub fn encode_header(first_seq: u64, created_ms: u64) -> Vec<u8> {
 
 /// Appends one frame holding `entries` (seqs `first_seq..`) to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, first_seq: u64, entries: &[EntryRef<'_>]) {
+    let start = begin_frame(out);
+    for e in entries {
+        push_entry(out, e.ingest_ms, e.time_ms, e.leaf, e.record);
+    }
+    finish_frame(out, start, first_seq, entries.len() as u32);
+}
+
+/// Appends one entry (`ingest_ms | time_ms | length | leaf | record`) to
+/// `out`; returns where its record starts. A frame's body is its entries
+/// back to back, so entries built ahead of time can be copied in whole.
+pub fn push_entry(out: &mut Vec<u8>, ingest_ms: u64, time_ms: i64, leaf: &Hash, record: &[u8]) -> usize {
+    put_u64(out, ingest_ms);
+    put_i64(out, time_ms);
+    put_u32(out, record.len() as u32);
+    out.extend_from_slice(leaf);
+    let at = out.len();
+    out.extend_from_slice(record);
+    at
+}
+
+/// Starts a frame at the end of `out` (room for its header); returns where
+/// it starts, for `finish_frame`.
+pub fn begin_frame(out: &mut Vec<u8>) -> usize {
     let start = out.len();
     out.resize(start + FRAME_HEADER_BYTES, 0);
-    for e in entries {
-        put_u64(out, e.ingest_ms);
-        put_i64(out, e.time_ms);
-        put_u32(out, e.record.len() as u32);
-        out.extend_from_slice(e.leaf);
-        out.extend_from_slice(e.record);
-    }
-    let body_len = (out.len() - start - FRAME_HEADER_BYTES) as u32;
-    let body_crc = crc32(&[&out[start + FRAME_HEADER_BYTES..]]);
-    let h = encode_frame_header(body_len, first_seq, entries.len() as u32, body_crc);
-    out[start..start + FRAME_HEADER_BYTES].copy_from_slice(&h);
+    start
+}
+
+/// Writes the header of the frame begun at `start`, whose body (`count`
+/// entries, seqs `first_seq..`) is everything after it in `out`.
+pub fn finish_frame(out: &mut [u8], start: usize, first_seq: u64, count: u32) {
+    let body = start + FRAME_HEADER_BYTES;
+    let body_crc = crc32(&[&out[body..]]);
+    let h = encode_frame_header((out.len() - body) as u32, first_seq, count, body_crc);
+    out[start..body].copy_from_slice(&h);
 }
 
 /// A frame header for a body of `body_len` bytes with checksum `body_crc`.
