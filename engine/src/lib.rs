@@ -19,6 +19,7 @@ pub mod framing;
 pub mod fs;
 pub mod index;
 pub mod insights;
+pub mod layout;
 pub mod limits;
 pub mod lock;
 pub mod manifest;

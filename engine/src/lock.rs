@@ -7,8 +7,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::layout::LOCK_FILE;
 
-pub const LOCK_FILE: &str = "LOCK";
 /// Attempts (10 ms apart) before a held lock is reported.
 const LOCK_RETRIES: u32 = 50;
 

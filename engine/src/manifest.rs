@@ -14,10 +14,10 @@ use std::path::Path;
 use crate::codec::{crc32, put_u16, put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
+use crate::layout::MANIFEST_FILE;
 use crate::limits::MANIFEST_SEGMENTS_MAX;
 use crate::merkle::Hash;
 
-pub const MANIFEST_FILE: &str = "MANIFEST";
 pub const MANIFEST_TMP_FILE: &str = "MANIFEST.tmp";
 pub const MANIFEST_MAGIC: &[u8; 8] = b"CAIRNMAN";
 pub const MANIFEST_VERSION: u16 = 2;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 
 use crate::event::id_fingerprint;
+use crate::index::counters::{Counters, SeriesKey, Tally};
 use crate::index::{Attr, ATTR_COUNT};
-use crate::insights::counters::{Counters, SeriesKey, Tally};
 use crate::merkle::Hash;
 
 /// A buffer that holds records, shared with whoever filled it.

@@ -13,20 +13,18 @@
 //! This module only reads; it never changes the store.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use crate::error::Error;
+use crate::event::StoredEvent;
 use crate::event::{id_fingerprint, parse_event};
 use crate::index::{Attr, IndexView};
 use crate::limits::RECORD_BYTES_MAX;
 use crate::memtable::Memtable;
+use crate::segment::cache::BlockCache;
 use crate::segment::reader::Segment;
-use crate::segment::Block;
-use crate::store::StoredEvent;
 
 /// Page size when none is given (CloudTrail's).
 pub const MAX_RESULTS_DEFAULT: usize = 50;
@@ -265,51 +263,6 @@ impl Token {
 /// times consistently across pages; an error if the token is malformed.
 pub fn token_created_ms(token: &str) -> QueryResult<i64> {
     Token::decode(token).map(|t| t.created_ms)
-}
-
-/// A cache of decoded blocks, shared by queries: warm queries decode nothing.
-pub struct BlockCache {
-    inner: Mutex<CacheInner>,
-    capacity_bytes: usize,
-}
-
-#[derive(Default)]
-struct CacheInner {
-    map: HashMap<(u64, u32), Arc<Block>>,
-    fifo: VecDeque<(u64, u32)>,
-    bytes: usize,
-}
-
-impl BlockCache {
-    pub fn new(capacity_bytes: usize) -> Self {
-        Self { inner: Mutex::new(CacheInner::default()), capacity_bytes }
-    }
-
-    /// Bytes of decoded blocks held now.
-    pub fn bytes(&self) -> usize {
-        self.inner.lock().bytes
-    }
-
-    pub fn get(&self, seg: &Segment, block: usize) -> Result<Arc<Block>, Error> {
-        let key = (seg.id, block as u32);
-        if let Some(b) = self.inner.lock().map.get(&key) {
-            return Ok(b.clone());
-        }
-        let b = Arc::new(seg.read_block(block)?);
-        let size = b.data.len() + b.len() * 32;
-        let mut c = self.inner.lock();
-        if size <= self.capacity_bytes && c.map.insert(key, b.clone()).is_none() {
-            c.fifo.push_back(key);
-            c.bytes += size;
-            while c.bytes > self.capacity_bytes {
-                let Some(old) = c.fifo.pop_front() else { break };
-                if let Some(ob) = c.map.remove(&old) {
-                    c.bytes -= ob.data.len() + ob.len() * 32;
-                }
-            }
-        }
-        Ok(b)
-    }
 }
 
 /// Everything a query reads, taken at one instant.

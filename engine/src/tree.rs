@@ -14,7 +14,7 @@ use crate::fs::FileSystem;
 use crate::index::SEQ_GROUP;
 use crate::memtable::Memtable;
 use crate::merkle::{leaf_hash, node_hash, Frontier, Hash, TILE_HEIGHT, TILE_WIDTH};
-use crate::query::BlockCache;
+use crate::segment::cache::BlockCache;
 use crate::segment::reader::Segment;
 use crate::segment::set::SegmentSet;
 use crate::tiles;

@@ -17,17 +17,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::checkpoint::history::{read_all as read_history, HistoryEntry};
-use crate::checkpoint::keys::{parse_verifiers, KEY_DIR, VERIFIERS_FILE};
+use crate::checkpoint::keys::parse_verifiers;
 use crate::checkpoint::{SignedCheckpoint, Verifier};
 use crate::error::Result;
 use crate::fs::{FileSystem, RealFs};
+use crate::layout::{
+    parse_segment_file_name, parse_wal_file_name, segment_file_name, KEY_DIR, SEGMENT_DIR, TILE_DIR, VERIFIERS_FILE, WAL_DIR,
+};
 use crate::manifest::Manifest;
 use crate::merkle::{leaf_hash, Frontier, Hash, TILE_HEIGHT, TILE_WIDTH};
 use crate::segment::reader::Segment;
-use crate::segment::{parse_segment_file_name, segment_file_name};
-use crate::store::{SEGMENT_DIR, TILE_DIR, WAL_DIR};
 use crate::tiles;
-use crate::wal::{parse_wal_file_name, read_wal};
+use crate::wal::read_wal;
 
 /// What to check besides the directory itself.
 #[derive(Debug, Clone, Default)]
@@ -608,7 +609,7 @@ impl<'a> Fold<'a> {
     /// (and the boundary leaf tile), and checkpoints inside the pruned range
     /// are checked from the tiles where they can be, else noted.
     fn start_after_cut(&mut self, report: &mut Report, cut: u64) {
-        let cache = crate::query::BlockCache::new(0);
+        let cache = crate::segment::cache::BlockCache::new(0);
         let mut t = crate::tree::TreeReader::new(
             self.fs,
             &self.tile_dir,

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::proof::{verify_consistency, verify_inclusion};
 use super::{SignedCheckpoint, Verifier};
+use crate::checkpoint::proof::{ConsistencyProof, InclusionProof};
 use crate::merkle::{leaf_hash, Hash};
-use crate::store::{ConsistencyProof, InclusionProof};
 
 pub const PROOF_FORMAT: &str = "cairn-inclusion-proof/1";
 pub const CONSISTENCY_FORMAT: &str = "cairn-consistency-proof/1";

@@ -14,8 +14,8 @@ use super::SignedCheckpoint;
 use crate::codec::{crc32, Reader};
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, WritableFile};
+use crate::layout::HISTORY_FILE;
 
-pub const HISTORY_FILE: &str = "checkpoints";
 const MAGIC: &[u8; 8] = b"CAIRNCKP";
 pub const HISTORY_VERSION: u16 = 1;
 const HEADER_BYTES: usize = 16;

@@ -17,10 +17,7 @@ use std::path::{Path, PathBuf};
 use super::note::{NoteSigner, Verifier};
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
-
-pub const KEY_DIR: &str = "keys";
-pub const SIGNING_KEY_FILE: &str = "signing.key";
-pub const VERIFIERS_FILE: &str = "verifiers";
+use crate::layout::{KEY_DIR, SIGNING_KEY_FILE, VERIFIERS_FILE};
 
 /// The current signer and every verifier the store has used.
 pub struct KeyRing {

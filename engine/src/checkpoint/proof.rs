@@ -3,7 +3,28 @@
 //! nothing but hashes. Iterative throughout: no recursion on sizes that
 //! come from outside.
 
+use crate::checkpoint::SignedCheckpoint;
+use crate::event::StoredEvent;
 use crate::merkle::{node_hash, Hash};
+
+/// An inclusion proof: the event, its audit path, and the signed
+/// checkpoint the path leads to.
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    pub event: StoredEvent,
+    /// RFC 9162 inclusion path, from the leaf upwards.
+    pub path: Vec<Hash>,
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// A consistency proof between two signed checkpoints of the store.
+#[derive(Debug, Clone)]
+pub struct ConsistencyProof {
+    pub old: SignedCheckpoint,
+    pub new: SignedCheckpoint,
+    /// RFC 9162 consistency path.
+    pub path: Vec<Hash>,
+}
 
 /// The hash of the perfect subtree at `level` whose leaves are
 /// `[index << level, (index + 1) << level)`.

@@ -15,6 +15,37 @@ use std::fmt;
 pub use parse::{parse_raw, RawFields, ShapeError};
 pub use time::{format_event_time, format_event_time_ms, parse_event_time};
 
+/// The per-record result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored, with this seq.
+    Stored(u64),
+    /// Already stored with identical bytes (same eventID): not stored
+    /// again; this is the existing seq.
+    Duplicate(u64),
+    /// Not stored, for this reason.
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    /// The event's seq, stored now or before.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Outcome::Stored(s) | Outcome::Duplicate(s) => Some(*s),
+            Outcome::Rejected(_) => None,
+        }
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub ingest_ms: u64,
+    pub time_ms: i64,
+    pub record: Vec<u8>,
+}
+
 /// Why a record was rejected. Its `Display` names the field or the limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

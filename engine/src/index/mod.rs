@@ -51,9 +51,11 @@
 //! (`raw length u32 | frame length u32 | frame`). docs/FORMAT.md is the
 //! full specification.
 
+pub mod counters;
+
 use std::borrow::Cow;
 
-use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, put_uvarint, Reader};
+use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, put_uvarint, uvarint_u32_at, Reader};
 use crate::event::Event;
 
 /// A lookup attribute. Codes are on disk: never renumber.
@@ -182,14 +184,6 @@ pub fn partition_start(time_ms: i64, partition_ms: i64) -> i64 {
     time_ms.div_euclid(partition_ms) * partition_ms
 }
 
-pub fn put_varint(out: &mut Vec<u8>, mut v: u32) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Decodes `count` gap-encoded ordinals starting from `base`; `None` when
 /// the bytes are malformed.
 fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Option<()> {
@@ -197,20 +191,8 @@ fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> O
     let mut i = 0usize;
     out.reserve(count as usize);
     for n in 0..count {
-        let mut v: u32 = 0;
-        let mut shift = 0u32;
-        loop {
-            let b = *bytes.get(i)?;
-            i += 1;
-            if shift > 28 {
-                return None;
-            }
-            v |= u32::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
+        let (v, used) = uvarint_u32_at(bytes.get(i..)?)?;
+        i += used;
         cur = if n == 0 { cur.checked_add(v)? } else { cur.checked_add(v)?.checked_add(1)? };
         out.push(cur);
     }
@@ -351,7 +333,7 @@ pub fn encode_index(
     partition_ms: i64,
     parts: &[PartitionBuild<'_>],
     seq_map: &SeqMap,
-    counters: Option<&crate::insights::counters::Counters>,
+    counters: Option<&crate::index::counters::Counters>,
     out: &mut Vec<u8>,
 ) {
     let kept: Vec<Vec<&TermOrdinals<'_>>> =
@@ -401,7 +383,7 @@ pub fn encode_index(
             gaps.clear();
             gaps.extend(ords.iter().enumerate().map(|(i, &o)| if i == 0 { o - p.first_ordinal } else { o - ords[i - 1] - 1 }));
             varints.clear();
-            gaps.iter().for_each(|&g| put_varint(&mut varints, g));
+            gaps.iter().for_each(|&g| put_uvarint(&mut varints, u64::from(g)));
             let bitmap_len = p.count.div_ceil(8) as usize;
             let (k, rice_len) = best_rice(&gaps);
             let encoding = if bitmap_len < varints.len().min(rice_len) {
@@ -446,7 +428,7 @@ pub fn encode_index(
     put_u32(out, 0);
     for g in &seq_map.groups {
         for &b in g {
-            put_varint(&mut blob, b);
+            put_uvarint(&mut blob, u64::from(b));
         }
         put_u32(out, blob.len() as u32);
     }
@@ -465,7 +447,7 @@ pub fn encode_index(
 }
 
 /// The rare-value tables (version 6): `count u8`, then per table `attr u8 |
-/// len u32 | len bytes`: a packed table (`segment::ids::encode_packed`) of
+/// len u32 | len bytes`: a packed table (`codec::packed::encode_packed`) of
 /// (fingerprint, ordinal) sorted.
 fn encode_rare(parts: &[PartitionBuild<'_>], out: &mut Vec<u8>) {
     let events: u64 = parts.iter().map(|p| u64::from(p.count)).sum();
@@ -478,7 +460,7 @@ fn encode_rare(parts: &[PartitionBuild<'_>], out: &mut Vec<u8>) {
             .map(|((_, v), o)| (rare_fingerprint(&v.as_bytes()[..v.len().min(u16::MAX as usize)]), o[0]))
             .collect();
         entries.sort_unstable();
-        let packed = crate::segment::ids::encode_packed(&entries, events);
+        let packed = crate::codec::packed::encode_packed(&entries, events);
         out.push(attr as u8);
         put_u32(out, packed.len() as u32);
         out.extend_from_slice(&packed);
@@ -639,7 +621,7 @@ pub struct IndexLayout {
     /// Version 5: each attribute's totals table (attr code, entries).
     totals: Vec<(u8, std::ops::Range<usize>)>,
     /// Version 6: each rare-value table (attr code, bytes, parsed head).
-    rare: Vec<(u8, std::ops::Range<usize>, crate::segment::ids::PackedIds)>,
+    rare: Vec<(u8, std::ops::Range<usize>, crate::codec::packed::PackedIds)>,
 }
 
 /// Where a section's Insights counters are: their bytes, or (version 7)
@@ -770,7 +752,7 @@ impl IndexLayout {
         } else if has_counters {
             let at = r.pos();
             let mut probe = r.clone();
-            crate::insights::counters::visit(&mut probe, |_, _, _, _| {})?;
+            crate::index::counters::visit(&mut probe, |_, _, _, _| {})?;
             r.skip(probe.pos() - at).ok_or("index section: short counters")?;
             Some(CountersAt { at: at..probe.pos(), raw_len: None })
         } else {
@@ -805,28 +787,28 @@ impl IndexLayout {
 
     /// The Insights counters (version 3; empty before), decoded from the
     /// section bytes this layout was parsed from.
-    pub fn counters(&self, b: &[u8]) -> Result<crate::insights::counters::Counters, String> {
-        let mut out = crate::insights::counters::Counters::default();
+    pub fn counters(&self, b: &[u8]) -> Result<crate::index::counters::Counters, String> {
+        let mut out = crate::index::counters::Counters::default();
         self.visit_counters(b, |key, minute, _, cell| out.add_cell(key, minute, &cell()))?;
         Ok(out)
     }
 
     /// Visits the counters' cells (none before version 3); see
-    /// [`crate::insights::counters::visit`].
+    /// [`crate::index::counters::visit`].
     pub fn visit_counters(
         &self,
         b: &[u8],
-        f: impl FnMut(&crate::insights::counters::SeriesKey, i64, u32, &dyn Fn() -> crate::insights::counters::Cell),
+        f: impl FnMut(&crate::index::counters::SeriesKey, i64, u32, &dyn Fn() -> crate::index::counters::Cell),
     ) -> Result<(), String> {
         let Some(c) = &self.counters else { return Ok(()) };
         let bytes = b.get(c.at.clone()).ok_or("index section: counters out of bounds")?;
-        let Some(raw_len) = c.raw_len else { return crate::insights::counters::visit(&mut Reader::new(bytes), f) };
+        let Some(raw_len) = c.raw_len else { return crate::index::counters::visit(&mut Reader::new(bytes), f) };
         let raw = zstd::bulk::decompress(bytes, raw_len).map_err(|e| format!("index section: compressed counters do not decode: {e}"))?;
         if raw.len() != raw_len {
             return Err(format!("index section: compressed counters decode to {} bytes, not {raw_len}", raw.len()));
         }
         let mut r = Reader::new(&raw);
-        crate::insights::counters::visit(&mut r, f)?;
+        crate::index::counters::visit(&mut r, f)?;
         if r.remaining() != 0 {
             return Err("index section: trailing bytes after the compressed counters".into());
         }
@@ -935,7 +917,7 @@ impl<'a> IndexView<'a> {
     }
 }
 
-type RareTable = (u8, std::ops::Range<usize>, crate::segment::ids::PackedIds);
+type RareTable = (u8, std::ops::Range<usize>, crate::codec::packed::PackedIds);
 
 fn parse_rare(r: &mut Reader<'_>, events: u64) -> Result<Vec<RareTable>, String> {
     let short = || "index section: short rare-value tables".to_string();
@@ -956,7 +938,7 @@ fn parse_rare(r: &mut Reader<'_>, events: u64) -> Result<Vec<RareTable>, String>
         let ordinal_bits = u64::from(b.get(5).copied().unwrap_or(0));
         let max_entries = (len as u64 * 8).checked_div(ordinal_bits).unwrap_or(events);
         let head =
-            crate::segment::ids::PackedIds::parse(b, events, max_entries).map_err(|e| format!("index section: rare-value table: {e}"))?;
+            crate::codec::packed::PackedIds::parse(b, events, max_entries).map_err(|e| format!("index section: rare-value table: {e}"))?;
         out.push((attr, at..at + len, head));
     }
     Ok(out)
@@ -978,7 +960,7 @@ fn parse_seq_map(r: &mut Reader<'_>) -> Result<SeqMap, String> {
         let mut blocks = Vec::new();
         let mut i = 0;
         while i < part.len() {
-            let (v, used) = read_varint(&part[i..]).ok_or("index section: malformed seq map")?;
+            let (v, used) = uvarint_u32_at(&part[i..]).ok_or("index section: malformed seq map")?;
             if blocks.last().is_some_and(|&p| p >= v) {
                 return Err("index section: seq map blocks are not ascending".into());
             }
@@ -988,18 +970,6 @@ fn parse_seq_map(r: &mut Reader<'_>) -> Result<SeqMap, String> {
         groups.push(blocks);
     }
     Ok(SeqMap { first_group, groups })
-}
-
-/// One LEB128 varint: the value and the bytes it took.
-fn read_varint(b: &[u8]) -> Option<(u32, usize)> {
-    let mut v: u32 = 0;
-    for (i, &byte) in b.iter().enumerate().take(5) {
-        v |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
 }
 
 fn partition_point(mut lo: u32, mut hi: u32, pred: impl Fn(u32) -> bool) -> u32 {
@@ -1123,7 +1093,7 @@ mod tests {
     // an allocation the section does not justify.
     #[test]
     fn compressed_counters_round_trip_and_refuse_damage() {
-        use crate::insights::counters::{Cell, Counters, SeriesKey};
+        use crate::index::counters::{Cell, Counters, SeriesKey};
         let mut c = Counters::default();
         for m in 0..500i64 {
             let key = SeriesKey {

@@ -6,7 +6,9 @@
 //! and the rule that opens and closes an insight; `record` the Insight
 //! events (CloudTrail's shape) appended to the log.
 
-pub mod counters;
+/// The per-minute counters live beside the index section they are
+/// written into; Insights reads them.
+pub use crate::index::counters;
 pub mod detect;
 pub mod record;
 pub mod scan;

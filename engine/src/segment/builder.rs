@@ -15,8 +15,8 @@ use super::block::BlockBuf;
 use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
+use crate::index::counters::Counters;
 use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
-use crate::insights::counters::Counters;
 use crate::merkle::{Frontier, Hash};
 
 /// How the blocks are written.

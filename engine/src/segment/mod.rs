@@ -9,6 +9,7 @@
 
 pub mod block;
 pub mod builder;
+pub mod cache;
 pub(crate) mod fields;
 pub mod ids;
 pub mod reader;
@@ -40,28 +41,6 @@ pub const FOOTER_BYTES: usize = 320;
 pub const BLOCK_META_BYTES: usize = 48;
 /// Bytes per entry of a version-1/2 id table.
 pub const ID_ENTRY_BYTES: usize = 8;
-
-/// File name of the segment whose first event is `first_seq`, written by
-/// generation `gen` (0: a seal; n: the n-th rewrite of that range, by
-/// compaction), so a rewrite never reuses the name of a file it replaces.
-pub fn segment_file_name(first_seq: u64, gen: u32) -> String {
-    if gen == 0 {
-        format!("{first_seq:020}.seg")
-    } else {
-        format!("{first_seq:020}.{gen}.seg")
-    }
-}
-
-/// The (first seq, generation) a segment file name encodes.
-pub fn parse_segment_file_name(name: &str) -> Option<(u64, u32)> {
-    let stem = name.strip_suffix(".seg")?;
-    let (seq, gen) = match stem.split_once('.') {
-        Some((s, g)) if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) && !g.starts_with('0') => (s, g.parse().ok()?),
-        Some(_) => return None,
-        None => (stem, 0),
-    };
-    (seq.len() == 20 && seq.bytes().all(|b| b.is_ascii_digit())).then(|| seq.parse().ok().map(|s| (s, gen))).flatten()
-}
 
 /// One block's entry in the block index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -478,18 +478,18 @@ impl Segment {
 
     /// The segment's Insights counters. A segment written before they
     /// existed (index version < 3) has them derived from its records.
-    pub fn counters(&self) -> Result<crate::insights::counters::Counters> {
-        let mut out = crate::insights::counters::Counters::default();
+    pub fn counters(&self) -> Result<crate::index::counters::Counters> {
+        let mut out = crate::index::counters::Counters::default();
         self.visit_counters(|key, minute, _, cell| out.add_cell(key, minute, &cell()))?;
         Ok(out)
     }
 
     /// Visits the segment's Insights counters cell by cell (see
-    /// [`crate::insights::counters::visit`]); for a segment older than the
+    /// [`crate::index::counters::visit`]); for a segment older than the
     /// counters, the cells are derived from its records first.
     pub fn visit_counters(
         &self,
-        mut f: impl FnMut(&crate::insights::counters::SeriesKey, i64, u32, &dyn Fn() -> crate::insights::counters::Cell),
+        mut f: impl FnMut(&crate::index::counters::SeriesKey, i64, u32, &dyn Fn() -> crate::index::counters::Cell),
     ) -> Result<()> {
         let idx = self.index()?;
         if !idx.layout.has_counters() {
@@ -507,9 +507,9 @@ impl Segment {
 
     /// Counters computed from the records (for segments older than index
     /// version 3): one pass over the blocks.
-    fn derive_counters(&self) -> Result<crate::insights::counters::Counters> {
-        let mut out = crate::insights::counters::Counters::default();
-        let mut scratch = crate::insights::counters::SeriesKey::default();
+    fn derive_counters(&self) -> Result<crate::index::counters::Counters> {
+        let mut out = crate::index::counters::Counters::default();
+        let mut scratch = crate::index::counters::SeriesKey::default();
         for i in 0..self.blocks.len() {
             let block = self.read_block(i)?;
             for j in 0..block.seqs.len() {

@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::event::{id_fingerprint, parse_event};
+use crate::index::counters::Tally;
 use crate::index::{terms, Attr};
-use crate::insights::counters::Tally;
 use crate::memtable::{span_in_chunk, Chunk, EventMeta, Span};
 use crate::merkle::{leaf_hash, Frontier};
 use crate::segment::set::SegmentSet;

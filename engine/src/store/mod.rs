@@ -26,18 +26,20 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::checkpoint::history::History;
 use crate::checkpoint::keys::KeyRing;
-use crate::checkpoint::SignedCheckpoint;
 use crate::error::{Error, Result};
-use crate::event::Rejection;
 use crate::fs::{FileSystem, RealFs};
+use crate::layout::{SEGMENT_DIR, TILE_DIR, WAL_DIR};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, BLOCK_BYTES_TARGET, RECORD_BYTES_DEFAULT, RECORD_BYTES_MAX};
 use crate::lock::DirLock;
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::merkle::Hash;
-use crate::query::BlockCache;
+use crate::segment::cache::BlockCache;
 use crate::segment::ids::IdBudget;
 use crate::segment::set::SegmentSet;
+
+pub use crate::checkpoint::proof::{ConsistencyProof, InclusionProof};
+pub use crate::event::{Outcome, StoredEvent};
 
 mod commit;
 mod maintain;
@@ -50,10 +52,6 @@ use commit::{CommitQueue, WriterState};
 use read::mem_events;
 use recover::recover;
 use seal::{SealJob, SealQueue};
-
-pub const WAL_DIR: &str = "wal";
-pub const SEGMENT_DIR: &str = "segments";
-pub const TILE_DIR: &str = "tiles";
 
 /// When an append is acknowledged relative to fsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,37 +149,6 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// The per-record result of an append.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Stored, with this seq.
-    Stored(u64),
-    /// Already stored with identical bytes (same eventID): not stored
-    /// again; this is the existing seq.
-    Duplicate(u64),
-    /// Not stored, for this reason.
-    Rejected(Rejection),
-}
-
-impl Outcome {
-    /// The event's seq, stored now or before.
-    pub fn seq(&self) -> Option<u64> {
-        match self {
-            Outcome::Stored(s) | Outcome::Duplicate(s) => Some(*s),
-            Outcome::Rejected(_) => None,
-        }
-    }
-}
-
-/// An event as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvent {
-    pub seq: u64,
-    pub ingest_ms: u64,
-    pub time_ms: i64,
-    pub record: Vec<u8>,
-}
-
 /// What `stats` reports.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
@@ -199,25 +166,6 @@ pub struct Stats {
     pub max_time_ms: Option<i64>,
     pub tree_size: u64,
     pub root: Hash,
-}
-
-/// An inclusion proof: the event, its audit path, and the signed
-/// checkpoint the path leads to.
-#[derive(Debug, Clone)]
-pub struct InclusionProof {
-    pub event: StoredEvent,
-    /// RFC 9162 inclusion path, from the leaf upwards.
-    pub path: Vec<Hash>,
-    pub checkpoint: SignedCheckpoint,
-}
-
-/// A consistency proof between two signed checkpoints of the store.
-#[derive(Debug, Clone)]
-pub struct ConsistencyProof {
-    pub old: SignedCheckpoint,
-    pub new: SignedCheckpoint,
-    /// RFC 9162 consistency path.
-    pub path: Vec<Hash>,
 }
 
 /// Memory the engine holds, by purpose (what `memory` reports).

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::event::{id_fingerprint, parse_event};
+use crate::index::counters::Counters;
 use crate::index::Attr;
-use crate::insights::counters::Counters;
 use crate::limits::RECORD_BYTES_MAX;
 use crate::memtable::Memtable;
 use crate::query::{self, Order, Page, Query, QueryResult, Snapshot};

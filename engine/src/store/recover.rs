@@ -8,21 +8,21 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::event::{id_fingerprint, parse_event};
 use crate::fs::FileSystem;
+use crate::index::counters::SeriesKey;
 use crate::index::terms;
-use crate::insights::counters::SeriesKey;
+use crate::layout::{parse_segment_file_name, parse_wal_file_name, segment_file_name, TILE_DIR};
 use crate::limits::RECORD_BYTES_MAX;
 use crate::manifest::Manifest;
 use crate::memtable::{Chunk, EventMeta, Memtable};
 use crate::merkle::{Frontier, Hash};
-use crate::query::BlockCache;
+use crate::segment::cache::BlockCache;
 use crate::segment::ids::IdBudget;
 use crate::segment::reader::Segment;
 use crate::segment::set::SegmentSet;
-use crate::segment::{parse_segment_file_name, segment_file_name};
 use crate::tree::TreeReader;
-use crate::wal::{self, parse_wal_file_name, read_wal, WalWriter};
+use crate::wal::{self, read_wal, WalWriter};
 
-use super::{system_now_ms, Options, SealJob, TILE_DIR};
+use super::{system_now_ms, Options, SealJob};
 
 /// What recovery hands to `open`.
 pub(super) struct Recovered {

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::layout::segment_file_name;
 use crate::manifest::SegmentEntry;
 use crate::memtable::Memtable;
 use crate::merkle::Frontier;
 use crate::segment::ids::IdBudget;
 use crate::segment::reader::Segment;
-use crate::segment::segment_file_name;
 use crate::segment::writer::{build_segment, SealInput};
 use crate::tiles;
 use crate::wal::WalWriter;

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, Reader};
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, WritableFile};
+use crate::layout::wal_file_name;
 use crate::limits::{FRAME_BODY_BYTES_MAX, RECORD_BYTES_MAX};
 use crate::merkle::Hash;
 
@@ -31,17 +32,6 @@ pub const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"CFRM");
 pub const FRAME_HEADER_BYTES: usize = 32;
 /// Per-entry fixed bytes in a frame body before the record.
 pub const ENTRY_FIXED_BYTES: usize = 8 + 8 + 4 + 32;
-
-/// File name of the WAL whose first event is `first_seq`.
-pub fn wal_file_name(first_seq: u64) -> String {
-    format!("{first_seq:020}.wal")
-}
-
-/// Parses a WAL file name back into its first seq.
-pub fn parse_wal_file_name(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(".wal")?;
-    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok()).flatten()
-}
 
 /// One event as it goes into a frame.
 pub struct EntryRef<'a> {
@@ -373,11 +363,5 @@ mod tests {
             let _ = read_wal(Path::new("g.wal"), &b, i % 2 == 0);
             let _ = read_wal(Path::new("g.wal"), &b[..(s as usize) % b.len()], true);
         }
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(parse_wal_file_name(&wal_file_name(42)), Some(42));
-        assert_eq!(parse_wal_file_name("42.wal"), None);
     }
 }

@@ -14,9 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 /// maps of values from records; counting runs on the commit path.
 pub type SeriesMap<V> = HashMap<SeriesKey, V, foldhash::fast::RandomState>;
 
-use crate::codec::{put_u16, put_u32, Reader};
+use crate::codec::{put_u16, put_u32, put_uvarint, unzigzag, zigzag, Reader};
 use crate::event::Event;
-use crate::index::put_varint;
 
 /// Contributors kept per attribute and minute (the insight shows 5).
 pub const TOP_KEPT: usize = 8;
@@ -368,18 +367,18 @@ impl Counters {
         for (minute, series_i, c) in cells {
             let d = minute.wrapping_sub(prev_minute);
             prev_minute = minute;
-            put_varint64(out, ((d << 1) ^ (d >> 63)) as u64);
-            put_varint(out, series_i);
-            put_varint(out, c.count);
+            put_uvarint(out, zigzag(d));
+            put_uvarint(out, u64::from(series_i));
+            put_uvarint(out, u64::from(c.count));
             for t in [&c.users, &c.agents, &c.errors] {
                 let mut t = t.clone();
                 t.trim();
-                put_varint(out, t.entries.len() as u32);
+                put_uvarint(out, t.entries.len() as u64);
                 for (v, n) in &t.entries {
-                    put_varint(out, ids[v.as_str()]);
-                    put_varint(out, *n);
+                    put_uvarint(out, u64::from(ids[v.as_str()]));
+                    put_uvarint(out, u64::from(*n));
                 }
-                put_varint(out, t.other);
+                put_uvarint(out, u64::from(t.other));
             }
         }
     }
@@ -453,24 +452,24 @@ pub fn visit(r: &mut Reader<'_>, mut f: impl FnMut(&SeriesKey, i64, u32, &dyn Fn
     // Contributors as (string index, count), resolved only on demand.
     let mut raw: [(Vec<(u32, u32)>, u32); 3] = Default::default();
     for _ in 0..n_cells {
-        let z = read_varint64(r).ok_or_else(short)?;
-        minute = minute.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
-        let key = series.get(read_varint32(r).ok_or_else(short)? as usize).ok_or("counters: bad series index")?;
-        let count = read_varint32(r).ok_or_else(short)?;
+        let z = r.uvarint().ok_or_else(short)?;
+        minute = minute.wrapping_add(unzigzag(z));
+        let key = series.get(r.uvarint_u32().ok_or_else(short)? as usize).ok_or("counters: bad series index")?;
+        let count = r.uvarint_u32().ok_or_else(short)?;
         for (entries, other) in &mut raw {
             entries.clear();
-            let n = read_varint32(r).ok_or_else(short)? as usize;
+            let n = r.uvarint_u32().ok_or_else(short)? as usize;
             if n > TOP_KEPT {
                 return Err("counters: too many contributors".into());
             }
             for _ in 0..n {
-                let v = read_varint32(r).ok_or_else(short)?;
+                let v = r.uvarint_u32().ok_or_else(short)?;
                 if v as usize >= strings.len() {
                     return Err("counters: bad string index".into());
                 }
-                entries.push((v, read_varint32(r).ok_or_else(short)?));
+                entries.push((v, r.uvarint_u32().ok_or_else(short)?));
             }
-            *other = read_varint32(r).ok_or_else(short)?;
+            *other = r.uvarint_u32().ok_or_else(short)?;
         }
         let cell = || {
             let top = |(entries, other): &(Vec<(u32, u32)>, u32)| Top {
@@ -482,30 +481,6 @@ pub fn visit(r: &mut Reader<'_>, mut f: impl FnMut(&SeriesKey, i64, u32, &dyn Fn
         f(key, minute, count, &cell);
     }
     Ok(())
-}
-
-fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn read_varint64(r: &mut Reader<'_>) -> Option<u64> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let b = r.u8()?;
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn read_varint32(r: &mut Reader<'_>) -> Option<u32> {
-    u32::try_from(read_varint64(r)?).ok()
 }
 
 #[cfg(test)]

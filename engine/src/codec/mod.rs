@@ -2,6 +2,8 @@
 //! read is bounds-checked and returns `None` past the end: bytes from disk
 //! are input, never trusted.
 
+pub mod packed;
+
 pub fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -22,6 +24,32 @@ pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// The LEB128 varint at the start of `b`: its value and the bytes it took.
+/// `None` if `b` ends inside it or it does not fit a u64 (at most 10
+/// bytes). The one reader of varints; `put_uvarint` is the one writer.
+#[inline]
+pub fn uvarint_at(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        let bits = u64::from(byte & 0x7f);
+        if i == 9 && bits > 1 {
+            return None;
+        }
+        v |= bits << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// The same for a varint that must fit a u32.
+#[inline]
+pub fn uvarint_u32_at(b: &[u8]) -> Option<(u32, usize)> {
+    let (v, used) = uvarint_at(b)?;
+    Some((u32::try_from(v).ok()?, used))
 }
 
 /// Zigzag: small signed numbers to small unsigned ones.
@@ -83,19 +111,13 @@ impl<'a> Reader<'a> {
     }
     /// A LEB128 varint of at most 10 bytes that fits a u64.
     pub fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
-            let bits = u64::from(b & 0x7f);
-            if i == 9 && bits > 1 {
-                return None;
-            }
-            v |= bits << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        let (v, used) = uvarint_at(self.buf.get(self.pos..)?)?;
+        self.pos += used;
+        Some(v)
+    }
+    /// A LEB128 varint that fits a u32.
+    pub fn uvarint_u32(&mut self) -> Option<u32> {
+        u32::try_from(self.uvarint()?).ok()
     }
 }
 
