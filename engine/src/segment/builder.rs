@@ -2,7 +2,8 @@
 //! seq) order and go out as compressed blocks as soon as a block fills, so
 //! writing a segment of any size holds one block of records in memory, not
 //! the segment. Compaction uses it; a seal, whose events are already in a
-//! memtable, uses `writer::build_segment`. Both write the same layout.
+//! memtable, uses `writer::build_segment`. Both write the blocks their own
+//! way and everything after them through `sections::write_tail`.
 //!
 //! What stays in memory until the end is small per event: the id table
 //! entry (8 bytes before packing), the (seq, leaf) pair for the segment root (40 bytes),
@@ -12,11 +13,12 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use super::block::BlockBuf;
-use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
+use super::sections::{write_tail, Summary};
+use super::{encode_header, BlockMeta, Footer, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
 use crate::index::counters::Counters;
-use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
+use crate::index::{partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
 use crate::merkle::{Frontier, Hash};
 
 /// How the blocks are written.
@@ -232,20 +234,11 @@ impl<W: Write> SegmentBuilder<W> {
 
     /// Waits for the block being compressed and writes it.
     fn write_in_flight(&mut self) -> Result<()> {
-        let Some(mut meta) = self.in_flight.take() else { return Ok(()) };
+        let Some(meta) = self.in_flight.take() else { return Ok(()) };
         let compressed = self.compressor.receive()?;
-        meta.offset = self.pos;
-        meta.compressed_len = compressed.len() as u32;
-        meta.crc = crc32(&[&compressed]);
+        self.blocks.push(BlockMeta { offset: self.pos, compressed_len: compressed.len() as u32, crc: crc32(&[&compressed]), ..meta });
         self.write(&compressed)?;
-        self.blocks.push(meta);
         Ok(())
-    }
-
-    fn section(&mut self, bytes: &[u8]) -> Result<Section> {
-        let s = Section { offset: self.pos, len: bytes.len() as u64, crc: crc32(&[bytes]) };
-        self.write(bytes)?;
-        Ok(s)
     }
 
     /// Writes the sections and the footer. `prev_segment_hash` links to the
@@ -263,21 +256,6 @@ impl<W: Write> SegmentBuilder<W> {
         if let Some(p) = self.open.take() {
             self.parts.push(p.close());
         }
-        let mut b = Vec::with_capacity(self.blocks.len() * super::BLOCK_META_BYTES);
-        self.blocks.iter().for_each(|m| m.encode(&mut b));
-        let block_index = self.section(&b)?;
-        self.ids.sort_unstable();
-        let b = ids::encode_packed(&self.ids, self.count);
-        let id_table = self.section(&b)?;
-        let b: Vec<u8> = frontier_at_end.nodes().iter().flatten().copied().collect();
-        let frontier = self.section(&b)?;
-        let mut b = Vec::new();
-        encode_index(PARTITION_MS, &self.parts, &self.seq_map, Some(&self.counters), &mut b);
-        let index = self.section(&b)?;
-        let dictionary = match self.dictionary.take() {
-            Some(d) => Some(self.section(&d)?),
-            None => None,
-        };
         self.leaves.sort_unstable_by_key(|l| l.0);
         if let Some(w) = self.leaves.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(Error::InvalidArgument(format!("seq {} was pushed twice", w[0].0)));
@@ -286,30 +264,31 @@ impl<W: Write> SegmentBuilder<W> {
         for (_, leaf) in &self.leaves {
             seg.push(*leaf, |_, _, _| {});
         }
-        let footer = Footer {
-            version: SEGMENT_VERSION,
-            first_seq: self.first_seq,
-            count: self.count,
-            block_count: self.blocks.len() as u32,
-            min_time_ms: self.min_time_ms,
-            max_time_ms: self.max_time_ms,
-            min_ingest_ms: self.min_ingest_ms,
-            max_ingest_ms: self.max_ingest_ms,
-            raw_bytes: self.raw_bytes,
-            block_index,
-            id_table,
-            frontier,
-            index,
-            segment_root: seg.root(),
-            tree_size: frontier_at_end.size(),
-            tree_root: frontier_at_end.root(),
-            prev_segment_hash,
-            chain_hash: Some(chain_hash),
-            dictionary,
-        };
-        let f = footer.encode();
-        debug_assert_eq!(f.len(), FOOTER_BYTES);
-        self.write(&f)?;
+        let mut tail = Vec::new();
+        let footer = write_tail(
+            Summary {
+                first_seq: self.first_seq,
+                count: self.count,
+                blocks: &self.blocks,
+                ids: std::mem::take(&mut self.ids),
+                frontier_at_end,
+                parts: &self.parts,
+                seq_map: &self.seq_map,
+                counters: Some(&self.counters),
+                dictionary: self.dictionary.as_deref(),
+                segment_root: seg.root(),
+                min_time_ms: self.min_time_ms,
+                max_time_ms: self.max_time_ms,
+                min_ingest_ms: self.min_ingest_ms,
+                max_ingest_ms: self.max_ingest_ms,
+                raw_bytes: self.raw_bytes,
+                prev_segment_hash,
+                chain_hash: Some(chain_hash),
+            },
+            self.pos,
+            &mut tail,
+        );
+        self.write(&tail)?;
         self.out.flush().map_err(|e| Error::io("flush", "segment", e))?;
         Ok((self.out, footer))
     }

@@ -13,6 +13,7 @@ pub mod cache;
 pub(crate) mod fields;
 pub mod ids;
 pub mod reader;
+mod sections;
 pub mod set;
 pub mod writer;
 

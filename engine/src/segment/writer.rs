@@ -1,6 +1,8 @@
 //! Sealing: rewrites a memtable's events, sorted by (eventTime, seq), into
 //! the bytes of an immutable segment. Pure: it builds bytes in memory and
-//! never touches files (the store writes, fsyncs and renames them).
+//! never touches files (the store writes, fsyncs and renames them). The
+//! sections after the blocks and the footer are `sections::write_tail`'s,
+//! shared with compaction's streaming `builder`.
 //!
 //! Block payloads are `block`'s (version 3: records split into fields by
 //! `fields`, or kept whole when ingest would otherwise wait on the seal).
@@ -8,11 +10,12 @@
 use std::borrow::Cow;
 
 use super::block::{BlockBuf, PAYLOAD_VERSION};
-use super::{encode_header, ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
+use super::sections::{write_tail, Summary};
+use super::{encode_header, BlockMeta, Footer, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
 
-use crate::index::{encode_index, partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, PARTITION_MS, SEQ_GROUP};
+use crate::index::{partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, PARTITION_MS, SEQ_GROUP};
 use crate::memtable::Memtable;
 use crate::merkle::{Frontier, Hash};
 
@@ -88,43 +91,36 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
         });
         out.extend_from_slice(&compressed);
     }
-
-    let block_index = section(&mut out, |o| blocks.iter().for_each(|b| b.encode(o)));
-    let id_table = section(&mut out, |o| encode_id_table(mem, &order, o));
-    let frontier = section(&mut out, |o| input.frontier_at_end.nodes().iter().for_each(|h| o.extend_from_slice(h)));
-    let counters = mem.counters_in(i64::MIN, i64::MAX).count();
-    let index =
-        section(&mut out, |o| encode_index(PARTITION_MS, &build_partitions(mem, &order), &seq_map, input.counters.then_some(&counters), o));
-
     let mut seg_frontier = Frontier::new();
     for e in entries {
         seg_frontier.push(e.leaf, |_, _, _| {});
     }
-    let footer = Footer {
-        version: SEGMENT_VERSION,
-        first_seq: mem.first_seq,
-        count: n as u64,
-        block_count: blocks.len() as u32,
-        min_time_ms: mem.min_time_ms,
-        max_time_ms: mem.max_time_ms,
-        min_ingest_ms: entries.iter().map(|e| e.ingest_ms).min().unwrap_or(0),
-        max_ingest_ms: entries.iter().map(|e| e.ingest_ms).max().unwrap_or(0),
-        raw_bytes: mem.raw_bytes,
-        block_index,
-        id_table,
-        frontier,
-        index,
-        segment_root: seg_frontier.root(),
-        tree_size: input.frontier_at_end.size(),
-        tree_root: input.frontier_at_end.root(),
-        prev_segment_hash: input.prev_segment_hash,
-        chain_hash: None,
-        dictionary: None,
-    };
+    let counters = mem.counters_in(i64::MIN, i64::MAX).count();
+    let pos = out.len() as u64;
+    let footer = write_tail(
+        Summary {
+            first_seq: mem.first_seq,
+            count: n as u64,
+            blocks: &blocks,
+            ids: id_entries(mem, &order),
+            frontier_at_end: input.frontier_at_end,
+            parts: &build_partitions(mem, &order),
+            seq_map: &seq_map,
+            counters: input.counters.then_some(&counters),
+            dictionary: None,
+            segment_root: seg_frontier.root(),
+            min_time_ms: mem.min_time_ms,
+            max_time_ms: mem.max_time_ms,
+            min_ingest_ms: entries.iter().map(|e| e.ingest_ms).min().unwrap_or(0),
+            max_ingest_ms: entries.iter().map(|e| e.ingest_ms).max().unwrap_or(0),
+            raw_bytes: mem.raw_bytes,
+            prev_segment_hash: input.prev_segment_hash,
+            chain_hash: None,
+        },
+        pos,
+        &mut out,
+    );
     debug_assert_eq!(footer.tree_size, mem.end_seq());
-    let f = footer.encode();
-    debug_assert_eq!(f.len(), FOOTER_BYTES);
-    out.extend_from_slice(&f);
     Ok((out, footer))
 }
 
@@ -186,20 +182,11 @@ fn encode_blocks(input: &SealInput<'_>, order: &[u32], ranges: &[(usize, usize)]
     Ok(all.into_iter().map(|(_, raw_len, compressed)| (raw_len, compressed)).collect())
 }
 
-fn section(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Section {
-    let offset = out.len();
-    write(out);
-    Section { offset: offset as u64, len: (out.len() - offset) as u64, crc: crc32(&[&out[offset..]]) }
-}
-
-/// The eventID table (`ids::encode_packed`): (top 32 bits of the
-/// fingerprint, ordinal), sorted, one entry per event that has an id.
-fn encode_id_table(mem: &Memtable, order: &[u32], out: &mut Vec<u8>) {
+/// The eventID table's entries: (top 32 bits of the fingerprint, ordinal),
+/// one per event that has an id.
+fn id_entries(mem: &Memtable, order: &[u32]) -> Vec<(u32, u32)> {
     let entries = mem.entries();
-    let mut table: Vec<(u32, u32)> =
-        order.iter().enumerate().filter_map(|(ord, &i)| entries[i as usize].id_fp.map(|fp| ((fp >> 32) as u32, ord as u32))).collect();
-    table.sort_unstable();
-    out.extend_from_slice(&ids::encode_packed(&table, mem.len() as u64));
+    order.iter().enumerate().filter_map(|(ord, &i)| entries[i as usize].id_fp.map(|fp| ((fp >> 32) as u32, ord as u32))).collect()
 }
 
 /// Splits the time-sorted events into partitions and gathers each
