@@ -50,153 +50,35 @@
 //! Version 7 adds flag 8: the counters are one zstd frame
 //! (`raw length u32 | frame length u32 | frame`). docs/FORMAT.md is the
 //! full specification.
+//!
+//! Files: `attr.rs` (attributes and an event's terms), `postings.rs`,
+//! `seqmap.rs`, `totals.rs` (totals and rare-value tables), `counters.rs`
+//! (Insights' per-minute counters); this file writes and reads the section
+//! and its partitions and terms.
 
+mod attr;
 pub mod counters;
+mod postings;
+mod seqmap;
+mod totals;
+
+pub use attr::{terms, Attr, ATTR_COUNT};
+use postings::{best_rice, decode_postings, decode_rice, encode_rice};
+pub use postings::{POSTINGS_BITMAP, POSTINGS_RICE, POSTINGS_VARINT};
+use seqmap::parse_seq_map;
+pub use seqmap::{SeqMap, SEQ_GROUP};
+use totals::{encode_rare, encode_totals, is_rare, parse_rare, parse_totals};
+pub use totals::{rare_fingerprint, Totals, RARE_ATTRS, TOTALS_BYTES_PER_EVENT_MAX, TOTALS_VALUES_MAX, TOTALS_VALUES_SMALL};
 
 use std::borrow::Cow;
 
-use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, put_uvarint, uvarint_u32_at, Reader};
-use crate::event::Event;
-
-/// A lookup attribute. Codes are on disk: never renumber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Attr {
-    EventId = 0,
-    EventName = 1,
-    ReadOnly = 2,
-    Username = 3,
-    ResourceType = 4,
-    ResourceName = 5,
-    EventSource = 6,
-    AccessKeyId = 7,
-    ErrorCode = 8,
-    AwsRegion = 9,
-    AccountId = 10,
-    SourceIpAddress = 11,
-    UserIdentityArn = 12,
-    EventCategory = 13,
-    EventType = 14,
-}
-
-pub const ATTR_COUNT: usize = 15;
-
-impl Attr {
-    pub const ALL: [Attr; ATTR_COUNT] = [
-        Attr::EventId,
-        Attr::EventName,
-        Attr::ReadOnly,
-        Attr::Username,
-        Attr::ResourceType,
-        Attr::ResourceName,
-        Attr::EventSource,
-        Attr::AccessKeyId,
-        Attr::ErrorCode,
-        Attr::AwsRegion,
-        Attr::AccountId,
-        Attr::SourceIpAddress,
-        Attr::UserIdentityArn,
-        Attr::EventCategory,
-        Attr::EventType,
-    ];
-
-    /// The name users type (CloudTrail's AttributeKey spelling).
-    pub fn name(self) -> &'static str {
-        match self {
-            Attr::EventId => "EventId",
-            Attr::EventName => "EventName",
-            Attr::ReadOnly => "ReadOnly",
-            Attr::Username => "Username",
-            Attr::ResourceType => "ResourceType",
-            Attr::ResourceName => "ResourceName",
-            Attr::EventSource => "EventSource",
-            Attr::AccessKeyId => "AccessKeyId",
-            Attr::ErrorCode => "ErrorCode",
-            Attr::AwsRegion => "AwsRegion",
-            Attr::AccountId => "AccountId",
-            Attr::SourceIpAddress => "SourceIPAddress",
-            Attr::UserIdentityArn => "UserIdentityArn",
-            Attr::EventCategory => "EventCategory",
-            Attr::EventType => "EventType",
-        }
-    }
-
-    /// Parses a name, case-sensitively as CloudTrail does, also accepting
-    /// any ASCII case for convenience on the command line.
-    pub fn parse(s: &str) -> Option<Attr> {
-        Attr::ALL.iter().copied().find(|a| a.name() == s).or_else(|| Attr::ALL.iter().copied().find(|a| a.name().eq_ignore_ascii_case(s)))
-    }
-
-    pub fn from_code(c: u8) -> Option<Attr> {
-        Attr::ALL.get(c as usize).copied()
-    }
-}
-
-/// The (attribute, value) pairs an event is indexed under. EventId is
-/// included (memtables index it here; segments use their id table).
-/// AccountId covers `userIdentity.accountId` and `recipientAccountId`;
-/// ResourceName covers each resource's ARN and, for an ARN, its final name
-/// (after the last `/` or `:`), since LookupEvents accepts either.
-pub fn terms<'a>(ev: &Event<'a>) -> Vec<(Attr, Cow<'a, str>)> {
-    let mut t: Vec<(Attr, Cow<'a, str>)> = Vec::with_capacity(16);
-    let mut put = |a: Attr, v: &Option<Cow<'a, str>>| {
-        if let Some(v) = v {
-            if !v.is_empty() {
-                t.push((a, v.clone()));
-            }
-        }
-    };
-    put(Attr::EventId, &ev.event_id);
-    put(Attr::EventName, &Some(ev.event_name.clone()));
-    put(Attr::ReadOnly, &ev.read_only.map(|b| Cow::Borrowed(if b { "true" } else { "false" })));
-    put(Attr::Username, &ev.username);
-    put(Attr::EventSource, &ev.event_source);
-    put(Attr::AccessKeyId, &ev.access_key_id);
-    put(Attr::ErrorCode, &ev.error_code);
-    put(Attr::AwsRegion, &ev.aws_region);
-    put(Attr::AccountId, &ev.account_id);
-    if ev.recipient_account_id != ev.account_id {
-        put(Attr::AccountId, &ev.recipient_account_id);
-    }
-    put(Attr::SourceIpAddress, &ev.source_ip);
-    put(Attr::UserIdentityArn, &ev.user_identity_arn);
-    put(Attr::EventCategory, &ev.event_category);
-    put(Attr::EventType, &ev.event_type);
-    for (kind, arn) in &ev.resources {
-        put(Attr::ResourceType, kind);
-        put(Attr::ResourceName, arn);
-        if let Some(a) = arn.as_deref().filter(|a| a.starts_with("arn:")) {
-            let short = a.rsplit(['/', ':']).next().unwrap_or(a);
-            if !short.is_empty() && short != a {
-                put(Attr::ResourceName, &Some(Cow::Owned(short.to_string())));
-            }
-        }
-    }
-    t.sort();
-    t.dedup();
-    t
-}
+use crate::codec::{crc32, put_i64, put_u16, put_u32, put_u64, put_uvarint, Reader};
 
 /// Default partition width: one hour of event time.
 pub const PARTITION_MS: i64 = 3_600_000;
 
 pub fn partition_start(time_ms: i64, partition_ms: i64) -> i64 {
     time_ms.div_euclid(partition_ms) * partition_ms
-}
-
-/// Decodes `count` gap-encoded ordinals starting from `base`; `None` when
-/// the bytes are malformed.
-fn decode_postings(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Option<()> {
-    let mut cur = base;
-    let mut i = 0usize;
-    out.reserve(count as usize);
-    for n in 0..count {
-        let (v, used) = uvarint_u32_at(bytes.get(i..)?)?;
-        i += used;
-        cur = if n == 0 { cur.checked_add(v)? } else { cur.checked_add(v)?.checked_add(1)? };
-        out.push(cur);
-    }
-    (i == bytes.len()).then_some(())
 }
 
 /// A term and its ordinals (ascending).
@@ -233,99 +115,6 @@ const COUNTERS_ZSTD_LEVEL: i32 = 3;
 /// what a damaged or hostile section can make a reader allocate.
 fn counters_raw_max(frame_len: usize) -> usize {
     frame_len.saturating_mul(64).saturating_add(64 * 1024)
-}
-
-/// Attributes whose values on a single event of a partition are kept in a
-/// rare-value table (a 32-bit fingerprint and the ordinal, about 4 bytes)
-/// instead of a term (20 bytes, the value, its postings). Resource names
-/// (ARNs of the objects a call touched) are mostly unique: on the diverse
-/// profile they were 78 of 108 index bytes an event. A lookup confirms a
-/// rare-table candidate by reading its record; a count by the attribute
-/// reads the records of its rare entries.
-pub const RARE_ATTRS: [Attr; 1] = [Attr::ResourceName];
-
-/// The fingerprint a rare-value table keys a value by: the top 32 bits of
-/// its FNV-1a-64.
-pub fn rare_fingerprint(value: &[u8]) -> u32 {
-    (crate::event::id_fingerprint(value) >> 32) as u32
-}
-
-/// Whether a term of `attr` carried by `events` events of its partition goes
-/// to the rare-value table.
-fn is_rare(attr: Attr, events: usize) -> bool {
-    events == 1 && RARE_ATTRS.contains(&attr)
-}
-/// An attribute gets a totals table when it has at most this many values
-/// in the segment...
-pub const TOTALS_VALUES_SMALL: usize = 64;
-/// ... or when its table costs at most this many bytes per event of the
-/// segment (event names, sources, regions: a fraction of a byte), and never
-/// over [`TOTALS_VALUES_MAX`] values. Attributes with many long values
-/// (user names, keys, ARNs, resources) would cost bytes on every event for
-/// counts rarely asked for: counting by them walks the partitions.
-pub const TOTALS_BYTES_PER_EVENT_MAX: f64 = 0.5;
-pub const TOTALS_VALUES_MAX: usize = 4096;
-
-/// Does a table of `values` values in `bytes` bytes, in a segment of
-/// `events` events, pay for itself?
-fn totals_kept(values: usize, bytes: usize, events: usize) -> bool {
-    values <= TOTALS_VALUES_MAX && (values <= TOTALS_VALUES_SMALL || bytes as f64 <= events as f64 * TOTALS_BYTES_PER_EVENT_MAX)
-}
-
-/// Version 4 term encodings.
-pub const POSTINGS_VARINT: u8 = 0;
-pub const POSTINGS_BITMAP: u8 = 1;
-pub const POSTINGS_RICE: u8 = 2;
-
-/// The Rice parameter that codes `gaps` in the fewest bits, and the bytes
-/// the list then takes (with its `k` byte).
-fn best_rice(gaps: &[u32]) -> (u32, usize) {
-    let sum: u64 = gaps.iter().map(|&g| u64::from(g)).sum();
-    let mean = sum / (gaps.len() as u64).max(1);
-    let guess = 63 - mean.max(1).leading_zeros();
-    let bits = |k: u32| gaps.iter().map(|&g| u64::from(g >> k) + 1 + u64::from(k)).sum::<u64>();
-    let k = [guess.saturating_sub(1), guess, (guess + 1).min(31)].into_iter().min_by_key(|&k| bits(k)).unwrap_or(0).min(31);
-    (k, 1 + bits(k).div_ceil(8) as usize)
-}
-
-fn encode_rice(gaps: &[u32], k: u32, out: &mut Vec<u8>) {
-    let mut w = crate::codec::BitWriter::default();
-    for &g in gaps {
-        w.unary(u64::from(g >> k));
-        w.put(u64::from(g) & ((1 << k) - 1), k);
-    }
-    w.align();
-    out.push(k as u8);
-    out.extend_from_slice(&w.bytes);
-}
-
-fn decode_rice(bytes: &[u8], base: u32, count: u32, out: &mut Vec<u32>) -> Option<()> {
-    let (&k, bits) = bytes.split_first()?;
-    let k = u32::from(k);
-    if k > 31 {
-        return None;
-    }
-    let mut r = crate::codec::BitReader::new(bits);
-    let mut cur = base;
-    // Each gap takes at least one bit: never reserve more than the bits.
-    out.reserve((count as usize).min(bits.len() * 8));
-    for n in 0..count {
-        let q = r.unary(u64::from(u32::MAX >> k))?;
-        let g = u32::try_from((q << k) | r.get(k)?).ok()?;
-        cur = if n == 0 { cur.checked_add(g)? } else { cur.checked_add(g)?.checked_add(1)? };
-        out.push(cur);
-    }
-    (r.bits_read().div_ceil(8) == bits.len()).then_some(())
-}
-/// Seqs per seq-map group: one level-0 Merkle tile.
-pub const SEQ_GROUP: u64 = 256;
-
-/// For each seq group the segment touches (from `first_group` on), the
-/// ascending block numbers that hold its events.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SeqMap {
-    pub first_group: u64,
-    pub groups: Vec<Vec<u32>>,
 }
 
 /// Encodes the index section.
@@ -444,110 +233,6 @@ pub fn encode_index(
     }
     encode_totals(parts, out);
     encode_rare(parts, out);
-}
-
-/// The rare-value tables (version 6): `count u8`, then per table `attr u8 |
-/// len u32 | len bytes`: a packed table (`codec::packed::encode_packed`) of
-/// (fingerprint, ordinal) sorted.
-fn encode_rare(parts: &[PartitionBuild<'_>], out: &mut Vec<u8>) {
-    let events: u64 = parts.iter().map(|p| u64::from(p.count)).sum();
-    out.push(RARE_ATTRS.len() as u8);
-    for attr in RARE_ATTRS {
-        let mut entries: Vec<(u32, u32)> = parts
-            .iter()
-            .flat_map(|p| p.terms.iter())
-            .filter(|((a, _), o)| *a == attr && is_rare(*a, o.len()))
-            .map(|((_, v), o)| (rare_fingerprint(&v.as_bytes()[..v.len().min(u16::MAX as usize)]), o[0]))
-            .collect();
-        entries.sort_unstable();
-        let packed = crate::codec::packed::encode_packed(&entries, events);
-        out.push(attr as u8);
-        put_u32(out, packed.len() as u32);
-        out.extend_from_slice(&packed);
-    }
-}
-
-/// The segment's totals (version 5): per attribute, each value's events.
-fn encode_totals(parts: &[PartitionBuild<'_>], out: &mut Vec<u8>) {
-    let mut by_attr: std::collections::BTreeMap<u8, std::collections::BTreeMap<&[u8], u64>> = Default::default();
-    for p in parts {
-        for ((attr, value), ords) in &p.terms {
-            let v = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
-            *by_attr.entry(*attr as u8).or_default().entry(v).or_default() += ords.len() as u64;
-        }
-    }
-    let events: usize = parts.iter().map(|p| p.count as usize).sum();
-    let mut tables = Vec::new();
-    for (attr, values) in by_attr {
-        let mut entries = Vec::new();
-        for (v, n) in &values {
-            put_uvarint(&mut entries, v.len() as u64);
-            entries.extend_from_slice(v);
-            put_uvarint(&mut entries, *n);
-        }
-        if totals_kept(values.len(), entries.len(), events) {
-            tables.push((attr, values.len(), entries));
-        }
-    }
-    out.push(tables.len() as u8);
-    for (attr, values, entries) in tables {
-        out.push(attr);
-        put_u32(out, values as u32);
-        put_u32(out, entries.len() as u32);
-        out.extend_from_slice(&entries);
-    }
-}
-
-/// One entry of a totals table: `value_len varint | value | count varint`.
-fn totals_entry<'a>(r: &mut Reader<'a>) -> Option<(&'a [u8], u64)> {
-    let len = usize::try_from(r.uvarint()?).ok()?;
-    let value = r.bytes(len)?;
-    Some((value, r.uvarint()?))
-}
-
-/// One attribute's totals: (value, events) in value order.
-#[derive(Debug, Clone)]
-pub struct Totals<'a> {
-    entries: Reader<'a>,
-}
-
-impl<'a> Iterator for Totals<'a> {
-    type Item = (&'a [u8], u64);
-
-    fn next(&mut self) -> Option<(&'a [u8], u64)> {
-        // Every entry was checked when the section was parsed.
-        totals_entry(&mut self.entries)
-    }
-}
-
-/// Parses the totals tables, checking every entry: (attr, entries range).
-fn parse_totals(r: &mut Reader<'_>, events: u64) -> Result<Vec<(u8, std::ops::Range<usize>)>, String> {
-    let short = || "index section: short totals".to_string();
-    let tables = r.u8().ok_or_else(short)?;
-    let mut out = Vec::with_capacity(usize::from(tables));
-    for _ in 0..tables {
-        let attr = r.u8().ok_or_else(short)?;
-        let values = r.u32().ok_or_else(short)? as usize;
-        let len = r.u32().ok_or_else(short)? as usize;
-        let at = r.pos();
-        let mut entries = Reader::new(r.bytes(len).ok_or("index section: totals out of bounds")?);
-        if Attr::from_code(attr).is_none() || out.iter().any(|(a, _)| *a == attr) || values > TOTALS_VALUES_MAX {
-            return Err(format!("index section: bad totals table for attribute {attr}"));
-        }
-        let mut seen = 0usize;
-        while entries.remaining() > 0 {
-            let (_, n) = totals_entry(&mut entries).ok_or("index section: malformed totals")?;
-            if n == 0 || n > events {
-                return Err("index section: a total out of range".into());
-            }
-            seen += 1;
-        }
-        if seen != values {
-            return Err(format!("index section: totals of attribute {attr} list {seen} values, not {values}"));
-        }
-        out.push((attr, at..at + len));
-    }
-    Ok(out)
 }
 
 const PARTITION_BYTES: usize = 24;
@@ -915,61 +600,6 @@ impl<'a> IndexView<'a> {
         let i = partition_point(r.start, r.end, |i| self.term(i).value < v);
         (i < r.end && self.term(i).value == v).then(|| self.term(i))
     }
-}
-
-type RareTable = (u8, std::ops::Range<usize>, crate::codec::packed::PackedIds);
-
-fn parse_rare(r: &mut Reader<'_>, events: u64) -> Result<Vec<RareTable>, String> {
-    let short = || "index section: short rare-value tables".to_string();
-    let n = r.u8().ok_or_else(short)?;
-    let mut out: Vec<RareTable> = Vec::with_capacity(usize::from(n));
-    for _ in 0..n {
-        let attr = r.u8().ok_or_else(short)?;
-        // Readers confirm candidates only for the attributes they know to
-        // have tables: any other is refused, not half-answered.
-        if !RARE_ATTRS.iter().any(|a| *a as u8 == attr) || out.iter().any(|t| t.0 == attr) {
-            return Err(format!("index section: rare-value table of attribute {attr}, which may not have one, or twice"));
-        }
-        let len = r.u32().ok_or_else(short)? as usize;
-        let at = r.pos();
-        let b = r.bytes(len).ok_or_else(short)?;
-        // Every entry takes at least its ordinal's bits: that bounds what
-        // decoding may allocate by the table's size.
-        let ordinal_bits = u64::from(b.get(5).copied().unwrap_or(0));
-        let max_entries = (len as u64 * 8).checked_div(ordinal_bits).unwrap_or(events);
-        let head =
-            crate::codec::packed::PackedIds::parse(b, events, max_entries).map_err(|e| format!("index section: rare-value table: {e}"))?;
-        out.push((attr, at..at + len, head));
-    }
-    Ok(out)
-}
-
-fn parse_seq_map(r: &mut Reader<'_>) -> Result<SeqMap, String> {
-    let short = || "index section: short seq map".to_string();
-    let first_group = r.u64().ok_or_else(short)?;
-    let n = r.u32().ok_or_else(short)? as usize;
-    if n.checked_add(1).and_then(|k| k.checked_mul(4)).is_none_or(|b| b > r.remaining()) {
-        return Err("index section: seq map out of bounds".into());
-    }
-    let offsets: Vec<usize> = (0..=n).map(|_| r.u32().map(|v| v as usize)).collect::<Option<_>>().ok_or_else(short)?;
-    let blob_len = *offsets.last().unwrap_or(&0);
-    let blob = r.bytes(blob_len).ok_or("index section: seq map blocks out of bounds")?;
-    let mut groups = Vec::with_capacity(n);
-    for w in offsets.windows(2) {
-        let part = blob.get(w[0]..w[1]).ok_or("index section: seq map offsets are not ascending")?;
-        let mut blocks = Vec::new();
-        let mut i = 0;
-        while i < part.len() {
-            let (v, used) = uvarint_u32_at(&part[i..]).ok_or("index section: malformed seq map")?;
-            if blocks.last().is_some_and(|&p| p >= v) {
-                return Err("index section: seq map blocks are not ascending".into());
-            }
-            blocks.push(v);
-            i += used;
-        }
-        groups.push(blocks);
-    }
-    Ok(SeqMap { first_group, groups })
 }
 
 fn partition_point(mut lo: u32, mut hi: u32, pred: impl Fn(u32) -> bool) -> u32 {
