@@ -1,8 +1,9 @@
 //! The lookup attributes (their codes are on disk) and the (attribute,
 //! value) terms an event is indexed under.
 
-use crate::event::Event;
 use std::borrow::Cow;
+
+use crate::event::Event;
 
 /// A lookup attribute. Codes are on disk: never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

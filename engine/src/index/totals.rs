@@ -3,8 +3,9 @@
 //! table) and rare-value tables (values on one event of a partition, kept
 //! as a fingerprint and an ordinal instead of a term).
 
-use super::{Attr, PartitionBuild};
 use crate::codec::{put_u32, put_uvarint, Reader};
+
+use super::{Attr, PartitionBuild};
 
 /// Attributes whose values on a single event of a partition are kept in a
 /// rare-value table (a 32-bit fingerprint and the ordinal, about 4 bytes)

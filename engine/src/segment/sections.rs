@@ -4,11 +4,12 @@
 //! (`writer`, from a memtable) and compaction (`builder`, streaming). They
 //! differ only in where the blocks and the postings come from.
 
-use super::{ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::index::counters::Counters;
 use crate::index::{encode_index, PartitionBuild, SeqMap, PARTITION_MS};
 use crate::merkle::{Frontier, Hash};
+
+use super::{ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
 
 /// Everything the sections and the footer are made of.
 pub(crate) struct Summary<'a, 'p> {
