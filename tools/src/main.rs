@@ -662,7 +662,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("--batch {batch} must be between 1 and {}", cairn_engine::limits::BATCH_RECORDS_MAX);
             }
             let backend = open_backend(&cli)?;
-            let args = ingest::IngestArgs {
+            let args = ingest::IngestOptions {
                 paths: paths.clone(),
                 batch: *batch,
                 workers: (*workers).max(1),
@@ -745,7 +745,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let q = filters.query(now_ms())?;
             if *format == ExportFormatArg::Cloudtrail {
                 let Some(dir) = out else { bail!("--format cloudtrail writes a directory tree: give --out DIR") };
-                let args = cloudtrail::ExportArgs { out: dir, bucket: bucket.clone(), trail: trail.clone() };
+                let args = cloudtrail::ExportOptions { out: dir, bucket: bucket.clone(), trail: trail.clone() };
                 let s = cloudtrail::export_cloudtrail(&mut backend, &q, &args)?;
                 backend.close()?;
                 if !cli.quiet {
@@ -1155,7 +1155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let mut reports = Vec::new();
             for &p in profiles {
-                let report = bench::run(&bench::BenchArgs {
+                let report = bench::run(&bench::BenchOptions {
                     server: server.clone(),
                     // A fresh store per profile when both run in one directory.
                     data_dir: data_dir.as_ref().map(|d| if profiles.len() > 1 { d.join(p.name()) } else { d.clone() }),

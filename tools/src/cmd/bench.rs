@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use crate::gen::{GenOptions, Generator, Profile};
 
-pub struct BenchArgs {
+pub struct BenchOptions {
     /// Benchmark this server (address, token, TLS CA file) instead of an
     /// embedded store.
     pub server: Option<(String, String, Option<PathBuf>)>,
@@ -125,7 +125,7 @@ impl Source {
     }
 }
 
-pub fn run(args: &BenchArgs) -> Result<BenchReport> {
+pub fn run(args: &BenchOptions) -> Result<BenchReport> {
     if args.events == 0 || args.batch == 0 || args.clients == 0 {
         bail!("--events, --batch and --clients must be at least 1");
     }

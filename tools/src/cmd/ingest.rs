@@ -19,7 +19,7 @@ use cairn_engine::framing::Piece;
 use crate::input::{expand_paths, read_pieces, source_name, Location};
 use crate::progress::Progress;
 
-pub struct IngestArgs {
+pub struct IngestOptions {
     pub paths: Vec<PathBuf>,
     pub batch: usize,
     pub workers: usize,
@@ -62,7 +62,7 @@ struct Batch {
     first_ordinal: u64,
 }
 
-pub fn run(backend: &Backend, args: &IngestArgs) -> Result<IngestSummary> {
+pub fn run(backend: &Backend, args: &IngestOptions) -> Result<IngestSummary> {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { expand_paths(&args.paths)? };
     let total_bytes: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
     let progress = Progress::bytes("ingesting", total_bytes, args.quiet);
