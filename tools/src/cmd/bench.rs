@@ -331,7 +331,7 @@ pub fn run(args: &BenchOptions) -> Result<BenchReport> {
     let rss_now = |monitor: &mut Option<Client>| match monitor {
         // An older server cannot tell (and closes the connection).
         Some(c) => c.process().ok().and_then(|p| p.rss_bytes),
-        None => cairn_server::server::process_rss().0,
+        None => own_rss_bytes(),
     };
     let mut rss_max = rss_now(&mut monitor);
     let latencies = Mutex::new(Vec::new());
@@ -484,4 +484,15 @@ pub fn print_table(r: &BenchReport) {
         let whose = if r.mode == "server" { "the server" } else { "this process, generator included" };
         println!("memory            {:.0} MB resident at most ({whose})", rss as f64 / 1e6);
     }
+}
+
+/// This process's resident set size (VmRSS in /proc/self/status), where
+/// Linux reports it.
+fn own_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
 }
