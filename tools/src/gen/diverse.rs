@@ -23,7 +23,9 @@
 //! integer arithmetic, SplitMix64, and only IEEE-exact float operations
 //! (division, square root) for the Zipf weights.
 
-use super::{mix, put, put_chars, put_hex, put_iso, put_u64, put_uuid, Rng, Weighted, B32, GOLDEN};
+use super::rng::{ident_hash, mix, Rng, Weighted, GOLDEN};
+use super::time::put_iso;
+use super::write::{put, put_chars, put_hex, put_u64, put_uuid, ALNUM, B32, B64};
 
 /// (eventSource prefix, resource nouns, CloudFormation type prefix).
 const SERVICES: [(&str, &[&str], &str); 40] = [
@@ -166,7 +168,7 @@ fn apis() -> Vec<Api> {
         out.swap(i, j);
     }
     for a in &mut out {
-        let h = mix(super::ident_hash(a.svc, &a.name));
+        let h = mix(ident_hash(a.svc, &a.name));
         // One API in ten takes no parameters (null); the rest 2 to 4.
         let n = if h.is_multiple_of(10) { 0 } else { 2 + (h >> 4) as usize % 3 };
         a.params = (0..n).map(|i| ((h >> (8 + 5 * i)) % PARAM_KEYS.len() as u64) as usize).collect();
@@ -436,7 +438,7 @@ impl Diverse {
                 out,
                 r#","additionalEventData":{"SignatureVersion":"SigV4","CipherSuite":"TLS_AES_128_GCM_SHA256","bytesTransferredIn":0,"AuthenticationMethod":"AuthHeader","x-amz-id-2":""#,
             );
-            put_chars(out, self.rng.next(), 76, super::B64);
+            put_chars(out, self.rng.next(), 76, B64);
             put(out, r#"","bytesTransferredOut":"#);
             put_u64(out, self.rng.below(4096));
             out.push(b'}');
@@ -554,7 +556,7 @@ impl Diverse {
                 put(out, r#"{"credentials":{"accessKeyId":"ASIA"#);
                 put_chars(out, self.rng.next(), 16, B32);
                 put(out, r#"","sessionToken":"IQoJb3JpZ2luX2Vj"#);
-                put_chars(out, self.rng.next(), 340 + self.rng.below(80) as usize, super::B64);
+                put_chars(out, self.rng.next(), 340 + self.rng.below(80) as usize, B64);
                 put(out, r#"","expiration":""#);
                 put_iso(out, t_ms - t_ms.rem_euclid(1000) + 3_600_000);
                 put(out, r#""},"assumedRoleUser":{"assumedRoleId":"AROA"#);
@@ -599,7 +601,7 @@ impl Diverse {
                 put(out, ":secret:");
                 self.name(out);
                 out.push(b'-');
-                put_chars(out, self.rng.next(), 6, super::ALNUM);
+                put_chars(out, self.rng.next(), 6, ALNUM);
                 put(out, r#""},"responseElements":null"#);
             }
             _ => return false,
@@ -679,7 +681,7 @@ impl Diverse {
             }
             Param::Token => {
                 out.push(b'"');
-                put_chars(out, self.rng.next(), 96 + self.rng.below(96) as usize, super::B64);
+                put_chars(out, self.rng.next(), 96 + self.rng.below(96) as usize, B64);
                 out.push(b'"');
             }
         }
