@@ -23,7 +23,7 @@
 //! templates (`$x` placeholders, see `Generator::placeholder`); a record
 //! costs well under 2 µs and no heap allocation besides the buffer's growth.
 //!
-//! This is the `standard` profile. [`Profile::Diverse`] (`diverse.rs`) has
+//! This is the `standard` profile. [`Profile::Diverse`] (`diverse/`) has
 //! the character of a large organisation's trail instead: many more APIs,
 //! short-lived sessions, varied parameter values; figures should be
 //! measured on both.
