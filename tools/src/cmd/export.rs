@@ -2,14 +2,14 @@
 //! NDJSON, JSON or CSV, or as CloudTrail delivers them (log files and
 //! signed digests, see [`cloudtrail`]), and the check of such an export.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::query::{self, Filters};
-use super::{cloudtrail, integrity, now_ms, Global, Output};
+use super::{cloudtrail, file_or_stdout, integrity, now_ms, Global, Output};
 
 /// Stream every matching event as NDJSON (byte-exact), a JSON array, or
 /// CSV; or write them as CloudTrail delivers them, with digests.
@@ -64,10 +64,7 @@ impl ExportArgs {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        let sink: Box<dyn Write> = match out {
-            Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
-            None => Box::new(io::stdout().lock()),
-        };
+        let sink = file_or_stdout(out.as_deref())?;
         let fmt = match format {
             ExportFormatArg::Ndjson => query::ExportFormat::Ndjson,
             ExportFormatArg::Json => query::ExportFormat::Json,

@@ -4,9 +4,10 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use cairn_engine::event::parse_event_time;
 
+use super::file_or_stdout;
 use crate::gen::{GenOptions, Generator, Profile};
 
 /// Write realistic synthetic CloudTrail records as NDJSON (deterministic for a seed).
@@ -52,10 +53,7 @@ impl GenArgs {
         let start_ms = parse_start(start)?;
         let mut gen =
             Generator::new(GenOptions { seed: *seed, start_ms, rate_per_sec: *rate, record_bytes: *record_bytes, profile: *profile });
-        let sink: Box<dyn Write> = match out {
-            Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
-            None => Box::new(io::stdout().lock()),
-        };
+        let sink = file_or_stdout(out.as_deref())?;
         let mut w = io::BufWriter::with_capacity(1 << 20, sink);
         let mut buf = Vec::with_capacity(4096);
         for _ in 0..*count {

@@ -4,7 +4,8 @@
 //! arguments, the code that runs it, and its exit status; `main.rs` only
 //! parses and dispatches. The options every command takes are [`Global`].
 
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use cairn_engine::{Durability, Options, Store};
@@ -119,6 +120,14 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err("the duration must be at least 1 s".into());
     }
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// Where `--out FILE` sends output: a new file, or stdout.
+pub fn file_or_stdout(out: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        None => Box::new(io::stdout().lock()),
+    })
 }
 
 pub fn now_ms() -> i64 {
