@@ -4,6 +4,7 @@
 //! `--duration` throughput and resident memory every 10 seconds.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,12 +12,137 @@ use anyhow::{bail, Context, Result};
 use cairn_engine::{Durability, Options, Store};
 use cairn_server::client::Client;
 
+use super::{parse_duration, Global, Output};
 use crate::backend::{Ack, Backend};
 use parking_lot::Mutex;
 
 use crate::gen::{GenOptions, Generator, Profile};
 
+/// Measure ingest throughput through the real append path.
+///
+/// Generates events in memory, then appends them from --clients threads
+/// (connections, with --server) in batches, and reports events/s, MB/s,
+/// batch latency p50/p99, and bytes/event on disk (after sealing when
+/// embedded). Embedded, it uses a temporary directory unless --data-dir
+/// names an empty one. Each --seed's events start 30 days after the
+/// previous seed's, so repeated runs continue one timeline.
+///
+/// With --duration the run lasts that long, generating as it goes
+/// (generation then counts in the time), and prints throughput and
+/// resident memory (the server's with --server) every 10 s: a soak test.
+///
+/// With --compact (embedded) it then compacts the whole store with a
+/// dictionary at compaction's defaults (`cairn compact --all
+/// --dictionary`) and reports its MB/s of records and bytes/event after.
+///
+/// Examples:
+///   cairn bench --server 127.0.0.1:7878 --clients 4
+///   cairn bench --server 127.0.0.1:7878 --clients 4 --duration 10m
+///   cairn bench --events 1000000 --no-insights   # what counting for Insights costs
+///   cairn bench --events 1000000 --compact       # compaction speed and size after
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct BenchArgs {
+    /// Events to generate and append.
+    #[arg(long, default_value_t = 500_000)]
+    pub events: usize,
+    /// Run this long instead of a fixed count (e.g. 90s, 10m, 1h).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2)]
+    pub clients: usize,
+    /// Pad generated records to about this many bytes.
+    #[arg(long)]
+    pub record_bytes: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Embedded: keep no Insights counters (as `cairnd --insights
+    /// false`), to measure what they cost.
+    #[arg(long)]
+    pub no_insights: bool,
+    /// Embedded: afterwards compact everything with a dictionary and
+    /// report compaction's speed and the bytes/event after it.
+    #[arg(long)]
+    pub compact: bool,
+    /// The generated data: standard, diverse (closer to a large
+    /// organisation's trail; see `cairn gen --help`), or both, one after
+    /// the other. Every figure names its profile.
+    #[arg(long, value_enum, default_value_t = BenchProfile::Standard)]
+    pub profile: BenchProfile,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl BenchArgs {
+    pub fn run(&self, g: &Global) -> Result<ExitCode> {
+        let Self { events, duration, batch, clients, record_bytes, seed, no_insights, compact, profile, output } = self;
+        // Bench uses a temporary directory unless one is named, or a
+        // server with --server.
+        let data_dir = g.data_dir.clone();
+        let server = match &g.server {
+            Some(addr) => Some((addr.clone(), g.token()?, g.tls_ca.clone())),
+            None => None,
+        };
+        let profiles: &[Profile] = match profile {
+            BenchProfile::Standard => &[Profile::Standard],
+            BenchProfile::Diverse => &[Profile::Diverse],
+            BenchProfile::Both => &[Profile::Standard, Profile::Diverse],
+        };
+        if record_bytes.is_some() && profiles.contains(&Profile::Diverse) {
+            bail!("--record-bytes pads the standard profile only; the diverse profile has natural sizes");
+        }
+        let mut reports = Vec::new();
+        for &p in profiles {
+            let report = run(&BenchOptions {
+                server: server.clone(),
+                // A fresh store per profile when both run in one directory.
+                data_dir: data_dir.as_ref().map(|d| if profiles.len() > 1 { d.join(p.name()) } else { d.clone() }),
+                events: *events,
+                duration: *duration,
+                batch: *batch,
+                clients: *clients,
+                record_bytes: *record_bytes,
+                durability: g.durability.parse()?,
+                seed: *seed,
+                zstd_level: g.zstd_level,
+                segment_bytes: g.segment_bytes,
+                insights: !*no_insights,
+                compact: *compact,
+                profile: p,
+            })?;
+            if matches!(output, Output::Table) {
+                if !reports.is_empty() {
+                    println!();
+                }
+                print_table(&report);
+            }
+            reports.push(report);
+        }
+        if matches!(output, Output::Json) {
+            let v = match reports.as_slice() {
+                [one] => serde_json::to_value(one)?,
+                many => serde_json::Value::Object(
+                    many.iter().map(|r| Ok((r.profile.to_string(), serde_json::to_value(r)?))).collect::<Result<_>>()?,
+                ),
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `cairn bench --profile`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchProfile {
+    Standard,
+    Diverse,
+    /// Both, one after the other (a fresh store each).
+    Both,
+}
+
+pub struct BenchOptions {
     /// Benchmark this server (address, token, TLS CA file) instead of an
     /// embedded store.
     pub server: Option<(String, String, Option<PathBuf>)>,
@@ -125,7 +251,7 @@ impl Source {
     }
 }
 
-pub fn run(args: &BenchArgs) -> Result<BenchReport> {
+pub fn run(args: &BenchOptions) -> Result<BenchReport> {
     if args.events == 0 || args.batch == 0 || args.clients == 0 {
         bail!("--events, --batch and --clients must be at least 1");
     }
@@ -205,7 +331,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     let rss_now = |monitor: &mut Option<Client>| match monitor {
         // An older server cannot tell (and closes the connection).
         Some(c) => c.process().ok().and_then(|p| p.rss_bytes),
-        None => cairn_server::server::process_rss().0,
+        None => own_rss_bytes(),
     };
     let mut rss_max = rss_now(&mut monitor);
     let latencies = Mutex::new(Vec::new());
@@ -358,4 +484,15 @@ pub fn print_table(r: &BenchReport) {
         let whose = if r.mode == "server" { "the server" } else { "this process, generator included" };
         println!("memory            {:.0} MB resident at most ({whose})", rss as f64 / 1e6);
     }
+}
+
+/// This process's resident set size (VmRSS in /proc/self/status), where
+/// Linux reports it.
+fn own_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
 }

@@ -143,7 +143,7 @@ pub struct ExportSummary {
     pub hours: u64,
 }
 
-pub struct ExportArgs<'a> {
+pub struct ExportOptions<'a> {
     pub out: &'a Path,
     /// The bucket name written in digests (the export's own name).
     pub bucket: String,
@@ -151,7 +151,7 @@ pub struct ExportArgs<'a> {
 }
 
 /// Writes the events matching `q` as CloudTrail log files and digests.
-pub fn export_cloudtrail(backend: &mut Backend, q: &Query, args: &ExportArgs<'_>) -> Result<ExportSummary> {
+pub fn export_cloudtrail(backend: &mut Backend, q: &Query, args: &ExportOptions<'_>) -> Result<ExportSummary> {
     if args.out.join("AWSLogs").exists() {
         bail!("{} already holds an AWSLogs/ tree: export into an empty directory", args.out.display());
     }
@@ -178,7 +178,7 @@ type Streams = BTreeMap<(String, String), Vec<(LogFileEntry, i64)>>;
 /// Routes events to log files, one open file per stream in the current
 /// 5 minutes of eventTime (events arrive oldest first).
 struct LogWriter<'a> {
-    args: &'a ExportArgs<'a>,
+    args: &'a ExportOptions<'a>,
     open: HashMap<(String, String), OpenFile>,
     streams: Streams,
     parts: HashMap<(String, String), u32>,
@@ -267,7 +267,7 @@ impl LogWriter<'_> {
 /// Writes every stream's hourly digests, chained, over the export's hours.
 fn write_digests(
     backend: &mut Backend,
-    args: &ExportArgs<'_>,
+    args: &ExportOptions<'_>,
     key: &Verifier,
     streams: &Streams,
     summary: &mut ExportSummary,

@@ -1,15 +1,17 @@
-//! `cairn key`, `checkpoint`, `proof`, `verify-proof`, `consistency` and
-//! `verify`: the store's signing keys, signed checkpoints, per-event proofs
-//! checked offline, and the whole-store check.
+//! `cairn checkpoint`, `proof`, `verify-proof`, `consistency` and
+//! `verify`: signed checkpoints, per-event proofs checked offline, and the
+//! whole-store check (the signing keys: `key.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use cairn_engine::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
 use cairn_engine::verify::{verify_dir, Report, VerifyOptions};
 use cairn_engine::{SignedCheckpoint, Verifier};
 
+use super::{Global, Output};
 use crate::backend::Backend;
 use crate::progress::Progress;
 
@@ -186,4 +188,209 @@ pub fn print_report(r: &Report, seconds: f64, json: bool) -> Result<bool> {
         )?;
     }
     Ok(r.ok())
+}
+
+/// Sign a checkpoint of everything stored and print the newest one.
+///
+/// A checkpoint is the tree head (origin, tree size, root hash) in the
+/// C2SP tlog-checkpoint format, signed with the store's Ed25519 key as a
+/// C2SP signed note. Save it somewhere the store cannot reach: later,
+/// `cairn verify --checkpoint FILE` and `cairn consistency FILE` prove
+/// that the store still holds exactly what it held then.
+#[derive(clap::Args)]
+pub struct CheckpointArgs {
+    /// Write it to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+impl CheckpointArgs {
+    pub fn run(&self, g: &Global) -> Result<ExitCode> {
+        let Self { output } = self;
+        let mut backend = g.open_backend()?;
+        let note = backend.checkpoint()?;
+        backend.close()?;
+        let Some(note) = note else {
+            eprintln!("cairn: the store is empty: there is no checkpoint yet");
+            return Ok(ExitCode::from(1));
+        };
+        write_out(output.as_deref(), &note)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Write a self-contained inclusion proof of an event (JSON).
+///
+/// The bundle holds the stored record, its seq and ingest time, its
+/// Merkle inclusion path and the signed checkpoint it leads to:
+/// `cairn verify-proof BUNDLE --public-key KEY` checks it with nothing
+/// else. Example: cairn proof 3f1e...-eventid --out proof.json
+#[derive(clap::Args)]
+pub struct ProofArgs {
+    /// The eventID (every stored record with it gets a bundle).
+    #[arg(required_unless_present = "seq", conflicts_with = "seq")]
+    pub event_id: Option<String>,
+    /// Prove the event at this seq instead.
+    #[arg(long)]
+    pub seq: Option<u64>,
+    /// Prove against this saved checkpoint (default: a fresh one).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Write the bundle here (more bundles: FILE.2, FILE.3, ...).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl ProofArgs {
+    pub fn run(&self, g: &Global) -> Result<ExitCode> {
+        let Self { event_id, seq, checkpoint, out } = self;
+        let mut backend = g.open_backend()?;
+        let n = proof(&mut backend, event_id.as_deref(), *seq, checkpoint.as_deref(), out.as_deref())?;
+        backend.close()?;
+        if n > 1 && !g.quiet {
+            eprintln!("cairn: {n} stored records have this eventID: one bundle each");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Check a proof bundle (from `proof` or `consistency`) offline.
+///
+/// Needs only the bundle and the store's public key: recomputes the
+/// record's leaf hash, walks the inclusion (or consistency) path to the
+/// checkpoint's root, and checks the checkpoint's signature. Exit 0
+/// valid, 1 invalid (with the reason).
+#[derive(clap::Args)]
+pub struct VerifyProofArgs {
+    pub bundle: PathBuf,
+    /// The store's public key (NAME+KEYID+BASE64) or a file of keys; repeatable.
+    #[arg(long = "public-key", required = true)]
+    pub public_key: Vec<String>,
+}
+
+impl VerifyProofArgs {
+    pub fn run(&self) -> Result<ExitCode> {
+        let Self { bundle, public_key } = self;
+        let keys = read_public_keys(public_key)?;
+        match verify_proof(bundle, &keys)? {
+            Ok(msg) => {
+                println!("{msg}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(why) => {
+                println!("INVALID: {why}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+/// Prove that an older checkpoint is a prefix of a newer one.
+///
+/// Asks the store for the RFC 9162 consistency proof from OLD to NEW
+/// (default: a fresh checkpoint) and checks it: exit 0 if the store
+/// only appended since OLD, 1 if it was rewritten. Writes the proof
+/// bundle with --out (check it later with verify-proof).
+#[derive(clap::Args)]
+pub struct ConsistencyArgs {
+    pub old: PathBuf,
+    pub new: Option<PathBuf>,
+    /// Check signatures with this key (default: the store's own keys).
+    #[arg(long = "public-key")]
+    pub public_key: Vec<String>,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl ConsistencyArgs {
+    pub fn run(&self, g: &Global) -> Result<ExitCode> {
+        let Self { old, new, public_key, out } = self;
+        let old_text = std::fs::read_to_string(old).with_context(|| format!("reading {}", old.display()))?;
+        let new_text = new.as_ref().map(|n| std::fs::read_to_string(n).with_context(|| format!("reading {}", n.display()))).transpose()?;
+        let mut backend = g.open_backend()?;
+        let mut keys = read_public_keys(public_key)?;
+        if keys.is_empty() {
+            keys = backend.public_keys()?.iter().map(|k| Verifier::parse(k)).collect::<Result<_, _>>()?;
+        }
+        let bundle = match backend.consistency(&old_text, new_text.as_deref()) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("INCONSISTENT: {e:#}");
+                return Ok(ExitCode::from(1));
+            }
+        };
+        backend.close()?;
+        if let Some(p) = out {
+            write_out(Some(p), &format!("{bundle}\n"))?;
+        }
+        let b: ConsistencyBundle = serde_json::from_str(&bundle)?;
+        match b.verify(&keys) {
+            Ok(v) => {
+                println!("consistent: log {} at size {} is a prefix of size {} (signed by {})", v.origin, b.old_size, b.new_size, v.key);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(why) => {
+                println!("INCONSISTENT: {why}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+/// Recompute and check the whole store; name anything wrong.
+///
+/// Recomputes every leaf from the stored records, the tree, every tile,
+/// each segment's roots and its link in the hash chain, checks every
+/// signed checkpoint in the history and every --checkpoint you saved,
+/// and prints each problem (which seqs, segment, checkpoint, and what
+/// kind of damage) with exit 1, or one line with exit 0. With --data-dir
+/// the store must not be open elsewhere; with --server the daemon
+/// verifies its store while it keeps serving.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// A checkpoint saved earlier (e.g. by `cairn checkpoint`); repeatable.
+    #[arg(long)]
+    pub checkpoint: Vec<PathBuf>,
+    /// Check every signature against this key (or file of keys) instead
+    /// of the store's own list; repeatable.
+    #[arg(long = "public-key")]
+    pub public_key: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl VerifyArgs {
+    pub fn run(&self, g: &Global) -> Result<ExitCode> {
+        let Self { checkpoint, public_key, output } = self;
+        let checkpoints = checkpoint.iter().map(|p| read_checkpoint(p)).collect::<Result<Vec<_>>>()?;
+        let keys = read_public_keys(public_key)?;
+        let quiet = g.quiet || matches!(output, Output::Json);
+        let (report, seconds) = match &g.server {
+            None => {
+                let opts = VerifyOptions { checkpoints, public_keys: keys };
+                verify_local(&g.data_dir(), &opts, quiet)?
+            }
+            Some(_) => {
+                let Backend::Remote { mut client, .. } = g.open_backend()? else { unreachable!("--server gives a remote backend") };
+                let started = std::time::Instant::now();
+                let bar = Progress::bytes("verifying", 0, quiet);
+                let mut sized = false;
+                let w = client.verify(
+                    checkpoints.iter().map(|c| c.note.clone()).collect(),
+                    keys.iter().map(|k| k.encode()).collect(),
+                    |done, total| {
+                        if !sized {
+                            bar.set_length(total);
+                            sized = true;
+                        }
+                        bar.set_position(done);
+                    },
+                )?;
+                bar.finish();
+                (cairn_server::integrity::report_from_wire(w), started.elapsed().as_secs_f64())
+            }
+        };
+        let ok = print_report(&report, seconds, matches!(output, Output::Json))?;
+        Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    }
 }

@@ -1,6 +1,6 @@
-//! `cairn lookup`, `cairn count` and `cairn export`: parsing filters and
-//! times, and rendering events as tables, LookupEvents-shaped JSON, NDJSON
-//! (the stored bytes) or CSV.
+//! What `cairn lookup`, `count`, `export` and `tail` share: parsing filters
+//! and times, and rendering events as tables, LookupEvents-shaped JSON,
+//! NDJSON (the stored bytes) or CSV.
 
 use std::io::Write;
 
@@ -58,6 +58,38 @@ pub fn build_query(start: Option<&str>, end: Option<&str>, attrs: &[String], now
         end_ms: end.map(|s| parse_time(s, now_ms)).transpose()?,
         filters: parse_filters(attrs)?,
     })
+}
+
+/// Filters shared by lookup, count and export.
+#[derive(clap::Args, Clone)]
+pub struct Filters {
+    /// Oldest eventTime (inclusive): RFC 3339, a date, `now`, or an age such as 7d, 12h, 30m.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Newest eventTime (inclusive), same forms as --start.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Key=Value lookup attribute; repeat it: different keys AND, the same key OR.
+    /// Keys: EventId EventName ReadOnly Username ResourceType ResourceName EventSource
+    /// AccessKeyId ErrorCode AwsRegion AccountId SourceIPAddress UserIdentityArn
+    /// EventCategory EventType.
+    #[arg(long = "attr", value_name = "KEY=VALUE")]
+    pub attrs: Vec<String>,
+    /// Only events of this eventCategory (management, data, insight,
+    /// networkactivity, aggregated; any case): the same as --attr
+    /// EventCategory=VALUE.
+    /// `--category insight` lists the Insight events.
+    #[arg(long, value_name = "CATEGORY")]
+    pub category: Option<String>,
+}
+
+impl Filters {
+    /// The query these filters describe, relative times against `now_ms`.
+    pub fn query(&self, now_ms: i64) -> Result<Query> {
+        let mut attrs = self.attrs.clone();
+        attrs.extend(self.category.iter().map(|c| format!("EventCategory={c}")));
+        build_query(self.start.as_deref(), self.end.as_deref(), &attrs, now_ms)
+    }
 }
 
 /// The LookupEvents fields of a stored event.
