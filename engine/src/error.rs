@@ -44,6 +44,10 @@ pub enum Error {
     /// The event was removed by retention.
     #[error("seq {seq} was removed by retention: events below seq {min_retained} were pruned (the cut is recorded in the manifest and in the log)")]
     Pruned { seq: u64, min_retained: u64 },
+
+    /// No stored event has this eventID.
+    #[error("no event has eventID {0:?}")]
+    EventNotFound(String),
 }
 
 impl Error {

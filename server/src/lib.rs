@@ -3,11 +3,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
-pub mod integrity;
+pub mod convert;
 pub mod protocol;
-pub mod reports;
 pub mod server;
 pub mod tls;

@@ -11,16 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use cairn_engine::{Attr, Durability, Options, Order, Outcome, Query, QueryError, Store, StoredEvent};
+use cairn_engine::compact::CompactOptions;
+use cairn_engine::verify::VerifyOptions;
+use cairn_engine::{Attr, Durability, Options, Order, Outcome, Query, Store, StoredEvent};
 
 use cairn_engine::insights::detect::DetectOptions;
 use cairn_engine::insights::scan::{run as run_insights, RunOptions, Scanner};
 
 use crate::auth::Tokens;
+use crate::convert::wire_stats;
 use crate::protocol::{
     codes, encode_frame, read_frame, write_frame, FrameError, Hello, HelloReply, Request, RequestBody, Response, ResponseBody, Role,
-    WireError, WireEvent, WireOutcome, WireProcess, WireQuery, WireStats, HELLO_FRAME_BYTES_MAX, MAGIC, PROTOCOL_VERSION,
-    RESPONSE_FRAME_BYTES_MAX,
+    WireError, WireEvent, WireOutcome, WireProcess, HELLO_FRAME_BYTES_MAX, MAGIC, PROTOCOL_VERSION, RESPONSE_FRAME_BYTES_MAX,
 };
 
 /// How cairnd runs. `Config::default()` is the no-configuration setup.
@@ -481,24 +483,6 @@ fn client_gone(raw: &TcpStream, wait: Duration) -> bool {
     }
 }
 
-fn wire_event(e: StoredEvent) -> WireEvent {
-    WireEvent { seq: e.seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: e.record }
-}
-
-fn query_error(e: QueryError) -> WireError {
-    err(e.code(), e.message())
-}
-
-/// Converts a wire query, naming an unknown attribute.
-pub fn engine_query(q: &WireQuery) -> Result<Query, WireError> {
-    let mut filters: Vec<(Attr, Vec<String>)> = Vec::new();
-    for (name, values) in &q.filters {
-        let attr = Attr::parse(name).ok_or_else(|| err(codes::INVALID_LOOKUP_ATTRIBUTES, format!("unknown attribute {name:?}")))?;
-        filters.push((attr, values.clone()));
-    }
-    Ok(Query { start_ms: q.start_ms, end_ms: q.end_ms, filters })
-}
-
 fn allowed(role: Role, body: &RequestBody) -> bool {
     match body {
         RequestBody::Append { .. } => matches!(role, Role::Ingest | Role::Admin),
@@ -530,7 +514,7 @@ impl Chunker {
     /// Adds an event; a full chunk comes back to be sent.
     fn add(&mut self, e: StoredEvent) -> Option<Vec<WireEvent>> {
         self.bytes += e.record.len() + 32;
-        self.events.push(wire_event(e));
+        self.events.push(WireEvent::from(e));
         if self.events.len() < CHUNK_EVENTS_MAX && self.bytes < CHUNK_RECORD_BYTES_MAX {
             return None;
         }
@@ -579,16 +563,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                 Ok(outcomes) => {
                     let stored = outcomes.iter().filter(|o| matches!(o, Outcome::Stored(_))).count();
                     shared.appended.fetch_add(stored as u64, Ordering::Relaxed);
-                    ResponseBody::Appended {
-                        outcomes: outcomes
-                            .into_iter()
-                            .map(|o| match o {
-                                Outcome::Stored(s) => WireOutcome::Stored(s),
-                                Outcome::Duplicate(s) => WireOutcome::Duplicate(s),
-                                Outcome::Rejected(r) => WireOutcome::Rejected { code: r.code().into(), message: r.to_string() },
-                            })
-                            .collect(),
-                    }
+                    ResponseBody::Appended { outcomes: outcomes.into_iter().map(WireOutcome::from).collect() }
                 }
                 Err(cairn_engine::Error::BatchTooLarge { what, value, limit }) => {
                     ResponseBody::Error(err(codes::BATCH_TOO_LARGE, format!("{what} is {value}, the limit is {limit}")))
@@ -596,40 +571,32 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             }
         }
-        RequestBody::Lookup { query, max_results, next_token } => match engine_query(&query) {
+        RequestBody::Lookup { query, max_results, next_token } => match Query::try_from(&query) {
             Err(e) => ResponseBody::Error(e),
             Ok(q) => match store.lookup(&q, max_results.map(|m| m as usize), next_token.as_deref()) {
-                Ok(p) => ResponseBody::Page { events: p.events.into_iter().map(wire_event).collect(), next_token: p.next_token },
-                Err(e) => ResponseBody::Error(query_error(e)),
+                Ok(p) => ResponseBody::Page { events: p.events.into_iter().map(WireEvent::from).collect(), next_token: p.next_token },
+                Err(e) => ResponseBody::Error(WireError::from(e)),
             },
         },
-        RequestBody::Count { query, by } => match (engine_query(&query), Attr::parse(&by)) {
+        RequestBody::Count { query, by } => match (Query::try_from(&query), Attr::parse(&by)) {
             (Err(e), _) => ResponseBody::Error(e),
             (_, None) => ResponseBody::Error(err(codes::INVALID_LOOKUP_ATTRIBUTES, format!("unknown attribute {by:?}"))),
             (Ok(q), Some(by)) => match store.count(&q, by) {
                 Ok(counts) => ResponseBody::Counts { counts },
-                Err(e) => ResponseBody::Error(query_error(e)),
+                Err(e) => ResponseBody::Error(WireError::from(e)),
             },
         },
         RequestBody::Get { event_id } => match store.get(&event_id) {
-            Ok(events) => ResponseBody::Events { events: events.into_iter().map(wire_event).collect() },
+            Ok(events) => ResponseBody::Events { events: events.into_iter().map(WireEvent::from).collect() },
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
         },
         RequestBody::Stats => match store.stats() {
-            Ok(s) => ResponseBody::Stats(WireStats {
-                events: s.events,
-                sealed_events: s.sealed_events,
-                segments: s.segments as u64,
-                record_bytes: s.record_bytes,
-                disk_bytes: s.disk_bytes,
-                min_time_ms: s.min_time_ms,
-                max_time_ms: s.max_time_ms,
-                tree_size: s.tree_size,
-                root: s.root,
-                connections: shared.connections.load(Ordering::SeqCst) as u64,
-                appended_since_start: shared.appended.load(Ordering::Relaxed),
-                uptime_ms: shared.started.elapsed().as_millis() as u64,
-            }),
+            Ok(s) => ResponseBody::Stats(wire_stats(
+                &s,
+                shared.connections.load(Ordering::SeqCst) as u64,
+                shared.appended.load(Ordering::Relaxed),
+                shared.started.elapsed().as_millis() as u64,
+            )),
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
         },
         RequestBody::Checkpoint => match store.checkpoint() {
@@ -644,41 +611,41 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
             }
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
         },
-        RequestBody::Prove { seq, event_id, checkpoint } => {
-            match crate::integrity::prove(store, seq, event_id.as_deref(), checkpoint.as_deref()) {
-                Ok(bundles) => ResponseBody::Proofs { bundles },
-                Err(e) => ResponseBody::Error(e),
-            }
-        }
-        RequestBody::Consistency { old, new } => match crate::integrity::consistency(store, &old, new.as_deref()) {
+        RequestBody::Prove { seq, event_id, checkpoint } => match store.proof_bundles(seq, event_id.as_deref(), checkpoint.as_deref()) {
+            Ok(bundles) => ResponseBody::Proofs { bundles },
+            Err(e) => ResponseBody::Error(e.into()),
+        },
+        RequestBody::Consistency { old, new } => match store.consistency_bundle(&old, new.as_deref()) {
             Ok(bundle) => ResponseBody::Consistency { bundle },
-            Err(e) => ResponseBody::Error(e),
+            Err(e) => ResponseBody::Error(e.into()),
         },
         RequestBody::Verify { checkpoints, public_keys } => {
             let mut io_err = None;
-            let result = crate::integrity::verify(store, &checkpoints, &public_keys, &mut |done_bytes, total_bytes| {
-                if io_err.is_none() {
-                    if let Err(e) = reply(w, ResponseBody::VerifyProgress { done_bytes, total_bytes }) {
-                        io_err = Some(e);
+            let result = VerifyOptions::from_text(&checkpoints, &public_keys).and_then(|opts| {
+                store.verify(&opts, &mut |done_bytes, total_bytes| {
+                    if io_err.is_none() {
+                        if let Err(e) = reply(w, ResponseBody::VerifyProgress { done_bytes, total_bytes }) {
+                            io_err = Some(e);
+                        }
                     }
-                }
+                })
             });
             if let Some(e) = io_err {
                 return Err(e.into());
             }
             match result {
-                Ok(r) => ResponseBody::VerifyReport(r),
-                Err(e) => ResponseBody::Error(e),
+                Ok(r) => ResponseBody::VerifyReport((&r).into()),
+                Err(e) => ResponseBody::Error(e.into()),
             }
         }
         RequestBody::SignDigest { end_time, location, sha256_hex, previous } => {
             match store.sign_digest(&end_time, &location, &sha256_hex, previous.as_deref()) {
                 Ok((signature, key)) => ResponseBody::DigestSignature { signature, key: key.encode() },
-                Err(e) => ResponseBody::Error(err(crate::integrity::INVALID_PARAMETER, e.to_string())),
+                Err(e) => ResponseBody::Error(err(codes::INVALID_PARAMETER, e.to_string())),
             }
         }
         RequestBody::Compact { options } => {
-            let o = crate::integrity::compact_options(&options);
+            let o = CompactOptions::from(&options);
             match store.compact(&o, &mut |_, _| {}) {
                 Ok(r) => {
                     tracing::info!(
@@ -749,7 +716,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
             })
         }
         RequestBody::Export { query, oldest_first } => {
-            let q = match engine_query(&query) {
+            let q = match Query::try_from(&query) {
                 Ok(q) => q,
                 Err(e) => return Ok(reply(w, ResponseBody::Error(e))?),
             };
@@ -775,11 +742,11 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                     }
                     ResponseBody::ExportEnd { count }
                 }
-                Err(e) => ResponseBody::Error(query_error(e)),
+                Err(e) => ResponseBody::Error(WireError::from(e)),
             }
         }
         RequestBody::Tail { query, from_seq } => {
-            let q = match engine_query(&query) {
+            let q = match Query::try_from(&query) {
                 Ok(q) => q,
                 Err(e) => return Ok(reply(w, ResponseBody::Error(e))?),
             };
@@ -807,7 +774,7 @@ fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn Io>, raw: &
                             return Ok(());
                         }
                     }
-                    Err(e) => return Ok(reply(w, ResponseBody::Error(query_error(e)))?),
+                    Err(e) => return Ok(reply(w, ResponseBody::Error(WireError::from(e)))?),
                 }
             }
             return Ok(());

@@ -91,6 +91,11 @@ fn round_trips_through_cairnd() {
     let stats: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(stats["events"], 300);
     assert!(stats["server"]["connections"].as_u64().unwrap() >= 1);
+    // A server does not send how its disk bytes split: unknown, not zero.
+    assert!(stats["disk_bytes"].as_u64().unwrap() > 0);
+    for k in ["segment_bytes", "wal_bytes", "tile_bytes"] {
+        assert!(stats[k].is_null(), "{k}: {}", stats[k]);
+    }
     // The ingest benchmark drives the same server.
     let (code, out, err) = d.cli(&["bench", "--events", "2000", "--batch", "100", "--clients", "2", "--output", "json"]);
     assert_eq!(code, 0, "{err}");

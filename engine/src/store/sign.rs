@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
 use crate::checkpoint::history::{History, HistoryEntry};
 use crate::checkpoint::proof::{consistency_path, inclusion_path, range_hash};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
@@ -14,6 +15,41 @@ use crate::verify::{check_listing, read_history_or_report, verify_parts, Listed,
 use super::{mem_events, ConsistencyProof, Durability, InclusionProof, Inner, Store};
 
 impl Store {
+    /// Proof bundles (JSON, see `checkpoint::bundle`) of the event at `seq`,
+    /// or of every event with `event_id`, all against one checkpoint: the
+    /// signed note `checkpoint`, or a fresh one. Cairnd and the embedded CLI
+    /// both answer `prove` with this, so they answer alike.
+    pub fn proof_bundles(&self, seq: Option<u64>, event_id: Option<&str>, checkpoint: Option<&str>) -> Result<Vec<String>> {
+        let against = checkpoint.map(|c| parse_note(c, "--checkpoint")).transpose()?;
+        let seqs: Vec<u64> = match (seq, event_id) {
+            (Some(s), None) => vec![s],
+            (None, Some(id)) => self.get(id)?.iter().map(|e| e.seq).collect(),
+            _ => return Err(Error::InvalidArgument("give exactly one of an eventID and a seq".into())),
+        };
+        if seqs.is_empty() {
+            return Err(Error::EventNotFound(event_id.unwrap_or_default().to_string()));
+        }
+        let against = match against {
+            Some(c) => c,
+            None => self.checkpoint()?.ok_or_else(|| Error::InvalidArgument("the store is empty".into()))?,
+        };
+        seqs.into_iter()
+            .map(|s| {
+                let b = ProofBundle::from_proof(&self.prove(s, Some(&against))?).map_err(Error::InvalidArgument)?;
+                serde_json::to_string_pretty(&b).map_err(|e| Error::InvalidArgument(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// A consistency bundle (JSON) from the signed note `old` to `new` (or
+    /// a fresh checkpoint).
+    pub fn consistency_bundle(&self, old: &str, new: Option<&str>) -> Result<String> {
+        let old = parse_note(old, "the old checkpoint")?;
+        let new = new.map(|n| parse_note(n, "the new checkpoint")).transpose()?;
+        let p = self.prove_consistency(&old, new.as_ref())?;
+        serde_json::to_string_pretty(&ConsistencyBundle::from_proof(&p)).map_err(|e| Error::InvalidArgument(e.to_string()))
+    }
+
     /// Signs a checkpoint of everything acknowledged so far (if the tree
     /// grew since the newest one) and returns the newest checkpoint; `None`
     /// for an empty store.
@@ -344,4 +380,9 @@ impl Inner {
         }
         *self.last_checkpoint_at.lock() = Instant::now();
     }
+}
+
+/// A signed checkpoint given as text; `what` names it in the error.
+fn parse_note(note: &str, what: &str) -> Result<SignedCheckpoint> {
+    SignedCheckpoint::parse(note).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::history::HistoryEntry;
 use crate::checkpoint::{SignedCheckpoint, Verifier};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::{FileSystem, RealFs};
 use crate::layout::{parse_segment_file_name, parse_wal_file_name, segment_file_name, SEGMENT_DIR, TILE_DIR, WAL_DIR};
 use crate::manifest::Manifest;
@@ -44,6 +44,23 @@ pub struct VerifyOptions {
     /// (`keys/verifiers`), which proves less: whoever rewrote the store
     /// could have rewritten that list too.
     pub public_keys: Vec<Verifier>,
+}
+
+impl VerifyOptions {
+    /// Options from text: signed checkpoint notes and public keys (as
+    /// `cairn key export` prints them); the error names the bad one.
+    pub fn from_text(checkpoints: &[String], public_keys: &[String]) -> Result<Self> {
+        Ok(VerifyOptions {
+            checkpoints: checkpoints
+                .iter()
+                .map(|c| SignedCheckpoint::parse(c).map_err(|e| Error::InvalidArgument(format!("--checkpoint: {e}"))))
+                .collect::<Result<_>>()?,
+            public_keys: public_keys
+                .iter()
+                .map(|k| Verifier::parse(k).map_err(|e| Error::InvalidArgument(format!("public key: {e}"))))
+                .collect::<Result<_>>()?,
+        })
+    }
 }
 
 /// One thing found wrong, with a stable kind and a sentence naming where.
@@ -148,6 +165,14 @@ pub(crate) struct Listed {
 /// An unsealed event: its seq, its leaf recomputed from the record, and
 /// the record's length.
 pub(crate) type Unsealed = (u64, Hash, u64);
+
+/// [`verify_dir`] while holding the directory's lock, so that no writer
+/// changes it meanwhile. `Error::Locked` names the process that has it
+/// open (a running cairnd: verify through it instead).
+pub fn verify_dir_locked(dir: &Path, opts: &VerifyOptions, progress: Progress<'_>) -> Result<Report> {
+    let _lock = crate::lock::DirLock::acquire(dir)?;
+    verify_dir(dir, opts, progress)
+}
 
 /// Verifies the data directory `dir`. The caller holds its lock (or the
 /// store is closed): files must not change underneath.

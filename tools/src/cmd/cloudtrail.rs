@@ -165,7 +165,7 @@ pub fn export_cloudtrail(backend: &mut Backend, q: &Query, args: &ExportOptions<
         bucket: None,
         summary: ExportSummary::default(),
     };
-    backend.export(q, Order::OldestFirst, |e| w.event(&e))?;
+    backend.export(q, Order::OldestFirst, &mut |e| w.event(&e))?;
     w.close_all()?;
     let LogWriter { streams, mut summary, .. } = w;
     write_digests(backend, args, &key, &streams, &mut summary)?;

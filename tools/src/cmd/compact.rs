@@ -4,8 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use cairn_engine::compact::CompactOptions;
 
 use super::{Global, Output};
+
 use crate::backend::Backend;
 
 /// Merge small adjacent segments; recompress; optionally with a dictionary.
@@ -68,7 +70,7 @@ impl CompactArgs {
     pub fn run(&self, g: &Global) -> Result<ExitCode> {
         let Self { target_mib, small_mib, all, level, block_kib, dictionary, dry_run, max_mb_per_sec, rollup, output } = self;
         let mib = 1024 * 1024;
-        let opts = cairn_server::protocol::WireCompact {
+        let opts = CompactOptions::from(&cairn_server::protocol::WireCompact {
             target_bytes: target_mib.saturating_mul(mib),
             small_bytes: small_mib.saturating_mul(mib),
             all: *all,
@@ -77,41 +79,33 @@ impl CompactArgs {
             dictionary: *dictionary,
             dry_run: *dry_run,
             max_bytes_per_sec: max_mb_per_sec.saturating_mul(1_000_000),
-        };
+        });
         let block_kib_max = (cairn_engine::compact::BLOCK_BYTES_MAX / 1024) as u64;
         if *target_mib == 0 || *block_kib == 0 || *block_kib > block_kib_max {
             bail!("--target-mib must be at least 1 and --block-kib between 1 and {block_kib_max}");
         }
-        let report: cairn_engine::compact::CompactReport = match g.open_backend()? {
-            Backend::Local(store) => {
-                let bar = crate::progress::Progress::bytes("compacting", 0, g.quiet);
-                let mut sized = false;
-                let r = store.compact(&cairn_server::integrity::compact_options(&opts), &mut |done, total| {
-                    if !sized {
-                        bar.set_length(total);
-                        sized = true;
-                    }
-                    bar.set_position(done);
-                })?;
-                bar.finish();
-                store.close()?;
-                r
-            }
-            Backend::Remote { mut client, .. } => client.compact(opts)?.into(),
-        };
-        let rolled: Option<cairn_engine::rollup::RollupReport> = if *rollup {
-            let o = cairn_engine::rollup::RollupOptions { dry_run: *dry_run, ..Default::default() };
-            Some(match g.open_backend()? {
-                Backend::Local(store) => {
-                    let r = cairn_engine::rollup::rollup(&store, &o)?;
-                    store.close()?;
-                    r
+        let mut backend = g.open_backend()?;
+        // A progress bar for a local compaction (a server reports at the end).
+        let bar = matches!(backend, Backend::Local(_)).then(|| crate::progress::Progress::bytes("compacting", 0, g.quiet));
+        let mut sized = false;
+        let report = backend.compact(&opts, &mut |done, total| {
+            if let Some(bar) = &bar {
+                if !sized {
+                    bar.set_length(total);
+                    sized = true;
                 }
-                Backend::Remote { mut client, .. } => client.rollup(None, None, *dry_run)?.into(),
-            })
+                bar.set_position(done);
+            }
+        })?;
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        let rolled = if *rollup {
+            Some(backend.rollup(&cairn_engine::rollup::RollupOptions { dry_run: *dry_run, ..Default::default() })?)
         } else {
             None
         };
+        backend.close()?;
         if let (Some(r), Output::Table) = (&rolled, output) {
             println!(
                 "rollups: {} data events in {} window records, {} {}, {} already stored",

@@ -74,7 +74,7 @@ impl ExportArgs {
         let mut w = query::ExportWriter::new(io::BufWriter::with_capacity(1 << 20, sink), fmt)?;
         let progress = crate::progress::Progress::items("exporting", 0, g.quiet || out.is_none());
         let order = if *oldest_first { cairn_engine::Order::OldestFirst } else { cairn_engine::Order::NewestFirst };
-        backend.export(&q, order, |e| {
+        backend.export(&q, order, &mut |e| {
             w.write(&e)?;
             progress.inc(1);
             Ok(())

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use cairn_engine::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
-use cairn_engine::verify::{verify_dir, Report, VerifyOptions};
+use cairn_engine::verify::{verify_dir_locked, Report, VerifyOptions};
 use cairn_engine::{SignedCheckpoint, Verifier};
 
 use super::{Global, Output};
@@ -101,21 +101,21 @@ pub fn verify_local(dir: &Path, opts: &VerifyOptions, quiet: bool) -> Result<(Re
     if !dir.join("MANIFEST").exists() && !dir.join("wal").exists() {
         bail!("{} is not a cairn data directory (no MANIFEST or wal/)", dir.display());
     }
-    let _lock = cairn_engine::lock::DirLock::acquire(dir).map_err(|e| match e {
-        cairn_engine::Error::Locked { pid, .. } => {
-            anyhow::anyhow!("{} is in use by pid {pid} (a running cairnd?): verify it through the server with --server ADDR", dir.display())
-        }
-        other => other.into(),
-    })?;
     let started = std::time::Instant::now();
     let bar = Progress::bytes("verifying", 0, quiet);
     let mut total_set = false;
-    let report = verify_dir(dir, opts, &mut |done, total| {
+    let report = verify_dir_locked(dir, opts, &mut |done, total| {
         if !total_set {
             bar.set_length(total);
             total_set = true;
         }
         bar.set_position(done);
+    })
+    .map_err(|e| match e {
+        cairn_engine::Error::Locked { pid, .. } => {
+            anyhow::anyhow!("{} is in use by pid {pid} (a running cairnd?): verify it through the server with --server ADDR", dir.display())
+        }
+        other => other.into(),
     })?;
     bar.finish();
     Ok((report, started.elapsed().as_secs_f64()))
@@ -371,23 +371,19 @@ impl VerifyArgs {
                 verify_local(&g.data_dir(), &opts, quiet)?
             }
             Some(_) => {
-                let Backend::Remote { mut client, .. } = g.open_backend()? else { unreachable!("--server gives a remote backend") };
                 let started = std::time::Instant::now();
                 let bar = Progress::bytes("verifying", 0, quiet);
                 let mut sized = false;
-                let w = client.verify(
-                    checkpoints.iter().map(|c| c.note.clone()).collect(),
-                    keys.iter().map(|k| k.encode()).collect(),
-                    |done, total| {
-                        if !sized {
-                            bar.set_length(total);
-                            sized = true;
-                        }
-                        bar.set_position(done);
-                    },
-                )?;
+                let opts = VerifyOptions { checkpoints, public_keys: keys };
+                let report = g.open_backend()?.verify(&opts, &mut |done, total| {
+                    if !sized {
+                        bar.set_length(total);
+                        sized = true;
+                    }
+                    bar.set_position(done);
+                })?;
                 bar.finish();
-                (cairn_server::integrity::report_from_wire(w), started.elapsed().as_secs_f64())
+                (report, started.elapsed().as_secs_f64())
             }
         };
         let ok = print_report(&report, seconds, matches!(output, Output::Json))?;

@@ -6,7 +6,6 @@ use anyhow::Result;
 use cairn_engine::event::format_event_time;
 
 use super::{parse_duration, Global, Output};
-use crate::backend::Backend;
 
 /// Remove whole segments whose events are all older than --older-than.
 ///
@@ -38,15 +37,10 @@ pub struct RetentionArgs {
 impl RetentionArgs {
     pub fn run(&self, g: &Global) -> Result<ExitCode> {
         let Self { older_than, dry_run, output } = self;
-        let report: cairn_engine::retention::RetentionReport = match g.open_backend()? {
-            Backend::Local(store) => {
-                let o = cairn_engine::retention::RetentionOptions { older_than: *older_than, dry_run: *dry_run, stored_at_least: false };
-                let r = store.retain(&o)?;
-                store.close()?;
-                r
-            }
-            Backend::Remote { mut client, .. } => client.retain(older_than.as_secs(), *dry_run)?.into(),
-        };
+        let mut backend = g.open_backend()?;
+        let o = cairn_engine::retention::RetentionOptions { older_than: *older_than, dry_run: *dry_run, stored_at_least: false };
+        let report = backend.retain(&o)?;
+        backend.close()?;
         match output {
             Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             Output::Table => println!(

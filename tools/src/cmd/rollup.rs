@@ -32,7 +32,7 @@ pub fn count(backend: &mut Backend, q: &Query, by: Attr) -> Result<Vec<(String, 
     }
     let rq = Query { start_ms: q.start_ms, end_ms: q.end_ms, filters };
     let mut counts: HashMap<String, u64> = HashMap::new();
-    backend.export(&rq, Order::OldestFirst, |e| {
+    backend.export(&rq, Order::OldestFirst, &mut |e| {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.record) else { return Ok(()) };
         if v["eventType"] != cairn_engine::event::AGGREGATED_EVENT_TYPE {
             return Ok(());

@@ -28,6 +28,9 @@ pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, output: 
     let per_event = |b: u64| if s.events == 0 { 0.0 } else { b as f64 / s.events as f64 };
     let root = hex::encode(s.root);
     let time = |t: Option<i64>| t.map(format_event_time);
+    // A server does not report how its disk bytes split (segments, WAL,
+    // tiles): shown as unknown, not as zero.
+    let local = |b: u64| server.is_none().then_some(b);
     match output {
         Output::Json => {
             let v = serde_json::json!({
@@ -36,9 +39,9 @@ pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, output: 
                 "segments": s.segments,
                 "record_bytes": s.record_bytes,
                 "disk_bytes": s.disk_bytes,
-                "segment_bytes": s.segment_bytes,
-                "wal_bytes": s.wal_bytes,
-                "tile_bytes": s.tile_bytes,
+                "segment_bytes": local(s.segment_bytes),
+                "wal_bytes": local(s.wal_bytes),
+                "tile_bytes": local(s.tile_bytes),
                 "bytes_per_event": per_event(s.disk_bytes),
                 "oldest_event_time": time(s.min_time_ms),
                 "newest_event_time": time(s.max_time_ms),
@@ -62,14 +65,11 @@ pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, output: 
                 s.events - s.sealed_events
             );
             println!("record bytes  {}", s.record_bytes);
-            println!(
-                "disk bytes    {} ({:.1} bytes/event; segments {}, wal {}, tiles {})",
-                s.disk_bytes,
-                per_event(s.disk_bytes),
-                s.segment_bytes,
-                s.wal_bytes,
-                s.tile_bytes
-            );
+            let split = match server {
+                None => format!("; segments {}, wal {}, tiles {}", s.segment_bytes, s.wal_bytes, s.tile_bytes),
+                Some(_) => String::new(),
+            };
+            println!("disk bytes    {} ({:.1} bytes/event{split})", s.disk_bytes, per_event(s.disk_bytes));
             match (time(s.min_time_ms), time(s.max_time_ms)) {
                 (Some(a), Some(b)) => println!("event time    {a} .. {b}"),
                 _ => println!("event time    (no events)"),

@@ -34,8 +34,8 @@ impl TailArgs {
         if matches!(output, LookupOutput::Table) {
             writeln!(out, "{}", query::TABLE_HEADER)?;
         }
-        client.tail(crate::backend::wire_query(&q), None, |e| {
-            let e = cairn_engine::StoredEvent { seq: e.seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: e.record };
+        client.tail(cairn_server::protocol::WireQuery::from(&q), None, |e| {
+            let e = cairn_engine::StoredEvent::from(e);
             match output {
                 LookupOutput::Table => writeln!(out, "{}", query::table_row(&e))?,
                 LookupOutput::Csv => writeln!(out, "{}", query::csv_row(&e))?,
