@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use cairn_engine::{Attr, Options, Query, Store};
 use cairn_server::client::Client;
+use cairn_server::daemon::{start, Config};
 use cairn_server::protocol::WireQuery;
-use cairn_server::server::{start, Config};
 use cairn_tools::gen::{GenOptions, Generator};
 use criterion::{criterion_group, criterion_main, Criterion};
 

@@ -46,7 +46,7 @@ pub fn find_token(explicit: Option<String>, data_dir: &Path) -> Result<String> {
     if let Some(t) = explicit {
         return Ok(t.trim().to_string());
     }
-    let p = data_dir.join(crate::auth::ADMIN_TOKEN_FILE);
+    let p = data_dir.join(crate::daemon::auth::ADMIN_TOKEN_FILE);
     std::fs::read_to_string(&p)
         .map(|t| t.trim().to_string())
         .with_context(|| format!("no token given (--token, --token-file or CAIRN_TOKEN) and no local admin token at {}", p.display()))

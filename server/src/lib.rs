@@ -4,10 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod auth;
 pub mod client;
-pub mod config;
 pub mod convert;
+pub mod daemon;
 pub mod protocol;
-pub mod server;
 pub mod tls;

@@ -3,7 +3,7 @@
 //! directory and an admin token on first start.
 //!
 //! Settings come from, in order of precedence: flags, `CAIRN_*` environment
-//! variables, the `--config` TOML file, the defaults (`cairn_server::config`).
+//! variables, the `--config` TOML file, the defaults (`cairn_server::daemon::config`).
 
 #![forbid(unsafe_code)]
 
@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_server::config::{resolve, Args};
-use cairn_server::server::start;
+use cairn_server::daemon::config::{resolve, Args};
+use cairn_server::daemon::start;
 use clap::Parser;
 
 fn main() -> ExitCode {

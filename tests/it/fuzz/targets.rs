@@ -404,14 +404,14 @@ fn exchange(addr: &str, token: &str, frames: &[u8]) {
 #[test]
 fn fuzz_server() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = cairn_server::server::Config {
+    let cfg = cairn_server::daemon::Config {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".into(),
         idle_timeout: std::time::Duration::from_secs(5),
         ..Default::default()
     };
     let shutdown = Arc::new(AtomicBool::new(false));
-    let running = cairn_server::server::start(cfg, shutdown).unwrap();
+    let running = cairn_server::daemon::start(cfg, shutdown).unwrap();
     let addr = running.addr.to_string();
     let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap().trim().to_string();
     let seeds: Vec<Seed> = golden_frames().into_iter().filter(|s| !s.label.starts_with("hello")).collect();
@@ -435,10 +435,10 @@ fn fuzz_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cairnd.toml");
     run(t, |_, input| {
-        let _ = cairn_server::config::parse_file(&text(input));
+        let _ = cairn_server::daemon::config::parse_file(&text(input));
         std::fs::write(&path, input).unwrap();
-        let args = <cairn_server::config::Args as clap::Parser>::parse_from(["cairnd", "--config", path.to_str().unwrap()]);
-        let _ = cairn_server::config::resolve(&args);
+        let args = <cairn_server::daemon::config::Args as clap::Parser>::parse_from(["cairnd", "--config", path.to_str().unwrap()]);
+        let _ = cairn_server::daemon::config::resolve(&args);
     });
 }
 
@@ -446,14 +446,14 @@ fn fuzz_config() {
 #[test]
 fn fuzz_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let (tokens, _) = cairn_server::auth::Tokens::open(dir.path()).unwrap();
+    let (tokens, _) = cairn_server::daemon::auth::Tokens::open(dir.path()).unwrap();
     tokens.create(cairn_server::protocol::Role::Read, "reader one").unwrap();
     let seed = std::fs::read(dir.path().join("tokens")).unwrap();
     let t = Target { name: "tokens", seeds: vec![Seed::new("tokens", seed)], iterations: 3000, alloc_max: 4 * MIB, reseal: None };
     run(t, |_, input| {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("tokens"), input).unwrap();
-        if let Ok((t, _)) = cairn_server::auth::Tokens::open(d.path()) {
+        if let Ok((t, _)) = cairn_server::daemon::auth::Tokens::open(d.path()) {
             let _ = t.check("cairn_0000");
         }
     });

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::server::Config;
+use crate::daemon::Config;
 
 const AFTER_HELP: &str = "\
 Every flag has a CAIRN_* environment variable and a key in the --config file, e.g.:

@@ -1,0 +1,179 @@
+//! cairnd's serving loop: a listener, one thread per connection (bounded by
+//! the connection limit), the handshake, and request dispatch to the
+//! engine. Shutdown (SIGINT/SIGTERM) stops accepting, lets every connection
+//! finish the request it is serving, then closes the store (which fsyncs).
+//!
+//! Files: `listener.rs` (accept loop, background threads started),
+//! `connection.rs` (handshake, request loop), `dispatch.rs` (one request
+//! to the engine and back), `background.rs` (maintenance and Insights
+//! threads), `auth.rs` (tokens and roles), `config.rs` (settings).
+
+pub mod auth;
+mod background;
+pub mod config;
+mod connection;
+mod dispatch;
+mod listener;
+
+pub use dispatch::process_rss;
+use listener::accept_loop;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cairn_engine::{Durability, Options, Store};
+
+use cairn_engine::insights::detect::DetectOptions;
+
+use crate::daemon::auth::Tokens;
+use crate::protocol::WireError;
+
+/// How cairnd runs. `Config::default()` is the no-configuration setup.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub durability: Durability,
+    pub frame_bytes_max: u32,
+    pub connections_max: usize,
+    pub idle_timeout: Duration,
+    /// How often the store signs a checkpoint while events arrive.
+    pub checkpoint_interval: Duration,
+    /// Remove segments older than this many days, hourly (0: keep all).
+    pub retention_days: u64,
+    /// Merge small segments in the background.
+    pub compaction: bool,
+    /// ... reading at most this many MB of records per second.
+    pub compaction_max_mb_per_sec: u64,
+    /// How often compaction and retention run.
+    pub maintenance_interval: Duration,
+    /// Write 5-minute rollups of data events at each maintenance run (off
+    /// by default: they add records to the log, as CloudTrail's
+    /// aggregation is opt-in).
+    pub rollups: bool,
+    /// Look for unusual call volumes and error rates in the background and
+    /// record them as Insight events.
+    pub insights: bool,
+    /// ... every this often, over the minutes up to the newest complete one,
+    pub insights_interval: Duration,
+    /// ... looking back this far for insights that started or ended (the
+    /// baseline reaches 28 days further back),
+    pub insights_lookback: Duration,
+    /// ... with this band width (the detector's sensitivity; lower finds more).
+    pub insights_sensitivity: f64,
+    /// Allow a non-loopback address without TLS.
+    pub insecure: bool,
+    /// TLS certificate chain and private key (PEM); plaintext when absent.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./cairn-data"),
+            listen: "127.0.0.1:7878".into(),
+            durability: Durability::Batch,
+            frame_bytes_max: crate::protocol::FRAME_BYTES_DEFAULT,
+            connections_max: 256,
+            idle_timeout: Duration::from_secs(300),
+            checkpoint_interval: Options::default().checkpoint_interval,
+            retention_days: 90,
+            compaction: true,
+            compaction_max_mb_per_sec: 32,
+            maintenance_interval: Duration::from_secs(600),
+            rollups: false,
+            insights: true,
+            insights_interval: Duration::from_secs(60),
+            insights_lookback: Duration::from_secs(86_400),
+            insights_sensitivity: DetectOptions::default().sensitivity,
+            insecure: false,
+            tls: None,
+        }
+    }
+}
+
+struct Shared {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    store: Store,
+    tokens: Tokens,
+    cfg: Config,
+    shutdown: Arc<AtomicBool>,
+    connections: AtomicUsize,
+    appended: AtomicU64,
+    started: Instant,
+    /// Held by every Insights run (the background pass and `Insights`
+    /// requests): one at a time, so no Insight event is appended twice.
+    insights_lock: parking_lot::Mutex<()>,
+}
+
+/// A running server: its address, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: Arc<AtomicBool>,
+    accept: std::thread::JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// Asks the server to stop, waits for in-flight requests, closes the store.
+    pub fn stop(self) -> Result<()> {
+        self.shutdown.store(true, Ordering::SeqCst);
+        // The accept loop closes the store once its connections are done.
+        self.accept.join().map_err(|_| anyhow::anyhow!("the accept loop panicked"))?
+    }
+}
+
+/// Opens the store and starts serving. `shutdown` is set by the caller's
+/// signal handlers.
+pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
+    let listener = TcpListener::bind(&cfg.listen).with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+        None => None,
+    };
+    if !addr.ip().is_loopback() && !cfg.insecure && tls.is_none() {
+        bail!(
+            "refusing to listen on non-loopback address {addr} without TLS: give --tls-cert and --tls-key, or --insecure to accept plaintext on a trusted network"
+        );
+    }
+    let store = Store::open(
+        &cfg.data_dir,
+        Options {
+            durability: cfg.durability,
+            checkpoint_interval: cfg.checkpoint_interval,
+            // Without Insights, no counters either; turned on later, the
+            // segments written meanwhile have theirs derived when read.
+            insights_counters: cfg.insights,
+            ..Options::default()
+        },
+    )
+    .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?;
+    let (tokens, created) = Tokens::open(&cfg.data_dir)?;
+    if let Some(p) = created {
+        tracing::info!(path = %p.display(), "created the admin token (mode 0600); `cairn --server {addr}` finds it for a local server");
+    }
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), durability = ?cfg.durability, tls = cfg.tls.is_some(), "listening");
+    let shared = Arc::new(Shared {
+        tls,
+        store,
+        tokens,
+        cfg,
+        shutdown,
+        connections: AtomicUsize::new(0),
+        appended: AtomicU64::new(0),
+        started: Instant::now(),
+        insights_lock: parking_lot::Mutex::new(()),
+    });
+    listener.set_nonblocking(true)?;
+    let shutdown = shared.shutdown.clone();
+    let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, shared))?;
+    Ok(Running { addr, shutdown, accept })
+}
+
+fn err(code: &str, message: impl Into<String>) -> WireError {
+    WireError { code: code.into(), message: message.into() }
+}
