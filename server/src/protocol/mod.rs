@@ -5,7 +5,14 @@
 //! Frame: `body_len u32 LE | body`. The length is checked against the limit
 //! before anything is allocated for the body.
 
-use std::io::{self, Read, Write};
+mod frame;
+mod reports;
+
+pub use frame::{encode_frame, read_frame, write_frame, FrameError};
+pub use reports::{
+    WireAppended, WireAttributions, WireCompactReport, WireCompactRun, WireContributor, WireInsight, WireInsightsReport,
+    WireRetentionReport, WireRollupReport, WireSeriesKey, WireVerifyReport,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +31,6 @@ pub const RESPONSE_FRAME_BYTES_MAX: u32 = 16 * 1024 * 1024;
 pub const HELLO_FRAME_BYTES_MAX: u32 = 64 * 1024;
 /// A verify report lists at most this many problems (it counts the rest).
 pub const VERIFY_PROBLEMS_MAX: usize = cairn_engine::verify::REPORT_PROBLEMS_MAX;
-/// A frame's body buffer starts at most this large and grows as bytes come.
-const FIRST_READ_BYTES: usize = 64 * 1024;
 
 /// The first frame a client sends.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -289,155 +294,6 @@ pub enum ResponseBody {
     RolledUp(WireRollupReport),
 }
 
-/// A compaction's report. Serialized to JSON (`cairn compact --output
-/// json`) under these names.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct WireCompactReport {
-    pub dry_run: bool,
-    pub segments_before: u64,
-    pub segments_after: u64,
-    pub bytes_before: u64,
-    pub bytes_after: u64,
-    /// Record bytes read.
-    pub record_bytes: u64,
-    pub seconds: f64,
-    pub runs: Vec<WireCompactRun>,
-    /// Bytes of the trained dictionary (0: none).
-    pub dictionary_bytes: u64,
-}
-
-/// One run of adjacent segments merged into one.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WireCompactRun {
-    pub first_seq: u64,
-    pub events: u64,
-    pub segments: u64,
-    pub bytes_before: u64,
-    pub bytes_after: u64,
-}
-
-/// A retention run's report.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WireRetentionReport {
-    pub dry_run: bool,
-    /// Events with an (effective) eventTime before this are expired.
-    pub cutoff_ms: i64,
-    pub segments_removed: u64,
-    pub events_removed: u64,
-    pub bytes_removed: u64,
-    /// The lowest seq the store holds afterwards.
-    pub min_retained_seq: u64,
-    /// The seq of the `RetentionCut` event appended to the log.
-    pub event_seq: Option<u64>,
-}
-
-/// A rollup run's report.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WireRollupReport {
-    /// Data events summarised.
-    pub data_events: u64,
-    /// Rollup records computed, appended now, and already stored.
-    pub records: u64,
-    pub appended: u64,
-    pub present: u64,
-    pub dry_run: bool,
-}
-
-/// What an Insights run found. Serialized to JSON (`cairn insights
-/// --output json`) under these names.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct WireInsightsReport {
-    /// The minutes analysed, `[start_minute, end_minute)` (unix minutes).
-    pub start_minute: i64,
-    pub end_minute: i64,
-    pub insights: Vec<WireInsight>,
-    /// With `backfill`: Insight events appended now and already stored.
-    pub appended: Option<WireAppended>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WireAppended {
-    pub appended: u64,
-    pub present: u64,
-}
-
-/// One insight: a series' spike or drop (docs/INSIGHTS.md).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct WireInsight {
-    /// The sharedEventID of its Start and End events.
-    #[serde(rename = "sharedEventId")]
-    pub shared_event_id: String,
-    /// `ApiCallRateInsight` or `ApiErrorRateInsight`.
-    #[serde(rename = "insightType")]
-    pub insight_type: String,
-    /// The start and end minutes as RFC 3339 times (`end` None: open).
-    pub start: String,
-    pub end: Option<String>,
-    pub key: WireSeriesKey,
-    /// `spike` or `drop`.
-    pub direction: String,
-    /// Unix minutes.
-    pub start_minute: i64,
-    pub end_minute: Option<i64>,
-    /// Per-minute average over the baseline window, and its length.
-    pub baseline_average: f64,
-    pub baseline_minutes: u64,
-    /// The start minute's count, and the per-minute average over the insight.
-    pub start_average: f64,
-    pub insight_average: f64,
-    pub insight_minutes: u64,
-    /// Top contributors over the start minute and over the whole insight.
-    pub start_attributions: WireAttributions,
-    pub attributions: WireAttributions,
-}
-
-/// An insight's series: account, region, API, and error code for an
-/// error-rate insight.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WireSeriesKey {
-    pub account: String,
-    pub region: String,
-    pub source: String,
-    pub name: String,
-    pub error: Option<String>,
-}
-
-/// The top 5 users (userIdentity.arn), user agents and error codes.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct WireAttributions {
-    pub users: Vec<WireContributor>,
-    pub agents: Vec<WireContributor>,
-    pub errors: Vec<WireContributor>,
-}
-
-/// A contributor's per-minute average over the insight and the baseline.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct WireContributor {
-    pub value: String,
-    pub insight: f64,
-    pub baseline: f64,
-}
-
-/// What `Verify` found.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WireVerifyReport {
-    pub events: u64,
-    pub segments: u64,
-    pub record_bytes: u64,
-    pub tree_size: u64,
-    pub root: Option<[u8; 32]>,
-    pub history_checkpoints: u64,
-    pub external_checkpoints: u64,
-    pub trusted_keys: bool,
-    /// (kind, description) of every problem found.
-    pub problems: Vec<(String, String)>,
-    /// Seqs below this were removed by retention (not damage).
-    pub pruned_below: u64,
-    pub pruned_checkpoints: u64,
-    /// Problems found beyond the first [`VERIFY_PROBLEMS_MAX`] listed.
-    pub problems_omitted: u64,
-}
-
 /// Every error code the server sends (docs/PROTOCOL.md, "Errors").
 pub mod codes {
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
@@ -478,36 +334,6 @@ pub mod codes {
     ];
 }
 
-/// One message as a whole frame: its length (u32 LE) and its body.
-pub fn encode_frame<T: Serialize>(msg: &T) -> io::Result<Vec<u8>> {
-    let mut frame = postcard::to_extend(msg, vec![0u8; 4]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    let len = u32::try_from(frame.len() - 4).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame over 4 GiB"))?;
-    frame[..4].copy_from_slice(&len.to_le_bytes());
-    Ok(frame)
-}
-
-/// Writes one frame (in one write: the stream may be unbuffered, as TLS
-/// and raw sockets are).
-pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
-    w.write_all(&encode_frame(msg)?)?;
-    w.flush()
-}
-
-/// Why a frame could not be read.
-#[derive(Debug)]
-pub enum FrameError {
-    /// The peer closed the connection cleanly between frames.
-    Closed,
-    /// The declared length exceeds the limit (nothing was allocated).
-    TooLarge {
-        len: u32,
-        limit: u32,
-    },
-    /// The body is not a valid message of the expected type.
-    Malformed(String),
-    Io(io::Error),
-}
-
 impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -517,34 +343,6 @@ impl std::fmt::Display for FrameError {
             FrameError::Io(e) => write!(f, "{e}"),
         }
     }
-}
-
-/// Reads one frame of at most `limit` bytes and decodes it.
-pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read, limit: u32) -> Result<T, FrameError> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len[..1]) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
-        Err(e) => return Err(FrameError::Io(e)),
-    }
-    r.read_exact(&mut len[1..]).map_err(FrameError::Io)?;
-    let len = u32::from_le_bytes(len);
-    if len > limit {
-        return Err(FrameError::TooLarge { len, limit });
-    }
-    // Memory follows the bytes that arrive, not the length a peer claims:
-    // a forged length costs at most the first read's buffer.
-    let mut body = Vec::with_capacity((len as usize).min(FIRST_READ_BYTES));
-    r.take(u64::from(len)).read_to_end(&mut body).map_err(FrameError::Io)?;
-    if body.len() < len as usize {
-        let msg = format!("the connection ended {} bytes into a {len}-byte frame", body.len());
-        return Err(FrameError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, msg)));
-    }
-    let (msg, rest) = postcard::take_from_bytes(&body).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(FrameError::Malformed(format!("{} bytes left over after the message", rest.len())));
-    }
-    Ok(msg)
 }
 
 #[cfg(test)]
