@@ -10,29 +10,41 @@
 //! The engine is a library: it never opens a socket and never spawns
 //! anything but its sealer thread. Start at [`Store`].
 
+// The public API: what a program embedding Cairn uses.
 pub mod checkpoint;
-pub mod codec;
 pub mod compact;
-pub mod error;
 pub mod event;
 pub mod framing;
 pub mod fs;
 pub mod index;
 pub mod insights;
-pub mod layout;
 pub mod limits;
-pub mod lock;
-pub mod manifest;
-pub mod memtable;
 pub mod merkle;
 pub mod query;
 pub mod retention;
 pub mod rollup;
-pub mod segment;
-pub mod store;
-pub mod tiles;
-pub mod tree;
 pub mod verify;
+
+// Implementation details.
+mod codec;
+mod error;
+mod layout;
+mod lock;
+mod store;
+mod tree;
+
+// Implementation details that this workspace's own tests, fuzz targets and
+// benchmarks reach into (segment and WAL bytes, the memtable): not API, and
+// free to change.
+#[doc(hidden)]
+pub mod manifest;
+#[doc(hidden)]
+pub mod memtable;
+#[doc(hidden)]
+pub mod segment;
+#[doc(hidden)]
+pub mod tiles;
+#[doc(hidden)]
 pub mod wal;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
@@ -40,4 +52,4 @@ pub use error::{Error, Result};
 pub use event::{parse_event, Event, Rejection};
 pub use index::Attr;
 pub use query::{Order, Page, Query, QueryError};
-pub use store::{ConsistencyProof, Durability, InclusionProof, MemoryUse, Options, Outcome, Stats, Store, StoredEvent};
+pub use store::{Clock, ConsistencyProof, Durability, InclusionProof, MemoryUse, Options, Outcome, Stats, Store, StoredEvent};

@@ -15,7 +15,7 @@ pub const CHUNK_ENTRIES: usize = 256;
 ///
 /// `entries u32 | k u8 | ordinal_bits u8 | zero u16 | chunks × (first_fp
 /// u32, bit_area_offset u32) | bit area`. Entries go in chunks of
-/// [`CHUNK_ENTRIES`]; each chunk's bits start on a byte. In a chunk, the
+/// `CHUNK_ENTRIES`; each chunk's bits start on a byte. In a chunk, the
 /// first entry is its ordinal (`ordinal_bits` bits; its fingerprint is the
 /// chunk's `first_fp`); each next one is the fingerprint's difference from
 /// the previous entry's, Rice-coded with parameter `k` (the quotient
