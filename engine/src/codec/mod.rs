@@ -31,6 +31,12 @@ pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
 /// bytes). The one reader of varints; `put_uvarint` is the one writer.
 #[inline]
 pub fn uvarint_at(b: &[u8]) -> Option<(u64, usize)> {
+    // Most varints are one byte (lengths, gaps, small counts).
+    if let Some(&x) = b.first() {
+        if x < 0x80 {
+            return Some((u64::from(x), 1));
+        }
+    }
     let mut v = 0u64;
     for (i, &byte) in b.iter().enumerate().take(10) {
         let bits = u64::from(byte & 0x7f);
@@ -110,12 +116,14 @@ impl<'a> Reader<'a> {
         self.bytes(n).map(|_| ())
     }
     /// A LEB128 varint of at most 10 bytes that fits a u64.
+    #[inline]
     pub fn uvarint(&mut self) -> Option<u64> {
         let (v, used) = uvarint_at(self.buf.get(self.pos..)?)?;
         self.pos += used;
         Some(v)
     }
     /// A LEB128 varint that fits a u32.
+    #[inline]
     pub fn uvarint_u32(&mut self) -> Option<u32> {
         u32::try_from(self.uvarint()?).ok()
     }

@@ -232,6 +232,7 @@ impl Encoder {
 
     /// Appends a string value (the bytes between its quotes) to the column
     /// of its path and kind; returns the column.
+    #[inline]
     fn write_string(&mut self, path: u64, s: &[u8]) -> u32 {
         match classify(s) {
             Class::Uuid(u) => {
@@ -279,6 +280,7 @@ impl Encoder {
         }
     }
 
+    #[inline]
     fn write_text(&mut self, path: u64, s: &[u8]) -> u32 {
         let col = self.column(path, Kind::Text);
         self.write(col, |d| {
@@ -288,6 +290,7 @@ impl Encoder {
         col
     }
 
+    #[inline]
     fn column(&mut self, path: u64, kind: Kind) -> u32 {
         let key = path ^ (kind as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         if self.recent.is_empty() {

@@ -26,7 +26,8 @@ pub(super) struct Splitter<'a, 'e> {
 
 pub(super) const ROOT: u64 = 0xcbf2_9ce4_8422_2325;
 
-pub(super) fn child(path: u64, key: &[u8]) -> u64 {
+#[inline]
+fn child(path: u64, key: &[u8]) -> u64 {
     // A hash of the parent's hash and the key; a collision only puts two
     // paths' values in one column.
     foldhash::fast::FixedState::with_seed(path).hash_one(key)
@@ -43,17 +44,17 @@ impl<'a> Splitter<'a, '_> {
         Some(())
     }
 
-    pub(super) fn peek(&self) -> Option<u8> {
+    fn peek(&self) -> Option<u8> {
         self.rec.get(self.at).copied()
     }
 
-    pub(super) fn ws(&mut self) {
+    fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.at += 1;
         }
     }
 
-    pub(super) fn expect(&mut self, b: u8) -> Option<()> {
+    fn expect(&mut self, b: u8) -> Option<()> {
         (self.peek()? == b).then(|| self.at += 1)
     }
 
@@ -62,7 +63,7 @@ impl<'a> Splitter<'a, '_> {
     /// one escaped with a backslash, is not JSON; it also keeps zero bytes
     /// (which end a stored value) and marker bytes out of templates and
     /// columns.
-    pub(super) fn string(&mut self) -> Option<&'a [u8]> {
+    fn string(&mut self) -> Option<&'a [u8]> {
         let start = self.at + 1;
         let mut i = start;
         loop {
@@ -77,7 +78,7 @@ impl<'a> Splitter<'a, '_> {
         Some(&self.rec[start..i])
     }
 
-    pub(super) fn value(&mut self, path: u64, depth: usize) -> Option<()> {
+    fn value(&mut self, path: u64, depth: usize) -> Option<()> {
         if depth > RECORD_DEPTH_MAX {
             return None;
         }
@@ -151,7 +152,7 @@ impl<'a> Splitter<'a, '_> {
 
     /// Puts the value at `start..end` in the template: the record's bytes
     /// before it, then its marker (column `col`).
-    pub(super) fn mark(&mut self, start: usize, end: usize, col: u32) {
+    fn mark(&mut self, start: usize, end: usize, col: u32) {
         let t = &mut self.enc.template;
         t.extend_from_slice(&self.rec[self.copied..start]);
         t.push(MARK);
@@ -159,7 +160,7 @@ impl<'a> Splitter<'a, '_> {
         self.copied = end;
     }
 
-    pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
         self.rec[self.at..].starts_with(word).then(|| self.at += word.len())
     }
 }

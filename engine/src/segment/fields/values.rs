@@ -17,6 +17,7 @@ pub(super) enum Class {
 }
 
 /// Classifies a string value (its bytes between the quotes).
+#[inline]
 pub(super) fn classify(s: &[u8]) -> Class {
     if s.len() < 16 {
         return Class::Text;
@@ -77,6 +78,7 @@ pub(super) static CHAR_CLASS: [u8; 256] = {
     t
 };
 
+#[inline]
 pub(super) fn hex_digit(c: u8) -> u8 {
     if c.is_ascii_digit() {
         c - b'0'
@@ -85,6 +87,7 @@ pub(super) fn hex_digit(c: u8) -> u8 {
     }
 }
 
+#[inline]
 pub(super) fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
     if s.len() != 36 {
         return None;
@@ -111,6 +114,7 @@ pub(super) fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
 
 pub(super) const HEX: &[u8; 16] = b"0123456789abcdef";
 
+#[inline]
 pub(super) fn format_uuid(u: &[u8], out: &mut Vec<u8>) {
     for (i, &b) in u.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
@@ -122,6 +126,7 @@ pub(super) fn format_uuid(u: &[u8], out: &mut Vec<u8>) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` with a real date: seconds since the epoch.
+#[inline]
 pub(super) fn parse_time(s: &[u8]) -> Option<i64> {
     if s.len() != 20 || s[4] != b'-' || s[7] != b'-' || s[10] != b'T' || s[13] != b':' || s[16] != b':' || s[19] != b'Z' {
         return None;
@@ -140,6 +145,7 @@ pub(super) fn parse_time(s: &[u8]) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 
+#[inline]
 pub(super) fn format_time(t: i64, out: &mut Vec<u8>) -> Option<()> {
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     let (y, mo, d) = civil_from_days(days);
