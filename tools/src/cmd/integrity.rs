@@ -102,14 +102,11 @@ pub fn verify_local(dir: &Path, opts: &VerifyOptions, quiet: bool) -> Result<(Re
         bail!("{} is not a cairn data directory (no MANIFEST or wal/)", dir.display());
     }
     let started = std::time::Instant::now();
-    let bar = Progress::bytes("verifying", 0, quiet);
-    let mut total_set = false;
+    // The bar appears with the first progress, after the lock is taken: a
+    // directory a server holds gets its error alone.
+    let mut bar: Option<Progress> = None;
     let report = verify_dir_locked(dir, opts, &mut |done, total| {
-        if !total_set {
-            bar.set_length(total);
-            total_set = true;
-        }
-        bar.set_position(done);
+        bar.get_or_insert_with(|| Progress::bytes("verifying", total, quiet)).set_position(done);
     })
     .map_err(|e| match e {
         cairn_engine::Error::Locked { pid, .. } => {
@@ -117,7 +114,9 @@ pub fn verify_local(dir: &Path, opts: &VerifyOptions, quiet: bool) -> Result<(Re
         }
         other => other.into(),
     })?;
-    bar.finish();
+    if let Some(bar) = bar {
+        bar.finish();
+    }
     Ok((report, started.elapsed().as_secs_f64()))
 }
 
@@ -371,11 +370,12 @@ impl VerifyArgs {
                 verify_local(&g.data_dir(), &opts, quiet)?
             }
             Some(_) => {
+                let mut backend = g.open_backend()?;
                 let started = std::time::Instant::now();
                 let bar = Progress::bytes("verifying", 0, quiet);
                 let mut sized = false;
                 let opts = VerifyOptions { checkpoints, public_keys: keys };
-                let report = g.open_backend()?.verify(&opts, &mut |done, total| {
+                let report = backend.verify(&opts, &mut |done, total| {
                     if !sized {
                         bar.set_length(total);
                         sized = true;
