@@ -175,15 +175,34 @@ pub(super) fn count_terms_in(
     if m.is_empty() {
         return Ok(());
     }
+    // `m` is often a run of ordinals (a range that cuts the partition, no
+    // filters): then a term's count is two binary searches of its postings,
+    // not a merge with every ordinal of the run.
+    let run = (m[m.len() - 1] - m[0]) as usize + 1 == m.len();
     let mut post = Vec::new();
     for t in idx.attr_terms(p, by) {
         let t = idx.term(t);
         post.clear();
         t.ordinals(p, &mut post).ok_or_else(|| Error::corruption(&seg.path, seg.footer.index.offset, "index postings: malformed"))?;
-        let n = intersect(&post, m).len() as u64;
+        let n = if run {
+            (post.partition_point(|&o| o <= m[m.len() - 1]) - post.partition_point(|&o| o < m[0])) as u64
+        } else {
+            intersect_count(&post, m)
+        };
         if n > 0 {
             add_count(counts, t.value, n);
         }
     }
     Ok(())
+}
+
+/// How many values two ascending lists share: each of the shorter looked
+/// up in the longer when one is much longer, else one merge.
+fn intersect_count(a: &[u32], b: &[u32]) -> u64 {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.len() * 16 < long.len() {
+        short.iter().filter(|o| long.binary_search(o).is_ok()).count() as u64
+    } else {
+        intersect(a, b).len() as u64
+    }
 }

@@ -18,7 +18,7 @@ use super::{encode_header, BlockMeta, Footer, SEGMENT_VERSION};
 use crate::codec::crc32;
 use crate::error::{Error, Result};
 use crate::index::counters::Counters;
-use crate::index::{partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, ATTR_COUNT, PARTITION_MS, SEQ_GROUP};
+use crate::index::{partition_start, Attr, PartitionBuild, SeqMap, TermOrdinals, ATTR_COUNT, SEQ_GROUP};
 use crate::merkle::{Frontier, Hash};
 
 /// How the blocks are written.
@@ -29,6 +29,8 @@ pub struct BuildOptions {
     pub block_bytes: usize,
     /// A zstd dictionary to compress with (stored in the segment).
     pub dictionary: Option<Vec<u8>>,
+    /// Width of the index's time partitions.
+    pub partition_ms: i64,
 }
 
 /// One partition's terms while it fills.
@@ -64,6 +66,7 @@ pub struct SegmentBuilder<W: Write> {
     in_flight: Option<BlockMeta>,
     block_bytes: usize,
     dictionary: Option<Vec<u8>>,
+    partition_ms: i64,
     buf: BlockBuf,
     blocks: Vec<BlockMeta>,
     ordinal: u32,
@@ -109,6 +112,7 @@ impl<W: Write> SegmentBuilder<W> {
             in_flight: None,
             block_bytes: opts.block_bytes.max(1),
             dictionary: opts.dictionary.clone(),
+            partition_ms: opts.partition_ms,
             buf: BlockBuf::default(),
             blocks: Vec::new(),
             ordinal: 0,
@@ -153,7 +157,7 @@ impl<W: Write> SegmentBuilder<W> {
         self.last_key = Some((time_ms, seq));
         let ord = self.ordinal;
         self.ordinal += 1;
-        let start = partition_start(time_ms, PARTITION_MS);
+        let start = partition_start(time_ms, self.partition_ms);
         if self.open.as_ref().is_none_or(|p| p.start_ms != start) {
             if let Some(p) = self.open.take() {
                 self.parts.push(p.close());
@@ -272,6 +276,7 @@ impl<W: Write> SegmentBuilder<W> {
                 blocks: &self.blocks,
                 ids: std::mem::take(&mut self.ids),
                 frontier_at_end,
+                partition_ms: self.partition_ms,
                 parts: &self.parts,
                 seq_map: &self.seq_map,
                 counters: Some(&self.counters),

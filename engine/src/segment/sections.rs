@@ -6,7 +6,7 @@
 
 use crate::codec::crc32;
 use crate::index::counters::Counters;
-use crate::index::{encode_index, PartitionBuild, SeqMap, PARTITION_MS};
+use crate::index::{encode_index, PartitionBuild, SeqMap};
 use crate::merkle::{Frontier, Hash};
 
 use super::{ids, BlockMeta, Footer, Section, FOOTER_BYTES, SEGMENT_VERSION};
@@ -21,6 +21,8 @@ pub(crate) struct Summary<'a, 'p> {
     pub ids: Vec<(u32, u32)>,
     /// The whole tree's frontier at the segment's end.
     pub frontier_at_end: &'a Frontier,
+    /// The partitions' width, and the partitions.
+    pub partition_ms: i64,
     pub parts: &'a [PartitionBuild<'p>],
     pub seq_map: &'a SeqMap,
     /// Insights counters (index version 3 and later); `None` leaves them to
@@ -53,7 +55,7 @@ pub(crate) fn write_tail(mut s: Summary<'_, '_>, pos: u64, out: &mut Vec<u8>) ->
     s.ids.sort_unstable();
     let id_table = section(out, &mut |o| o.extend_from_slice(&ids::encode_packed(&s.ids, s.count)));
     let frontier = section(out, &mut |o| s.frontier_at_end.nodes().iter().for_each(|h| o.extend_from_slice(h)));
-    let index = section(out, &mut |o| encode_index(PARTITION_MS, s.parts, s.seq_map, s.counters, o));
+    let index = section(out, &mut |o| encode_index(s.partition_ms, s.parts, s.seq_map, s.counters, o));
     let dictionary = s.dictionary.map(|d| section(out, &mut |o| o.extend_from_slice(d)));
     let footer = Footer {
         version: SEGMENT_VERSION,

@@ -104,6 +104,7 @@ pub fn build_segment(input: &SealInput<'_>) -> Result<(Vec<u8>, Footer)> {
             blocks: &blocks,
             ids: id_entries(mem, &order),
             frontier_at_end: input.frontier_at_end,
+            partition_ms: PARTITION_MS,
             parts: &build_partitions(mem, &order),
             seq_map: &seq_map,
             counters: input.counters.then_some(&counters),

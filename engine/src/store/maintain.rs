@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::compact::{self, CompactOptions, CompactReport, RunReport};
 use crate::error::{Error, Result};
-use crate::index::SEQ_GROUP;
+use crate::index::{COMPACTED_PARTITION_MS, SEQ_GROUP};
 use crate::layout::segment_file_name;
 use crate::manifest::SegmentEntry;
 use crate::merkle::Hash;
@@ -53,7 +53,8 @@ impl Store {
             None
         };
         report.dictionary_bytes = dictionary.as_ref().map_or(0, Vec::len);
-        let build = BuildOptions { zstd_level: opts.zstd_level, block_bytes: opts.block_bytes, dictionary };
+        let build =
+            BuildOptions { zstd_level: opts.zstd_level, block_bytes: opts.block_bytes, dictionary, partition_ms: COMPACTED_PARTITION_MS };
         let mut done = 0u64;
         for run in runs {
             if opts.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
