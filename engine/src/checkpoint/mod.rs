@@ -69,6 +69,12 @@ pub struct SignedCheckpoint {
 }
 
 impl SignedCheckpoint {
+    /// Parses a signed checkpoint given by a caller; the error is an
+    /// invalid argument naming it as `what` (e.g. "--checkpoint").
+    pub(crate) fn parse_named(note: &str, what: &str) -> crate::error::Result<SignedCheckpoint> {
+        SignedCheckpoint::parse(note).map_err(|e| crate::error::Error::InvalidArgument(format!("{what}: {e}")))
+    }
+
     /// Parses a signed checkpoint (signatures are not checked here).
     pub fn parse(note: &str) -> Result<SignedCheckpoint, NoteError> {
         let n = Note::parse(note)?;

@@ -11,7 +11,7 @@ use crate::limits::RECORD_BYTES_MAX;
 use crate::segment::cache::BlockCache;
 use crate::segment::reader::Segment;
 
-use super::plan::{confirm_ids, has_terms, intersect, memtable_matches, ordinal_range, rare_filters, segment_matches};
+use super::plan::{confirm_ids, for_each_common, has_terms, intersect, memtable_matches, ordinal_range, rare_filters, segment_matches};
 use super::{Query, QueryError, QueryResult, Snapshot};
 
 /// Counts matching events grouped by `by`, largest first.
@@ -203,6 +203,8 @@ fn intersect_count(a: &[u32], b: &[u32]) -> u64 {
     if short.len() * 16 < long.len() {
         short.iter().filter(|o| long.binary_search(o).is_ok()).count() as u64
     } else {
-        intersect(a, b).len() as u64
+        let mut n = 0;
+        for_each_common(a, b, |_| n += 1);
+        n
     }
 }

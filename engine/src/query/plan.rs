@@ -90,19 +90,25 @@ pub(super) fn ordinal_range(seg: &Segment, cache: &BlockCache, start: i64, end: 
 }
 
 pub(super) fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::with_capacity(a.len().min(b.len())));
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    for_each_common(a, b, |o| out.push(o));
+    out
+}
+
+/// Calls `f` with each value two ascending lists share, in order.
+pub(super) fn for_each_common(a: &[u32], b: &[u32], mut f: impl FnMut(u32)) {
+    let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
-                out.push(a[i]);
+                f(a[i]);
                 i += 1;
                 j += 1;
             }
         }
     }
-    out
 }
 
 /// Ordinals of a segment that may match every filter, ascending, and those

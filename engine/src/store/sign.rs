@@ -20,7 +20,7 @@ impl Store {
     /// signed note `checkpoint`, or a fresh one. Cairnd and the embedded CLI
     /// both answer `prove` with this, so they answer alike.
     pub fn proof_bundles(&self, seq: Option<u64>, event_id: Option<&str>, checkpoint: Option<&str>) -> Result<Vec<String>> {
-        let against = checkpoint.map(|c| parse_note(c, "--checkpoint")).transpose()?;
+        let against = checkpoint.map(|c| SignedCheckpoint::parse_named(c, "--checkpoint")).transpose()?;
         let seqs: Vec<u64> = match (seq, event_id) {
             (Some(s), None) => vec![s],
             (None, Some(id)) => self.get(id)?.iter().map(|e| e.seq).collect(),
@@ -44,8 +44,8 @@ impl Store {
     /// A consistency bundle (JSON) from the signed note `old` to `new` (or
     /// a fresh checkpoint).
     pub fn consistency_bundle(&self, old: &str, new: Option<&str>) -> Result<String> {
-        let old = parse_note(old, "the old checkpoint")?;
-        let new = new.map(|n| parse_note(n, "the new checkpoint")).transpose()?;
+        let old = SignedCheckpoint::parse_named(old, "the old checkpoint")?;
+        let new = new.map(|n| SignedCheckpoint::parse_named(n, "the new checkpoint")).transpose()?;
         let p = self.prove_consistency(&old, new.as_ref())?;
         serde_json::to_string_pretty(&ConsistencyBundle::from_proof(&p)).map_err(|e| Error::InvalidArgument(e.to_string()))
     }
@@ -380,9 +380,4 @@ impl Inner {
         }
         *self.last_checkpoint_at.lock() = Instant::now();
     }
-}
-
-/// A signed checkpoint given as text; `what` names it in the error.
-fn parse_note(note: &str, what: &str) -> Result<SignedCheckpoint> {
-    SignedCheckpoint::parse(note).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
 }

@@ -51,10 +51,7 @@ impl VerifyOptions {
     /// `cairn key export` prints them); the error names the bad one.
     pub fn from_text(checkpoints: &[String], public_keys: &[String]) -> Result<Self> {
         Ok(VerifyOptions {
-            checkpoints: checkpoints
-                .iter()
-                .map(|c| SignedCheckpoint::parse(c).map_err(|e| Error::InvalidArgument(format!("--checkpoint: {e}"))))
-                .collect::<Result<_>>()?,
+            checkpoints: checkpoints.iter().map(|c| SignedCheckpoint::parse_named(c, "--checkpoint")).collect::<Result<_>>()?,
             public_keys: public_keys
                 .iter()
                 .map(|k| Verifier::parse(k).map_err(|e| Error::InvalidArgument(format!("public key: {e}"))))
