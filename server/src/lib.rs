@@ -8,4 +8,5 @@ pub mod client;
 pub mod convert;
 pub mod daemon;
 pub mod protocol;
+pub mod sigv4;
 pub mod tls;
