@@ -267,6 +267,18 @@ impl Client {
         }
     }
 
+    /// Issues an AWS access key pair (access key id, secret) for the
+    /// server's CloudTrail-compatible HTTP API.
+    pub fn create_aws_key(&mut self, role: Role, name: &str) -> Result<(String, String)> {
+        match self.call(RequestBody::CreateAwsKey { role, name: name.to_string() })? {
+            ResponseBody::AwsKey { access_key_id, secret } => Ok((access_key_id, secret)),
+            ResponseBody::Error(e) if e.code == crate::protocol::codes::MALFORMED_FRAME => {
+                bail!("this server predates AWS access keys (it answered {}: {}): upgrade cairnd", e.code, e.message)
+            }
+            other => bail!("unexpected answer to token create --aws: {other:?}"),
+        }
+    }
+
     /// Follows new matching events until `f` returns false or the
     /// connection ends.
     pub fn tail(&mut self, query: WireQuery, from_seq: Option<u64>, mut f: impl FnMut(WireEvent) -> Result<bool>) -> Result<()> {

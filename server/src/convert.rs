@@ -348,3 +348,41 @@ impl From<&InsightsReport> for WireInsightsReport {
         }
     }
 }
+
+/// One event as CloudTrail's LookupEvents returns it, and whether it is an
+/// Insight event. `CloudTrailEvent` is the stored record as a string;
+/// members the record lacks are left out, as CloudTrail leaves them out.
+pub fn lookup_event(e: &StoredEvent) -> (serde_json::Value, bool) {
+    let mut m = serde_json::Map::new();
+    let mut insight = false;
+    if let Ok(v) = cairn_engine::parse_event(&e.record, cairn_engine::limits::RECORD_BYTES_MAX) {
+        let mut put = |k: &str, x: &Option<std::borrow::Cow<'_, str>>| {
+            if let Some(x) = x {
+                m.insert(k.into(), serde_json::Value::String(x.to_string()));
+            }
+        };
+        put("EventId", &v.event_id);
+        put("EventName", &Some(v.event_name.clone()));
+        put("ReadOnly", &v.read_only.map(|b| b.to_string().into()));
+        put("AccessKeyId", &v.access_key_id);
+        put("EventSource", &v.event_source);
+        put("Username", &v.username);
+        let resources: Vec<serde_json::Value> = v
+            .resources
+            .iter()
+            .filter_map(|(t, n)| {
+                let mut r = serde_json::Map::new();
+                if let Some(t) = t {
+                    r.insert("ResourceType".into(), serde_json::Value::String(t.to_string()));
+                }
+                r.insert("ResourceName".into(), serde_json::Value::String(n.as_ref()?.to_string()));
+                Some(serde_json::Value::Object(r))
+            })
+            .collect();
+        m.insert("Resources".into(), serde_json::Value::Array(resources));
+        insight = v.event_category.as_deref() == Some("Insight");
+    }
+    m.insert("EventTime".into(), serde_json::json!(e.time_ms as f64 / 1000.0));
+    m.insert("CloudTrailEvent".into(), serde_json::Value::String(String::from_utf8_lossy(&e.record).into_owned()));
+    (serde_json::Value::Object(m), insight)
+}

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
         }
         let running = start(cfg, shutdown.clone())?;
         println!("cairnd listening on {}", running.addr);
+        if let Some(a) = running.http_addr {
+            println!("cairnd HTTP API (CloudTrail) listening on {a}");
+        }
         while !shutdown.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -10,6 +10,7 @@ mod crash;
 mod fixtures;
 mod fuzz;
 mod golden;
+mod http_api;
 mod ingest_input;
 mod insights;
 mod integrity;

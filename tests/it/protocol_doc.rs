@@ -278,6 +278,7 @@ fn request_variant(b: &RequestBody) -> &'static str {
         RequestBody::Retain { .. } => "Retain",
         RequestBody::Insights { .. } => "Insights",
         RequestBody::Rollup { .. } => "Rollup",
+        RequestBody::CreateAwsKey { .. } => "CreateAwsKey",
     }
 }
 
@@ -305,6 +306,7 @@ fn response_variant(b: &ResponseBody) -> &'static str {
         ResponseBody::Insights(_) => "Insights",
         ResponseBody::Retained(_) => "Retained",
         ResponseBody::RolledUp(_) => "RolledUp",
+        ResponseBody::AwsKey { .. } => "AwsKey",
     }
 }
 

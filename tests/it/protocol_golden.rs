@@ -59,6 +59,7 @@ pub(crate) fn requests() -> Vec<(&'static str, Request)> {
         ),
         ("retain", r(18, RequestBody::Retain { older_than_secs: 86_400, dry_run: false })),
         ("rollup", r(20, RequestBody::Rollup { start_ms: None, end_ms: Some(1_767_225_600_000), dry_run: false })),
+        ("create-aws-key", r(21, RequestBody::CreateAwsKey { role: Role::Read, name: "analyst".into() })),
         (
             "insights",
             r(19, RequestBody::Insights { start_ms: Some(1_767_225_600_000), end_ms: None, backfill: true, sensitivity_milli: Some(6000) }),
@@ -195,6 +196,7 @@ pub(crate) fn responses() -> Vec<(&'static str, Response)> {
         ("insights-reply", r(19, ResponseBody::Insights(insights))),
         ("retained", r(18, ResponseBody::Retained(retained))),
         ("rolled-up", r(20, ResponseBody::RolledUp(rolled))),
+        ("aws-key", r(21, ResponseBody::AwsKey { access_key_id: "CAIRNAAAAAAAAAAAAAAA".into(), secret: "s3cr3t".into() })),
     ]
 }
 

@@ -15,6 +15,8 @@ use crate::common::{cairn_bin, cairnd_bin, nth};
 pub(crate) struct Daemon {
     pub(crate) child: Child,
     pub(crate) addr: String,
+    /// The CloudTrail-compatible HTTP API's address (`--http-listen`).
+    pub(crate) http_addr: Option<String>,
     dir: PathBuf,
 }
 
@@ -33,11 +35,17 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "unexpected first line {line:?}");
-        Daemon { child, addr, dir: dir.to_path_buf() }
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut next_addr = || {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+            assert!(addr.starts_with("127.0.0.1:"), "unexpected line {line:?}");
+            addr
+        };
+        let addr = next_addr();
+        let http_addr = extra.contains(&"--http-listen").then(next_addr);
+        Daemon { child, addr, http_addr, dir: dir.to_path_buf() }
     }
 
     pub(crate) fn admin_token(&self) -> String {

@@ -3,6 +3,14 @@
 //! clients; more are issued with `cairn token create --role ...`. The
 //! daemon stores only SHA-256 hashes, one per line in `<data-dir>/tokens`:
 //! `<role> <sha256 hex> <name>`.
+//!
+//! AWS access keys (for the CloudTrail-compatible HTTP API, signed with
+//! SigV4) are issued by `cairn token create --aws` and kept in
+//! `<data-dir>/aws-keys`, mode 0600, one per line:
+//! `<role> <access key id> <key material hex> <name>`. The key material is
+//! SHA-256("AWS4" + secret) (see `crate::sigv4`): not the secret, but
+//! enough to check (and so to make) signatures, so the file must stay
+//! private, as the tokens' admin file does.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -28,12 +36,32 @@ fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// Bytes from the OS's random source.
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("reading the OS's random source: {e}"))?;
+    Ok(b)
+}
+
 /// 32 bytes from the OS's random source.
 fn random_token() -> Result<String> {
-    let mut b = [0u8; 32];
-    let mut f = fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
-    std::io::Read::read_exact(&mut f, &mut b).context("reading /dev/urandom")?;
-    Ok(format!("{TOKEN_PREFIX}{}", hex::encode(b)))
+    Ok(format!("{TOKEN_PREFIX}{}", hex::encode(random_bytes::<32>()?)))
+}
+
+/// `n` characters drawn uniformly from `alphabet` (at most 256 long).
+fn random_chars(n: usize, alphabet: &[u8]) -> Result<String> {
+    // Bytes at or above the largest multiple of the alphabet's size are
+    // dropped, so every character is equally likely.
+    let limit = 256 - 256 % alphabet.len();
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for b in random_bytes::<64>()? {
+            if (b as usize) < limit && out.len() < n {
+                out.push(alphabet[b as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn write_private(path: &Path, content: &str) -> Result<()> {
@@ -112,10 +140,83 @@ impl Tokens {
     /// Issues a new token; only its hash is kept.
     pub fn create(&self, role: Role, name: &str) -> Result<String> {
         let token = random_token()?;
-        let clean: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
-        self.entries.write().push((role, hash(&token), clean));
+        self.entries.write().push((role, hash(&token), clean_name(name)));
         self.save()?;
         Ok(token)
+    }
+}
+
+/// A label as stored: no control characters, at most 200 characters.
+fn clean_name(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+pub const AWS_KEYS_FILE: &str = "aws-keys";
+/// Access key ids: this prefix and 15 base32 characters (20 in all, as
+/// AWS's own).
+const AWS_KEY_ID_PREFIX: &str = "CAIRN";
+/// Secrets: 64 characters of A-Za-z0-9 (381 bits), long enough that
+/// "AWS4" + secret exceeds the HMAC block and its hash can be stored.
+const AWS_SECRET_CHARS: usize = 64;
+
+/// One AWS access key: its role, id, SigV4 key material, label.
+struct AwsKey {
+    role: Role,
+    id: String,
+    material: [u8; 32],
+    name: String,
+}
+
+/// The AWS access keys cairnd accepts on its HTTP API.
+pub struct AwsKeys {
+    path: PathBuf,
+    entries: RwLock<Vec<AwsKey>>,
+}
+
+impl AwsKeys {
+    /// Loads `<data-dir>/aws-keys` (none yet: no keys).
+    pub fn open(data_dir: &Path) -> Result<AwsKeys> {
+        let path = data_dir.join(AWS_KEYS_FILE);
+        let mut entries = Vec::new();
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                    let at = || format!("{} line {}", path.display(), n + 1);
+                    let mut it = line.splitn(4, ' ');
+                    let (Some(role), Some(id), Some(h), name) = (it.next(), it.next(), it.next(), it.next()) else {
+                        bail!("{}: expected `<role> <access key id> <key material hex> <name>`", at());
+                    };
+                    let role = Role::parse(role).with_context(|| format!("{}: unknown role {role:?}", at()))?;
+                    let mut material = [0u8; 32];
+                    hex::decode_to_slice(h, &mut material).with_context(|| format!("{}: bad key material", at()))?;
+                    entries.push(AwsKey { role, id: id.to_string(), material, name: name.unwrap_or("").to_string() });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        Ok(AwsKeys { path, entries: RwLock::new(entries) })
+    }
+
+    /// The role and SigV4 key material of an access key id.
+    pub fn get(&self, access_key_id: &str) -> Option<(Role, [u8; 32])> {
+        self.entries.read().iter().find(|k| k.id == access_key_id).map(|k| (k.role, k.material))
+    }
+
+    /// Issues a key pair: (access key id, secret). Only the key material
+    /// derived from the secret is kept.
+    pub fn create(&self, role: Role, name: &str) -> Result<(String, String)> {
+        let id = format!("{AWS_KEY_ID_PREFIX}{}", random_chars(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?);
+        let secret = random_chars(AWS_SECRET_CHARS, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")?;
+        let material: [u8; 32] = crate::sigv4::secret_key_material(&secret).try_into().expect("a 68-byte key is hashed to 32");
+        let mut entries = self.entries.write();
+        entries.push(AwsKey { role, id: id.clone(), material, name: clean_name(name) });
+        let text: String = entries.iter().map(|k| format!("{} {} {} {}\n", k.role.name(), k.id, hex::encode(k.material), k.name)).collect();
+        if let Err(e) = write_private(&self.path, &text) {
+            entries.pop();
+            return Err(e);
+        }
+        Ok((id, secret))
     }
 }
 
@@ -145,6 +246,37 @@ mod tests {
         assert!(created2.is_none());
         assert_eq!(t2.check(&ing), Some(Role::Ingest));
         assert!(!fs::read_to_string(dir.join(TOKENS_FILE)).unwrap().contains(&ing));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    // Goal: an AWS key pair is issued with AWS's shapes, survives a reload
+    // with its role, and its secret is not written anywhere; the stored
+    // material signs as the secret does.
+    #[test]
+    fn aws_keys_lifecycle() {
+        let dir = std::env::temp_dir().join(format!("cairn-awskeys-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let keys = AwsKeys::open(&dir).unwrap();
+        assert!(keys.get("CAIRNAAAAAAAAAAAAAAA").is_none());
+        let (id, secret) = keys.create(Role::Read, "analyst laptop").unwrap();
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("CAIRN") && id.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()), "{id}");
+        assert_eq!(secret.len(), 64);
+        let (id2, _) = keys.create(Role::Ingest, "").unwrap();
+        assert_ne!(id, id2);
+        let reloaded = AwsKeys::open(&dir).unwrap();
+        let (role, material) = reloaded.get(&id).unwrap();
+        assert_eq!(role, Role::Read);
+        assert_eq!(reloaded.get(&id2).unwrap().0, Role::Ingest);
+        assert_eq!(material.to_vec(), crate::sigv4::secret_key_material(&secret));
+        let text = fs::read_to_string(dir.join(AWS_KEYS_FILE)).unwrap();
+        assert!(!text.contains(&secret) && text.contains("analyst laptop"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(dir.join(AWS_KEYS_FILE)).unwrap().permissions().mode() & 0o777, 0o600);
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 }

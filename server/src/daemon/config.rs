@@ -34,6 +34,8 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   insecure = false
   tls_cert = \"/etc/cairn/cert.pem\"  # serve TLS (clients: cairn --tls-ca CA.pem)
   tls_key = \"/etc/cairn/key.pem\"
+  http_listen = \"127.0.0.1:7879\"  # CloudTrail's own API for the AWS CLI and SDKs (off by default)
+  http_region = \"us-east-1\"       # refuse SigV4 scopes naming another region (default: any)
 
 Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
 Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
@@ -63,6 +65,15 @@ pub struct Args {
     /// The TLS private key (PEM).
     #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Also serve CloudTrail's own HTTP API (LookupEvents, ...) on this
+    /// address, for the AWS CLI and SDKs: `aws cloudtrail lookup-events
+    /// --endpoint-url http://ADDR`. Requests are signed with SigV4 keys from
+    /// `cairn token create --aws`; TLS and limits are the daemon's [default: off].
+    #[arg(long, env = "CAIRN_HTTP_LISTEN")]
+    http_listen: Option<String>,
+    /// Accept only SigV4 signatures scoped to this region [default: any region].
+    #[arg(long, env = "CAIRN_HTTP_REGION")]
+    http_region: Option<String>,
     /// Most simultaneous connections [default: 256].
     #[arg(long, env = "CAIRN_CONNECTIONS_MAX")]
     connections_max: Option<usize>,
@@ -133,6 +144,8 @@ pub struct FileConfig {
     insights_sensitivity: Option<f64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    http_listen: Option<String>,
+    http_region: Option<String>,
 }
 
 /// An interval setting in seconds: at least 1, or the default.
@@ -210,6 +223,8 @@ fn merge(a: &Args, file: FileConfig) -> anyhow::Result<Config> {
             (None, None) => None,
             _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
         },
+        http_listen: a.http_listen.clone().or(file.http_listen),
+        http_region: a.http_region.clone().or(file.http_region),
     })
 }
 

@@ -36,6 +36,7 @@ pub(super) fn allowed(role: Role, body: &RequestBody) -> bool {
     match body {
         RequestBody::Append { .. } => matches!(role, Role::Ingest | Role::Admin),
         RequestBody::CreateToken { .. }
+        | RequestBody::CreateAwsKey { .. }
         | RequestBody::RotateKey
         | RequestBody::SignDigest { .. }
         | RequestBody::Compact { .. }
@@ -316,6 +317,10 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
         }
         RequestBody::CreateToken { role, name } => match shared.tokens.create(role, &name) {
             Ok(token) => ResponseBody::Token { token },
+            Err(e) => ResponseBody::Error(err(codes::INTERNAL, format!("{e:#}"))),
+        },
+        RequestBody::CreateAwsKey { role, name } => match shared.aws_keys.create(role, &name) {
+            Ok((access_key_id, secret)) => ResponseBody::AwsKey { access_key_id, secret },
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, format!("{e:#}"))),
         },
     };

@@ -12,8 +12,12 @@ use super::background::{insights_loop, maintenance_loop};
 use super::connection::serve;
 use super::Shared;
 
-pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<()> {
+pub(super) fn accept_loop(listener: TcpListener, http: Option<TcpListener>, shared: Arc<Shared>) -> Result<()> {
     let mut workers: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    let http = match http {
+        Some(l) => Some(super::http::spawn(l, shared.clone())?),
+        None => None,
+    };
     let maintenance = {
         let s = shared.clone();
         std::thread::Builder::new().name("cairnd-maintenance".into()).spawn(move || maintenance_loop(&s))?
@@ -49,6 +53,9 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) -> Result<
     tracing::info!("shutting down: finishing in-flight requests");
     for w in workers {
         let _ = w.join();
+    }
+    if let Some(h) = http {
+        let _ = h.join();
     }
     let _ = maintenance.join();
     if let Some(t) = insights {

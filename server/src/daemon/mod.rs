@@ -6,13 +6,15 @@
 //! Files: `listener.rs` (accept loop, background threads started),
 //! `connection.rs` (handshake, request loop), `dispatch.rs` (one request
 //! to the engine and back), `background.rs` (maintenance and Insights
-//! threads), `auth.rs` (tokens and roles), `config.rs` (settings).
+//! threads), `auth.rs` (tokens and roles), `config.rs` (settings),
+//! `http/` (the CloudTrail-compatible HTTP API, `--http-listen`).
 
 pub mod auth;
 mod background;
 pub mod config;
 mod connection;
 mod dispatch;
+mod http;
 mod listener;
 
 pub use dispatch::process_rss;
@@ -29,7 +31,7 @@ use cairn_engine::{Durability, Options, Store};
 
 use cairn_engine::insights::detect::DetectOptions;
 
-use crate::daemon::auth::Tokens;
+use crate::daemon::auth::{AwsKeys, Tokens};
 use crate::protocol::WireError;
 
 /// How cairnd runs. `Config::default()` is the no-configuration setup.
@@ -69,6 +71,10 @@ pub struct Config {
     pub insecure: bool,
     /// TLS certificate chain and private key (PEM); plaintext when absent.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where the CloudTrail-compatible HTTP API listens (off when absent).
+    pub http_listen: Option<String>,
+    /// The only region SigV4 scopes may name (any when absent).
+    pub http_region: Option<String>,
 }
 
 impl Default for Config {
@@ -92,6 +98,8 @@ impl Default for Config {
             insights_sensitivity: DetectOptions::default().sensitivity,
             insecure: false,
             tls: None,
+            http_listen: None,
+            http_region: None,
         }
     }
 }
@@ -100,6 +108,7 @@ struct Shared {
     tls: Option<Arc<rustls::ServerConfig>>,
     store: Store,
     tokens: Tokens,
+    aws_keys: AwsKeys,
     cfg: Config,
     shutdown: Arc<AtomicBool>,
     connections: AtomicUsize,
@@ -113,6 +122,8 @@ struct Shared {
 /// A running server: its address, and how to stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The HTTP API's address, when it listens.
+    pub http_addr: Option<SocketAddr>,
     shutdown: Arc<AtomicBool>,
     accept: std::thread::JoinHandle<Result<()>>,
 }
@@ -140,6 +151,20 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
             "refusing to listen on non-loopback address {addr} without TLS: give --tls-cert and --tls-key, or --insecure to accept plaintext on a trusted network"
         );
     }
+    let http = match &cfg.http_listen {
+        Some(a) => {
+            let l = TcpListener::bind(a).with_context(|| format!("listening for the HTTP API on {a}"))?;
+            let http_addr = l.local_addr()?;
+            if !http_addr.ip().is_loopback() && !cfg.insecure && tls.is_none() {
+                bail!(
+                    "refusing to serve the HTTP API on non-loopback address {http_addr} without TLS: give --tls-cert and --tls-key, or --insecure to accept plaintext on a trusted network"
+                );
+            }
+            Some(l)
+        }
+        None => None,
+    };
+    let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
     let store = Store::open(
         &cfg.data_dir,
         Options {
@@ -156,11 +181,16 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     if let Some(p) = created {
         tracing::info!(path = %p.display(), "created the admin token (mode 0600); `cairn --server {addr}` finds it for a local server");
     }
+    let aws_keys = AwsKeys::open(&cfg.data_dir)?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), durability = ?cfg.durability, tls = cfg.tls.is_some(), "listening");
+    if let Some(a) = http_addr {
+        tracing::info!(addr = %a, keys = %cfg.data_dir.join(auth::AWS_KEYS_FILE).display(), "CloudTrail-compatible HTTP API listening (SigV4; `cairn token create --aws` issues keys)");
+    }
     let shared = Arc::new(Shared {
         tls,
         store,
         tokens,
+        aws_keys,
         cfg,
         shutdown,
         connections: AtomicUsize::new(0),
@@ -170,8 +200,8 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     });
     listener.set_nonblocking(true)?;
     let shutdown = shared.shutdown.clone();
-    let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, shared))?;
-    Ok(Running { addr, shutdown, accept })
+    let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, http, shared))?;
+    Ok(Running { addr, http_addr, shutdown, accept })
 }
 
 fn err(code: &str, message: impl Into<String>) -> WireError {

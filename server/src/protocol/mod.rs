@@ -146,6 +146,10 @@ pub enum RequestBody {
     /// Write the 5-minute rollups of data events whose windows start in
     /// `[start_ms, end_ms]` and are missing (admin); answers `RolledUp`.
     Rollup { start_ms: Option<i64>, end_ms: Option<i64>, dry_run: bool },
+    /// Issue an AWS access key pair for the CloudTrail-compatible HTTP API
+    /// (admin); answers `AwsKey`. Added after version 2's first release; an
+    /// older server answers it `MalformedFrame`.
+    CreateAwsKey { role: Role, name: String },
 }
 
 /// `Compact`'s options (see `cairn compact --help`).
@@ -292,6 +296,12 @@ pub enum ResponseBody {
     Retained(WireRetentionReport),
     /// What `Rollup` wrote (or would write).
     RolledUp(WireRollupReport),
+    /// A new AWS access key pair; the server keeps only key material
+    /// derived from the secret.
+    AwsKey {
+        access_key_id: String,
+        secret: String,
+    },
 }
 
 /// Every error code the server sends (docs/PROTOCOL.md, "Errors").

@@ -131,20 +131,9 @@ pub fn columns(e: &StoredEvent) -> Columns {
 }
 
 /// One event as LookupEvents returns it (`CloudTrailEvent` holds the
-/// stored record as a string).
+/// stored record as a string): the same shape cairnd's HTTP API sends.
 pub fn lookup_json(e: &StoredEvent) -> serde_json::Value {
-    let c = columns(e);
-    serde_json::json!({
-        "EventId": c.event_id,
-        "EventName": c.event_name,
-        "ReadOnly": c.read_only.map(|b| b.to_string()),
-        "AccessKeyId": c.access_key_id,
-        "EventTime": e.time_ms as f64 / 1000.0,
-        "EventSource": c.event_source,
-        "Username": c.username,
-        "Resources": c.resources.iter().map(|(t, n)| serde_json::json!({"ResourceType": t, "ResourceName": n})).collect::<Vec<_>>(),
-        "CloudTrailEvent": String::from_utf8_lossy(&e.record),
-    })
+    cairn_server::convert::lookup_event(e).0
 }
 
 pub const TABLE_HEADER: &str =

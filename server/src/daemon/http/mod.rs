@@ -1,0 +1,356 @@
+//! cairnd's CloudTrail-compatible HTTP API (`--http-listen`): the AWS JSON
+//! 1.1 protocol of CloudTrail (`POST /` with `X-Amz-Target`), authenticated
+//! by AWS Signature Version 4, so the AWS CLI, boto3 and other SDKs work
+//! against cairnd with `--endpoint-url`. docs/HTTP-API.md is the contract.
+//!
+//! hyper serves HTTP/1.1 on a tokio runtime of its own thread (two
+//! workers); engine calls run on tokio's blocking pool so a slow lookup
+//! never stalls the connections. The listener shares the TCP protocol's
+//! TLS configuration, connection limit and idle timeout, and stops with it:
+//! on shutdown it stops accepting, lets each connection finish the request
+//! it is serving, and its thread is joined before the store closes.
+//!
+//! Files: `mod.rs` (listener, connections, authentication, errors),
+//! `cloudtrail.rs` (the operations).
+
+mod cloudtrail;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use sha2::{Digest, Sha256};
+
+use crate::protocol::Role;
+use crate::sigv4;
+
+use super::Shared;
+
+/// Largest request body accepted (PutAuditEvents allows 1 MB of events).
+pub const BODY_BYTES_MAX: usize = 2 << 20;
+/// A request body must arrive within this long once its headers have.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// A TLS handshake must finish within this long.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// CloudTrail's JSON 1.1 operations: `X-Amz-Target` is this, a dot, and
+/// the operation's name.
+pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
+const JSON_1_1: &str = "application/x-amz-json-1.1";
+
+/// Starts the HTTP API's thread on a bound listener; it returns once the
+/// daemon's shutdown flag is set and every connection has finished.
+pub(super) fn spawn(listener: std::net::TcpListener, shared: Arc<Shared>) -> Result<std::thread::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .thread_name("cairnd-http")
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("starting the HTTP API's runtime")?;
+    Ok(std::thread::Builder::new().name("cairnd-http-accept".into()).spawn(move || {
+        if let Err(e) = rt.block_on(accept_loop(listener, shared)) {
+            tracing::error!("the HTTP API stopped: {e:#}");
+        }
+        rt.shutdown_timeout(Duration::from_secs(5));
+    })?)
+}
+
+async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) -> Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let tls = shared.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        // Accept with a short timeout so the shutdown flag is noticed.
+        let accepted = match tokio::time::timeout(Duration::from_millis(100), listener.accept()).await {
+            Err(_) => continue,
+            Ok(Err(e)) => {
+                tracing::warn!("HTTP accept: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            Ok(Ok(a)) => a,
+        };
+        while conns.try_join_next().is_some() {}
+        let (stream, peer) = accepted;
+        conns.spawn(connection(stream, peer, shared.clone(), tls.clone(), stop_rx.clone()));
+    }
+    tracing::info!("HTTP API: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Counts a connection in the daemon-wide count until dropped.
+struct Counted(Arc<Shared>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What every request of a connection needs.
+struct Conn {
+    shared: Arc<Shared>,
+    tls: bool,
+    /// The connection arrived over the daemon's connection limit: its
+    /// requests are answered 503 and it is closed.
+    over_limit: bool,
+    peer: SocketAddr,
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+    let _counted = Counted(shared.clone());
+    let over_limit = n > shared.cfg.connections_max;
+    if over_limit {
+        tracing::warn!(limit = shared.cfg.connections_max, %peer, "HTTP connection over the limit: answering 503");
+    }
+    let _ = stream.set_nodelay(true);
+    let conn = Arc::new(Conn { shared: shared.clone(), tls: tls.is_some(), over_limit, peer });
+    match tls {
+        None => serve(TokioIo::new(stream), conn, stop).await,
+        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => serve(TokioIo::new(s), conn, stop).await,
+            Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        },
+    }
+}
+
+async fn serve<I>(io: I, conn: Arc<Conn>, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let peer = conn.peer;
+    let keep_alive = !conn.over_limit;
+    let idle = conn.shared.cfg.idle_timeout;
+    let svc = hyper::service::service_fn(move |req| {
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(handle(req, conn).await) }
+    });
+    // The header read timeout runs from when the connection waits for a
+    // request's first byte: the idle timeout of a kept-alive connection.
+    let http = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle)
+        .keep_alive(keep_alive)
+        .max_buf_size(64 << 10)
+        .serve_connection(io, svc);
+    let mut http = std::pin::pin!(http);
+    tokio::select! {
+        r = http.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, "HTTP connection ended: {e}");
+            }
+        }
+        // (The watch's guard is dropped at once: it must not live across
+        // the awaits below.)
+        _ = async { drop(stop.wait_for(|s| *s).await) } => {
+            http.as_mut().graceful_shutdown();
+            if let Err(e) = http.await {
+                tracing::debug!(%peer, "HTTP connection ended at shutdown: {e}");
+            }
+        }
+    }
+}
+
+/// An error as AWS's JSON protocols send it: the HTTP status, the error
+/// name (`__type`) and a message.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status: 400, code, message: message.into() }
+    }
+}
+
+impl From<sigv4::AuthError> for ApiError {
+    fn from(e: sigv4::AuthError) -> Self {
+        ApiError { status: e.status, code: e.code, message: e.message }
+    }
+}
+
+/// A random version-4 UUID, AWS's request id shape.
+fn request_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // The id only labels a response; a clock-derived one will do.
+        b = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos().to_le_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+fn respond(status: u16, body: Vec<u8>, request_id: &str, error_type: Option<&str>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-RequestId", v);
+    }
+    if let Some(t) = error_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        h.insert("x-amzn-ErrorType", t);
+    }
+    r
+}
+
+fn error_response(e: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "__type": e.code, "message": e.message });
+    respond(e.status, body.to_string().into_bytes(), request_id, Some(e.code))
+}
+
+/// Which API a request is for, by its path and `X-Amz-Target`.
+enum Route {
+    /// CloudTrail's JSON 1.1 API; the operation's name.
+    CloudTrail(String),
+}
+
+impl Route {
+    fn signing_name(&self) -> &'static str {
+        match self {
+            Route::CloudTrail(_) => "cloudtrail",
+        }
+    }
+}
+
+fn route(req: &Request<Incoming>) -> Result<Route, ApiError> {
+    let unknown =
+        || ApiError::new("UnknownOperationException", format!("{} {} is not an operation of this server", req.method(), req.uri().path()));
+    if req.method() != hyper::Method::POST || req.uri().path() != "/" {
+        return Err(ApiError { status: 404, ..unknown() });
+    }
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).ok_or_else(unknown)?;
+    match target.strip_prefix(TARGET_PREFIX).and_then(|t| t.strip_prefix('.')) {
+        Some(op) if !op.is_empty() => Ok(Route::CloudTrail(op.to_string())),
+        _ => Err(ApiError::new(
+            "UnknownOperationException",
+            format!("unknown X-Amz-Target {target:?}: this server speaks {TARGET_PREFIX}.<Operation>"),
+        )),
+    }
+}
+
+async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<Full<Bytes>> {
+    let rid = request_id();
+    match answer(req, &conn, &rid).await {
+        Ok(body) => respond(200, body, &rid, None),
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(request_id = %rid, peer = %conn.peer, code = e.code, "{}", e.message);
+            } else {
+                tracing::debug!(request_id = %rid, peer = %conn.peer, code = e.code, "{}", e.message);
+            }
+            error_response(&e, &rid)
+        }
+    }
+}
+
+async fn answer(req: Request<Incoming>, conn: &Conn, rid: &str) -> Result<Vec<u8>, ApiError> {
+    if conn.over_limit {
+        let limit = conn.shared.cfg.connections_max;
+        return Err(ApiError {
+            status: 503,
+            code: "ServiceUnavailableException",
+            message: format!("the server's connection limit of {limit} is reached; retry later"),
+        });
+    }
+    let route = route(&req)?;
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = |n: String| ApiError {
+        status: 413,
+        code: "RequestEntityTooLargeException",
+        message: format!("the request body is {n} bytes; the limit is {BODY_BYTES_MAX}"),
+    };
+    if let Some(n) = declared.filter(|n| *n > BODY_BYTES_MAX as u64) {
+        return Err(too_large(n.to_string()));
+    }
+    let (parts, body) = req.into_parts();
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, BODY_BYTES_MAX).collect()).await {
+        Err(_) => {
+            return Err(ApiError::new(
+                "RequestTimeoutException",
+                format!("the request body did not arrive within {} seconds", BODY_READ_TIMEOUT.as_secs()),
+            ))
+        }
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large("more than".into())),
+        Ok(Err(e)) => return Err(ApiError::new("SerializationException", format!("reading the request body: {e}"))),
+        Ok(Ok(b)) => b.to_bytes(),
+    };
+    let (role, access_key_id) = authenticate(&parts, &body, conn, route.signing_name())?;
+    let Route::CloudTrail(op) = route;
+    let shared = conn.shared.clone();
+    tracing::debug!(request_id = %rid, %access_key_id, op = %op, "HTTP API request");
+    tokio::task::spawn_blocking(move || cloudtrail::call(&shared, &op, &cloudtrail::Caller { access_key_id: &access_key_id, role }, &body))
+        .await
+        .unwrap_or_else(|e| Err(ApiError { status: 500, code: "InternalFailure", message: format!("the request's worker failed: {e}") }))
+}
+
+/// Checks the request's SigV4 signature; the role and id of its access key.
+fn authenticate(parts: &hyper::http::request::Parts, body: &[u8], conn: &Conn, service: &str) -> Result<(Role, String), ApiError> {
+    let req = sigv4::HttpRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect(),
+        body_sha256: hex::encode(Sha256::digest(body)),
+    };
+    let Some(p) = sigv4::presented(&req)? else {
+        return Err(ApiError {
+            status: 403,
+            code: "MissingAuthenticationTokenException",
+            message: "Missing Authentication Token: sign requests with AWS Signature Version 4 using a key from `cairn token create --aws`"
+                .into(),
+        });
+    };
+    let unknown = || {
+        tracing::warn!(peer = %conn.peer, access_key_id = %p.access_key_id, "HTTP API: unknown access key");
+        ApiError::new("UnrecognizedClientException", "The security token included in the request is invalid.")
+    };
+    let Some((role, material)) = conn.shared.aws_keys.get(&p.access_key_id) else {
+        return Err(unknown());
+    };
+    if p.security_token.is_some() {
+        return Err(ApiError::new(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid: cairnd issues long-term keys only; unset AWS_SESSION_TOKEN",
+        ));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let want = sigv4::Expect { service, region: conn.shared.cfg.http_region.as_deref(), now, tls: conn.tls };
+    if let Err(e) = sigv4::verify(&req, &p, &material, &want) {
+        tracing::warn!(peer = %conn.peer, access_key_id = %p.access_key_id, code = e.code, "HTTP API: signature refused: {}", e.message);
+        return Err(e.into());
+    }
+    Ok((role, p.access_key_id))
+}
+
+/// The role an operation needs, as `allowed` answers it for the TCP
+/// protocol: admin can do everything.
+pub(super) fn permits(have: Role, need: Role) -> bool {
+    have == Role::Admin || have == need
+}

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Drives cairnd's CloudTrail-compatible HTTP API with the real AWS clients.
+
+boto3 and the AWS CLI (pinned in requirements.txt) talk to a running
+cairnd exactly as they talk to CloudTrail, with only the endpoint changed;
+what they get back is compared with what `cairn lookup` returns over
+Cairn's own protocol. tests/it/http_api.rs starts cairnd, loads the data
+and runs this script; it exits 0 and prints "all N checks passed" when
+every check passes, and 1 naming the failed check otherwise.
+
+    python cloudtrail_api.py --endpoint http://127.0.0.1:PORT \
+        --read-key ID:SECRET --ingest-key ID:SECRET \
+        --cairn path/to/cairn --server 127.0.0.1:PORT --token-file admin.token \
+        --aws path/to/aws
+"""
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import subprocess
+import sys
+import traceback
+from unittest import mock
+
+import boto3
+import botocore
+import botocore.auth
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ARGS = None
+CHECKS = []
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+def client(key=None, secret=None, region="us-east-1", **config):
+    key = key or ARGS.read_key[0]
+    secret = secret or ARGS.read_key[1]
+    return boto3.client(
+        "cloudtrail",
+        endpoint_url=ARGS.endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name=region,
+        # One attempt: a refusal must reach the test, not be retried away.
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+    )
+
+
+def cairn_lookup(*attrs, start=None, end=None, category=None):
+    """Every matching event, newest first, as `cairn lookup` prints them."""
+    cmd = [ARGS.cairn, "--quiet", "--server", ARGS.server, "--token-file", ARGS.token_file, "lookup", "--all", "--output", "json"]
+    for k, v in attrs:
+        cmd += ["--attr", f"{k}={v}"]
+    if start is not None:
+        cmd += ["--start", start]
+    if end is not None:
+        cmd += ["--end", end]
+    if category is not None:
+        cmd += ["--category", category]
+    out = subprocess.run(cmd, check=True, capture_output=True).stdout
+    return json.loads(out)["Events"]
+
+
+def is_insight(e):
+    return json.loads(e["CloudTrailEvent"]).get("eventCategory") == "Insight"
+
+
+def paginate(c, page_size, **kwargs):
+    """Every event through boto3's paginator, checking tokens advance."""
+    events, tokens = [], []
+    pages = c.get_paginator("lookup_events").paginate(PaginationConfig={"PageSize": page_size}, **kwargs)
+    for page in pages:
+        assert len(page["Events"]) <= page_size, f"a page of {len(page['Events'])} events for MaxResults {page_size}"
+        events.extend(page["Events"])
+        if "NextToken" in page:
+            assert page["NextToken"] not in tokens, "a NextToken came back twice"
+            tokens.append(page["NextToken"])
+    return events
+
+
+def comparable(e):
+    """An event as compared: EventTime as float seconds (boto3 parses it to
+    a datetime), every other member as sent."""
+    e = dict(e)
+    t = e["EventTime"]
+    if isinstance(t, datetime.datetime):
+        e["EventTime"] = t.timestamp()
+    return e
+
+
+def ident(e):
+    """What tells events apart: some records have no eventID."""
+    return (e.get("EventId"), e["CloudTrailEvent"])
+
+
+def same_events(got, want, what):
+    want = [e for e in want if not is_insight(e)]
+    g = [comparable(e) for e in got]
+    w = [comparable(e) for e in want]
+    assert [ident(e) for e in g] == [ident(e) for e in w], (
+        f"{what}: {len(g)} events through the HTTP API, {len(w)} from cairn lookup, or another order"
+    )
+    for a, b in zip(g, w):
+        assert a == b, f"{what}: event {a.get('EventId')} differs:\n{a}\n{b}"
+
+
+def expect_error(code, fn, status=None, exception_class=None):
+    try:
+        fn()
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {e}"
+        assert e.response["ResponseMetadata"].get("RequestId"), "no x-amzn-RequestId on the error"
+        if status is not None:
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == status, e.response["ResponseMetadata"]
+        if exception_class is not None:
+            assert type(e).__name__ == exception_class, f"raised as {type(e).__name__}, not {exception_class}"
+        return e
+    raise AssertionError(f"expected {code}, the call succeeded")
+
+
+ALL = []
+
+
+@check
+def every_event_pages_like_cairn_lookup():
+    global ALL
+    ALL = paginate(client(), 50)
+    assert len(ALL) > 100, f"only {len(ALL)} events: the test needs data"
+    same_events(ALL, cairn_lookup(), "all events")
+    # A small page size gives the same events, split differently.
+    assert [ident(e) for e in paginate(client(), 7)] == [ident(e) for e in ALL]
+    assert all(isinstance(e["EventTime"], datetime.datetime) for e in ALL)
+    assert all(isinstance(e["CloudTrailEvent"], str) for e in ALL)
+
+
+def values_of(key):
+    """Up to four values of `key` among the events: the most and least
+    common and two between."""
+    seen = collections.Counter()
+    for e in ALL:
+        if key in ("ResourceType", "ResourceName"):
+            for r in e.get("Resources", []):
+                if r.get(key):
+                    seen[r[key]] += 1
+        elif e.get(key):
+            seen[e[key]] += 1
+    ranked = [v for v, _ in seen.most_common()]
+    if not ranked:
+        return []
+    picks = [ranked[0], ranked[len(ranked) // 3], ranked[len(ranked) // 2], ranked[-1]]
+    return list(dict.fromkeys(picks))
+
+
+@check
+def every_attribute_key_matches_cairn_lookup():
+    c = client()
+    for key in ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId"]:
+        values = values_of(key)
+        assert values, f"no event carries {key}: the test data must cover every key"
+        for v in values:
+            got = paginate(c, 20, LookupAttributes=[{"AttributeKey": key, "AttributeValue": v}])
+            assert got, f"{key}={v}: nothing found"
+            same_events(got, cairn_lookup((key, v)), f"{key}={v}")
+
+
+@check
+def time_ranges_match_cairn_lookup():
+    c = client()
+    times = sorted(e["EventTime"] for e in ALL)
+    start, end = times[len(times) // 4], times[3 * len(times) // 4]
+    iso = lambda t: t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    got = paginate(c, 50, StartTime=start, EndTime=end)
+    same_events(got, cairn_lookup(start=iso(start), end=iso(end)), "time range")
+    # Fractional epoch seconds, as other SDKs send them, are accepted.
+    raw = c.lookup_events(StartTime=start.timestamp() + 0.5, EndTime=end.timestamp() + 0.25, MaxResults=5)
+    assert all(start <= e["EventTime"] <= end + datetime.timedelta(seconds=1) for e in raw["Events"])
+
+
+@check
+def documented_errors_reach_boto3_as_their_classes():
+    c = client()
+    expect_error("InvalidMaxResultsException", lambda: c.lookup_events(MaxResults=99), 400, "InvalidMaxResultsException")
+    expect_error(
+        "InvalidLookupAttributesException",
+        lambda: c.lookup_events(LookupAttributes=[{"AttributeKey": "Bogus", "AttributeValue": "x"}]),
+        400,
+        "InvalidLookupAttributesException",
+    )
+    two = [{"AttributeKey": "EventName", "AttributeValue": "a"}, {"AttributeKey": "Username", "AttributeValue": "b"}]
+    expect_error("InvalidLookupAttributesException", lambda: c.lookup_events(LookupAttributes=two), 400)
+    expect_error("InvalidEventCategoryException", lambda: c.lookup_events(EventCategory="Management"), 400, "InvalidEventCategoryException")
+    insight_user = [{"AttributeKey": "Username", "AttributeValue": "alice"}]
+    expect_error("InvalidLookupAttributesException", lambda: c.lookup_events(EventCategory="insight", LookupAttributes=insight_user))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expect_error(
+        "InvalidTimeRangeException",
+        lambda: c.lookup_events(StartTime=now, EndTime=now - datetime.timedelta(days=1)),
+        400,
+        "InvalidTimeRangeException",
+    )
+    expect_error("InvalidNextTokenException", lambda: c.lookup_events(NextToken="not-a-token"), 400, "InvalidNextTokenException")
+    # A token replayed with other parameters is refused, as CloudTrail does.
+    first = c.lookup_events(MaxResults=1)
+    expect_error(
+        "InvalidNextTokenException",
+        lambda: c.lookup_events(MaxResults=1, NextToken=first["NextToken"], LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "true"}]),
+    )
+    # An operation cairnd does not implement.
+    expect_error("UnknownOperationException", lambda: c.create_trail(Name="t", S3BucketName="b"), 400)
+
+
+@check
+def insight_lookups_need_the_category():
+    c = client()
+    insights = paginate(c, 50, EventCategory="insight")
+    assert insights and all(is_insight(e) for e in insights), "the test data holds Insight events; the Insights lookup must find them"
+    by_name = paginate(c, 50, EventCategory="insight", LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": insights[0]["EventName"]}])
+    assert by_name and all(e["EventName"] == insights[0]["EventName"] for e in by_name)
+    want = cairn_lookup(category="insight")
+    assert [ident(e) for e in insights] == [ident(e) for e in want]
+    assert not any(is_insight(e) for e in ALL), "an Insight event in a lookup without EventCategory"
+
+
+@check
+def signatures_and_roles_are_enforced():
+    read_id, read_secret = ARGS.read_key
+    expect_error("InvalidSignatureException", lambda: client(read_id, read_secret[:-1] + "x").lookup_events(MaxResults=1), 403)
+    expect_error("UnrecognizedClientException", lambda: client("CAIRNAAAAAAAAAAAAAAA", read_secret).lookup_events(MaxResults=1), 400)
+    # A signature made 20 minutes ago (the window is 15).
+    then = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=20)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=then):
+        e = expect_error("InvalidSignatureException", lambda: client().lookup_events(MaxResults=1), 403)
+    assert "Signature expired" in str(e), str(e)
+    ingest_id, ingest_secret = ARGS.ingest_key
+    e = expect_error("AccessDeniedException", lambda: client(ingest_id, ingest_secret).lookup_events(MaxResults=1), 400)
+    assert ingest_id in str(e) and "LookupEvents" in str(e), str(e)
+    unsigned = boto3.client(
+        "cloudtrail",
+        endpoint_url=ARGS.endpoint,
+        region_name="us-east-1",
+        config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}),
+    )
+    expect_error("MissingAuthenticationTokenException", lambda: unsigned.lookup_events(MaxResults=1), 403)
+    # Any region is accepted unless cairnd is told one (--http-region).
+    assert client(region="eu-west-3").lookup_events(MaxResults=1)["Events"]
+    # After every refusal the server still serves.
+    assert len(client().lookup_events(MaxResults=3)["Events"]) == 3
+
+
+def aws(*args):
+    env = dict(os.environ)
+    env.update(
+        AWS_ACCESS_KEY_ID=ARGS.read_key[0],
+        AWS_SECRET_ACCESS_KEY=ARGS.read_key[1],
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+    )
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+    p = subprocess.run([ARGS.aws, "cloudtrail", *args, "--endpoint-url", ARGS.endpoint, "--output", "json"], env=env, capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+@check
+def the_aws_cli_prints_cloudtrails_shape():
+    name = values_of("EventName")[0]
+    code, out, err = aws("lookup-events", "--lookup-attributes", f"AttributeKey=EventName,AttributeValue={name}", "--max-items", "5", "--page-size", "2")
+    assert code == 0, err
+    doc = json.loads(out)
+    want = [e for e in cairn_lookup(("EventName", name)) if not is_insight(e)]
+    assert [ident(e) for e in doc["Events"]] == [ident(e) for e in want[:5]]
+    for e, w in zip(doc["Events"], want):
+        assert set(e) == set(w), f"members {sorted(e)} against {sorted(w)}"
+        assert e["CloudTrailEvent"] == w["CloudTrailEvent"]
+        assert isinstance(e["EventTime"], (int, float)) or "T" in str(e["EventTime"])
+    if len(want) > 5:
+        assert "NextToken" in doc, "the CLI's NextToken is missing though more events match"
+        code, out, err = aws(
+            "lookup-events",
+            "--lookup-attributes",
+            f"AttributeKey=EventName,AttributeValue={name}",
+            "--max-items",
+            "5",
+            "--starting-token",
+            doc["NextToken"],
+        )
+        assert code == 0, err
+        assert [ident(e) for e in json.loads(out)["Events"]] == [ident(e) for e in want[5:10]]
+    code, out, err = aws("lookup-events", "--max-results", "99")
+    assert code != 0 and "InvalidMaxResultsException" in err, (code, err)
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--read-key", required=True, type=lambda s: tuple(s.split(":", 1)))
+    p.add_argument("--ingest-key", required=True, type=lambda s: tuple(s.split(":", 1)))
+    p.add_argument("--cairn", required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--token-file", required=True)
+    p.add_argument("--aws", required=True)
+    ARGS = p.parse_args()
+    for fn in CHECKS:
+        try:
+            fn()
+        except Exception:
+            print(f"FAILED: {fn.__name__}")
+            traceback.print_exc(file=sys.stdout)
+            return 1
+        print(f"ok: {fn.__name__}")
+    print(f"all {len(CHECKS)} checks passed (boto3 {boto3.__version__}, botocore {botocore.__version__})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
