@@ -270,12 +270,33 @@ impl Client {
     /// Issues an AWS access key pair (access key id, secret) for the
     /// server's CloudTrail-compatible HTTP API.
     pub fn create_aws_key(&mut self, role: Role, name: &str) -> Result<(String, String)> {
-        match self.call(RequestBody::CreateAwsKey { role, name: name.to_string() })? {
+        match self.call(RequestBody::CreateAwsKey { role, name: name.to_string() }).map_err(|e| newer_request(e, "AWS access keys"))? {
             ResponseBody::AwsKey { access_key_id, secret } => Ok((access_key_id, secret)),
-            ResponseBody::Error(e) if e.code == crate::protocol::codes::MALFORMED_FRAME => {
-                bail!("this server predates AWS access keys (it answered {}: {}): upgrade cairnd", e.code, e.message)
-            }
             other => bail!("unexpected answer to token create --aws: {other:?}"),
+        }
+    }
+
+    /// Makes a PutAuditEvents channel.
+    pub fn create_channel(
+        &mut self,
+        name: &str,
+        external_id: Option<String>,
+        allowed_keys: Vec<String>,
+        account_id: Option<String>,
+        region: Option<String>,
+    ) -> Result<crate::protocol::WireChannel> {
+        let body = RequestBody::CreateChannel { name: name.into(), external_id, allowed_keys, account_id, region };
+        match self.call(body).map_err(|e| newer_request(e, "channels"))? {
+            ResponseBody::Channel(c) => Ok(c),
+            other => bail!("unexpected answer to channel create: {other:?}"),
+        }
+    }
+
+    /// Every PutAuditEvents channel.
+    pub fn list_channels(&mut self) -> Result<Vec<crate::protocol::WireChannel>> {
+        match self.call(RequestBody::ListChannels).map_err(|e| newer_request(e, "channels"))? {
+            ResponseBody::Channels { channels } => Ok(channels),
+            other => bail!("unexpected answer to channel list: {other:?}"),
         }
     }
 
@@ -311,5 +332,16 @@ impl Client {
                 other => bail!("unexpected answer to export: {other:?}"),
             }
         }
+    }
+}
+
+/// A request added after version 2's first release, refused by an older
+/// server as a malformed frame: say so.
+fn newer_request(e: anyhow::Error, what: &str) -> anyhow::Error {
+    match e.downcast_ref::<ServerError>() {
+        Some(se) if se.code == crate::protocol::codes::MALFORMED_FRAME => {
+            anyhow!("this server predates {what} (it answered {}: {}): upgrade cairnd", se.code, se.message)
+        }
+        _ => e,
     }
 }

@@ -81,8 +81,12 @@ fn aws_key(d: &Daemon, role: &str) -> String {
 // what `cairn lookup` gets (every attribute key, time ranges, paging,
 // Insights), CloudTrail's error classes for bad requests, and refusals for
 // a wrong secret, an expired signature, an unknown key, an unsigned
-// request and the wrong role; the server keeps serving throughout. The data
-// is the real records in tests/fixtures/cloudtrail and generated ones.
+// request and the wrong role; PutAuditEvents reports each event's success
+// or CloudTrail's error code, stores the sent eventData byte for byte
+// (`cairn get`), visible to LookupEvents, and enforces its channel's
+// external ID and senders; channels are made, listed and read through the
+// API; the server keeps serving throughout. The data is the real records
+// in tests/fixtures/cloudtrail and generated ones.
 #[test]
 fn aws_clients_work_against_cairnd() {
     let env = pyenv();
@@ -106,6 +110,14 @@ fn aws_clients_work_against_cairnd() {
     }
     let read = aws_key(&d, "read");
     let ingest = aws_key(&d, "ingest");
+    let admin = aws_key(&d, "admin");
+    let channel = |args: &[&str]| {
+        let (code, out, err) = d.cli(&[&["channel", "create"], args].concat());
+        assert_eq!(code, 0, "{err}");
+        String::from_utf8(out).unwrap().trim().to_string()
+    };
+    let open = channel(&["door-logs", "--external-id", "site-7", "--account-id", "111122223333"]);
+    let restricted = channel(&["vault", "--allow", read.split_once(':').unwrap().0]);
     let token_file = dir.path().join("admin.token");
     let out = Command::new(env.join("bin/python"))
         .arg(repo().join("tests/python/cloudtrail_api.py"))
@@ -116,11 +128,13 @@ fn aws_clients_work_against_cairnd() {
         .arg(&token_file)
         .arg("--aws")
         .arg(env.join("bin/aws"))
+        .args(["--admin-key", &admin, "--channel", &open, "--restricted-channel", &restricted, "--workdir"])
+        .arg(dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the AWS clients' checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("all 7 checks passed"), "{stdout}");
+    assert!(stdout.contains("all 10 checks passed"), "{stdout}");
     // The secrets were never written to the data directory or its logs.
     let keys = std::fs::read_to_string(dir.path().join("aws-keys")).unwrap();
     for k in [&read, &ingest] {

@@ -279,6 +279,8 @@ fn request_variant(b: &RequestBody) -> &'static str {
         RequestBody::Insights { .. } => "Insights",
         RequestBody::Rollup { .. } => "Rollup",
         RequestBody::CreateAwsKey { .. } => "CreateAwsKey",
+        RequestBody::CreateChannel { .. } => "CreateChannel",
+        RequestBody::ListChannels => "ListChannels",
     }
 }
 
@@ -307,6 +309,8 @@ fn response_variant(b: &ResponseBody) -> &'static str {
         ResponseBody::Retained(_) => "Retained",
         ResponseBody::RolledUp(_) => "RolledUp",
         ResponseBody::AwsKey { .. } => "AwsKey",
+        ResponseBody::Channel(_) => "Channel",
+        ResponseBody::Channels { .. } => "Channels",
     }
 }
 

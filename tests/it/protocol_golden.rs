@@ -26,6 +26,19 @@ fn query() -> WireQuery {
     }
 }
 
+fn channel() -> cairn_server::protocol::WireChannel {
+    cairn_server::protocol::WireChannel {
+        arn: "arn:aws:cloudtrail:eu-west-1:000000000000:channel/c1".into(),
+        name: "door-logs".into(),
+        source: "Custom".into(),
+        external_id: Some("ext".into()),
+        allowed_keys: vec![],
+        account_id: Some("111122223333".into()),
+        region: "eu-west-1".into(),
+        created_ms: 1_767_225_600_000,
+    }
+}
+
 fn event() -> WireEvent {
     WireEvent { seq: 42, ingest_ms: 1_767_225_601_234, time_ms: 1_767_225_600_000, record: br#"{"eventID":"e1"}"#.to_vec() }
 }
@@ -60,6 +73,20 @@ pub(crate) fn requests() -> Vec<(&'static str, Request)> {
         ("retain", r(18, RequestBody::Retain { older_than_secs: 86_400, dry_run: false })),
         ("rollup", r(20, RequestBody::Rollup { start_ms: None, end_ms: Some(1_767_225_600_000), dry_run: false })),
         ("create-aws-key", r(21, RequestBody::CreateAwsKey { role: Role::Read, name: "analyst".into() })),
+        (
+            "create-channel",
+            r(
+                22,
+                RequestBody::CreateChannel {
+                    name: "door-logs".into(),
+                    external_id: Some("ext".into()),
+                    allowed_keys: vec!["CAIRNAAAAAAAAAAAAAAA".into()],
+                    account_id: None,
+                    region: Some("eu-west-1".into()),
+                },
+            ),
+        ),
+        ("list-channels", r(23, RequestBody::ListChannels)),
         (
             "insights",
             r(19, RequestBody::Insights { start_ms: Some(1_767_225_600_000), end_ms: None, backfill: true, sensitivity_milli: Some(6000) }),
@@ -197,6 +224,8 @@ pub(crate) fn responses() -> Vec<(&'static str, Response)> {
         ("retained", r(18, ResponseBody::Retained(retained))),
         ("rolled-up", r(20, ResponseBody::RolledUp(rolled))),
         ("aws-key", r(21, ResponseBody::AwsKey { access_key_id: "CAIRNAAAAAAAAAAAAAAA".into(), secret: "s3cr3t".into() })),
+        ("channel", r(22, ResponseBody::Channel(channel()))),
+        ("channels", r(23, ResponseBody::Channels { channels: vec![channel()] })),
     ]
 }
 

@@ -15,7 +15,9 @@ every check passes, and 1 naming the failed check otherwise.
 """
 
 import argparse
+import base64
 import collections
+import hashlib
 import datetime
 import json
 import os
@@ -255,6 +257,135 @@ def signatures_and_roles_are_enforced():
     assert len(client().lookup_events(MaxResults=3)["Events"]) == 3
 
 
+def data_client(key=None, secret=None):
+    key = key or ARGS.ingest_key[0]
+    secret = secret or ARGS.ingest_key[1]
+    return boto3.client(
+        "cloudtrail-data",
+        endpoint_url=ARGS.endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def audit_event(uid, name="OpenDoor", **extra):
+    """An on-premises event as CloudTrail Lake's integration schema has it."""
+    data = {
+        "version": "1.0",
+        "userIdentity": {"type": "CardHolder", "principalId": f"badge-{uid}", "details": {"site": "Lyon"}},
+        "userAgent": "door-controller/2.1",
+        "eventSource": "doors.example.com",
+        "eventName": name,
+        "eventTime": "2026-11-30T08:15:%02dZ" % (int(uid) % 60),
+        "UID": f"uid-{uid}",
+        "requestParameters": {"door": f"B{uid}", "note": "caf\u00e9 \"quoted\""},
+        "sourceIPAddress": "10.1.2.3",
+        "recipientAccountId": "111122223333",
+    }
+    data.update(extra)
+    # Odd spacing on purpose: the stored eventData must keep these bytes.
+    return json.dumps(data, separators=(", ", " : "), ensure_ascii=False)
+
+
+def checksum(text):
+    return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+def cairn_get(event_id):
+    cmd = [ARGS.cairn, "--quiet", "--server", ARGS.server, "--token-file", ARGS.token_file, "get", event_id]
+    return subprocess.run(cmd, check=True, capture_output=True).stdout
+
+
+@check
+def put_audit_events_reports_each_event():
+    d = data_client()
+    good = [audit_event(i) for i in (1, 2, 3)]
+    events = [
+        {"id": "good-1", "eventData": good[0]},
+        {"id": "good-2", "eventData": good[1], "eventDataChecksum": checksum(good[1])},
+        {"id": "good-3", "eventData": good[2]},
+        {"id": "bad-checksum", "eventData": audit_event(4), "eventDataChecksum": checksum("something else")},
+        {"id": "oversize", "eventData": audit_event(5, requestParameters={"blob": "x" * (101 * 1024)})},
+        {"id": "no-name", "eventData": json.dumps({k: v for k, v in json.loads(audit_event(6)).items() if k != "eventName"})},
+        {"id": "not-json", "eventData": "{this is not json"},
+        {"id": "long-field", "eventData": audit_event(7, eventName="N" * 1025)},
+        {"id": "bad-ip", "eventData": audit_event(8, sourceIPAddress="10.0.0.999")},
+    ]
+    r = d.put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=events)
+    ok = {s["id"]: s["eventID"] for s in r["successful"]}
+    failed = {f["id"]: f["errorCode"] for f in r["failed"]}
+    assert set(ok) == {"good-1", "good-2", "good-3"}, r
+    assert failed == {
+        "bad-checksum": "InvalidChecksum",
+        "oversize": "FieldTooLong",
+        "no-name": "FieldNotFound",
+        "not-json": "InvalidData",
+        "long-field": "FieldTooLong",
+        "bad-ip": "InvalidData",
+    }, failed
+    assert all(f["errorMessage"] for f in r["failed"])
+    for (id_, event_id), text in zip(sorted(ok.items()), good):
+        record = cairn_get(event_id)
+        assert (b'"eventData":' + text.encode("utf-8") + b"}") in record, f"{id_}: eventData not stored byte for byte:\n{record[:400]}"
+        stored = json.loads(record)
+        assert stored["eventCategory"] == "ActivityAuditLog" and stored["eventType"] == "ActivityLog", stored
+        assert stored["eventID"] == event_id and stored["metadata"]["channelARN"] == ARGS.channel, stored
+        assert stored["recipientAccountId"] == "111122223333"
+    # LookupEvents sees them, with the sender as Username.
+    found = paginate(client(), 50, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "OpenDoor"}])
+    assert {e["EventId"] for e in found} >= set(ok.values()), found
+    assert {e["Username"] for e in found if e["EventId"] == ok["good-1"]} == {"badge-1"}
+
+
+@check
+def put_audit_events_call_errors():
+    d = data_client()
+    one = [{"id": "a", "eventData": audit_event(9)}]
+    expect_error(
+        "DuplicatedAuditEventId",
+        lambda: d.put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=one + one),
+        400,
+        "DuplicatedAuditEventId",
+    )
+    expect_error("ChannelInsufficientPermission", lambda: d.put_audit_events(channelArn=ARGS.channel, auditEvents=one), 400, "ChannelInsufficientPermission")
+    expect_error("ChannelInsufficientPermission", lambda: d.put_audit_events(channelArn=ARGS.restricted_channel, auditEvents=one))
+    missing = ARGS.channel.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
+    expect_error("ChannelNotFound", lambda: d.put_audit_events(channelArn=missing, auditEvents=one), 400, "ChannelNotFound")
+    expect_error("InvalidChannelARN", lambda: d.put_audit_events(channelArn="door-logs", auditEvents=one), 400, "InvalidChannelARN")
+    many = [{"id": f"e{i}", "eventData": audit_event(i)} for i in range(101)]
+    expect_error("ValidationException", lambda: d.put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=many))
+    # A read key may not send; an admin key may, to a channel open to any key.
+    read = data_client(*ARGS.read_key)
+    expect_error("AccessDeniedException", lambda: read.put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=one))
+    wrong = data_client(ARGS.ingest_key[0], "x" * 64)
+    expect_error("InvalidSignatureException", lambda: wrong.put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=one), 403)
+    r = data_client(*ARGS.admin_key).put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=one)
+    assert [s["id"] for s in r["successful"]] == ["a"] and r["failed"] == [], r
+
+
+@check
+def channels_through_the_cloudtrail_api():
+    admin = client(*ARGS.admin_key)
+    made = admin.create_channel(Name="badge-readers", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": "cairn"}])
+    assert made["ChannelArn"].startswith("arn:aws:cloudtrail:") and ":channel/" in made["ChannelArn"], made
+    expect_error(
+        "ChannelAlreadyExistsException",
+        lambda: admin.create_channel(Name="badge-readers", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": "cairn"}]),
+        400,
+        "ChannelAlreadyExistsException",
+    )
+    expect_error("AccessDeniedException", lambda: client().create_channel(Name="nope", Source="Custom", Destinations=[{"Type": "EVENT_DATA_STORE", "Location": "cairn"}]))
+    names = {c["Name"]: c["ChannelArn"] for c in client().list_channels()["Channels"]}
+    assert names.get("badge-readers") == made["ChannelArn"] and names.get("door-logs") == ARGS.channel, names
+    r = data_client().put_audit_events(channelArn=made["ChannelArn"], auditEvents=[{"id": "x1", "eventData": audit_event(11, name="Swipe")}])
+    got = client().get_channel(Channel=made["ChannelArn"])
+    assert got["IngestionStatus"]["LatestIngestionSuccessEventID"] == r["successful"][0]["eventID"], got
+    assert got["Destinations"][0]["Type"] == "EVENT_DATA_STORE"
+    expect_error("ChannelNotFoundException", lambda: client().get_channel(Channel=made["ChannelArn"] + "0"), 400, "ChannelNotFoundException")
+
+
 def aws(*args):
     env = dict(os.environ)
     env.update(
@@ -266,14 +397,14 @@ def aws(*args):
     )
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
-    p = subprocess.run([ARGS.aws, "cloudtrail", *args, "--endpoint-url", ARGS.endpoint, "--output", "json"], env=env, capture_output=True, text=True)
+    p = subprocess.run([ARGS.aws, *args, "--endpoint-url", ARGS.endpoint, "--output", "json"], env=env, capture_output=True, text=True)
     return p.returncode, p.stdout, p.stderr
 
 
 @check
 def the_aws_cli_prints_cloudtrails_shape():
     name = values_of("EventName")[0]
-    code, out, err = aws("lookup-events", "--lookup-attributes", f"AttributeKey=EventName,AttributeValue={name}", "--max-items", "5", "--page-size", "2")
+    code, out, err = aws("cloudtrail", "lookup-events", "--lookup-attributes", f"AttributeKey=EventName,AttributeValue={name}", "--max-items", "5", "--page-size", "2")
     assert code == 0, err
     doc = json.loads(out)
     want = [e for e in cairn_lookup(("EventName", name)) if not is_insight(e)]
@@ -285,6 +416,7 @@ def the_aws_cli_prints_cloudtrails_shape():
     if len(want) > 5:
         assert "NextToken" in doc, "the CLI's NextToken is missing though more events match"
         code, out, err = aws(
+            "cloudtrail",
             "lookup-events",
             "--lookup-attributes",
             f"AttributeKey=EventName,AttributeValue={name}",
@@ -295,8 +427,21 @@ def the_aws_cli_prints_cloudtrails_shape():
         )
         assert code == 0, err
         assert [ident(e) for e in json.loads(out)["Events"]] == [ident(e) for e in want[5:10]]
-    code, out, err = aws("lookup-events", "--max-results", "99")
+    code, out, err = aws("cloudtrail", "lookup-events", "--max-results", "99")
     assert code != 0 and "InvalidMaxResultsException" in err, (code, err)
+    # cloudtrail-data through the CLI, with the events in a file.
+    path = os.path.join(ARGS.workdir, "events.json")
+    with open(path, "w") as f:
+        json.dump([{"id": "cli-1", "eventData": audit_event(21, name="CloseDoor")}], f)
+    env_key = ARGS.read_key
+    ARGS.read_key = ARGS.ingest_key
+    try:
+        code, out, err = aws("cloudtrail-data", "put-audit-events", "--channel-arn", ARGS.channel, "--external-id", "site-7", "--audit-events", f"file://{path}")
+    finally:
+        ARGS.read_key = env_key
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["id"] for s in doc["successful"]] == ["cli-1"] and doc["failed"] == [], doc
 
 
 def main():
@@ -309,6 +454,10 @@ def main():
     p.add_argument("--server", required=True)
     p.add_argument("--token-file", required=True)
     p.add_argument("--aws", required=True)
+    p.add_argument("--admin-key", required=True, type=lambda s: tuple(s.split(":", 1)))
+    p.add_argument("--channel", required=True, help="a channel's ARN, open to any ingest key, with external ID site-7")
+    p.add_argument("--restricted-channel", required=True, help="a channel's ARN that the ingest key may not send to")
+    p.add_argument("--workdir", required=True)
     ARGS = p.parse_args()
     for fn in CHECKS:
         try:

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cairn_tools::cmd::{
-    bench, compact, count, export, gen, get, ingest, insights, integrity, key, lookup, retention, stats, tail, token, Global,
+    bench, channel, compact, count, export, gen, get, ingest, insights, integrity, key, lookup, retention, stats, tail, token, Global,
 };
 use clap::{Parser, Subcommand};
 
@@ -52,6 +52,7 @@ enum Command {
     VerifyExport(export::VerifyExportArgs),
     Tail(tail::TailArgs),
     Token(token::TokenArgs),
+    Channel(channel::ChannelArgs),
     Stats(stats::StatsArgs),
     Gen(gen::GenArgs),
     Compact(compact::CompactArgs),
@@ -91,6 +92,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::VerifyExport(a) => a.run(),
         Command::Tail(a) => a.run(g),
         Command::Token(a) => a.run(g),
+        Command::Channel(a) => a.run(g),
         Command::Stats(a) => a.run(g),
         Command::Gen(a) => a.run(),
         Command::Compact(a) => a.run(g),

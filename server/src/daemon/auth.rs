@@ -64,7 +64,7 @@ fn random_chars(n: usize, alphabet: &[u8]) -> Result<String> {
     Ok(out)
 }
 
-fn write_private(path: &Path, content: &str) -> Result<()> {
+pub(super) fn write_private(path: &Path, content: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut opts = OpenOptions::new();
     opts.write(true).create(true).truncate(true);

@@ -16,8 +16,9 @@ use cairn_engine::{Attr, Order, Outcome, Query, StoredEvent};
 use crate::convert::wire_stats;
 use crate::protocol::{codes, Request, RequestBody, ResponseBody, Role, WireError, WireEvent, WireOutcome, WireProcess};
 
+use super::channels::NewChannel;
 use super::connection::{client_gone, send, Io};
-use super::{err, Shared};
+use super::{err, now_ms, Shared, DEFAULT_REGION};
 
 /// This process's resident set size and its peak, from /proc on Linux.
 pub fn process_rss() -> (Option<u64>, Option<u64>) {
@@ -37,6 +38,7 @@ pub(super) fn allowed(role: Role, body: &RequestBody) -> bool {
         RequestBody::Append { .. } => matches!(role, Role::Ingest | Role::Admin),
         RequestBody::CreateToken { .. }
         | RequestBody::CreateAwsKey { .. }
+        | RequestBody::CreateChannel { .. }
         | RequestBody::RotateKey
         | RequestBody::SignDigest { .. }
         | RequestBody::Compact { .. }
@@ -323,6 +325,14 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
             Ok((access_key_id, secret)) => ResponseBody::AwsKey { access_key_id, secret },
             Err(e) => ResponseBody::Error(err(codes::INTERNAL, format!("{e:#}"))),
         },
+        RequestBody::CreateChannel { name, external_id, allowed_keys, account_id, region } => {
+            let new = NewChannel { name, external_id, allowed_keys, account_id, region, source: None };
+            match shared.channels.create(new, shared.cfg.http_region.as_deref().unwrap_or(DEFAULT_REGION), now_ms()) {
+                Ok(c) => ResponseBody::Channel((&c).into()),
+                Err(e) => ResponseBody::Error(err(codes::INVALID_PARAMETER, format!("{}: {}", e.code, e.message))),
+            }
+        }
+        RequestBody::ListChannels => ResponseBody::Channels { channels: shared.channels.list().iter().map(Into::into).collect() },
     };
     Ok(reply(w, body)?)
 }

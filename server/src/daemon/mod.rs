@@ -11,6 +11,7 @@
 
 pub mod auth;
 mod background;
+pub mod channels;
 pub mod config;
 mod connection;
 mod dispatch;
@@ -109,6 +110,7 @@ struct Shared {
     store: Store,
     tokens: Tokens,
     aws_keys: AwsKeys,
+    channels: channels::Channels,
     cfg: Config,
     shutdown: Arc<AtomicBool>,
     connections: AtomicUsize,
@@ -182,6 +184,7 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
         tracing::info!(path = %p.display(), "created the admin token (mode 0600); `cairn --server {addr}` finds it for a local server");
     }
     let aws_keys = AwsKeys::open(&cfg.data_dir)?;
+    let channels = channels::Channels::open(&cfg.data_dir)?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), durability = ?cfg.durability, tls = cfg.tls.is_some(), "listening");
     if let Some(a) = http_addr {
         tracing::info!(addr = %a, keys = %cfg.data_dir.join(auth::AWS_KEYS_FILE).display(), "CloudTrail-compatible HTTP API listening (SigV4; `cairn token create --aws` issues keys)");
@@ -191,6 +194,7 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
         store,
         tokens,
         aws_keys,
+        channels,
         cfg,
         shutdown,
         connections: AtomicUsize::new(0),
@@ -202,6 +206,15 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     let shutdown = shared.shutdown.clone();
     let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, http, shared))?;
     Ok(Running { addr, http_addr, shutdown, accept })
+}
+
+/// The region named where none is configured (`--http-region`): channel
+/// ARNs and stored integration events' `awsRegion`.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// The wall clock in unix milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn err(code: &str, message: impl Into<String>) -> WireError {

@@ -150,6 +150,30 @@ pub enum RequestBody {
     /// (admin); answers `AwsKey`. Added after version 2's first release; an
     /// older server answers it `MalformedFrame`.
     CreateAwsKey { role: Role, name: String },
+    /// Make a channel for PutAuditEvents (admin); answers `Channel`.
+    /// Added after version 2's first release, as `CreateAwsKey`.
+    CreateChannel {
+        name: String,
+        external_id: Option<String>,
+        allowed_keys: Vec<String>,
+        account_id: Option<String>,
+        region: Option<String>,
+    },
+    /// Every channel (read or admin); answers `Channels`.
+    ListChannels,
+}
+
+/// A PutAuditEvents channel (docs/HTTP-API.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireChannel {
+    pub arn: String,
+    pub name: String,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub allowed_keys: Vec<String>,
+    pub account_id: Option<String>,
+    pub region: String,
+    pub created_ms: i64,
 }
 
 /// `Compact`'s options (see `cairn compact --help`).
@@ -301,6 +325,10 @@ pub enum ResponseBody {
     AwsKey {
         access_key_id: String,
         secret: String,
+    },
+    Channel(WireChannel),
+    Channels {
+        channels: Vec<WireChannel>,
     },
 }
 

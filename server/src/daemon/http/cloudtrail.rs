@@ -8,10 +8,11 @@ use cairn_engine::{Attr, Query};
 use serde_json::{json, Map, Value};
 
 use crate::convert::lookup_event;
+use crate::daemon::channels::{Channel, NewChannel};
 use crate::protocol::Role;
 
 use super::super::Shared;
-use super::{permits, ApiError};
+use super::{ApiError, Caller};
 
 /// LookupEvents' attribute keys, in the model's order.
 pub const LOOKUP_KEYS: [&str; 8] =
@@ -26,13 +27,8 @@ const MAX_RESULTS_MAX: i64 = 50;
 const SCAN_EVENTS_MAX: usize = 10_000;
 
 /// The operations, with the role each needs.
-const OPERATIONS: [(&str, Role); 1] = [("LookupEvents", Role::Read)];
-
-/// Who is calling: the access key's id and role.
-pub(super) struct Caller<'a> {
-    pub access_key_id: &'a str,
-    pub role: Role,
-}
+const OPERATIONS: [(&str, Role); 4] =
+    [("LookupEvents", Role::Read), ("CreateChannel", Role::Admin), ("ListChannels", Role::Read), ("GetChannel", Role::Read)];
 
 /// Runs operation `op` with the request body `body`; the response body.
 pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -43,17 +39,7 @@ pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> R
             format!("{op} is not an operation cairnd implements; it implements {}", known.join(", ")),
         ));
     };
-    if !permits(caller.role, need) {
-        return Err(ApiError::new(
-            "AccessDeniedException",
-            format!(
-                "User: {} (role {}) is not authorized to perform: cloudtrail:{op}; it needs a {} or admin key",
-                caller.access_key_id,
-                caller.role.name(),
-                need.name()
-            ),
-        ));
-    }
+    caller.require(need, &format!("cloudtrail:{op}"))?;
     let input: Value = if body.is_empty() {
         Value::Object(Map::new())
     } else {
@@ -64,6 +50,9 @@ pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> R
     };
     let out = match op {
         "LookupEvents" => lookup_events(shared, &input)?,
+        "CreateChannel" => create_channel(shared, &input)?,
+        "ListChannels" => list_channels(shared, &input)?,
+        "GetChannel" => get_channel(shared, &input)?,
         _ => unreachable!("every operation in OPERATIONS is dispatched"),
     };
     Ok(out.to_string().into_bytes())
@@ -182,4 +171,67 @@ fn lookup_events(shared: &Shared, input: &Map<String, Value>) -> Result<Value, A
         out.insert("NextToken".into(), json!(t));
     }
     Ok(Value::Object(out))
+}
+
+fn epoch_secs(ms: i64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+fn destinations(c: &Channel) -> Value {
+    json!([{"Type": "EVENT_DATA_STORE", "Location": c.destination()}])
+}
+
+/// CreateChannel: a channel for PutAuditEvents into this store. Who may
+/// send and the external ID are set with `cairn channel create` (CloudTrail
+/// sets them with a resource policy).
+fn create_channel(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let name = string(input, "Name")?.ok_or_else(|| ApiError::new("InvalidParameterException", "Name is required"))?;
+    let source = string(input, "Source")?
+        .ok_or_else(|| ApiError::new("InvalidSourceException", "Source is required (Custom for your own events)"))?;
+    match input.get("Destinations") {
+        Some(Value::Array(d)) if d.iter().all(|x| x.get("Type").and_then(Value::as_str) == Some("EVENT_DATA_STORE")) => {}
+        Some(Value::Array(_)) => {
+            return Err(ApiError::new(
+                "InvalidParameterException",
+                "a channel's destination is the store: Destinations may list only EVENT_DATA_STORE",
+            ))
+        }
+        _ => return Err(ApiError::new("InvalidParameterException", "Destinations (a list) is required")),
+    }
+    let new = NewChannel { name: name.into(), source: Some(source.into()), ..Default::default() };
+    let c = shared
+        .channels
+        .create(new, shared.cfg.http_region.as_deref().unwrap_or(super::super::DEFAULT_REGION), super::super::now_ms())
+        .map_err(|e| ApiError::new(e.code, e.message))?;
+    Ok(json!({"ChannelArn": c.arn, "Name": c.name, "Source": c.source, "Destinations": destinations(&c)}))
+}
+
+fn list_channels(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    if string(input, "NextToken")?.is_some() {
+        return Err(ApiError::new("InvalidNextTokenException", "ListChannels answers every channel in one page: there is no next page"));
+    }
+    let channels: Vec<Value> = shared.channels.list().iter().map(|c| json!({"ChannelArn": c.arn, "Name": c.name})).collect();
+    Ok(json!({ "Channels": channels }))
+}
+
+fn get_channel(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let id =
+        string(input, "Channel")?.ok_or_else(|| ApiError::new("ChannelARNInvalidException", "Channel (an ARN or name) is required"))?;
+    let c = shared.channels.find(id).ok_or_else(|| ApiError::new("ChannelNotFoundException", format!("no channel {id}")))?;
+    let s = shared.channels.status(&c.arn);
+    let mut status = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            status.insert(k.into(), v);
+        }
+    };
+    put("LatestIngestionSuccessTime", s.success_ms.map(epoch_secs));
+    put("LatestIngestionSuccessEventID", s.success_event_id.map(Value::String));
+    put("LatestIngestionErrorCode", s.error_code.map(Value::String));
+    put("LatestIngestionAttemptTime", s.attempt_ms.map(epoch_secs));
+    put("LatestIngestionAttemptEventID", s.attempt_event_id.map(Value::String));
+    Ok(json!({
+        "ChannelArn": c.arn, "Name": c.name, "Source": c.source, "Destinations": destinations(&c),
+        "IngestionStatus": Value::Object(status),
+    }))
 }

@@ -11,8 +11,10 @@
 //! it is serving, and its thread is joined before the store closes.
 //!
 //! Files: `mod.rs` (listener, connections, authentication, errors),
-//! `cloudtrail.rs` (the operations).
+//! `cloudtrail.rs` (CloudTrail's operations), `audit.rs` (cloudtrail-data's
+//! PutAuditEvents, REST-JSON on `POST /PutAuditEvents`).
 
+mod audit;
 mod cloudtrail;
 
 use std::convert::Infallible;
@@ -193,8 +195,8 @@ impl From<sigv4::AuthError> for ApiError {
     }
 }
 
-/// A random version-4 UUID, AWS's request id shape.
-fn request_id() -> String {
+/// A random version-4 UUID: request ids, eventIDs, channel ARNs.
+pub(super) fn uuid_v4() -> String {
     let mut b = [0u8; 16];
     if getrandom::getrandom(&mut b).is_err() {
         // The id only labels a response; a clock-derived one will do.
@@ -206,11 +208,11 @@ fn request_id() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
-fn respond(status: u16, body: Vec<u8>, request_id: &str, error_type: Option<&str>) -> Response<Full<Bytes>> {
+fn respond(status: u16, body: Vec<u8>, request_id: &str, error_type: Option<&str>, content_type: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-RequestId", v);
     }
@@ -220,28 +222,46 @@ fn respond(status: u16, body: Vec<u8>, request_id: &str, error_type: Option<&str
     r
 }
 
-fn error_response(e: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+/// AWS's JSON protocols send errors alike: `__type` and `message` in the
+/// body, the type again in `x-amzn-ErrorType` (which REST-JSON clients
+/// read first).
+fn error_response(e: &ApiError, request_id: &str, content_type: &'static str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "__type": e.code, "message": e.message });
-    respond(e.status, body.to_string().into_bytes(), request_id, Some(e.code))
+    respond(e.status, body.to_string().into_bytes(), request_id, Some(e.code), content_type)
 }
 
 /// Which API a request is for, by its path and `X-Amz-Target`.
 enum Route {
     /// CloudTrail's JSON 1.1 API; the operation's name.
     CloudTrail(String),
+    /// cloudtrail-data's PutAuditEvents (REST-JSON).
+    PutAuditEvents,
 }
 
 impl Route {
     fn signing_name(&self) -> &'static str {
         match self {
             Route::CloudTrail(_) => "cloudtrail",
+            Route::PutAuditEvents => "cloudtrail-data",
         }
+    }
+}
+
+/// JSON 1.1 on `/`, plain JSON on REST-JSON paths.
+fn content_type(path: &str) -> &'static str {
+    if path == "/" {
+        JSON_1_1
+    } else {
+        "application/json"
     }
 }
 
 fn route(req: &Request<Incoming>) -> Result<Route, ApiError> {
     let unknown =
         || ApiError::new("UnknownOperationException", format!("{} {} is not an operation of this server", req.method(), req.uri().path()));
+    if req.method() == hyper::Method::POST && req.uri().path() == "/PutAuditEvents" {
+        return Ok(Route::PutAuditEvents);
+    }
     if req.method() != hyper::Method::POST || req.uri().path() != "/" {
         return Err(ApiError { status: 404, ..unknown() });
     }
@@ -256,16 +276,17 @@ fn route(req: &Request<Incoming>) -> Result<Route, ApiError> {
 }
 
 async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<Full<Bytes>> {
-    let rid = request_id();
+    let rid = uuid_v4();
+    let ct = content_type(req.uri().path());
     match answer(req, &conn, &rid).await {
-        Ok(body) => respond(200, body, &rid, None),
+        Ok(body) => respond(200, body, &rid, None, ct),
         Err(e) => {
             if e.status >= 500 {
                 tracing::error!(request_id = %rid, peer = %conn.peer, code = e.code, "{}", e.message);
             } else {
                 tracing::debug!(request_id = %rid, peer = %conn.peer, code = e.code, "{}", e.message);
             }
-            error_response(&e, &rid)
+            error_response(&e, &rid, ct)
         }
     }
 }
@@ -302,12 +323,18 @@ async fn answer(req: Request<Incoming>, conn: &Conn, rid: &str) -> Result<Vec<u8
         Ok(Ok(b)) => b.to_bytes(),
     };
     let (role, access_key_id) = authenticate(&parts, &body, conn, route.signing_name())?;
-    let Route::CloudTrail(op) = route;
     let shared = conn.shared.clone();
-    tracing::debug!(request_id = %rid, %access_key_id, op = %op, "HTTP API request");
-    tokio::task::spawn_blocking(move || cloudtrail::call(&shared, &op, &cloudtrail::Caller { access_key_id: &access_key_id, role }, &body))
-        .await
-        .unwrap_or_else(|e| Err(ApiError { status: 500, code: "InternalFailure", message: format!("the request's worker failed: {e}") }))
+    tracing::debug!(request_id = %rid, %access_key_id, path = %parts.uri.path(), "HTTP API request");
+    let query = parts.uri.query().unwrap_or("").to_string();
+    tokio::task::spawn_blocking(move || {
+        let caller = Caller { access_key_id: &access_key_id, role };
+        match route {
+            Route::CloudTrail(op) => cloudtrail::call(&shared, &op, &caller, &body),
+            Route::PutAuditEvents => audit::put_audit_events(&shared, &caller, &query, &body),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError { status: 500, code: "InternalFailure", message: format!("the request's worker failed: {e}") }))
 }
 
 /// Checks the request's SigV4 signature; the role and id of its access key.
@@ -349,8 +376,27 @@ fn authenticate(parts: &hyper::http::request::Parts, body: &[u8], conn: &Conn, s
     Ok((role, p.access_key_id))
 }
 
-/// The role an operation needs, as `allowed` answers it for the TCP
-/// protocol: admin can do everything.
-pub(super) fn permits(have: Role, need: Role) -> bool {
-    have == Role::Admin || have == need
+/// Who is calling: the access key's id and role.
+pub(super) struct Caller<'a> {
+    pub access_key_id: &'a str,
+    pub role: Role,
+}
+
+impl Caller<'_> {
+    /// Refuses the call unless the key's role is `need` or admin, with
+    /// the error AWS sends when IAM denies an action.
+    pub fn require(&self, need: Role, action: &str) -> Result<(), ApiError> {
+        if self.role == Role::Admin || self.role == need {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            "AccessDeniedException",
+            format!(
+                "User: {} (role {}) is not authorized to perform: {action}; it needs a {} or admin key",
+                self.access_key_id,
+                self.role.name(),
+                need.name()
+            ),
+        ))
+    }
 }
