@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cairn_tools::cmd::{
-    bench, channel, compact, count, export, gen, get, ingest, insights, integrity, key, lookup, retention, stats, tail, token, Global,
+    bench, bench_api, channel, compact, count, export, gen, get, ingest, insights, integrity, key, lookup, retention, stats, tail, token,
+    Global,
 };
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,7 @@ enum Command {
     Tail(tail::TailArgs),
     Token(token::TokenArgs),
     Channel(channel::ChannelArgs),
+    BenchApi(bench_api::BenchApiArgs),
     Stats(stats::StatsArgs),
     Gen(gen::GenArgs),
     Compact(compact::CompactArgs),
@@ -93,6 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tail(a) => a.run(g),
         Command::Token(a) => a.run(g),
         Command::Channel(a) => a.run(g),
+        Command::BenchApi(a) => a.run(g),
         Command::Stats(a) => a.run(g),
         Command::Gen(a) => a.run(),
         Command::Compact(a) => a.run(g),

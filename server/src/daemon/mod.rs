@@ -19,6 +19,7 @@ mod http;
 mod listener;
 
 pub use dispatch::process_rss;
+pub use http::TARGET_PREFIX as HTTP_TARGET_PREFIX;
 use listener::accept_loop;
 
 use std::net::{SocketAddr, TcpListener};

@@ -13,6 +13,7 @@ use cairn_engine::{Durability, Options, Store};
 use crate::backend::Backend;
 
 pub mod bench;
+pub mod bench_api;
 pub mod channel;
 pub mod cloudtrail;
 pub mod compact;
