@@ -150,7 +150,7 @@ fn audit_event(n: u64) -> String {
         "eventTime": cairn_engine::event::format_event_time(1_767_225_600_000 + (n as i64) * 37),
         "UID": format!("uid-{n}"),
         "requestParameters": {"door": format!("B{}-{}", n % 40, n % 7), "direction": "in", "reader": format!("r-{}", n % 300)},
-        "responseElements": {"granted": n % 11 != 0},
+        "responseElements": {"granted": !n.is_multiple_of(11)},
         "sourceIPAddress": format!("10.{}.{}.{}", n % 200, n % 250, n % 199),
         "recipientAccountId": "111122223333",
     })
