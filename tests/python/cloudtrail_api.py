@@ -234,7 +234,8 @@ def insight_lookups_need_the_category():
 @check
 def signatures_and_roles_are_enforced():
     read_id, read_secret = ARGS.read_key
-    expect_error("InvalidSignatureException", lambda: client(read_id, read_secret[:-1] + "x").lookup_events(MaxResults=1), 403)
+    wrong = read_secret[:-1] + ("a" if read_secret[-1] != "a" else "b")
+    expect_error("InvalidSignatureException", lambda: client(read_id, wrong).lookup_events(MaxResults=1), 403)
     expect_error("UnrecognizedClientException", lambda: client("CAIRNAAAAAAAAAAAAAAA", read_secret).lookup_events(MaxResults=1), 400)
     # A signature made 20 minutes ago (the window is 15).
     then = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=20)
@@ -384,6 +385,54 @@ def channels_through_the_cloudtrail_api():
     assert got["IngestionStatus"]["LatestIngestionSuccessEventID"] == r["successful"][0]["eventID"], got
     assert got["Destinations"][0]["Type"] == "EVENT_DATA_STORE"
     expect_error("ChannelNotFoundException", lambda: client().get_channel(Channel=made["ChannelArn"] + "0"), 400, "ChannelNotFoundException")
+
+
+def counted(e, error_code):
+    """Whether Insights counts the event: write management calls, or
+    management calls that ended with `error_code`."""
+    r = json.loads(e["CloudTrailEvent"])
+    if r.get("eventCategory", "Management") != "Management" or r.get("eventType") == "AwsCloudTrailInsight":
+        return False
+    if error_code is None:
+        return r.get("readOnly") is False
+    return r.get("errorCode") == error_code
+
+
+@check
+def insights_metric_data_counts_calls():
+    c = client()
+    # The busiest API with write calls, and the busiest error code.
+    writes = collections.Counter((e["EventSource"], e["EventName"]) for e in ALL if counted(e, None))
+    errors = collections.Counter(
+        (e["EventSource"], e["EventName"], json.loads(e["CloudTrailEvent"])["errorCode"])
+        for e in ALL
+        if "errorCode" in json.loads(e["CloudTrailEvent"]) and counted(e, json.loads(e["CloudTrailEvent"])["errorCode"])
+    )
+    cases = [(s, n, None) for (s, n), _ in writes.most_common(2)] + [k for k, _ in errors.most_common(2)]
+    assert len(cases) == 4, cases
+    for source, name, code in cases:
+        events = [e for e in cairn_lookup(("EventSource", source), ("EventName", name)) if counted(e, code)]
+        want = collections.Counter(int(e["EventTime"]) // 3600 * 3600 for e in events)
+        start = min(want) - 7200
+        end = max(want) + 7200
+        args = dict(EventSource=source, EventName=name, StartTime=start, EndTime=end, Period=3600)
+        if code is None:
+            r = c.list_insights_metric_data(InsightType="ApiCallRateInsight", **args)
+        else:
+            r = c.list_insights_metric_data(InsightType="ApiErrorRateInsight", ErrorCode=code, **args)
+        got = {int(t.timestamp()): v for t, v in zip(r["Timestamps"], r["Values"])}
+        assert got == {k: float(v) for k, v in want.items()}, (source, name, code, sorted(got.items())[:5], sorted(want.items())[:5])
+        # Zeros filled, and paged by MaxResults with a NextToken.
+        filled = c.list_insights_metric_data(InsightType="ApiCallRateInsight" if code is None else "ApiErrorRateInsight",
+                                             DataType="FillWithZeros", MaxResults=3, **({"ErrorCode": code} if code else {}), **args)
+        assert len(filled["Timestamps"]) == 3 and "NextToken" in filled, filled
+    expect_error(
+        "InvalidParameterException",
+        lambda: c.list_insights_metric_data(EventSource="s3.amazonaws.com", EventName="PutObject", InsightType="ApiErrorRateInsight"),
+        400,
+        "InvalidParameterException",
+    )
+    expect_error("InvalidParameterException", lambda: c.list_insights_metric_data(EventSource="a", EventName="b", InsightType="ApiCallRateInsight", Period=120))
 
 
 def aws(*args):

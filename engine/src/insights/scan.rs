@@ -3,7 +3,7 @@
 //! segments sealed since the last), the unsealed events' counters, the
 //! detector, and the Insight events appended exactly once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::counters::{Counters, Counts, SeriesKey, MINUTE_MS};
 use super::detect::DetectOptions;
@@ -165,6 +165,38 @@ struct View {
     segments: std::sync::Arc<crate::segment::set::SegmentSet>,
     unsealed: Counters,
     overlay: Counts,
+}
+
+/// Counts per minute (unix minutes in `[lo, hi)`) of one API's calls,
+/// summed over accounts and regions, from the Insights counters: write
+/// management calls when `error_code` is `None` (what ApiCallRateInsight
+/// watches), calls that ended with that error code otherwise
+/// (ApiErrorRateInsight). Minutes without calls are absent. This is what
+/// CloudTrail's ListInsightsMetricData reports.
+pub fn metric_minutes(store: &Store, source: &str, name: &str, error_code: Option<&str>, lo: i64, hi: i64) -> Result<BTreeMap<i64, u64>> {
+    let mut out = BTreeMap::new();
+    if lo >= hi {
+        return Ok(out);
+    }
+    let wanted = |k: &SeriesKey| k.source == source && k.name == name && k.error.as_deref() == error_code;
+    let (segments, unsealed) = store.counter_view(lo, hi);
+    for seg in segments.iter() {
+        if touches(seg, lo, hi) {
+            seg.visit_counters(|k, m, n, _| {
+                if (lo..hi).contains(&m) && wanted(k) {
+                    *out.entry(m).or_insert(0) += u64::from(n);
+                }
+            })?;
+        }
+    }
+    for (k, minutes) in unsealed.counts() {
+        if wanted(&k) {
+            for (m, n) in minutes.range(lo..hi) {
+                *out.entry(*m).or_insert(0) += u64::from(*n);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn add_count(counts: &mut Counts, k: &SeriesKey, minute: i64, n: u32) {

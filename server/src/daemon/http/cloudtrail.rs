@@ -27,8 +27,13 @@ const MAX_RESULTS_MAX: i64 = 50;
 const SCAN_EVENTS_MAX: usize = 10_000;
 
 /// The operations, with the role each needs.
-const OPERATIONS: [(&str, Role); 4] =
-    [("LookupEvents", Role::Read), ("CreateChannel", Role::Admin), ("ListChannels", Role::Read), ("GetChannel", Role::Read)];
+const OPERATIONS: [(&str, Role); 5] = [
+    ("LookupEvents", Role::Read),
+    ("ListInsightsMetricData", Role::Read),
+    ("CreateChannel", Role::Admin),
+    ("ListChannels", Role::Read),
+    ("GetChannel", Role::Read),
+];
 
 /// Runs operation `op` with the request body `body`; the response body.
 pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -50,6 +55,7 @@ pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> R
     };
     let out = match op {
         "LookupEvents" => lookup_events(shared, &input)?,
+        "ListInsightsMetricData" => insights_metric_data(shared, &input)?,
         "CreateChannel" => create_channel(shared, &input)?,
         "ListChannels" => list_channels(shared, &input)?,
         "GetChannel" => get_channel(shared, &input)?,
@@ -234,4 +240,102 @@ fn get_channel(shared: &Shared, input: &Map<String, Value>) -> Result<Value, Api
         "ChannelArn": c.arn, "Name": c.name, "Source": c.source, "Destinations": destinations(&c),
         "IngestionStatus": Value::Object(status),
     }))
+}
+
+/// ListInsightsMetricData's bounds: the periods (seconds), the most points.
+const METRIC_PERIODS: [i64; 3] = [60, 300, 3600];
+const METRIC_POINTS_MAX: i64 = 21_600;
+/// Without StartTime, the data of the last 90 days.
+const METRIC_DEFAULT_SPAN_MS: i64 = 90 * 86_400_000;
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new("InvalidParameterException", message)
+}
+
+/// ListInsightsMetricData: per-period counts of one API's write calls
+/// (ApiCallRateInsight) or of its calls that ended with an error code
+/// (ApiErrorRateInsight), from the Insights counters, oldest first.
+fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let source = string(input, "EventSource")?.ok_or_else(|| invalid("EventSource is required"))?;
+    let name = string(input, "EventName")?.ok_or_else(|| invalid("EventName is required"))?;
+    let insight = string(input, "InsightType")?.ok_or_else(|| invalid("InsightType is required"))?;
+    let error_code = string(input, "ErrorCode")?;
+    let error = match (insight, error_code) {
+        ("ApiCallRateInsight", None) => None,
+        ("ApiCallRateInsight", Some(_)) => return Err(invalid("ErrorCode applies to ApiErrorRateInsight only")),
+        ("ApiErrorRateInsight", Some(c)) => Some(c),
+        ("ApiErrorRateInsight", None) => return Err(invalid("ApiErrorRateInsight needs an ErrorCode")),
+        (other, _) => return Err(invalid(format!("InsightType {other:?} is not ApiCallRateInsight or ApiErrorRateInsight"))),
+    };
+    let int = |field: &str, default: i64| -> Result<i64, ApiError> {
+        match input.get(field) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v.as_i64().ok_or_else(|| serialization(field, "an integer")),
+        }
+    };
+    let period = int("Period", 3600)?;
+    if !METRIC_PERIODS.contains(&period) {
+        return Err(invalid(format!("Period must be 60, 300 or 3600 seconds, not {period}")));
+    }
+    let max = int("MaxResults", METRIC_POINTS_MAX)?;
+    if !(1..=METRIC_POINTS_MAX).contains(&max) {
+        return Err(invalid(format!("MaxResults must be 1 to {METRIC_POINTS_MAX}, not {max}")));
+    }
+    let fill = match string(input, "DataType")? {
+        None | Some("NonZeroData") => false,
+        Some("FillWithZeros") => true,
+        Some(other) => return Err(invalid(format!("DataType {other:?} is not FillWithZeros or NonZeroData"))),
+    };
+    let now = super::super::now_ms();
+    let end_ms = timestamp(input, "EndTime")?.unwrap_or(now);
+    let start_ms = timestamp(input, "StartTime")?.unwrap_or(end_ms - METRIC_DEFAULT_SPAN_MS);
+    if start_ms >= end_ms {
+        return Err(invalid("StartTime must be before EndTime"));
+    }
+    let period_ms = period * 1000;
+    // Periods are aligned to the epoch; the one holding StartTime is the first.
+    let mut first = start_ms.div_euclid(period_ms) * period_ms;
+    if let Some(t) = string(input, "NextToken")? {
+        first = t
+            .strip_prefix("cairn-metrics-")
+            .and_then(|x| x.parse::<i64>().ok())
+            .filter(|x| *x >= first && x % period_ms == 0)
+            .ok_or_else(|| invalid("NextToken is not one this operation returned for these parameters"))?;
+    }
+    let minute = 60_000;
+    let minutes = cairn_engine::insights::scan::metric_minutes(&shared.store, source, name, error, first.div_euclid(minute), (end_ms + minute - 1).div_euclid(minute))
+        .map_err(|e| ApiError { status: 500, code: "InternalFailure", message: format!("reading the Insights counters: {e}") })?;
+    let mut sums: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
+    for (m, n) in minutes {
+        *sums.entry((m * minute).div_euclid(period_ms) * period_ms).or_insert(0) += n;
+    }
+    let (mut stamps, mut values, mut next) = (Vec::new(), Vec::new(), None);
+    let mut t = first;
+    while t < end_ms {
+        let n = sums.get(&t).copied().unwrap_or(0);
+        if n > 0 || fill {
+            if stamps.len() as i64 == max {
+                next = Some(format!("cairn-metrics-{t}"));
+                break;
+            }
+            stamps.push(epoch_secs(t));
+            values.push(json!(n as f64));
+        }
+        t += period_ms;
+        if !fill {
+            // Jump over empty periods rather than walking them.
+            match sums.range(t..).next() {
+                Some((k, _)) => t = *k,
+                None => break,
+            }
+        }
+    }
+    let mut out = json!({"EventSource": source, "EventName": name, "InsightType": insight, "Timestamps": stamps, "Values": values});
+    if let Some(c) = error {
+        out["ErrorCode"] = json!(c);
+    }
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
 }
