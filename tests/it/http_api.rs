@@ -141,3 +141,50 @@ fn aws_clients_work_against_cairnd() {
         assert!(!keys.contains(k.split_once(':').unwrap().1));
     }
 }
+
+// Goal: the HTTP API speaks TLS with cairnd's certificate (boto3 trusting
+// the CA is served; one that does not, or plaintext, is not), and shares
+// the daemon's connection limit: over it, requests get 503
+// ServiceUnavailableException naming the limit, and service resumes once
+// connections close.
+#[test]
+fn aws_clients_over_tls_and_at_the_connection_limit() {
+    let env = pyenv();
+    let tls = fixtures_dir().join("tls");
+    let (cert, key, ca) = (tls.join("server.pem"), tls.join("server.key"), tls.join("ca.pem"));
+    let dir = tempfile::tempdir().unwrap();
+    let limit = 3;
+    let d = Daemon::start_with(
+        dir.path(),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--connections-max",
+            &limit.to_string(),
+            "--insights",
+            "false",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, (0..5).flat_map(|i| [crate::common::nth(i), b"\n".to_vec()].concat()).collect::<Vec<u8>>()).unwrap();
+    let (code, _, err) = d.cli(&["--tls-ca", ca.to_str().unwrap(), "ingest", input.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = d.cli(&["--tls-ca", ca.to_str().unwrap(), "token", "create", "--role", "read", "--aws"]);
+    assert_eq!(code, 0, "{err}");
+    let text = String::from_utf8(out).unwrap();
+    let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_string();
+    let pair = format!("{}:{}", field("aws_access_key_id ="), field("aws_secret_access_key ="));
+    let out = Command::new(env.join("bin/python"))
+        .arg(repo().join("tests/python/tls_and_limits.py"))
+        .args(["--addr", d.http_addr.as_deref().unwrap(), "--ca", ca.to_str().unwrap(), "--key", &pair])
+        .args(["--limit", &limit.to_string(), "--events", "5"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the TLS and limit checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("all 3 checks passed"), "{stdout}");
+}

@@ -303,8 +303,15 @@ fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<V
             .ok_or_else(|| invalid("NextToken is not one this operation returned for these parameters"))?;
     }
     let minute = 60_000;
-    let minutes = cairn_engine::insights::scan::metric_minutes(&shared.store, source, name, error, first.div_euclid(minute), (end_ms + minute - 1).div_euclid(minute))
-        .map_err(|e| ApiError { status: 500, code: "InternalFailure", message: format!("reading the Insights counters: {e}") })?;
+    let minutes = cairn_engine::insights::scan::metric_minutes(
+        &shared.store,
+        source,
+        name,
+        error,
+        first.div_euclid(minute),
+        (end_ms + minute - 1).div_euclid(minute),
+    )
+    .map_err(|e| ApiError { status: 500, code: "InternalFailure", message: format!("reading the Insights counters: {e}") })?;
     let mut sums: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
     for (m, n) in minutes {
         *sums.entry((m * minute).div_euclid(period_ms) * period_ms).or_insert(0) += n;
