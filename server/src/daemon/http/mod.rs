@@ -311,6 +311,7 @@ async fn answer(req: Request<Incoming>, conn: &Conn, rid: &str) -> Result<Vec<u8
         return Err(too_large(n.to_string()));
     }
     let (parts, body) = req.into_parts();
+    let claimed = identify(&parts, conn)?;
     let body = match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, BODY_BYTES_MAX).collect()).await {
         Err(_) => {
             return Err(ApiError::new(
@@ -318,11 +319,13 @@ async fn answer(req: Request<Incoming>, conn: &Conn, rid: &str) -> Result<Vec<u8
                 format!("the request body did not arrive within {} seconds", BODY_READ_TIMEOUT.as_secs()),
             ))
         }
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large("more than".into())),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return Err(too_large(format!("more than {BODY_BYTES_MAX}")))
+        }
         Ok(Err(e)) => return Err(ApiError::new("SerializationException", format!("reading the request body: {e}"))),
         Ok(Ok(b)) => b.to_bytes(),
     };
-    let (role, access_key_id) = authenticate(&parts, &body, conn, route.signing_name())?;
+    let (role, access_key_id) = authenticate(&parts, &body, claimed, conn, route.signing_name())?;
     let shared = conn.shared.clone();
     tracing::debug!(request_id = %rid, %access_key_id, path = %parts.uri.path(), "HTTP API request");
     let query = parts.uri.query().unwrap_or("").to_string();
@@ -337,16 +340,27 @@ async fn answer(req: Request<Incoming>, conn: &Conn, rid: &str) -> Result<Vec<u8
     .unwrap_or_else(|e| Err(ApiError { status: 500, code: "InternalFailure", message: format!("the request's worker failed: {e}") }))
 }
 
-/// Checks the request's SigV4 signature; the role and id of its access key.
-fn authenticate(parts: &hyper::http::request::Parts, body: &[u8], conn: &Conn, service: &str) -> Result<(Role, String), ApiError> {
-    let req = sigv4::HttpRequest {
+fn sigv4_request<'a>(parts: &'a hyper::http::request::Parts, body_sha256: String) -> sigv4::HttpRequest<'a> {
+    sigv4::HttpRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
         headers: parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect(),
-        body_sha256: hex::encode(Sha256::digest(body)),
-    };
-    let Some(p) = sigv4::presented(&req)? else {
+        body_sha256,
+    }
+}
+
+/// A request's claimed identity, read from its headers before its body:
+/// requests with no signature or an unknown key are refused before cairnd
+/// buffers their bodies.
+struct Claimed {
+    presented: sigv4::Presented,
+    role: Role,
+    material: [u8; 32],
+}
+
+fn identify(parts: &hyper::http::request::Parts, conn: &Conn) -> Result<Claimed, ApiError> {
+    let Some(p) = sigv4::presented(&sigv4_request(parts, String::new()))? else {
         return Err(ApiError {
             status: 403,
             code: "MissingAuthenticationTokenException",
@@ -354,12 +368,9 @@ fn authenticate(parts: &hyper::http::request::Parts, body: &[u8], conn: &Conn, s
                 .into(),
         });
     };
-    let unknown = || {
-        tracing::warn!(peer = %conn.peer, access_key_id = %p.access_key_id, "HTTP API: unknown access key");
-        ApiError::new("UnrecognizedClientException", "The security token included in the request is invalid.")
-    };
     let Some((role, material)) = conn.shared.aws_keys.get(&p.access_key_id) else {
-        return Err(unknown());
+        tracing::warn!(peer = %conn.peer, access_key_id = %p.access_key_id, "HTTP API: unknown access key");
+        return Err(ApiError::new("UnrecognizedClientException", "The security token included in the request is invalid."));
     };
     if p.security_token.is_some() {
         return Err(ApiError::new(
@@ -367,13 +378,27 @@ fn authenticate(parts: &hyper::http::request::Parts, body: &[u8], conn: &Conn, s
             "The security token included in the request is invalid: cairnd issues long-term keys only; unset AWS_SESSION_TOKEN",
         ));
     }
+    Ok(Claimed { presented: p, role, material })
+}
+
+/// Checks the claimed identity's SigV4 signature over the whole request;
+/// the role and id of its access key.
+fn authenticate(
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    claimed: Claimed,
+    conn: &Conn,
+    service: &str,
+) -> Result<(Role, String), ApiError> {
+    let req = sigv4_request(parts, hex::encode(Sha256::digest(body)));
+    let p = claimed.presented;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let want = sigv4::Expect { service, region: conn.shared.cfg.http_region.as_deref(), now, tls: conn.tls };
-    if let Err(e) = sigv4::verify(&req, &p, &material, &want) {
+    if let Err(e) = sigv4::verify(&req, &p, &claimed.material, &want) {
         tracing::warn!(peer = %conn.peer, access_key_id = %p.access_key_id, code = e.code, "HTTP API: signature refused: {}", e.message);
         return Err(e.into());
     }
-    Ok((role, p.access_key_id))
+    Ok((claimed.role, p.access_key_id))
 }
 
 /// Who is calling: the access key's id and role.
