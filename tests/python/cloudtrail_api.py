@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import traceback
 from unittest import mock
 
 import boto3
@@ -31,6 +30,8 @@ import botocore
 import botocore.auth
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from harness import aws_client, run
 
 ARGS = None
 CHECKS = []
@@ -41,18 +42,8 @@ def check(fn):
     return fn
 
 
-def client(key=None, secret=None, region="us-east-1", **config):
-    key = key or ARGS.read_key[0]
-    secret = secret or ARGS.read_key[1]
-    return boto3.client(
-        "cloudtrail",
-        endpoint_url=ARGS.endpoint,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        region_name=region,
-        # One attempt: a refusal must reach the test, not be retried away.
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
-    )
+def client(key=None, secret=None, region="us-east-1"):
+    return aws_client("cloudtrail", ARGS.endpoint, key or ARGS.read_key[0], secret or ARGS.read_key[1], region)
 
 
 def cairn_lookup(*attrs, start=None, end=None, category=None):
@@ -259,16 +250,7 @@ def signatures_and_roles_are_enforced():
 
 
 def data_client(key=None, secret=None):
-    key = key or ARGS.ingest_key[0]
-    secret = secret or ARGS.ingest_key[1]
-    return boto3.client(
-        "cloudtrail-data",
-        endpoint_url=ARGS.endpoint,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return aws_client("cloudtrail-data", ARGS.endpoint, key or ARGS.ingest_key[0], secret or ARGS.ingest_key[1])
 
 
 def audit_event(uid, name="OpenDoor", **extra):
@@ -508,16 +490,7 @@ def main():
     p.add_argument("--restricted-channel", required=True, help="a channel's ARN that the ingest key may not send to")
     p.add_argument("--workdir", required=True)
     ARGS = p.parse_args()
-    for fn in CHECKS:
-        try:
-            fn()
-        except Exception:
-            print(f"FAILED: {fn.__name__}")
-            traceback.print_exc(file=sys.stdout)
-            return 1
-        print(f"ok: {fn.__name__}")
-    print(f"all {len(CHECKS)} checks passed (boto3 {boto3.__version__}, botocore {botocore.__version__})")
-    return 0
+    return run(CHECKS)
 
 
 if __name__ == "__main__":

@@ -10,26 +10,17 @@ import argparse
 import socket
 import sys
 import time
-import traceback
 
-import boto3
 import botocore
-from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
+
+from harness import aws_client, run
 
 ARGS = None
 
 
 def client(endpoint, verify):
-    return boto3.client(
-        "cloudtrail",
-        endpoint_url=endpoint,
-        aws_access_key_id=ARGS.key[0],
-        aws_secret_access_key=ARGS.key[1],
-        region_name="us-east-1",
-        verify=verify,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=10),
-    )
+    return aws_client("cloudtrail", endpoint, ARGS.key[0], ARGS.key[1], verify=verify, connect_timeout=5, read_timeout=10)
 
 
 def tls_with_the_ca():
@@ -88,16 +79,7 @@ def main():
     p.add_argument("--limit", required=True, type=int)
     p.add_argument("--events", required=True, type=int)
     ARGS = p.parse_args()
-    for fn in CHECKS:
-        try:
-            fn()
-        except Exception:
-            print(f"FAILED: {fn.__name__}")
-            traceback.print_exc(file=sys.stdout)
-            return 1
-        print(f"ok: {fn.__name__}")
-    print(f"all {len(CHECKS)} checks passed")
-    return 0
+    return run(CHECKS)
 
 
 if __name__ == "__main__":
