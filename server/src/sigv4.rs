@@ -162,12 +162,18 @@ fn parse_header(req: &HttpRequest, auth: &str) -> Result<Presented, AuthError> {
 /// `AKID/YYYYMMDD/region/service/aws4_request`.
 fn parse_credential(c: &str) -> Result<(String, String, String, String), AuthError> {
     let parts: Vec<&str> = c.split('/').collect();
+    // Only the characters these names are made of: whatever reaches the
+    // logs and error messages from here is plain.
+    let word = |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     match parts.as_slice() {
-        [key, date, region, service, "aws4_request"] if !key.is_empty() && date.len() == 8 => {
+        [key, date, region, service, "aws4_request"]
+            if word(key, 128) && !key.contains('-') && date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) && word(region, 64) && word(service, 64) =>
+        {
             Ok((key.to_string(), date.to_string(), region.to_string(), service.to_string()))
         }
         _ => Err(incomplete(format!(
-            "Credential should be scoped to a valid region, service and date: expected <access key>/<YYYYMMDD>/<region>/<service>/aws4_request, got {c:?}"
+            "Credential should be scoped to a valid region, service and date: expected <access key>/<YYYYMMDD>/<region>/<service>/aws4_request, got {:?}",
+            c.chars().take(200).collect::<String>()
         ))),
     }
 }
@@ -280,23 +286,34 @@ pub fn canonical_query(query: &str, drop_signature: bool) -> String {
     pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
-/// A header value as signed: trimmed, runs of spaces made one.
-fn trim_all(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).split_whitespace().collect::<Vec<_>>().join(" ")
+/// A header value as signed: trimmed, runs of ASCII whitespace made one
+/// space. A value that is not UTF-8 cannot be signed as it was sent.
+fn trim_all(v: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(v).ok()?;
+    Some(s.split(|c: char| c.is_ascii_whitespace()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" "))
 }
 
 /// The canonical request's lines for `p`'s signed headers, and the payload
 /// hash the client signed.
-pub fn canonical_request(req: &HttpRequest, p: &Presented, payload_hash: &str) -> Result<String, AuthError> {
+pub fn canonical_request(req: &HttpRequest, p: &Presented, payload_hash: &str, must_sign: &[&str]) -> Result<String, AuthError> {
     let mut names: Vec<String> = p.signed_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
     names.sort();
     names.dedup();
     if !names.iter().any(|n| n == "host") {
         return Err(refuse(403, "InvalidSignatureException", "the signed headers must include host"));
     }
+    for must in must_sign {
+        if !names.iter().any(|n| n == must) {
+            return Err(refuse(403, "InvalidSignatureException", format!("the signed headers must include {must}")));
+        }
+    }
     let mut headers = String::new();
     for n in &names {
-        let values: Vec<String> = req.header_values(n).map(trim_all).collect();
+        let values: Vec<String> = req
+            .header_values(n)
+            .map(trim_all)
+            .collect::<Option<_>>()
+            .ok_or_else(|| refuse(403, "InvalidSignatureException", format!("the signed header {n:?} is not UTF-8")))?;
         if values.is_empty() {
             return Err(refuse(403, "InvalidSignatureException", format!("the request lacks the header {n:?} that SignedHeaders names")));
         }
@@ -358,8 +375,9 @@ pub struct Expect<'a> {
     pub region: Option<&'a str>,
     /// The server's clock, unix seconds.
     pub now: i64,
-    /// The connection is TLS (an unsigned payload is accepted only then).
-    pub tls: bool,
+    /// Headers the signature must cover besides `host` (e.g.
+    /// `x-amz-target`, which names the operation).
+    pub must_sign: &'a [&'a str],
 }
 
 /// Checks `p` (from [`presented`]) against the request and the key
@@ -413,9 +431,10 @@ pub fn verify(req: &HttpRequest, p: &Presented, material: &[u8], want: &Expect) 
         }
     }
     let payload = match req.header("x-amz-content-sha256") {
-        Some(UNSIGNED_PAYLOAD) if want.tls => UNSIGNED_PAYLOAD.to_string(),
+        // The signature must cover the body: events and queries are what
+        // it protects (AWS's SDKs sign these services' payloads).
         Some(UNSIGNED_PAYLOAD) => {
-            return Err(invalid("UNSIGNED-PAYLOAD is accepted only over TLS; sign the payload".into()));
+            return Err(invalid("UNSIGNED-PAYLOAD is not accepted: sign the payload".into()));
         }
         Some(h) if h.eq_ignore_ascii_case(&req.body_sha256) => h.to_string(),
         Some(h) => {
@@ -427,7 +446,7 @@ pub fn verify(req: &HttpRequest, p: &Presented, material: &[u8], want: &Expect) 
         }
         None => req.body_sha256.clone(),
     };
-    let creq = canonical_request(req, p, &payload)?;
+    let creq = canonical_request(req, p, &payload, want.must_sign)?;
     let scope = format!("{}/{}/{}/aws4_request", p.date, p.region, p.service);
     let sts = string_to_sign(&p.amz_date, &scope, &creq);
     let expected = signature(&signing_key(material, &p.date, &p.region, &p.service), &sts);
@@ -481,7 +500,7 @@ pub fn sign_headers(
         headers: all.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect(),
         body_sha256: body_sha256.clone(),
     };
-    let creq = canonical_request(&req, &p, &body_sha256).expect("the caller gives host");
+    let creq = canonical_request(&req, &p, &body_sha256, &[]).expect("the caller gives host");
     let scope = format!("{}/{region}/{service}/aws4_request", p.date);
     let sig = signature(&signing_key(&secret_key_material(secret), &p.date, region, service), &string_to_sign(&amz_date, &scope, &creq));
     let mut signed: Vec<String> = p.signed_headers.clone();
@@ -520,7 +539,12 @@ mod tests {
             format!("{ALGORITHM} Credential={KEY}/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature={sig}");
         let req = suite_request(method, path, query, &auth);
         let p = presented(&req)?.expect("signed");
-        verify(&req, &p, &secret_key_material(SECRET), &Expect { service: "service", region: Some("us-east-1"), now: T + 60, tls: false })
+        verify(
+            &req,
+            &p,
+            &secret_key_material(SECRET),
+            &Expect { service: "service", region: Some("us-east-1"), now: T + 60, must_sign: &[] },
+        )
     }
 
     // Goal: the verifier accepts AWS's published SigV4 test-suite requests
@@ -573,13 +597,25 @@ mod tests {
         let req = suite_request("GET", "/", "", &auth);
         let p = presented(&req).unwrap().unwrap();
         let m = secret_key_material(SECRET);
-        let at = |now: i64, service: &'static str, region: Option<&'static str>| Expect { service, region, now, tls: false };
+        let at = |now: i64, service: &'static str, region: Option<&'static str>| Expect { service, region, now, must_sign: &[] };
         let e = verify(&req, &p, &m, &at(T + 16 * 60, "service", None)).unwrap_err();
         assert!(e.message.starts_with("Signature expired: 20150830T123600Z is now earlier than 20150830T123700Z"), "{e:?}");
         assert!(verify(&req, &p, &m, &at(T - 16 * 60, "service", None)).unwrap_err().message.contains("not yet current"));
         assert!(verify(&req, &p, &m, &at(T, "cloudtrail", None)).unwrap_err().message.contains("correct service"));
         assert!(verify(&req, &p, &m, &at(T, "service", Some("eu-west-1"))).unwrap_err().message.contains("valid region"));
         verify(&req, &p, &m, &at(T, "service", None)).unwrap();
+        // A header the server needs signed, and is not.
+        let need = Expect { service: "service", region: None, now: T, must_sign: &["x-amz-target"] };
+        assert!(verify(&req, &p, &m, &need).unwrap_err().message.contains("x-amz-target"));
+        // Log-unsafe characters in the credential are refused before use.
+        let evil = format!(
+            "{ALGORITHM} Credential=AK%0AFAKE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature={sig}"
+        );
+        assert_eq!(presented(&suite_request("GET", "/", "", &evil)).unwrap_err().code, "IncompleteSignatureException");
+        // An unsigned payload is refused.
+        let mut unsigned_payload = suite_request("GET", "/", "", &auth);
+        unsigned_payload.headers.push(("x-amz-content-sha256", b"UNSIGNED-PAYLOAD"));
+        assert!(verify(&unsigned_payload, &p, &m, &at(T, "service", None)).unwrap_err().message.contains("UNSIGNED-PAYLOAD"));
         // A declared payload hash that is not the body's.
         let mut req2 = suite_request("GET", "/", "", &auth);
         req2.headers.push(("x-amz-content-sha256", b"00"));
@@ -602,8 +638,8 @@ mod tests {
         assert!(p.in_query);
         assert_eq!(p.expires, Some(300));
         let m = secret_key_material(SECRET);
-        verify(&req, &p, &m, &Expect { service: "service", region: None, now: T + 299, tls: false }).unwrap();
-        let e = verify(&req, &p, &m, &Expect { service: "service", region: None, now: T + 301, tls: false }).unwrap_err();
+        verify(&req, &p, &m, &Expect { service: "service", region: None, now: T + 299, must_sign: &[] }).unwrap();
+        let e = verify(&req, &p, &m, &Expect { service: "service", region: None, now: T + 301, must_sign: &[] }).unwrap_err();
         assert!(e.message.starts_with("Signature expired"), "{e:?}");
     }
 

@@ -188,3 +188,55 @@ fn aws_clients_over_tls_and_at_the_connection_limit() {
     assert!(out.status.success(), "the TLS and limit checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("all 3 checks passed"), "{stdout}");
 }
+
+// Goal: every event PutAuditEvents acknowledged survives kill -9 of cairnd
+// at a random point while boto3 keeps sending (three kills, seeded so a
+// run's kill points are reproducible): after each, the store opens and
+// holds every acknowledged eventID.
+#[test]
+fn put_audit_events_acknowledged_survive_kill_9() {
+    let env = pyenv();
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let (mut key, mut channel) = (String::new(), String::new());
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..3 {
+        let mut d = Daemon::start_with(dir.path(), &["--http-listen", "127.0.0.1:0", "--insights", "false", "--compaction", "false"]);
+        if round == 0 {
+            key = aws_key(&d, "ingest");
+            let (code, out, err) = d.cli(&["channel", "create", "heartbeats"]);
+            assert_eq!(code, 0, "{err}");
+            channel = String::from_utf8(out).unwrap().trim().to_string();
+        }
+        let out = dir.path().join(format!("acked-{round}.txt"));
+        let sender = Command::new(env.join("bin/python"))
+            .arg(repo().join("tests/python/put_until_killed.py"))
+            .args(["--endpoint", &format!("http://{}", d.http_addr.as_deref().unwrap()), "--key", &key, "--channel", &channel])
+            .arg("--out")
+            .arg(&out)
+            .args(["--tag", &format!("r{round}")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Let the sender get going, then kill at a random point.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        crate::common::kill_9_after_random_delay(&mut d.child, &mut seed, 2000);
+        let done = sender.wait_with_output().unwrap();
+        assert!(
+            done.status.success(),
+            "the sender failed:\n{}\n{}",
+            String::from_utf8_lossy(&done.stdout),
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        // Only whole lines: the sender writes each answer's ids at once.
+        acked.extend(text.lines().filter(|l| l.len() == 36).map(str::to_string));
+        let store = cairn_engine::Store::open(dir.path(), cairn_engine::Options::default()).unwrap();
+        for id in &acked {
+            assert_eq!(store.get(id).unwrap().len(), 1, "acknowledged event {id} is missing after kill -9 (round {round})");
+        }
+        store.close().unwrap();
+    }
+    assert!(acked.len() >= 150, "only {} events were acknowledged before the kills", acked.len());
+}

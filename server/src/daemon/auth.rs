@@ -171,6 +171,9 @@ struct AwsKey {
 pub struct AwsKeys {
     path: PathBuf,
     entries: RwLock<Vec<AwsKey>>,
+    /// Held while a key is added and the file rewritten, so that readers
+    /// (every HTTP request) never wait on the file's fsyncs.
+    writing: parking_lot::Mutex<()>,
 }
 
 impl AwsKeys {
@@ -195,7 +198,7 @@ impl AwsKeys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
-        Ok(AwsKeys { path, entries: RwLock::new(entries) })
+        Ok(AwsKeys { path, entries: RwLock::new(entries), writing: parking_lot::Mutex::new(()) })
     }
 
     /// The role and SigV4 key material of an access key id.
@@ -209,13 +212,13 @@ impl AwsKeys {
         let id = format!("{AWS_KEY_ID_PREFIX}{}", random_chars(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?);
         let secret = random_chars(AWS_SECRET_CHARS, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")?;
         let material: [u8; 32] = crate::sigv4::secret_key_material(&secret).try_into().expect("a 68-byte key is hashed to 32");
-        let mut entries = self.entries.write();
-        entries.push(AwsKey { role, id: id.clone(), material, name: clean_name(name) });
-        let text: String = entries.iter().map(|k| format!("{} {} {} {}\n", k.role.name(), k.id, hex::encode(k.material), k.name)).collect();
-        if let Err(e) = write_private(&self.path, &text) {
-            entries.pop();
-            return Err(e);
-        }
+        let _writing = self.writing.lock();
+        let key = AwsKey { role, id: id.clone(), material, name: clean_name(name) };
+        let line = |k: &AwsKey| format!("{} {} {} {}\n", k.role.name(), k.id, hex::encode(k.material), k.name);
+        let mut text: String = self.entries.read().iter().map(line).collect();
+        text.push_str(&line(&key));
+        write_private(&self.path, &text)?;
+        self.entries.write().push(key);
         Ok((id, secret))
     }
 }

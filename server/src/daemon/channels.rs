@@ -93,6 +93,9 @@ pub struct NewChannel {
 pub struct Channels {
     path: PathBuf,
     list: RwLock<Vec<Channel>>,
+    /// Held while a channel is added and the file rewritten, so that
+    /// readers never wait on the file's fsyncs.
+    writing: Mutex<()>,
     status: Mutex<std::collections::HashMap<String, IngestionStatus>>,
 }
 
@@ -114,7 +117,7 @@ impl Channels {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        Ok(Channels { path, list: RwLock::new(list), status: Mutex::new(Default::default()) })
+        Ok(Channels { path, list: RwLock::new(list), writing: Mutex::new(()), status: Mutex::new(Default::default()) })
     }
 
     pub fn list(&self) -> Vec<Channel> {
@@ -149,7 +152,8 @@ impl Channels {
         if region.is_empty() || !region.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
             return Err(refuse("InvalidParameterException", format!("region {region:?} is not a region name")));
         }
-        let mut list = self.list.write();
+        let _writing = self.writing.lock();
+        let mut list = self.list.read().clone();
         if list.iter().any(|c| c.name == new.name) {
             return Err(refuse("ChannelAlreadyExistsException", format!("a channel named {:?} exists", new.name)));
         }
@@ -168,11 +172,11 @@ impl Channels {
             created_ms: now_ms,
         };
         list.push(c.clone());
-        let text = serde_json::to_string_pretty(&*list).expect("channels serialize");
+        let text = serde_json::to_string_pretty(&list).expect("channels serialize");
         if let Err(e) = super::auth::write_private(&self.path, &text) {
-            list.pop();
             return Err(refuse("InternalFailure", format!("saving {}: {e:#}", self.path.display())));
         }
+        *self.list.write() = list;
         Ok(c)
     }
 

@@ -332,7 +332,15 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
                 Err(e) => ResponseBody::Error(err(codes::INVALID_PARAMETER, format!("{}: {}", e.code, e.message))),
             }
         }
-        RequestBody::ListChannels => ResponseBody::Channels { channels: shared.channels.list().iter().map(Into::into).collect() },
+        RequestBody::ListChannels => {
+            let mut channels: Vec<crate::protocol::WireChannel> = shared.channels.list().iter().map(Into::into).collect();
+            // The external ID is a sender's credential: shown to admins only
+            // (others see that there is one).
+            if role != Role::Admin {
+                channels.iter_mut().for_each(|c| c.external_id = c.external_id.as_ref().map(|_| String::new()));
+            }
+            ResponseBody::Channels { channels }
+        }
     };
     Ok(reply(w, body)?)
 }

@@ -85,12 +85,13 @@ fn build(data: &str, checksum: Option<&str>, channel: &super::super::channels::C
     match m.get("userIdentity") {
         Some(Value::Object(ui)) => {
             for (k, limit) in [("type", 128), ("principalId", 1024)] {
-                match ui.get(k).and_then(Value::as_str) {
-                    None => return Err(refusal("FieldNotFound", format!("eventData.userIdentity.{k} is required (a string)"))),
-                    Some(s) if s.chars().count() > limit => {
+                match ui.get(k) {
+                    None | Some(Value::Null) => return Err(refusal("FieldNotFound", format!("eventData.userIdentity.{k} is required"))),
+                    Some(Value::String(s)) if s.chars().count() > limit => {
                         return Err(refusal("FieldTooLong", format!("eventData.userIdentity.{k} is longer than {limit} characters")))
                     }
-                    Some(_) => {}
+                    Some(Value::String(_)) => {}
+                    Some(_) => return Err(refusal("InvalidData", format!("eventData.userIdentity.{k} must be a string"))),
                 }
             }
         }
@@ -134,7 +135,7 @@ fn build(data: &str, checksum: Option<&str>, channel: &super::super::channels::C
 /// PutAuditEvents: the response body, `{"successful":[..],"failed":[..]}`.
 pub(super) fn put_audit_events(shared: &Shared, caller: &Caller, query: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     caller.require(Role::Ingest, "cloudtrail-data:PutAuditEvents")?;
-    let params = query_pairs(query)?;
+    let params = query_pairs(query).map_err(|_| call_error("InvalidChannelARN", "the query string is not UTF-8 once decoded"))?;
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let arn = param("channelArn").ok_or_else(|| call_error("InvalidChannelARN", "channelArn is required"))?;
     if !arn.starts_with("arn:") {

@@ -6,6 +6,7 @@
 
 use cairn_engine::{Attr, Query};
 use serde_json::{json, Map, Value};
+use sha2::Digest as _;
 
 use crate::convert::lookup_event;
 use crate::daemon::channels::{Channel, NewChannel};
@@ -22,9 +23,11 @@ const INSIGHT_LOOKUP_KEYS: [&str; 3] = ["EventId", "EventName", "EventSource"];
 /// MaxResults' bounds and default.
 const MAX_RESULTS_MAX: i64 = 50;
 /// A lookup without `EventCategory` skips Insight events (CloudTrail
-/// returns them only when asked); it reads at most this many events for
-/// one page before answering with what it has and a NextToken.
+/// returns them only when asked); it reads at most this many events, in at
+/// most this many engine calls, for one page before answering with what
+/// it has and a NextToken.
 const SCAN_EVENTS_MAX: usize = 10_000;
+const SCAN_CALLS_MAX: usize = 20;
 
 /// The operations, with the role each needs.
 const OPERATIONS: [(&str, Role); 5] = [
@@ -151,8 +154,11 @@ fn lookup_events(shared: &Shared, input: &Map<String, Value>) -> Result<Value, A
     let query = Query { start_ms: timestamp(input, "StartTime")?, end_ms: timestamp(input, "EndTime")?, filters };
     let mut token = string(input, "NextToken")?.map(str::to_string);
     let mut events = Vec::new();
-    let mut scanned = 0;
+    let (mut scanned, mut calls) = (0, 0);
     loop {
+        calls += 1;
+        // Exactly what is missing: the engine's token continues after the
+        // last event it returned, so no event may be left unsent.
         let want = max as usize - events.len();
         let page = shared.store.lookup(&query, Some(want), token.as_deref()).map_err(|e| ApiError {
             status: if e.code() == "InternalFailure" { 500 } else { 400 },
@@ -167,7 +173,7 @@ fn lookup_events(shared: &Shared, input: &Map<String, Value>) -> Result<Value, A
             }
         }
         token = page.next_token;
-        if token.is_none() || events.len() >= max as usize || scanned >= SCAN_EVENTS_MAX {
+        if token.is_none() || events.len() >= max as usize || scanned >= SCAN_EVENTS_MAX || calls >= SCAN_CALLS_MAX {
             break;
         }
     }
@@ -195,11 +201,11 @@ fn create_channel(shared: &Shared, input: &Map<String, Value>) -> Result<Value, 
     let source = string(input, "Source")?
         .ok_or_else(|| ApiError::new("InvalidSourceException", "Source is required (Custom for your own events)"))?;
     match input.get("Destinations") {
-        Some(Value::Array(d)) if d.iter().all(|x| x.get("Type").and_then(Value::as_str) == Some("EVENT_DATA_STORE")) => {}
+        Some(Value::Array(d)) if !d.is_empty() && d.iter().all(|x| x.get("Type").and_then(Value::as_str) == Some("EVENT_DATA_STORE")) => {}
         Some(Value::Array(_)) => {
             return Err(ApiError::new(
                 "InvalidParameterException",
-                "a channel's destination is the store: Destinations may list only EVENT_DATA_STORE",
+                "a channel's destination is the store: Destinations must list EVENT_DATA_STORE, and only it",
             ))
         }
         _ => return Err(ApiError::new("InvalidParameterException", "Destinations (a list) is required")),
@@ -287,19 +293,25 @@ fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<V
         Some(other) => return Err(invalid(format!("DataType {other:?} is not FillWithZeros or NonZeroData"))),
     };
     let now = super::super::now_ms();
-    let end_ms = timestamp(input, "EndTime")?.unwrap_or(now);
-    let start_ms = timestamp(input, "StartTime")?.unwrap_or(end_ms - METRIC_DEFAULT_SPAN_MS);
+    let as_parameter = |e: ApiError| if e.code == "InvalidTimeRangeException" { invalid(e.message) } else { e };
+    let end_ms = timestamp(input, "EndTime").map_err(as_parameter)?.unwrap_or(now);
+    let start_ms = timestamp(input, "StartTime").map_err(as_parameter)?.unwrap_or(end_ms - METRIC_DEFAULT_SPAN_MS);
     if start_ms >= end_ms {
         return Err(invalid("StartTime must be before EndTime"));
     }
     let period_ms = period * 1000;
     // Periods are aligned to the epoch; the one holding StartTime is the first.
     let mut first = start_ms.div_euclid(period_ms) * period_ms;
+    // A token names the next period and is bound to the parameters.
+    let bound = format!("{source}|{name}|{insight}|{error:?}|{period}|{fill}|{start_ms}|{end_ms}|{max}");
+    let fp = hex::encode(&sha2::Sha256::digest(bound.as_bytes())[..8]);
     if let Some(t) = string(input, "NextToken")? {
         first = t
             .strip_prefix("cairn-metrics-")
-            .and_then(|x| x.parse::<i64>().ok())
-            .filter(|x| *x >= first && x % period_ms == 0)
+            .and_then(|x| x.split_once('-'))
+            .filter(|(_, f)| *f == fp)
+            .and_then(|(x, _)| x.parse::<i64>().ok())
+            .filter(|x| *x >= first && x % period_ms == 0 && *x < end_ms)
             .ok_or_else(|| invalid("NextToken is not one this operation returned for these parameters"))?;
     }
     let minute = 60_000;
@@ -322,7 +334,7 @@ fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<V
         let n = sums.get(&t).copied().unwrap_or(0);
         if n > 0 || fill {
             if stamps.len() as i64 == max {
-                next = Some(format!("cairn-metrics-{t}"));
+                next = Some(format!("cairn-metrics-{t}-{fp}"));
                 break;
             }
             stamps.push(epoch_secs(t));

@@ -42,6 +42,16 @@ pub const BODY_BYTES_MAX: usize = 2 << 20;
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// A TLS handshake must finish within this long.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write that makes no progress for this long (a client that stopped
+/// reading its answers) ends the connection.
+const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// At shutdown, a connection gets this long to finish its request.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Connections over the limit get a 503 within this long, or are dropped.
+const OVER_LIMIT_TIMEOUT: Duration = Duration::from_secs(2);
+/// At most this many connections over the limit are answered at once;
+/// more are closed on arrival.
+const OVER_LIMIT_ANSWERED_MAX: usize = 64;
 /// CloudTrail's JSON 1.1 operations: `X-Amz-Target` is this, a dot, and
 /// the operation's name.
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
@@ -67,10 +77,37 @@ pub(super) fn spawn(listener: std::net::TcpListener, shared: Arc<Shared>) -> Res
     })?)
 }
 
+/// What the accept loop's connections share besides the daemon.
+#[derive(Clone, Default)]
+struct Gauges {
+    /// Connections over the limit being answered 503.
+    shed: Arc<std::sync::atomic::AtomicUsize>,
+    /// Operations running on the blocking pool: the store closes only
+    /// after the last one ends.
+    blocking: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Decrements a gauge when dropped.
+struct Gauge(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Gauge {
+    fn up(g: &Arc<std::sync::atomic::AtomicUsize>) -> (Gauge, usize) {
+        let n = g.fetch_add(1, Ordering::SeqCst) + 1;
+        (Gauge(g.clone()), n)
+    }
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) -> Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let tls = shared.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let gauges = Gauges::default();
     let mut conns = tokio::task::JoinSet::new();
     while !shared.shutdown.load(Ordering::SeqCst) {
         // Accept with a short timeout so the shutdown flag is noticed.
@@ -85,12 +122,81 @@ async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) -> Re
         };
         while conns.try_join_next().is_some() {}
         let (stream, peer) = accepted;
-        conns.spawn(connection(stream, peer, shared.clone(), tls.clone(), stop_rx.clone()));
+        conns.spawn(connection(stream, peer, shared.clone(), tls.clone(), stop_rx.clone(), gauges.clone()));
     }
     tracing::info!("HTTP API: finishing in-flight requests");
     let _ = stop_tx.send(true);
     while conns.join_next().await.is_some() {}
+    // An operation whose client went away still runs to its end on the
+    // blocking pool, holding the store: wait for it.
+    while gauges.blocking.load(Ordering::SeqCst) > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Ok(())
+}
+
+/// A connection's IO with a deadline on writes, so a client that stops
+/// reading its answers cannot hold a connection (and a place under the
+/// limit) for ever; reads are bounded by hyper's header timeout and the
+/// body timeout.
+struct WriteDeadline<I> {
+    io: I,
+    stall: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl<I> WriteDeadline<I> {
+    fn new(io: I) -> Self {
+        WriteDeadline { io, stall: Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)), armed: false }
+    }
+
+    fn watch<T>(&mut self, cx: &mut std::task::Context<'_>, r: std::task::Poll<std::io::Result<T>>) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if r.is_ready() {
+            self.armed = false;
+            return r;
+        }
+        if !self.armed {
+            self.stall.as_mut().reset(tokio::time::Instant::now() + WRITE_STALL_TIMEOUT);
+            self.armed = true;
+        }
+        match self.stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for WriteDeadline<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for WriteDeadline<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, r)
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, r)
+    }
+
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.io).poll_shutdown(cx);
+        self.watch(cx, r)
+    }
 }
 
 /// Counts a connection in the daemon-wide count until dropped.
@@ -105,11 +211,11 @@ impl Drop for Counted {
 /// What every request of a connection needs.
 struct Conn {
     shared: Arc<Shared>,
-    tls: bool,
     /// The connection arrived over the daemon's connection limit: its
     /// requests are answered 503 and it is closed.
     over_limit: bool,
     peer: SocketAddr,
+    gauges: Gauges,
 }
 
 async fn connection(
@@ -118,19 +224,28 @@ async fn connection(
     shared: Arc<Shared>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: tokio::sync::watch::Receiver<bool>,
+    gauges: Gauges,
 ) {
     let n = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
     let _counted = Counted(shared.clone());
     let over_limit = n > shared.cfg.connections_max;
+    let mut _shed = None;
     if over_limit {
+        let (g, shed) = Gauge::up(&gauges.shed);
+        if shed > OVER_LIMIT_ANSWERED_MAX {
+            tracing::debug!(%peer, "HTTP connection over the limit: closed");
+            return;
+        }
+        _shed = Some(g);
         tracing::warn!(limit = shared.cfg.connections_max, %peer, "HTTP connection over the limit: answering 503");
     }
     let _ = stream.set_nodelay(true);
-    let conn = Arc::new(Conn { shared: shared.clone(), tls: tls.is_some(), over_limit, peer });
+    let handshake = if over_limit { OVER_LIMIT_TIMEOUT } else { TLS_HANDSHAKE_TIMEOUT };
+    let conn = Arc::new(Conn { shared: shared.clone(), over_limit, peer, gauges });
     match tls {
-        None => serve(TokioIo::new(stream), conn, stop).await,
-        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(s)) => serve(TokioIo::new(s), conn, stop).await,
+        None => serve(WriteDeadline::new(TokioIo::new(stream)), conn, stop).await,
+        Some(acceptor) => match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => serve(WriteDeadline::new(TokioIo::new(s)), conn, stop).await,
             Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         },
@@ -143,7 +258,7 @@ where
 {
     let peer = conn.peer;
     let keep_alive = !conn.over_limit;
-    let idle = conn.shared.cfg.idle_timeout;
+    let idle = if conn.over_limit { OVER_LIMIT_TIMEOUT } else { conn.shared.cfg.idle_timeout };
     let svc = hyper::service::service_fn(move |req| {
         let conn = conn.clone();
         async move { Ok::<_, Infallible>(handle(req, conn).await) }
@@ -167,8 +282,10 @@ where
         // the awaits below.)
         _ = async { drop(stop.wait_for(|s| *s).await) } => {
             http.as_mut().graceful_shutdown();
-            if let Err(e) = http.await {
-                tracing::debug!(%peer, "HTTP connection ended at shutdown: {e}");
+            match tokio::time::timeout(SHUTDOWN_GRACE, http).await {
+                Ok(Err(e)) => tracing::debug!(%peer, "HTTP connection ended at shutdown: {e}"),
+                Err(_) => tracing::warn!(%peer, "HTTP connection cut at shutdown: its request did not finish in {} s", SHUTDOWN_GRACE.as_secs()),
+                Ok(Ok(())) => {}
             }
         }
     }
@@ -325,15 +442,19 @@ async fn answer(req: Request<Incoming>, conn: &Conn, rid: &str) -> Result<Vec<u8
         Ok(Err(e)) => return Err(ApiError::new("SerializationException", format!("reading the request body: {e}"))),
         Ok(Ok(b)) => b.to_bytes(),
     };
-    let (role, access_key_id) = authenticate(&parts, &body, claimed, conn, route.signing_name())?;
     let shared = conn.shared.clone();
-    tracing::debug!(request_id = %rid, %access_key_id, path = %parts.uri.path(), "HTTP API request");
-    let query = parts.uri.query().unwrap_or("").to_string();
+    let (peer, rid) = (conn.peer, rid.to_string());
+    let (gauge, _) = Gauge::up(&conn.gauges.blocking);
+    // Hashing the body and the engine call block: off the async threads.
     tokio::task::spawn_blocking(move || {
+        let _gauge = gauge;
+        let (role, access_key_id) = authenticate(&parts, &body, claimed, &shared, peer, route.signing_name())?;
+        tracing::debug!(request_id = %rid, %access_key_id, path = %parts.uri.path(), "HTTP API request");
+        let query = parts.uri.query().unwrap_or("");
         let caller = Caller { access_key_id: &access_key_id, role };
         match route {
             Route::CloudTrail(op) => cloudtrail::call(&shared, &op, &caller, &body),
-            Route::PutAuditEvents => audit::put_audit_events(&shared, &caller, &query, &body),
+            Route::PutAuditEvents => audit::put_audit_events(&shared, &caller, query, &body),
         }
     })
     .await
@@ -387,15 +508,19 @@ fn authenticate(
     parts: &hyper::http::request::Parts,
     body: &[u8],
     claimed: Claimed,
-    conn: &Conn,
+    shared: &Shared,
+    peer: SocketAddr,
     service: &str,
 ) -> Result<(Role, String), ApiError> {
     let req = sigv4_request(parts, hex::encode(Sha256::digest(body)));
     let p = claimed.presented;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let want = sigv4::Expect { service, region: conn.shared.cfg.http_region.as_deref(), now, tls: conn.tls };
+    // On `/` the operation is named by X-Amz-Target: the signature must
+    // cover it, or one signed body could be replayed as another operation.
+    let must_sign: &[&str] = if service == "cloudtrail" { &["x-amz-target"] } else { &[] };
+    let want = sigv4::Expect { service, region: shared.cfg.http_region.as_deref(), now, must_sign };
     if let Err(e) = sigv4::verify(&req, &p, &claimed.material, &want) {
-        tracing::warn!(peer = %conn.peer, access_key_id = %p.access_key_id, code = e.code, "HTTP API: signature refused: {}", e.message);
+        tracing::warn!(%peer, access_key_id = %p.access_key_id, code = e.code, "HTTP API: signature refused: {:?}", e.message);
         return Err(e.into());
     }
     Ok((claimed.role, p.access_key_id))
