@@ -134,7 +134,7 @@ fn aws_clients_work_against_cairnd() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the AWS clients' checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("all 11 checks passed"), "{stdout}");
+    assert!(stdout.contains("all 12 checks passed"), "{stdout}");
     // The secrets were never written to the data directory or its logs.
     let keys = std::fs::read_to_string(dir.path().join("aws-keys")).unwrap();
     for k in [&read, &ingest] {

@@ -208,6 +208,7 @@ def documented_errors_reach_boto3_as_their_classes():
     )
     # An operation cairnd does not implement.
     expect_error("UnknownOperationException", lambda: c.create_trail(Name="t", S3BucketName="b"), 400)
+    expect_error("UnknownOperationException", lambda: c.list_public_keys(), 400)
 
 
 @check
@@ -415,6 +416,21 @@ def insights_metric_data_counts_calls():
         "InvalidParameterException",
     )
     expect_error("InvalidParameterException", lambda: c.list_insights_metric_data(EventSource="a", EventName="b", InsightType="ApiCallRateInsight", Period=120))
+
+
+@check
+def the_store_describes_itself_as_one_trail():
+    c = client()
+    trails = c.describe_trails()["trailList"]
+    assert [t["Name"] for t in trails] == ["cairn"] and trails[0]["LogFileValidationEnabled"] is True, trails
+    arn = trails[0]["TrailARN"]
+    assert c.describe_trails(trailNameList=["other"])["trailList"] == []
+    status = c.get_trail_status(Name="cairn")
+    assert status["IsLogging"] is True and status["StartLoggingTime"] <= datetime.datetime.now(datetime.timezone.utc), status
+    assert c.get_trail_status(Name=arn)["IsLogging"] is True
+    sel = c.get_event_selectors(TrailName=arn)
+    assert sel["TrailARN"] == arn and sel["EventSelectors"][0]["ReadWriteType"] == "All", sel
+    expect_error("TrailNotFoundException", lambda: c.get_trail_status(Name="other"), 400, "TrailNotFoundException")
 
 
 def aws(*args):

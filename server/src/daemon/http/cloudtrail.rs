@@ -30,8 +30,11 @@ const SCAN_EVENTS_MAX: usize = 10_000;
 const SCAN_CALLS_MAX: usize = 20;
 
 /// The operations, with the role each needs.
-const OPERATIONS: [(&str, Role); 5] = [
+const OPERATIONS: [(&str, Role); 8] = [
     ("LookupEvents", Role::Read),
+    ("DescribeTrails", Role::Read),
+    ("GetTrailStatus", Role::Read),
+    ("GetEventSelectors", Role::Read),
     ("ListInsightsMetricData", Role::Read),
     ("CreateChannel", Role::Admin),
     ("ListChannels", Role::Read),
@@ -59,6 +62,9 @@ pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> R
     let out = match op {
         "LookupEvents" => lookup_events(shared, &input)?,
         "ListInsightsMetricData" => insights_metric_data(shared, &input)?,
+        "DescribeTrails" => describe_trails(shared, &input)?,
+        "GetTrailStatus" => trail_status(shared, &input)?,
+        "GetEventSelectors" => event_selectors(shared, &input)?,
         "CreateChannel" => create_channel(shared, &input)?,
         "ListChannels" => list_channels(shared, &input)?,
         "GetChannel" => get_channel(shared, &input)?,
@@ -357,4 +363,68 @@ fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<V
         out["NextToken"] = json!(n);
     }
     Ok(out)
+}
+
+/// The one trail a store is: its name, and its ARN in the server's region.
+pub const TRAIL_NAME: &str = "cairn";
+
+fn trail_arn(shared: &Shared) -> String {
+    format!(
+        "arn:aws:cloudtrail:{}:000000000000:trail/{TRAIL_NAME}",
+        shared.cfg.http_region.as_deref().unwrap_or(super::super::DEFAULT_REGION)
+    )
+}
+
+/// The trail a request names (its name or ARN), or TrailNotFoundException.
+fn named_trail(shared: &Shared, input: &Map<String, Value>, field: &str) -> Result<String, ApiError> {
+    let name = string(input, field)?.ok_or_else(|| ApiError::new("InvalidTrailNameException", format!("{field} is required")))?;
+    let arn = trail_arn(shared);
+    if name == TRAIL_NAME || name == arn {
+        return Ok(arn);
+    }
+    Err(ApiError::new("TrailNotFoundException", format!("Unknown trail: {name}; this store is the one trail {TRAIL_NAME} ({arn})")))
+}
+
+/// DescribeTrails: the store as one multi-region trail with log file
+/// validation (every event is in the store's Merkle tree). Delivery to S3
+/// is not described: cairnd does not deliver yet.
+fn describe_trails(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let arn = trail_arn(shared);
+    let wanted = match input.get("trailNameList") {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(names)) => {
+            names.is_empty() || names.iter().any(|n| n.as_str() == Some(TRAIL_NAME) || n.as_str() == Some(arn.as_str()))
+        }
+        Some(_) => return Err(serialization("trailNameList", "a list of strings")),
+    };
+    let region = shared.cfg.http_region.as_deref().unwrap_or(super::super::DEFAULT_REGION);
+    let trails = if wanted {
+        vec![json!({
+            "Name": TRAIL_NAME, "TrailARN": arn, "HomeRegion": region, "IsMultiRegionTrail": true,
+            "IncludeGlobalServiceEvents": true, "IsOrganizationTrail": false, "LogFileValidationEnabled": true,
+            "HasCustomEventSelectors": false, "HasInsightSelectors": shared.cfg.insights,
+        })]
+    } else {
+        vec![]
+    };
+    Ok(json!({ "trailList": trails }))
+}
+
+/// GetTrailStatus: logging since cairnd started.
+fn trail_status(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    named_trail(shared, input, "Name")?;
+    let started = super::super::now_ms() - shared.started.elapsed().as_millis() as i64;
+    Ok(
+        json!({"IsLogging": true, "StartLoggingTime": epoch_secs(started), "TimeLoggingStarted": cairn_engine::event::format_event_time(started)}),
+    )
+}
+
+/// GetEventSelectors: every management event, read and write; data events
+/// are stored too, as they are sent (Cairn keeps what it is given).
+fn event_selectors(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let arn = named_trail(shared, input, "TrailName")?;
+    Ok(json!({
+        "TrailARN": arn,
+        "EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": true, "DataResources": [], "ExcludeManagementEventSources": []}],
+    }))
 }
