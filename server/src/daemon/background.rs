@@ -101,7 +101,7 @@ pub(super) fn insights_loop(shared: &Shared) {
             continue;
         }
         next = Instant::now() + shared.cfg.insights_interval;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64) / 60_000;
+        let now = super::now_ms() / 60_000;
         let size = shared.store.stats().map(|s| s.tree_size).unwrap_or(0);
         if last == Some((now, size)) {
             continue; // nothing new to look at

@@ -18,7 +18,7 @@ use crate::protocol::{codes, Request, RequestBody, ResponseBody, Role, WireError
 
 use super::channels::NewChannel;
 use super::connection::{client_gone, send, Io};
-use super::{err, now_ms, Shared, DEFAULT_REGION};
+use super::{err, now_ms, Shared};
 
 /// This process's resident set size and its peak, from /proc on Linux.
 pub fn process_rss() -> (Option<u64>, Option<u64>) {
@@ -327,7 +327,7 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
         },
         RequestBody::CreateChannel { name, external_id, allowed_keys, account_id, region } => {
             let new = NewChannel { name, external_id, allowed_keys, account_id, region, source: None };
-            match shared.channels.create(new, shared.cfg.http_region.as_deref().unwrap_or(DEFAULT_REGION), now_ms()) {
+            match shared.channels.create(new, shared.cfg.region(), now_ms()) {
                 Ok(c) => ResponseBody::Channel((&c).into()),
                 Err(e) => ResponseBody::Error(err(codes::INVALID_PARAMETER, format!("{}: {}", e.code, e.message))),
             }

@@ -79,6 +79,14 @@ pub struct Config {
     pub http_region: Option<String>,
 }
 
+impl Config {
+    /// The region the HTTP API names: `--http-region`, or us-east-1
+    /// (channel ARNs, stored integration events' `awsRegion`, the trail).
+    pub fn region(&self) -> &str {
+        self.http_region.as_deref().unwrap_or(DEFAULT_REGION)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -209,8 +217,7 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     Ok(Running { addr, http_addr, shutdown, accept })
 }
 
-/// The region named where none is configured (`--http-region`): channel
-/// ARNs and stored integration events' `awsRegion`.
+/// The region named where none is configured (`--http-region`).
 const DEFAULT_REGION: &str = "us-east-1";
 
 /// The wall clock in unix milliseconds.

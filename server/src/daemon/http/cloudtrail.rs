@@ -29,22 +29,25 @@ const MAX_RESULTS_MAX: i64 = 50;
 const SCAN_EVENTS_MAX: usize = 10_000;
 const SCAN_CALLS_MAX: usize = 20;
 
+/// An operation: its input object to its output.
+type Operation = fn(&Shared, &Map<String, Value>) -> Result<Value, ApiError>;
+
 /// The operations, with the role each needs.
-const OPERATIONS: [(&str, Role); 8] = [
-    ("LookupEvents", Role::Read),
-    ("DescribeTrails", Role::Read),
-    ("GetTrailStatus", Role::Read),
-    ("GetEventSelectors", Role::Read),
-    ("ListInsightsMetricData", Role::Read),
-    ("CreateChannel", Role::Admin),
-    ("ListChannels", Role::Read),
-    ("GetChannel", Role::Read),
+const OPERATIONS: [(&str, Role, Operation); 8] = [
+    ("LookupEvents", Role::Read, lookup_events),
+    ("DescribeTrails", Role::Read, describe_trails),
+    ("GetTrailStatus", Role::Read, trail_status),
+    ("GetEventSelectors", Role::Read, event_selectors),
+    ("ListInsightsMetricData", Role::Read, insights_metric_data),
+    ("CreateChannel", Role::Admin, create_channel),
+    ("ListChannels", Role::Read, list_channels),
+    ("GetChannel", Role::Read, get_channel),
 ];
 
 /// Runs operation `op` with the request body `body`; the response body.
 pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let Some(&(_, need)) = OPERATIONS.iter().find(|(name, _)| *name == op) else {
-        let known: Vec<&str> = OPERATIONS.iter().map(|(n, _)| *n).collect();
+    let Some(&(_, need, run)) = OPERATIONS.iter().find(|(name, _, _)| *name == op) else {
+        let known: Vec<&str> = OPERATIONS.iter().map(|(n, _, _)| *n).collect();
         return Err(ApiError::new(
             "UnknownOperationException",
             format!("{op} is not an operation cairnd implements; it implements {}", known.join(", ")),
@@ -59,17 +62,7 @@ pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> R
     let Value::Object(input) = input else {
         return Err(ApiError::new("SerializationException", "the request body must be a JSON object"));
     };
-    let out = match op {
-        "LookupEvents" => lookup_events(shared, &input)?,
-        "ListInsightsMetricData" => insights_metric_data(shared, &input)?,
-        "DescribeTrails" => describe_trails(shared, &input)?,
-        "GetTrailStatus" => trail_status(shared, &input)?,
-        "GetEventSelectors" => event_selectors(shared, &input)?,
-        "CreateChannel" => create_channel(shared, &input)?,
-        "ListChannels" => list_channels(shared, &input)?,
-        "GetChannel" => get_channel(shared, &input)?,
-        _ => unreachable!("every operation in OPERATIONS is dispatched"),
-    };
+    let out = run(shared, &input)?;
     Ok(out.to_string().into_bytes())
 }
 
@@ -217,10 +210,7 @@ fn create_channel(shared: &Shared, input: &Map<String, Value>) -> Result<Value, 
         _ => return Err(ApiError::new("InvalidParameterException", "Destinations (a list) is required")),
     }
     let new = NewChannel { name: name.into(), source: Some(source.into()), ..Default::default() };
-    let c = shared
-        .channels
-        .create(new, shared.cfg.http_region.as_deref().unwrap_or(super::super::DEFAULT_REGION), super::super::now_ms())
-        .map_err(|e| ApiError::new(e.code, e.message))?;
+    let c = shared.channels.create(new, shared.cfg.region(), super::super::now_ms()).map_err(|e| ApiError::new(e.code, e.message))?;
     Ok(json!({"ChannelArn": c.arn, "Name": c.name, "Source": c.source, "Destinations": destinations(&c)}))
 }
 
@@ -369,10 +359,7 @@ fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<V
 pub const TRAIL_NAME: &str = "cairn";
 
 fn trail_arn(shared: &Shared) -> String {
-    format!(
-        "arn:aws:cloudtrail:{}:000000000000:trail/{TRAIL_NAME}",
-        shared.cfg.http_region.as_deref().unwrap_or(super::super::DEFAULT_REGION)
-    )
+    format!("arn:aws:cloudtrail:{}:000000000000:trail/{TRAIL_NAME}", shared.cfg.region())
 }
 
 /// The trail a request names (its name or ARN), or TrailNotFoundException.
@@ -397,7 +384,7 @@ fn describe_trails(shared: &Shared, input: &Map<String, Value>) -> Result<Value,
         }
         Some(_) => return Err(serialization("trailNameList", "a list of strings")),
     };
-    let region = shared.cfg.http_region.as_deref().unwrap_or(super::super::DEFAULT_REGION);
+    let region = shared.cfg.region();
     let trails = if wanted {
         vec![json!({
             "Name": TRAIL_NAME, "TrailARN": arn, "HomeRegion": region, "IsMultiRegionTrail": true,

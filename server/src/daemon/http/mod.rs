@@ -514,7 +514,7 @@ fn authenticate(
 ) -> Result<(Role, String), ApiError> {
     let req = sigv4_request(parts, hex::encode(Sha256::digest(body)));
     let p = claimed.presented;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = super::now_ms().div_euclid(1000);
     // On `/` the operation is named by X-Amz-Target: the signature must
     // cover it, or one signed body could be replayed as another operation.
     let must_sign: &[&str] = if service == "cloudtrail" { &["x-amz-target"] } else { &[] };
