@@ -347,6 +347,27 @@ def put_audit_events_call_errors():
     expect_error("InvalidSignatureException", lambda: wrong.put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=one), 403)
     r = data_client(*ARGS.admin_key).put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=one)
     assert [s["id"] for s in r["successful"]] == ["a"] and r["failed"] == [], r
+    # Garbage before, between and after good events costs none of them.
+    # botocore would refuse to send it: the body is swapped in before
+    # signing, so the request is still correctly signed.
+    raw = data_client()
+    mixed = [
+        {"eventData": audit_event(31)},
+        {"id": "ok-1", "eventData": audit_event(32)},
+        "not an object",
+        {"id": "bad-data", "eventData": {"not": "a string"}},
+        {"id": "ok-2", "eventData": audit_event(33)},
+        {"id": 7, "eventData": audit_event(34)},
+    ]
+    def swap(request, **_):
+        request.data = json.dumps({"auditEvents": mixed}).encode()
+
+    raw.meta.events.register("before-sign.cloudtrail-data.PutAuditEvents", swap)
+    r = raw.put_audit_events(channelArn=ARGS.channel, externalId="site-7", auditEvents=one)
+    assert [s["id"] for s in r["successful"]] == ["ok-1", "ok-2"], r
+    assert [(f["id"], f["errorCode"]) for f in r["failed"]] == [("", "FieldNotFound"), ("", "FieldNotFound"), ("bad-data", "InvalidData"), ("", "FieldNotFound")], r
+    for s in r["successful"]:
+        assert json.loads(cairn_get(s["eventID"]))["eventID"] == s["eventID"]
 
 
 @check

@@ -618,11 +618,26 @@ fn fuzz_http_api() {
             serde_json::json!({"auditEvents":[{"id":"a","eventData":event},{"id":"b","eventData":event,"eventDataChecksum":"AAAA"}]})
                 .to_string(),
         ),
+        // Raw bytes on a connection of their own: HTTP framing itself.
+        Seed::new(
+            "raw",
+            "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\nx-amz-target: a.b\r\n\r\n{}GET / HTTP/1.1\r\n\r\n",
+        ),
     ];
     let addr = running.http_addr.unwrap().to_string();
     let conn = std::cell::RefCell::new(BufReader::new(TcpStream::connect(&addr).unwrap()));
     let t = Target { name: "http-api", seeds, iterations: 5000, alloc_max: usize::MAX, reseal: None };
     run(t, |label, input| {
+        if label == "raw" {
+            use std::io::Read;
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let _ = s.write_all(input);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.read_to_end(&mut Vec::new());
+        }
+        // Whatever came before, a signed request is answered.
+        let (label, input): (&str, &[u8]) = if label == "raw" { ("LookupEvents", b"{}") } else { (label, input) };
         let mut conn = conn.borrow_mut();
         let answer = http_call(&mut conn, &addr, (&id, &secret), label, input).or_else(|| {
             // The server may close a connection after a refusal: once more on a new one.

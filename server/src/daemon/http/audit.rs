@@ -13,7 +13,7 @@
 
 use base64::Engine as _;
 use cairn_engine::event::{format_event_time, parse_event_time};
-use cairn_engine::Outcome;
+use cairn_engine::{Outcome, Rejection};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -53,10 +53,6 @@ struct Refusal {
 
 fn refusal(code: &'static str, message: impl Into<String>) -> Refusal {
     Refusal { code, message: message.into() }
-}
-
-fn call_error(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(code, message)
 }
 
 /// Checks one event's `eventData`; the stored record on success.
@@ -135,63 +131,62 @@ fn build(data: &str, checksum: Option<&str>, channel: &super::super::channels::C
 /// PutAuditEvents: the response body, `{"successful":[..],"failed":[..]}`.
 pub(super) fn put_audit_events(shared: &Shared, caller: &Caller, query: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     caller.require(Role::Ingest, "cloudtrail-data:PutAuditEvents")?;
-    let params = query_pairs(query).map_err(|_| call_error("InvalidChannelARN", "the query string is not UTF-8 once decoded"))?;
+    let params = query_pairs(query).map_err(|_| ApiError::new("InvalidChannelARN", "the query string is not UTF-8 once decoded"))?;
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let arn = param("channelArn").ok_or_else(|| call_error("InvalidChannelARN", "channelArn is required"))?;
+    let arn = param("channelArn").ok_or_else(|| ApiError::new("InvalidChannelARN", "channelArn is required"))?;
     if !arn.starts_with("arn:") {
-        return Err(call_error(
+        return Err(ApiError::new(
             "InvalidChannelARN",
             format!("{arn:?} is not a channel ARN (arn:aws:cloudtrail:REGION:ACCOUNT:channel/ID)"),
         ));
     }
+    // Channel names have no ':', so only an ARN matches.
     let channel = shared
         .channels
-        .list()
-        .into_iter()
-        .find(|c| c.arn == arn)
-        .ok_or_else(|| call_error("ChannelNotFound", format!("no channel {arn}; `cairn channel list` shows them")))?;
+        .find(arn)
+        .ok_or_else(|| ApiError::new("ChannelNotFound", format!("no channel {arn}; `cairn channel list` shows them")))?;
     if !channel.allowed_keys.is_empty() && !channel.allowed_keys.iter().any(|k| k == caller.access_key_id) {
-        return Err(call_error(
+        return Err(ApiError::new(
             "ChannelInsufficientPermission",
             format!("access key {} may not send to channel {}", caller.access_key_id, channel.name),
         ));
     }
     if let Some(want) = &channel.external_id {
         if param("externalId") != Some(want.as_str()) {
-            return Err(call_error("ChannelInsufficientPermission", format!("channel {} requires its externalId", channel.name)));
+            return Err(ApiError::new("ChannelInsufficientPermission", format!("channel {} requires its externalId", channel.name)));
         }
     }
     if body.len() > CALL_BYTES_MAX {
-        return Err(call_error(
+        return Err(ApiError::new(
             "ValidationException",
             format!("the request is {} bytes; PutAuditEvents takes at most {CALL_BYTES_MAX}", body.len()),
         ));
     }
     let input: Value =
-        serde_json::from_slice(body).map_err(|e| call_error("SerializationException", format!("the request body is not JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| ApiError::new("SerializationException", format!("the request body is not JSON: {e}")))?;
     let events = match input.get("auditEvents") {
         Some(Value::Array(a)) => a,
-        _ => return Err(call_error("SerializationException", "auditEvents (a list) is required")),
+        _ => return Err(ApiError::new("SerializationException", "auditEvents (a list) is required")),
     };
     if events.is_empty() || events.len() > EVENTS_MAX {
-        return Err(call_error("ValidationException", format!("auditEvents holds {} events; it takes 1 to {EVENTS_MAX}", events.len())));
+        return Err(ApiError::new("ValidationException", format!("auditEvents holds {} events; it takes 1 to {EVENTS_MAX}", events.len())));
     }
     let mut ids = std::collections::HashSet::new();
-    for e in events {
-        let id = e
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| call_error("SerializationException", "each audit event needs an id (a string)"))?;
+    // An event without a string id is refused on its own below (its
+    // neighbours are stored); ids that are given must be unique.
+    for id in events.iter().filter_map(|e| e.get("id").and_then(Value::as_str)) {
         if !ids.insert(id) {
-            return Err(call_error("DuplicatedAuditEventId", format!("the id {id:?} appears twice in this call")));
+            return Err(ApiError::new("DuplicatedAuditEventId", format!("the id {id:?} appears twice in this call")));
         }
     }
     let now = super::super::now_ms();
     let mut failed: Vec<Value> = Vec::new();
     let mut pending: Vec<(&str, Vec<u8>, String)> = Vec::new();
-    for e in events {
-        let id = e["id"].as_str().unwrap_or_default();
-        let checked = if id.is_empty() || id.len() > 128 || !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+    for (i, e) in events.iter().enumerate() {
+        let id = e.get("id").and_then(Value::as_str).unwrap_or_default();
+        let checked = if e.get("id").and_then(Value::as_str).is_none() {
+            Err(refusal("FieldNotFound", format!("auditEvents[{i}] has no id (a string); it is reported with id \"\"")))
+        } else if id.is_empty() || id.len() > 128 || !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
             Err(refusal("InvalidData", "id must be 1 to 128 of A-Z, a-z, 0-9, '-', '_'"))
         } else {
             match (e.get("eventData"), e.get("eventDataChecksum")) {
@@ -208,6 +203,7 @@ pub(super) fn put_audit_events(shared: &Shared, caller: &Caller, query: &str, bo
         }
     }
     let mut successful: Vec<Value> = Vec::new();
+    let mut last_ok = None;
     if !pending.is_empty() {
         let records: Vec<&[u8]> = pending.iter().map(|(_, r, _)| r.as_slice()).collect();
         let outcomes = shared.store.append(&records).map_err(|e| ApiError {
@@ -217,17 +213,18 @@ pub(super) fn put_audit_events(shared: &Shared, caller: &Caller, query: &str, bo
         })?;
         for ((id, _, event_id), outcome) in pending.iter().zip(outcomes) {
             match outcome {
-                Outcome::Stored(_) | Outcome::Duplicate(_) => successful.push(json!({"id": id, "eventID": event_id})),
+                Outcome::Stored(_) | Outcome::Duplicate(_) => {
+                    successful.push(json!({"id": id, "eventID": event_id}));
+                    last_ok = Some(event_id.as_str());
+                }
                 Outcome::Rejected(r) => {
-                    let code = if r.code() == "RecordTooLarge" { "FieldTooLong" } else { "InvalidData" };
+                    let code = if matches!(r, Rejection::TooLarge { .. }) { "FieldTooLong" } else { "InvalidData" };
                     failed.push(json!({"id": id, "errorCode": code, "errorMessage": r.to_string()}));
                 }
             }
         }
         shared.appended.fetch_add(successful.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
-    let last_ok =
-        pending.iter().rev().find(|(_, _, ev)| successful.iter().any(|s| s["eventID"] == ev.as_str())).map(|(_, _, ev)| ev.as_str());
     let last_err = failed.last().and_then(|f| f["errorCode"].as_str());
     shared.channels.record(&channel.arn, now, last_ok, last_err);
     Ok(json!({"successful": successful, "failed": failed}).to_string().into_bytes())
