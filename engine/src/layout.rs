@@ -7,6 +7,8 @@
 //!   MANIFEST                      the sealed segments
 //!   checkpoints                   every signed checkpoint, in order
 //!   keys/signing.key, verifiers   the signing key; every public key
+//!   keys/digest-rsa[.key]         the RSA digest keys (made when first needed)
+//!   holds/<name>                  retention holds (the lowest seq a reader still needs)
 //!   wal/<seq>.wal                 unsealed events
 //!   segments/<seq>[.<gen>].seg    sealed events
 //!   tiles/                        the Merkle tree (C2SP tlog-tiles)
@@ -19,6 +21,7 @@ pub const KEY_DIR: &str = "keys";
 pub const SIGNING_KEY_FILE: &str = "signing.key";
 pub const VERIFIERS_FILE: &str = "verifiers";
 
+pub const HOLD_DIR: &str = "holds";
 pub const WAL_DIR: &str = "wal";
 pub const SEGMENT_DIR: &str = "segments";
 pub const TILE_DIR: &str = "tiles";

@@ -49,6 +49,10 @@ pub struct RetentionReport {
     pub min_retained_seq: u64,
     /// The seq of the `RetentionCut` event appended to the log.
     pub event_seq: Option<u64>,
+    /// The retention hold that kept expired segments (its name and seq),
+    /// when one did: a reader such as delivery has not read them yet.
+    #[serde(default)]
+    pub held_by: Option<(String, u64)>,
 }
 
 /// The newest time a segment can be said to hold, for retention.

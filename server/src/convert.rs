@@ -284,6 +284,8 @@ impl From<WireRetentionReport> for RetentionReport {
             bytes_removed: w.bytes_removed,
             min_retained_seq: w.min_retained_seq,
             event_seq: w.event_seq,
+            // Not on the wire (protocol v1): cairnd logs the hold.
+            held_by: None,
         }
     }
 }

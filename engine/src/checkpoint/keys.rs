@@ -40,7 +40,7 @@ fn random_seed() -> Result<[u8; 32]> {
 
 /// Writes `bytes` to `path` atomically: temp file (mode 0600 when
 /// `private`), fdatasync, rename, fsync of the directory.
-fn replace_file(fs: &dyn FileSystem, path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+pub(crate) fn replace_file(fs: &dyn FileSystem, path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(path);
     let tmp = path.with_extension("tmp");
     let mut f = if private { fs.create_private(&tmp) } else { fs.create(&tmp) }.map_err(|e| Error::io("create", &tmp, e))?;

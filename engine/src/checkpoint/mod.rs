@@ -17,6 +17,7 @@
 //! two checkpoints that disagree: see `Store::checkpoint_now`.
 
 pub mod bundle;
+pub mod digest_keys;
 pub mod history;
 pub mod keys;
 pub mod note;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::compact::{self, CompactOptions, CompactReport, RunReport};
 use crate::error::{Error, Result};
 use crate::index::{COMPACTED_PARTITION_MS, SEQ_GROUP};
-use crate::layout::segment_file_name;
+use crate::layout::{segment_file_name, HOLD_DIR};
 use crate::manifest::SegmentEntry;
 use crate::merkle::Hash;
 use crate::retention::{self, RetentionOptions, RetentionReport};
@@ -98,7 +98,14 @@ impl Store {
             retention::effective_newest_ms(s.footer.max_time_ms, s.footer.max_ingest_ms) < cutoff
                 && (!opts.stored_at_least || (s.footer.max_ingest_ms as i64) < cutoff)
         };
-        let n = segments.iter().take_while(|s| expired(s)).count();
+        let expired_n = segments.iter().take_while(|s| expired(s)).count();
+        // A hold at seq h keeps every segment holding an event >= h.
+        let held_by = self.retention_holds()?.into_iter().min_by_key(|(_, seq)| *seq);
+        let n = match &held_by {
+            Some((_, h)) => segments[..expired_n].iter().take_while(|s| s.footer.tree_size <= *h).count(),
+            None => expired_n,
+        };
+        let held_by = held_by.filter(|_| n < expired_n);
         let removed: Vec<Arc<Segment>> = segments[..n].to_vec();
         let current_min = self.inner.manifest.lock().min_retained_seq;
         let mut report = RetentionReport {
@@ -109,6 +116,7 @@ impl Store {
             bytes_removed: removed.iter().map(|s| s.file_bytes()).sum(),
             min_retained_seq: removed.last().map_or(current_min, |s| s.footer.tree_size),
             event_seq: None,
+            held_by,
         };
         if opts.dry_run || n == 0 {
             return Ok(report);
@@ -123,6 +131,64 @@ impl Store {
         let rec = retention::cut_record(now, &id, &report, opts.older_than);
         report.event_seq = self.append(&[&rec])?.first().and_then(Outcome::seq);
         Ok(report)
+    }
+}
+
+/// A hold's name: what `holds/<name>` may be called.
+fn check_hold_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(Error::InvalidArgument(format!("retention hold name {name:?}: use 1-64 of a-z, 0-9 and -")));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Sets (or with `None` removes) the retention hold `name`: until it
+    /// moves, retention keeps every segment holding an event with seq >=
+    /// `seq`, whatever its age. Delivery holds what it has not delivered.
+    /// Durable when this returns (`holds/<name>`, replaced atomically).
+    pub fn set_retention_hold(&self, name: &str, seq: Option<u64>) -> Result<()> {
+        check_hold_name(name)?;
+        let fs = self.inner.fs.as_ref();
+        let dir = self.inner.dir.join(HOLD_DIR);
+        let path = dir.join(name);
+        match seq {
+            Some(seq) => {
+                fs.create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+                crate::checkpoint::keys::replace_file(fs, &path, format!("{seq}\n").as_bytes(), false)
+            }
+            None => match fs.remove_file(&path) {
+                Ok(()) => fs.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io("remove", &path, e)),
+            },
+        }
+    }
+
+    /// Every retention hold: (name, seq).
+    pub fn retention_holds(&self) -> Result<Vec<(String, u64)>> {
+        let fs = self.inner.fs.as_ref();
+        let dir = self.inner.dir.join(HOLD_DIR);
+        let files = match fs.list_dir(&dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        let mut out = Vec::new();
+        for path in files {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            if check_hold_name(&name).is_err() {
+                continue; // a temp file or something that is not a hold
+            }
+            let bytes = fs.read(&path).map_err(|e| Error::io("read", &path, e))?;
+            let seq = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .ok_or_else(|| Error::corruption(&path, 0, "a retention hold holds one decimal seq"))?;
+            out.push((name, seq));
+        }
+        out.sort();
+        Ok(out)
     }
 }
 

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::checkpoint::history::History;
+use crate::checkpoint::digest_keys::DigestKeys;
 use crate::checkpoint::keys::KeyRing;
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, RealFs};
@@ -204,6 +205,8 @@ struct Inner {
     cache: BlockCache,
     ids: Arc<IdBudget>,
     keys: Mutex<KeyRing>,
+    /// The RSA keys that sign delivered CloudTrail digests.
+    digest_keys: Mutex<DigestKeys>,
     /// Never held together with `writer` (see `durable_head`).
     history: Mutex<History>,
     last_checkpoint_at: Mutex<Instant>,
@@ -249,6 +252,7 @@ impl Store {
         let recovered = recover(fs.as_ref(), &opts, &wal_dir, &seg_dir, &ids)?;
         let (history, _) = History::open(fs.as_ref(), &dir)?;
         let keys = KeyRing::open(fs.as_ref(), &dir, history.is_empty())?;
+        let digest_keys = DigestKeys::open(fs.as_ref(), &dir)?;
         let inner = Arc::new(Inner {
             dir,
             wal_dir,
@@ -276,6 +280,7 @@ impl Store {
             cache: BlockCache::new(opts.block_cache_bytes),
             ids,
             keys: Mutex::new(keys),
+            digest_keys: Mutex::new(digest_keys),
             history: Mutex::new(history),
             last_checkpoint_at: Mutex::new(Instant::now()),
             compact_lock: Mutex::new(()),

@@ -84,6 +84,42 @@ impl Store {
         Ok((out, next))
     }
 
+    /// Every event with `from <= seq < to` (all of them, whatever their
+    /// kind), in seq order. Reads only the sealed segments that overlap
+    /// the range (whole, as their blocks are ordered by time) and the
+    /// memtables; memory is the range's events. What delivery reads.
+    pub fn events_between(&self, from: u64, to: u64) -> QueryResult<Vec<StoredEvent>> {
+        let q = Query::default();
+        let (segments, mems, bound) = {
+            let st = self.inner.state.read();
+            let bound = st.active.end_seq().min(to);
+            let mut mems = st.sealing.clone();
+            let active = query::memtable_events(&st.active, &q, bound, false, None, usize::MAX);
+            let segs = SegmentSet::new(
+                st.segments.iter().filter(|s| s.footer.tree_size > from && s.footer.first_seq < to).cloned().collect(),
+            );
+            mems.retain(|m| m.end_seq() > from);
+            (segs, (mems, active), bound)
+        };
+        let in_range = |e: &StoredEvent| e.seq >= from && e.seq < to;
+        let mut out: Vec<StoredEvent> = mems.1.into_iter().filter(in_range).collect();
+        for m in &mems.0 {
+            out.extend(query::memtable_events(m, &q, bound, false, None, usize::MAX).into_iter().filter(in_range));
+        }
+        if !segments.is_empty() {
+            let snap = Snapshot { segments: Arc::new(segments), memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
+            query::run(&snap, &self.inner.cache, &q, Order::OldestFirst, None, |e| {
+                if in_range(&e) {
+                    out.push(e);
+                }
+                true
+            })?;
+        }
+        out.sort_by_key(|e| e.seq);
+        out.dedup_by_key(|e| e.seq);
+        Ok(out)
+    }
+
     /// Streams every event matching `q` in `order` to `f` until it returns
     /// `false`. Memory stays bounded: blocks are decoded one at a time.
     /// Returns the number of events passed to `f`.

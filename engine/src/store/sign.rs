@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use crate::checkpoint::bundle::{ConsistencyBundle, ProofBundle};
+use crate::checkpoint::digest_keys::DigestPublicKey;
 use crate::checkpoint::history::{History, HistoryEntry};
 use crate::checkpoint::proof::{consistency_path, inclusion_path, range_hash};
 use crate::checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
@@ -69,10 +70,40 @@ impl Store {
         self.inner.keys.lock().verifiers().to_vec()
     }
 
+    /// How many events are durable (acknowledged, and on disk whatever
+    /// the durability mode): seqs below this never change or go away
+    /// except by retention. Delivery reads no further.
+    pub fn durable_size(&self) -> Result<u64> {
+        Ok(self.inner.durable_head()?.0)
+    }
+
+    /// Every RSA digest key the store has used, oldest first (empty until
+    /// delivery or a rotation first needed one).
+    pub fn digest_public_keys(&self) -> Vec<DigestPublicKey> {
+        self.inner.digest_keys.lock().public_keys().to_vec()
+    }
+
+    /// Calls `f` with the current RSA digest key (made now if the store
+    /// has none) and a function that signs with it (SHA256withRSA), under
+    /// the key lock, so that what `f` writes names the key that signs.
+    pub fn with_digest_key<T>(&self, f: impl FnOnce(&DigestPublicKey, &dyn Fn(&[u8]) -> Vec<u8>) -> T) -> Result<T> {
+        let mut keys = self.inner.digest_keys.lock();
+        let now = self.inner.now_ms() as i64;
+        keys.ensure(self.inner.fs.as_ref(), now)?;
+        let public = keys.public_keys().last().cloned().ok_or_else(|| Error::InvalidArgument("no digest key".into()))?;
+        let sign = |m: &[u8]| keys.sign(m).map(|(s, _)| s).unwrap_or_default();
+        Ok(f(&public, &sign))
+    }
+
     /// Switches to a new signing key (the old public key stays listed, so
-    /// older checkpoints still verify) and signs the current head with it.
+    /// older checkpoints still verify) and signs the current head with it;
+    /// switches the RSA digest key too (its old range closes now).
     pub fn rotate_key(&self) -> Result<Verifier> {
         self.inner.check_poison()?;
+        {
+            let now = self.inner.now_ms() as i64;
+            self.inner.digest_keys.lock().rotate(self.inner.fs.as_ref(), now)?;
+        }
         let (size, root) = self.inner.durable_head()?;
         let mut h = self.inner.history.lock();
         let v = {

@@ -36,6 +36,12 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   tls_key = \"/etc/cairn/key.pem\"
   http_listen = \"127.0.0.1:7879\"  # CloudTrail's own API for the AWS CLI and SDKs (off by default)
   http_region = \"us-east-1\"       # refuse SigV4 scopes naming another region (default: any)
+  account_id = \"123456789012\"     # the trail's account in its ARN (default: 000000000000)
+  deliver = \"s3://bucket/prefix\"  # deliver CloudTrail log files and signed digests (off by default)
+  deliver_endpoint = \"http://127.0.0.1:9000\"  # an S3-compatible server (else AWS_ENDPOINT_URL_S3)
+  deliver_virtual_hosted = false    # bucket.host requests to that endpoint (default: path-style)
+  deliver_interval_secs = 300       # log files at most this often (CloudTrail: about 5 minutes)
+  digest_interval_secs = 3600       # one signed digest per account and region per interval
 
 Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
 Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
@@ -74,6 +80,34 @@ pub struct Args {
     /// Accept only SigV4 signatures scoped to this region [default: any region].
     #[arg(long, env = "CAIRN_HTTP_REGION")]
     http_region: Option<String>,
+    /// The account id in the trail's ARN (DescribeTrails,
+    /// `aws cloudtrail validate-logs --trail-arn`), 12 digits
+    /// [default: 000000000000].
+    #[arg(long, env = "CAIRN_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Deliver the store to S3 as CloudTrail delivers a trail: gzip log
+    /// files every --deliver-interval-secs and signed hourly digests that
+    /// `aws cloudtrail validate-logs` verifies, exactly once, resuming
+    /// after restarts. Credentials and region come from the AWS
+    /// environment variables (AWS_ACCESS_KEY_ID, ...) or the instance's
+    /// role [default: off].
+    #[arg(long, env = "CAIRN_DELIVER", value_name = "s3://BUCKET[/PREFIX]")]
+    deliver: Option<String>,
+    /// The URL of an S3-compatible server to deliver to [default:
+    /// AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS S3].
+    #[arg(long, env = "CAIRN_DELIVER_ENDPOINT")]
+    deliver_endpoint: Option<String>,
+    /// Virtual-hosted-style requests (http://BUCKET.host/KEY) to
+    /// --deliver-endpoint instead of path-style: true or false [default: false].
+    #[arg(long, env = "CAIRN_DELIVER_VIRTUAL_HOSTED")]
+    deliver_virtual_hosted: Option<bool>,
+    /// Deliver log files at most this often, in seconds [default: 300].
+    #[arg(long, env = "CAIRN_DELIVER_INTERVAL_SECS")]
+    deliver_interval_secs: Option<u64>,
+    /// Write each account and region's signed digest this often, in
+    /// seconds [default: 3600, as CloudTrail].
+    #[arg(long, env = "CAIRN_DIGEST_INTERVAL_SECS")]
+    digest_interval_secs: Option<u64>,
     /// Most simultaneous connections [default: 256].
     #[arg(long, env = "CAIRN_CONNECTIONS_MAX")]
     connections_max: Option<usize>,
@@ -146,6 +180,12 @@ pub struct FileConfig {
     tls_key: Option<PathBuf>,
     http_listen: Option<String>,
     http_region: Option<String>,
+    account_id: Option<String>,
+    deliver: Option<String>,
+    deliver_endpoint: Option<String>,
+    deliver_virtual_hosted: Option<bool>,
+    deliver_interval_secs: Option<u64>,
+    digest_interval_secs: Option<u64>,
 }
 
 /// An interval setting in seconds: at least 1, or the default.
@@ -225,6 +265,21 @@ fn merge(a: &Args, file: FileConfig) -> anyhow::Result<Config> {
         },
         http_listen: a.http_listen.clone().or(file.http_listen),
         http_region: a.http_region.clone().or(file.http_region),
+        account_id: match a.account_id.clone().or(file.account_id) {
+            Some(id) if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) => {
+                anyhow::bail!("account_id must be 12 digits (an AWS account id), not {id:?}")
+            }
+            Some(id) => id,
+            None => d.account_id,
+        },
+        deliver: match a.deliver.clone().or(file.deliver) {
+            Some(t) => Some(t.parse()?),
+            None => None,
+        },
+        deliver_endpoint: a.deliver_endpoint.clone().or(file.deliver_endpoint),
+        deliver_virtual_hosted: a.deliver_virtual_hosted.or(file.deliver_virtual_hosted).unwrap_or(false),
+        deliver_interval: interval("deliver_interval_secs", a.deliver_interval_secs.or(file.deliver_interval_secs), d.deliver_interval)?,
+        digest_interval: interval("digest_interval_secs", a.digest_interval_secs.or(file.digest_interval_secs), d.digest_interval)?,
     })
 }
 

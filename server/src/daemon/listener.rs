@@ -28,6 +28,13 @@ pub(super) fn accept_loop(listener: TcpListener, http: Option<TcpListener>, shar
     } else {
         None
     };
+    let delivery = match shared.deliverer.lock().take() {
+        Some(d) => {
+            let s = shared.clone();
+            Some(std::thread::Builder::new().name("cairnd-deliver".into()).spawn(move || d.run(&s.store, &s.shutdown))?)
+        }
+        None => None,
+    };
     while !shared.shutdown.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -59,6 +66,9 @@ pub(super) fn accept_loop(listener: TcpListener, http: Option<TcpListener>, shar
     }
     let _ = maintenance.join();
     if let Some(t) = insights {
+        let _ = t.join();
+    }
+    if let Some(t) = delivery {
         let _ = t.join();
     }
     let shared = Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("connections still hold the store"))?;

@@ -77,6 +77,17 @@ pub struct Config {
     pub http_listen: Option<String>,
     /// The only region SigV4 scopes may name (any when absent).
     pub http_region: Option<String>,
+    /// The account id in the trail's ARN.
+    pub account_id: String,
+    /// Where to deliver log files and digests (off when absent).
+    pub deliver: Option<cairn_deliver::Target>,
+    /// An S3-compatible server's URL (else the AWS environment's).
+    pub deliver_endpoint: Option<String>,
+    pub deliver_virtual_hosted: bool,
+    /// Log files at most this often.
+    pub deliver_interval: Duration,
+    /// One digest per stream per this interval.
+    pub digest_interval: Duration,
 }
 
 impl Config {
@@ -110,6 +121,12 @@ impl Default for Config {
             tls: None,
             http_listen: None,
             http_region: None,
+            account_id: "000000000000".into(),
+            deliver: None,
+            deliver_endpoint: None,
+            deliver_virtual_hosted: false,
+            deliver_interval: Duration::from_secs(300),
+            digest_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -128,6 +145,10 @@ struct Shared {
     /// Held by every Insights run (the background pass and `Insights`
     /// requests): one at a time, so no Insight event is appended twice.
     insights_lock: parking_lot::Mutex<()>,
+    /// Delivery (`--deliver`): its status, and the deliverer until the
+    /// accept loop moves it onto its thread.
+    delivery: Option<Arc<parking_lot::Mutex<cairn_deliver::DeliveryStatus>>>,
+    deliverer: parking_lot::Mutex<Option<cairn_deliver::Deliverer>>,
 }
 
 /// A running server: its address, and how to stop it.
@@ -192,6 +213,29 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     if let Some(p) = created {
         tracing::info!(path = %p.display(), "created the admin token (mode 0600); `cairn --server {addr}` finds it for a local server");
     }
+    let deliverer = match &cfg.deliver {
+        Some(target) => {
+            let sink = cairn_deliver::Sink::connect(
+                target.clone(),
+                &cairn_deliver::SinkOptions {
+                    endpoint: cfg.deliver_endpoint.clone(),
+                    region: None,
+                    virtual_hosted: cfg.deliver_virtual_hosted,
+                },
+            )?;
+            let opts = cairn_deliver::DeliverOptions {
+                trail: TRAIL_NAME.into(),
+                home_region: cfg.region().to_string(),
+                file_interval: cfg.deliver_interval,
+                digest_interval: cfg.digest_interval,
+                ..Default::default()
+            };
+            let d = cairn_deliver::Deliverer::open(&store, sink, opts)?;
+            tracing::info!(%target, "delivering log files and digests");
+            Some(d)
+        }
+        None => None,
+    };
     let aws_keys = AwsKeys::open(&cfg.data_dir)?;
     let channels = channels::Channels::open(&cfg.data_dir)?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), durability = ?cfg.durability, tls = cfg.tls.is_some(), "listening");
@@ -210,12 +254,18 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
         appended: AtomicU64::new(0),
         started: Instant::now(),
         insights_lock: parking_lot::Mutex::new(()),
+        delivery: deliverer.as_ref().map(|d| d.status()),
+        deliverer: parking_lot::Mutex::new(deliverer),
     });
     listener.set_nonblocking(true)?;
     let shutdown = shared.shutdown.clone();
     let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, http, shared))?;
     Ok(Running { addr, http_addr, shutdown, accept })
 }
+
+/// The one trail a store is: its name in DescribeTrails, its ARN and
+/// digest file names.
+pub(crate) const TRAIL_NAME: &str = "cairn";
 
 /// The region named where none is configured (`--http-region`).
 const DEFAULT_REGION: &str = "us-east-1";

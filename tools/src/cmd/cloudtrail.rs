@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 use cairn_engine::event::format_event_time;
 use cairn_engine::{Order, Query, StoredEvent, Verifier};
 use flate2::write::GzEncoder;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::backend::Backend;
@@ -37,62 +37,8 @@ const FILE_RAW_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// Hourly digests per stream at most: about 11 years.
 const HOURS_MAX: i64 = 100_000;
 
-/// One log file as a digest lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogFileEntry {
-    pub s3_bucket: String,
-    pub s3_object: String,
-    pub hash_value: String,
-    pub hash_algorithm: String,
-    pub newest_event_time: String,
-    pub oldest_event_time: String,
-}
-
-/// A digest file's JSON, fields in CloudTrail's order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DigestFile {
-    pub aws_account_id: String,
-    pub digest_start_time: String,
-    pub digest_end_time: String,
-    pub digest_s3_bucket: String,
-    pub digest_s3_object: String,
-    pub digest_public_key_fingerprint: String,
-    pub digest_signature_algorithm: String,
-    pub newest_event_time: Option<String>,
-    pub oldest_event_time: Option<String>,
-    pub previous_digest_s3_bucket: Option<String>,
-    pub previous_digest_s3_object: Option<String>,
-    pub previous_digest_hash_value: Option<String>,
-    pub previous_digest_hash_algorithm: Option<String>,
-    pub previous_digest_signature: Option<String>,
-    pub log_files: Vec<LogFileEntry>,
-}
-
-/// A path component from a record's value: only `[A-Za-z0-9._-]`, never
-/// `.` or `..`, so a record cannot steer files outside the tree.
-fn component(v: Option<&str>, default: &str) -> String {
-    let s: String = v.unwrap_or(default).chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    if s.is_empty() {
-        default.to_string()
-    } else {
-        s
-    }
-}
-
-/// `YYYY/MM/DD` and the compact `YYYYMMDDTHHmm` of a time.
-fn date_parts(ms: i64) -> (String, String) {
-    let t = format_event_time(ms); // YYYY-MM-DDTHH:MM:SSZ
-    (format!("{}/{}/{}", &t[0..4], &t[5..7], &t[8..10]), format!("{}{}{}T{}{}", &t[0..4], &t[5..7], &t[8..10], &t[11..13], &t[14..16]))
-}
-
-/// 16 characters naming a file uniquely, derived (not random) so that an
-/// export is reproducible.
-fn unique(seed: &str) -> String {
-    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    Sha256::digest(seed.as_bytes()).iter().take(16).map(|b| ALNUM[*b as usize % ALNUM.len()] as char).collect()
-}
+pub use cairn_deliver::format::{DigestFile, LogFileEntry};
+use cairn_deliver::format::{component, date_parts, unique};
 
 /// A writer that counts what passes through.
 struct Counting<W> {

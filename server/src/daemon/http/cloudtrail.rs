@@ -33,11 +33,12 @@ const SCAN_CALLS_MAX: usize = 20;
 type Operation = fn(&Shared, &Map<String, Value>) -> Result<Value, ApiError>;
 
 /// The operations, with the role each needs.
-const OPERATIONS: [(&str, Role, Operation); 8] = [
+const OPERATIONS: [(&str, Role, Operation); 9] = [
     ("LookupEvents", Role::Read, lookup_events),
     ("DescribeTrails", Role::Read, describe_trails),
     ("GetTrailStatus", Role::Read, trail_status),
     ("GetEventSelectors", Role::Read, event_selectors),
+    ("ListPublicKeys", Role::Read, list_public_keys),
     ("ListInsightsMetricData", Role::Read, insights_metric_data),
     ("CreateChannel", Role::Admin, create_channel),
     ("ListChannels", Role::Read, list_channels),
@@ -355,11 +356,10 @@ fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<V
     Ok(out)
 }
 
-/// The one trail a store is: its name, and its ARN in the server's region.
-pub const TRAIL_NAME: &str = "cairn";
+use super::super::TRAIL_NAME;
 
 fn trail_arn(shared: &Shared) -> String {
-    format!("arn:aws:cloudtrail:{}:000000000000:trail/{TRAIL_NAME}", shared.cfg.region())
+    format!("arn:aws:cloudtrail:{}:{}:trail/{TRAIL_NAME}", shared.cfg.region(), shared.cfg.account_id)
 }
 
 /// The trail a request names (its name or ARN), or TrailNotFoundException.
@@ -373,8 +373,8 @@ fn named_trail(shared: &Shared, input: &Map<String, Value>, field: &str) -> Resu
 }
 
 /// DescribeTrails: the store as one multi-region trail with log file
-/// validation (every event is in the store's Merkle tree). Delivery to S3
-/// is not described: cairnd does not deliver yet.
+/// validation (every event is in the store's Merkle tree, and delivered
+/// digests are signed); with `--deliver`, its bucket and prefix.
 fn describe_trails(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
     let arn = trail_arn(shared);
     let wanted = match input.get("trailNameList") {
@@ -386,24 +386,83 @@ fn describe_trails(shared: &Shared, input: &Map<String, Value>) -> Result<Value,
     };
     let region = shared.cfg.region();
     let trails = if wanted {
-        vec![json!({
+        let mut t = json!({
             "Name": TRAIL_NAME, "TrailARN": arn, "HomeRegion": region, "IsMultiRegionTrail": true,
             "IncludeGlobalServiceEvents": true, "IsOrganizationTrail": false, "LogFileValidationEnabled": true,
             "HasCustomEventSelectors": false, "HasInsightSelectors": shared.cfg.insights,
-        })]
+        });
+        if let Some(target) = &shared.cfg.deliver {
+            t["S3BucketName"] = json!(target.bucket);
+            if !target.prefix.is_empty() {
+                t["S3KeyPrefix"] = json!(target.prefix);
+            }
+        }
+        vec![t]
     } else {
         vec![]
     };
     Ok(json!({ "trailList": trails }))
 }
 
-/// GetTrailStatus: logging since cairnd started.
+/// GetTrailStatus: logging since cairnd started; with `--deliver`, the
+/// latest delivery, digest and error.
 fn trail_status(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
     named_trail(shared, input, "Name")?;
     let started = super::super::now_ms() - shared.started.elapsed().as_millis() as i64;
-    Ok(
-        json!({"IsLogging": true, "StartLoggingTime": epoch_secs(started), "TimeLoggingStarted": cairn_engine::event::format_event_time(started)}),
-    )
+    let mut out =
+        json!({"IsLogging": true, "StartLoggingTime": epoch_secs(started), "TimeLoggingStarted": cairn_engine::event::format_event_time(started)});
+    if let Some(status) = &shared.delivery {
+        let s = status.lock().clone();
+        if let Some(t) = s.last_delivery_ms {
+            out["LatestDeliveryTime"] = epoch_secs(t);
+            out["LatestDeliveryAttemptSucceeded"] = json!(cairn_engine::event::format_event_time(t));
+        }
+        if let Some(t) = s.last_digest_ms {
+            out["LatestDigestDeliveryTime"] = epoch_secs(t);
+        }
+        if let (Some(e), Some(t)) = (&s.last_error, s.last_error_ms) {
+            out["LatestDeliveryError"] = json!(e);
+            out["LatestDeliveryAttemptTime"] = json!(cairn_engine::event::format_event_time(t));
+        }
+    }
+    Ok(out)
+}
+
+/// ListPublicKeys: the store's RSA digest keys valid at some time in
+/// [StartTime, EndTime] (without times: the current key). `Value` is the
+/// DER PKCS#1 RSAPublicKey (a blob: base64 in the JSON, bytes in boto3;
+/// the AWS CLI keeps blobs as base64 text, which validate-logs decodes).
+fn list_public_keys(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (start, end) = (timestamp(input, "StartTime")?, timestamp(input, "EndTime")?);
+    if let (Some(s), Some(e)) = (start, end) {
+        if s > e {
+            return Err(ApiError::new("InvalidTimeRangeException", "StartTime is after EndTime"));
+        }
+    }
+    let now = super::super::now_ms();
+    let keys = shared.store.digest_public_keys();
+    let (from, to) = match (start, end) {
+        (None, None) => (now, now),
+        (s, e) => (s.unwrap_or(i64::MIN), e.unwrap_or(now)),
+    };
+    let list: Vec<Value> = keys
+        .iter()
+        .filter(|k| k.overlaps(from, to))
+        .map(|k| {
+            let mut v = json!({
+                "Value": b64(&k.der),
+                "ValidityStartTime": epoch_secs(k.valid_from_ms),
+                "Fingerprint": k.fingerprint,
+            });
+            // The current key: valid until it is rotated; CloudTrail
+            // always sends an end, so say "a year from now".
+            v["ValidityEndTime"] = epoch_secs(k.valid_to_ms.unwrap_or(now + 365 * 86_400_000));
+            v
+        })
+        .collect();
+    Ok(json!({ "PublicKeyList": list }))
 }
 
 /// GetEventSelectors: every management event, read and write; data events

@@ -1,0 +1,140 @@
+//! CloudTrail's delivered-file formats: log file and digest file names,
+//! the digest JSON, and the string a digest signature covers
+//! (docs/FORMAT.md, "CloudTrail delivery"; ../shared/reference §4).
+
+use cairn_engine::event::format_event_time;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `hashAlgorithm` of log files and previous digests.
+pub const HASH_ALGORITHM: &str = "SHA-256";
+
+/// One log file as a digest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogFileEntry {
+    pub s3_bucket: String,
+    pub s3_object: String,
+    pub hash_value: String,
+    pub hash_algorithm: String,
+    pub newest_event_time: String,
+    pub oldest_event_time: String,
+}
+
+/// A digest file's JSON, fields in CloudTrail's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestFile {
+    pub aws_account_id: String,
+    pub digest_start_time: String,
+    pub digest_end_time: String,
+    pub digest_s3_bucket: String,
+    pub digest_s3_object: String,
+    pub digest_public_key_fingerprint: String,
+    pub digest_signature_algorithm: String,
+    pub newest_event_time: Option<String>,
+    pub oldest_event_time: Option<String>,
+    pub previous_digest_s3_bucket: Option<String>,
+    pub previous_digest_s3_object: Option<String>,
+    pub previous_digest_hash_value: Option<String>,
+    pub previous_digest_hash_algorithm: Option<String>,
+    pub previous_digest_signature: Option<String>,
+    pub log_files: Vec<LogFileEntry>,
+}
+
+/// A path component from a record's value: only `[A-Za-z0-9_-]`, never
+/// empty, `.` or `..`, so a record cannot steer files outside the tree.
+pub fn component(v: Option<&str>, default: &str) -> String {
+    let s: String = v.unwrap_or(default).chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    if s.is_empty() {
+        default.to_string()
+    } else {
+        s
+    }
+}
+
+/// The stream (account, region) a record is delivered in: its
+/// recipientAccountId (else userIdentity.accountId) and awsRegion, made
+/// safe as path components; `000000000000` and `global` when absent.
+pub fn stream_of(record: &[u8]) -> (String, String) {
+    let ev = cairn_engine::parse_event(record, cairn_engine::limits::RECORD_BYTES_MAX).ok();
+    let account = component(ev.as_ref().and_then(|v| v.recipient_account_id.as_deref().or(v.account_id.as_deref())), "000000000000");
+    let region = component(ev.as_ref().and_then(|v| v.aws_region.as_deref()), "global");
+    (account, region)
+}
+
+/// `YYYY/MM/DD` and the compact `YYYYMMDDTHHmm` of a time.
+pub fn date_parts(ms: i64) -> (String, String) {
+    let t = format_event_time(ms); // YYYY-MM-DDTHH:MM:SSZ
+    (format!("{}/{}/{}", &t[0..4], &t[5..7], &t[8..10]), format!("{}{}{}T{}{}", &t[0..4], &t[5..7], &t[8..10], &t[11..13], &t[14..16]))
+}
+
+/// 16 characters naming a file uniquely, derived (not random) from
+/// `seed`, so that a re-delivery after a crash writes the same name.
+pub fn unique(seed: &str) -> String {
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    Sha256::digest(seed.as_bytes()).iter().take(16).map(|b| ALNUM[*b as usize % ALNUM.len()] as char).collect()
+}
+
+fn prefixed(prefix: &str, key: String) -> String {
+    if prefix.is_empty() {
+        key
+    } else {
+        format!("{prefix}/{key}")
+    }
+}
+
+/// A log file's key: `[prefix/]AWSLogs/<account>/CloudTrail/<region>/
+/// YYYY/MM/DD/<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<unique>.json.gz`
+/// (the date and time are the delivery time's).
+pub fn log_file_key(prefix: &str, account: &str, region: &str, delivery_ms: i64, unique: &str) -> String {
+    let (day, stamp) = date_parts(delivery_ms);
+    prefixed(prefix, format!("AWSLogs/{account}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_{stamp}Z_{unique}.json.gz"))
+}
+
+/// A digest's key: `[prefix/]AWSLogs/<account>/CloudTrail-Digest/<region>/
+/// YYYY/MM/DD/<account>_CloudTrail-Digest_<region>_<trail>_<home region>_<YYYYMMDDTHHMMSSZ>.json.gz`
+/// (the date and time are `digestEndTime`'s).
+pub fn digest_key(prefix: &str, account: &str, region: &str, trail: &str, home_region: &str, end_ms: i64) -> String {
+    let (day, _) = date_parts(end_ms);
+    let stamp: String = format_event_time(end_ms).chars().filter(|c| c.is_ascii_digit() || *c == 'T' || *c == 'Z').collect();
+    prefixed(
+        prefix,
+        format!("AWSLogs/{account}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_{trail}_{home_region}_{stamp}.json.gz"),
+    )
+}
+
+/// What a digest's signature covers (CloudTrail's four lines):
+/// `digestEndTime\nbucket/key\nsha256hex(uncompressed digest)\nprevious signature or null`.
+pub fn string_to_sign(end_time: &str, bucket: &str, key: &str, sha256_hex: &str, previous: Option<&str>) -> String {
+    format!("{end_time}\n{bucket}/{key}\n{sha256_hex}\n{}", previous.unwrap_or("null"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: names are CloudTrail's, byte for byte, and validate-logs'
+    // slicing (`key[-24:-8]`) finds the digest's end time in its key.
+    #[test]
+    fn names_match_cloudtrail() {
+        let t = 1_700_000_123_000; // 2023-11-14T22:15:23Z
+        assert_eq!(
+            log_file_key("", "123456789012", "us-east-1", t, "AbCdEfGhIjKlMnOp"),
+            "AWSLogs/123456789012/CloudTrail/us-east-1/2023/11/14/123456789012_CloudTrail_us-east-1_20231114T2215Z_AbCdEfGhIjKlMnOp.json.gz"
+        );
+        let d = digest_key("logs/x", "123456789012", "eu-west-1", "cairn", "us-east-1", t);
+        assert_eq!(
+            d,
+            "logs/x/AWSLogs/123456789012/CloudTrail-Digest/eu-west-1/2023/11/14/123456789012_CloudTrail-Digest_eu-west-1_cairn_us-east-1_20231114T221523Z.json.gz"
+        );
+        assert_eq!(&d[d.len() - 24..d.len() - 8], "20231114T221523Z");
+        assert_eq!(string_to_sign("E", "b", "k", "h", None), "E\nb/k\nh\nnull");
+        assert_eq!(component(Some("../etc"), "x"), "___etc");
+        assert_eq!(
+            stream_of(br#"{"eventTime":"2023-01-01T00:00:00Z","recipientAccountId":"111122223333","awsRegion":"ap-south-1"}"#),
+            ("111122223333".into(), "ap-south-1".into())
+        );
+        assert_eq!(stream_of(b"not json"), ("000000000000".into(), "global".into()));
+    }
+}

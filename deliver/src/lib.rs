@@ -1,0 +1,16 @@
+//! cairn-deliver: delivery of a Cairn store to S3-compatible object
+//! storage, as CloudTrail delivers a trail: gzip log files
+//! (`{"Records":[...]}`) in CloudTrail's layout and names, and hourly
+//! digest files chained and signed SHA256withRSA, which
+//! `aws cloudtrail validate-logs` verifies.
+//!
+//! - [`format`]: names, the digest JSON, the string a signature covers;
+//! - [`target`]: `s3://BUCKET/PREFIX` and the object-store client;
+//! - [`run`]: the exactly-once delivery loop and its durable cursor.
+
+pub mod format;
+pub mod run;
+pub mod target;
+
+pub use run::{DeliverOptions, Deliverer, DeliveryStatus};
+pub use target::{Sink, SinkOptions, Target};

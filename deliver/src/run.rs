@@ -1,0 +1,535 @@
+//! The delivery loop: exactly-once, crash-safe delivery of a store's
+//! events as CloudTrail log files, and of signed digests chaining them.
+//!
+//! The cursor (`delivery/state.json` in the data directory, replaced
+//! atomically) says which seqs are delivered. A round:
+//!
+//! 1. **Plan**: the events `[next_seq, to)`, all durable, are grouped into
+//!    log files per stream (account, region); `(from, to, time)` is written
+//!    to the cursor as `pending` *before* any upload.
+//! 2. **Upload** every file; names and bytes follow from `(from, to, time)`
+//!    alone, so a round redone after a crash writes the same objects
+//!    under the same names (an overwrite with identical bytes).
+//! 3. **Commit**: the cursor moves to `to` and lists the files for the
+//!    current digest window, only after the object store acknowledged all.
+//!
+//! At the end of each digest window (hourly by default) every stream gets
+//! a digest listing its files of the window (empty ones too), chained to
+//! its previous digest and signed SHA256withRSA with the store's digest
+//! key; the cursor records the new chain heads after all are uploaded.
+//! A retention hold (`holds/deliver`) keeps every undelivered segment.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cairn_engine::event::format_event_time;
+use cairn_engine::Store;
+use flate2::write::GzEncoder;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::format::{self, DigestFile, LogFileEntry, HASH_ALGORITHM};
+use crate::target::{Put, Sink};
+
+/// The retention hold delivery keeps at its cursor.
+pub const HOLD_NAME: &str = "deliver";
+const STATE_DIR: &str = "delivery";
+const STATE_FILE: &str = "state.json";
+const STATE_VERSION: u32 = 1;
+/// More elapsed digest windows than this (a node down for a week at the
+/// hourly default) start a new chain instead of that many empty digests:
+/// validate-logs then reports the gap, which is the truth.
+const CHAIN_GAP_WINDOWS: i64 = 168;
+
+/// What delivery does, beyond where.
+#[derive(Debug, Clone)]
+pub struct DeliverOptions {
+    /// The trail name in digest file names and the trail ARN.
+    pub trail: String,
+    /// The trail's home region (the last region in digest names).
+    pub home_region: String,
+    /// A round of log files at most this often (CloudTrail: about 5 min).
+    pub file_interval: Duration,
+    /// One digest per stream per window (CloudTrail: 1 hour).
+    pub digest_interval: Duration,
+    /// At most this many events, and raw bytes, per round (bounds memory:
+    /// a round's gzip files are held until they are uploaded).
+    pub round_events_max: u64,
+    pub round_bytes_max: u64,
+    /// A log file is cut at this many uncompressed bytes.
+    pub file_bytes_max: u64,
+    /// gzip level, 0-9.
+    pub gzip_level: u32,
+}
+
+impl Default for DeliverOptions {
+    fn default() -> Self {
+        DeliverOptions {
+            trail: "cairn".into(),
+            home_region: "us-east-1".into(),
+            file_interval: Duration::from_secs(300),
+            digest_interval: Duration::from_secs(3600),
+            round_events_max: 200_000,
+            round_bytes_max: 256 << 20,
+            file_bytes_max: 128 << 20,
+            gzip_level: 1,
+        }
+    }
+}
+
+/// A round written to the cursor before its upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Pending {
+    from: u64,
+    to: u64,
+    time_ms: i64,
+}
+
+/// A stream's newest digest: what the next one chains to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ChainHead {
+    key: String,
+    hash: String,
+    signature: String,
+    /// Cairn's Ed25519 signature of the digest (S3 metadata
+    /// `cairn-signature`), chained to the previous one as CloudTrail's is.
+    cairn_signature: String,
+}
+
+/// A log file delivered in the current digest window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct WindowFile {
+    stream: String,
+    entry: LogFileEntry,
+}
+
+/// The durable cursor (docs/FORMAT.md, "Delivery cursor").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    version: u32,
+    target: String,
+    /// Every seq below this is delivered.
+    next_seq: u64,
+    pending: Option<Pending>,
+    window_start_ms: i64,
+    window_files: Vec<WindowFile>,
+    /// Every stream ("account/region") ever delivered, and its chain head
+    /// (`None` until its first digest, and after a chain gap).
+    streams: BTreeMap<String, Option<ChainHead>>,
+    delivered_events: u64,
+    delivered_files: u64,
+    digest_files: u64,
+    last_delivery_ms: Option<i64>,
+    last_digest_ms: Option<i64>,
+    last_digest_key: Option<String>,
+}
+
+/// What delivery reports (GetTrailStatus, `cairn stats`, logs).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryStatus {
+    pub target: String,
+    pub next_seq: u64,
+    /// Durable events not delivered yet.
+    pub backlog_events: u64,
+    pub delivered_events: u64,
+    pub delivered_files: u64,
+    pub digest_files: u64,
+    pub last_delivery_ms: Option<i64>,
+    pub last_digest_ms: Option<i64>,
+    pub last_digest_key: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_ms: Option<i64>,
+}
+
+/// Delivers one store to one target.
+pub struct Deliverer {
+    sink: Sink,
+    opts: DeliverOptions,
+    path: PathBuf,
+    state: State,
+    status: Arc<Mutex<DeliveryStatus>>,
+    clock: Box<dyn Fn() -> i64 + Send>,
+}
+
+fn system_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn stream_key(account: &str, region: &str) -> String {
+    format!("{account}/{region}")
+}
+
+fn gzip(level: u32, parts: &[&[u8]]) -> Result<Vec<u8>> {
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::new(level.min(9)));
+    for p in parts {
+        enc.write_all(p)?;
+    }
+    Ok(enc.finish()?)
+}
+
+/// Writes `bytes` to `path` atomically and durably.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("the cursor has a directory")?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    f.sync_data().with_context(|| format!("fsync {}", tmp.display()))?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync {}", dir.display()))
+}
+
+/// A round's objects, before upload.
+struct Round {
+    /// The round covers `[from, to)`.
+    to: u64,
+    puts: Vec<Put>,
+    files: Vec<WindowFile>,
+    events: u64,
+}
+
+/// One stream's log file being built.
+struct Building<'a> {
+    parts: Vec<&'a [u8]>,
+    raw: u64,
+    oldest_ms: i64,
+    newest_ms: i64,
+}
+
+impl Deliverer {
+    /// Opens the cursor of `store` (a fresh one delivers from the first
+    /// event) and sets the retention hold at it.
+    pub fn open(store: &Store, sink: Sink, opts: DeliverOptions) -> Result<Deliverer> {
+        if opts.file_interval < Duration::from_secs(1) || opts.digest_interval < Duration::from_secs(1) {
+            bail!("delivery intervals must be at least 1 second");
+        }
+        let dir = store.dir().join(STATE_DIR);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(STATE_FILE);
+        let target = sink.target.to_string();
+        let now = system_ms();
+        let state = match std::fs::read(&path) {
+            Ok(b) => {
+                let s: State = serde_json::from_slice(&b).with_context(|| format!("{} is damaged", path.display()))?;
+                if s.version != STATE_VERSION {
+                    bail!("{} is version {}; this cairnd reads version {STATE_VERSION}", path.display(), s.version);
+                }
+                if s.target != target {
+                    bail!(
+                        "{} is the delivery cursor for {}, not {target}: a store delivers to one target; move {} away to deliver everything to {target}",
+                        path.display(),
+                        s.target,
+                        dir.display()
+                    );
+                }
+                s
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
+                version: STATE_VERSION,
+                target,
+                next_seq: 0,
+                pending: None,
+                window_start_ms: now - now.rem_euclid(1000),
+                window_files: Vec::new(),
+                streams: BTreeMap::new(),
+                delivered_events: 0,
+                delivered_files: 0,
+                digest_files: 0,
+                last_delivery_ms: None,
+                last_digest_ms: None,
+                last_digest_key: None,
+            },
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        store.set_retention_hold(HOLD_NAME, Some(state.next_seq))?;
+        let d = Deliverer { sink, opts, path, state, status: Arc::default(), clock: Box::new(system_ms) };
+        if !d.path.exists() {
+            d.save()?;
+        }
+        d.publish(store, None);
+        Ok(d)
+    }
+
+    /// Replaces the wall clock (tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + 'static) -> Deliverer {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// The status, shared: it is updated after every round.
+    pub fn status(&self) -> Arc<Mutex<DeliveryStatus>> {
+        self.status.clone()
+    }
+
+    fn save(&self) -> Result<()> {
+        replace_file(&self.path, &serde_json::to_vec_pretty(&self.state)?)
+    }
+
+    fn publish(&self, store: &Store, error: Option<String>) {
+        let durable = store.durable_size().unwrap_or(self.state.next_seq);
+        let mut st = self.status.lock();
+        let s = &self.state;
+        let (last_error, last_error_ms) = match error {
+            Some(e) => (Some(e), Some((self.clock)())),
+            None => (st.last_error.take(), st.last_error_ms.take()),
+        };
+        *st = DeliveryStatus {
+            target: s.target.clone(),
+            next_seq: s.next_seq,
+            backlog_events: durable.saturating_sub(s.next_seq),
+            delivered_events: s.delivered_events,
+            delivered_files: s.delivered_files,
+            digest_files: s.digest_files,
+            last_delivery_ms: s.last_delivery_ms,
+            last_digest_ms: s.last_digest_ms,
+            last_digest_key: s.last_digest_key.clone(),
+            last_error,
+            last_error_ms,
+        };
+    }
+
+    fn window_end(&self, start_ms: i64) -> i64 {
+        let i = self.opts.digest_interval.as_millis() as i64;
+        (start_ms.div_euclid(i) + 1) * i
+    }
+
+    /// One round of work at time `now`: finish a pending round, write the
+    /// digests of every window that has ended, and deliver new events if
+    /// it is time (`force`: whatever the interval). Returns whether
+    /// anything was written.
+    pub fn tick(&mut self, store: &Store, force: bool) -> Result<bool> {
+        let mut wrote = false;
+        if let Some(p) = self.state.pending {
+            self.deliver_round(store, p)?;
+            wrote = true;
+        }
+        let now = (self.clock)();
+        let mut end = self.window_end(self.state.window_start_ms);
+        if end <= now && (now - end) / self.opts.digest_interval.as_millis() as i64 > CHAIN_GAP_WINDOWS {
+            // Long silence: close the open window, start new chains now.
+            self.write_digests(store, end)?;
+            let i = self.opts.digest_interval.as_millis() as i64;
+            self.state.window_start_ms = now - now.rem_euclid(i);
+            for head in self.state.streams.values_mut() {
+                *head = None;
+            }
+            self.save()?;
+            end = self.window_end(self.state.window_start_ms);
+            wrote = true;
+        }
+        while end <= now {
+            self.write_digests(store, end)?;
+            end = self.window_end(self.state.window_start_ms);
+            wrote = true;
+        }
+        let durable = store.durable_size()?;
+        let due = force
+            || self.state.last_delivery_ms.is_none_or(|t| now - t >= self.opts.file_interval.as_millis() as i64)
+            || durable.saturating_sub(self.state.next_seq) >= self.opts.round_events_max;
+        if due && durable > self.state.next_seq {
+            let from = self.state.next_seq;
+            let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
+            let time_ms = now.max(self.state.window_start_ms);
+            let round = self.build_round(store, from, to_max, time_ms)?;
+            let p = Pending { from, to: round.to, time_ms };
+            self.state.pending = Some(p);
+            self.save()?;
+            self.upload_and_commit(store, p, round)?;
+            wrote = true;
+        }
+        self.publish(store, None);
+        Ok(wrote)
+    }
+
+    /// Builds, uploads and commits the round `p` (its plan is already in
+    /// the cursor).
+    fn deliver_round(&mut self, store: &Store, p: Pending) -> Result<()> {
+        let round = self.build_round(store, p.from, p.to, p.time_ms)?;
+        if round.to != p.to {
+            bail!("the events of the pending round {}..{} changed (now ending at {}): the store was altered", p.from, p.to, round.to);
+        }
+        self.upload_and_commit(store, p, round)
+    }
+
+    fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round) -> Result<()> {
+        let n = round.puts.len();
+        self.sink.put_all(round.puts)?;
+        let s = &mut self.state;
+        for f in &round.files {
+            s.streams.entry(f.stream.clone()).or_insert(None);
+        }
+        s.window_files.extend(round.files);
+        s.next_seq = p.to;
+        s.pending = None;
+        s.delivered_events += round.events;
+        s.delivered_files += n as u64;
+        s.last_delivery_ms = Some(p.time_ms);
+        self.save()?;
+        store.set_retention_hold(HOLD_NAME, Some(p.to))?;
+        tracing::info!(from = p.from, to = p.to, events = round.events, files = n, "delivered");
+        Ok(())
+    }
+
+    /// The log files of the events from `from` up to `to_max`, ending
+    /// early (never before one event) when the round's raw bytes reach
+    /// the limit. Deterministic in its arguments and the events, so a
+    /// round rebuilt after a crash is the same objects.
+    fn build_round(&self, store: &Store, from: u64, to_max: u64, time_ms: i64) -> Result<Round> {
+        let events = store.events_between(from, to_max).map_err(|e| anyhow::anyhow!("reading events {from}..{to_max}: {e}"))?;
+        let mut open: BTreeMap<(String, String), Building> = BTreeMap::new();
+        let mut done: Vec<((String, String), Building)> = Vec::new();
+        let (mut bytes, mut to, mut count) = (0u64, to_max, 0u64);
+        let max = self.opts.file_bytes_max;
+        for e in &events {
+            if bytes >= self.opts.round_bytes_max && count > 0 {
+                to = e.seq;
+                break;
+            }
+            let k = format::stream_of(&e.record);
+            let fresh = || Building { parts: Vec::new(), raw: 0, oldest_ms: e.time_ms, newest_ms: e.time_ms };
+            let b = open.entry(k.clone()).or_insert_with(fresh);
+            if b.raw > 0 && b.raw + e.record.len() as u64 > max {
+                done.push((k, std::mem::replace(b, fresh())));
+            }
+            b.raw += e.record.len() as u64 + 1;
+            b.oldest_ms = b.oldest_ms.min(e.time_ms);
+            b.newest_ms = b.newest_ms.max(e.time_ms);
+            b.parts.push(&e.record);
+            bytes += e.record.len() as u64 + 1;
+            count += 1;
+        }
+        done.extend(open);
+        let mut part_no: BTreeMap<(String, String), u32> = BTreeMap::new();
+        let mut round = Round { to, puts: Vec::new(), files: Vec::new(), events: count };
+        for ((account, region), b) in done {
+            let part = part_no.entry((account.clone(), region.clone())).or_insert(0);
+            *part += 1;
+            let unique = format::unique(&format!("{from}-{to}-{account}-{region}-{part}"));
+            let key = format::log_file_key(&self.sink.target.prefix, &account, &region, time_ms, &unique);
+            let mut body: Vec<&[u8]> = Vec::with_capacity(b.parts.len() * 2 + 2);
+            body.push(br#"{"Records":["#);
+            for (i, r) in b.parts.iter().enumerate() {
+                if i > 0 {
+                    body.push(b",");
+                }
+                body.push(r);
+            }
+            body.push(b"]}");
+            let mut sha = Sha256::new();
+            body.iter().for_each(|x| sha.update(x));
+            let gz = gzip(self.opts.gzip_level, &body)?;
+            let entry = LogFileEntry {
+                s3_bucket: self.sink.target.bucket.clone(),
+                s3_object: key.clone(),
+                hash_value: hex::encode(sha.finalize()),
+                hash_algorithm: HASH_ALGORITHM.into(),
+                newest_event_time: format_event_time(b.newest_ms),
+                oldest_event_time: format_event_time(b.oldest_ms),
+            };
+            round.files.push(WindowFile { stream: stream_key(&account, &region), entry });
+            round.puts.push(Put { key, body: gz, metadata: Vec::new() });
+        }
+        Ok(round)
+    }
+
+    /// Writes every stream's digest for the window ending at `end_ms`,
+    /// then moves the cursor to the next window.
+    fn write_digests(&mut self, store: &Store, end_ms: i64) -> Result<()> {
+        let s = &self.state;
+        let target = &self.sink.target;
+        let start = format_event_time(s.window_start_ms);
+        let end = format_event_time(end_ms);
+        let mut puts = Vec::new();
+        let mut heads = Vec::new();
+        for (stream, prev) in &s.streams {
+            let (account, region) = stream.split_once('/').context("a stream is account/region")?;
+            let listed: Vec<LogFileEntry> = s.window_files.iter().filter(|f| &f.stream == stream).map(|f| f.entry.clone()).collect();
+            let key = format::digest_key(&target.prefix, account, region, &self.opts.trail, &self.opts.home_region, end_ms);
+            let (json, signature) = store.with_digest_key(|public, sign| -> Result<(Vec<u8>, String)> {
+                let d = DigestFile {
+                    aws_account_id: account.to_string(),
+                    digest_start_time: start.clone(),
+                    digest_end_time: end.clone(),
+                    digest_s3_bucket: target.bucket.clone(),
+                    digest_s3_object: key.clone(),
+                    digest_public_key_fingerprint: public.fingerprint.clone(),
+                    digest_signature_algorithm: cairn_engine::checkpoint::digest_keys::SIGNATURE_ALGORITHM.into(),
+                    newest_event_time: listed.iter().map(|f| f.newest_event_time.clone()).max(),
+                    oldest_event_time: listed.iter().map(|f| f.oldest_event_time.clone()).min(),
+                    previous_digest_s3_bucket: prev.as_ref().map(|_| target.bucket.clone()),
+                    previous_digest_s3_object: prev.as_ref().map(|p| p.key.clone()),
+                    previous_digest_hash_value: prev.as_ref().map(|p| p.hash.clone()),
+                    previous_digest_hash_algorithm: prev.as_ref().map(|_| HASH_ALGORITHM.to_string()),
+                    previous_digest_signature: prev.as_ref().map(|p| p.signature.clone()),
+                    log_files: listed.clone(),
+                };
+                let json = serde_json::to_vec(&d)?;
+                let hash = hex::encode(Sha256::digest(&json));
+                let msg = format::string_to_sign(&end, &target.bucket, &key, &hash, prev.as_ref().map(|p| p.signature.as_str()));
+                Ok((json, hex::encode(sign(msg.as_bytes()))))
+            })??;
+            let hash = hex::encode(Sha256::digest(&json));
+            // Cairn's own Ed25519 signature of the same four lines, beside
+            // CloudTrail's (extra metadata that validate-logs ignores).
+            let location = format!("{}/{key}", target.bucket);
+            let (ed, by) = store.sign_digest(&end, &location, &hash, prev.as_ref().map(|p| p.cairn_signature.as_str()))?;
+            let cairn_signature = hex::encode(ed);
+            let metadata = vec![
+                ("signature", signature.clone()),
+                ("signature-algorithm", cairn_engine::checkpoint::digest_keys::SIGNATURE_ALGORITHM.to_string()),
+                ("cairn-signature", cairn_signature.clone()),
+                ("cairn-key", by.encode()),
+            ];
+            puts.push(Put { key: key.clone(), body: gzip(6, &[&json])?, metadata });
+            heads.push((stream.clone(), ChainHead { key, hash, signature, cairn_signature }));
+        }
+        let n = puts.len();
+        self.sink.put_all(puts)?;
+        let s = &mut self.state;
+        for (stream, head) in heads {
+            s.last_digest_key = Some(head.key.clone());
+            s.streams.insert(stream, Some(head));
+        }
+        s.window_start_ms = end_ms;
+        s.window_files.clear();
+        s.digest_files += n as u64;
+        s.last_digest_ms = Some(end_ms);
+        self.save()?;
+        if n > 0 {
+            tracing::info!(digests = n, end = %end, "digests delivered");
+        }
+        Ok(())
+    }
+
+    /// Runs rounds until `stop`, backing off (1 s doubling to 60 s) while
+    /// the object store fails; the error is in the status and the log.
+    pub fn run(mut self, store: &Store, stop: &AtomicBool) {
+        let mut backoff = Duration::from_secs(1);
+        let mut next = Instant::now();
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+            if Instant::now() < next {
+                continue;
+            }
+            match self.tick(store, false) {
+                Ok(_) => {
+                    backoff = Duration::from_secs(1);
+                    next = Instant::now() + Duration::from_millis(500);
+                }
+                Err(e) => {
+                    let backlog = store.durable_size().unwrap_or(0).saturating_sub(self.state.next_seq);
+                    tracing::warn!(backlog_events = backlog, retry_in_s = backoff.as_secs(), "delivery to {}: {e:#}", self.sink.target);
+                    self.publish(store, Some(format!("{e:#}")));
+                    next = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Where delivery writes: an `s3://BUCKET[/PREFIX]` target and the
+//! object-store client for it (the `object_store` crate's S3 client:
+//! AWS S3 or any S3-compatible server).
+//!
+//! Credentials and settings come from the usual AWS environment:
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+//! `AWS_REGION`/`AWS_DEFAULT_REGION`, web identity and container
+//! credentials, or the instance's role. The endpoint of an S3-compatible
+//! server comes from the options, else `AWS_ENDPOINT_URL_S3`, else
+//! `AWS_ENDPOINT_URL` (the AWS CLI's variables); with a custom endpoint
+//! requests are path-style (`http://host/bucket/key`) unless
+//! virtual-hosted style is asked for.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload, RetryConfig};
+
+/// An `s3://BUCKET[/PREFIX]` delivery target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub bucket: String,
+    /// No leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+}
+
+impl FromStr for Target {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Target> {
+        let rest = s.strip_prefix("s3://").ok_or_else(|| anyhow!("delivery target {s:?}: expected s3://BUCKET[/PREFIX]"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        // S3's bucket naming rules (the general-purpose subset).
+        let ok = (3..=63).contains(&bucket.len())
+            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && bucket.as_bytes()[0].is_ascii_alphanumeric()
+            && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+        if !ok {
+            bail!("delivery target {s:?}: {bucket:?} is not an S3 bucket name (3-63 of a-z, 0-9, '.' and '-', starting and ending with a letter or digit)");
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if prefix.len() > 512 || prefix.split('/').any(|c| c.is_empty() || c == "." || c == "..") && !prefix.is_empty() {
+            bail!("delivery target {s:?}: the prefix must be at most 512 bytes of non-empty path components, without . or ..");
+        }
+        Ok(Target { bucket: bucket.to_string(), prefix })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// How to reach the object store (what the environment does not say).
+#[derive(Debug, Clone, Default)]
+pub struct SinkOptions {
+    /// An S3-compatible server's URL, e.g. `http://127.0.0.1:9000`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Virtual-hosted-style requests (`bucket.host`) to a custom endpoint.
+    pub virtual_hosted: bool,
+}
+
+/// One object to write.
+#[derive(Debug, Clone)]
+pub struct Put {
+    pub key: String,
+    pub body: Vec<u8>,
+    /// User metadata (`x-amz-meta-<name>`).
+    pub metadata: Vec<(&'static str, String)>,
+}
+
+/// Writes to and reads from one target. Blocking: it owns a small tokio
+/// runtime for the async client, so callers stay plain threads.
+pub struct Sink {
+    pub target: Target,
+    store: Arc<dyn ObjectStore>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// PUTs in flight at once.
+const PARALLEL_PUTS: usize = 8;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Sink {
+    /// A client for `target`. Does not contact the server (the first
+    /// write does, and its error names the problem).
+    pub fn connect(target: Target, opts: &SinkOptions) -> Result<Sink> {
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(&target.bucket);
+        let region = opts.region.clone().or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        b = b.with_region(region);
+        if let Some(endpoint) = opts.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL_S3")).or_else(|| env("AWS_ENDPOINT_URL")) {
+            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+                bail!("S3 endpoint {endpoint:?}: expected an http:// or https:// URL");
+            }
+            b = b
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_endpoint(endpoint.trim_end_matches('/'))
+                .with_virtual_hosted_style_request(opts.virtual_hosted);
+        }
+        // A few quick retries here; delivery's own loop backs off for longer.
+        let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(30), ..Default::default() };
+        let store = b.with_retry(retry).build().with_context(|| format!("configuring the S3 client for {target}"))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the S3 client's runtime")?;
+        Ok(Sink { target, store: Arc::new(store), rt })
+    }
+
+    /// Writes every object (some at once); returns after all were
+    /// acknowledged, or with the first error (others may have landed:
+    /// delivery re-writes them under the same names).
+    pub fn put_all(&self, objects: Vec<Put>) -> Result<()> {
+        let store = self.store.clone();
+        let bucket = self.target.bucket.clone();
+        self.rt.block_on(async move {
+            let mut puts = futures::stream::iter(objects.into_iter().map(|p| {
+                let store = store.clone();
+                async move {
+                    let mut attributes = Attributes::new();
+                    for (k, v) in p.metadata {
+                        attributes.insert(Attribute::Metadata(k.into()), v.into());
+                    }
+                    let opts = PutOptions { attributes, ..Default::default() };
+                    store.put_opts(&ObjectPath::from(p.key.as_str()), PutPayload::from(p.body), opts).await.map(|_| ()).map_err(|e| (p.key, e))
+                }
+            }))
+            .buffer_unordered(PARALLEL_PUTS);
+            while let Some(r) = puts.next().await {
+                if let Err((key, e)) = r {
+                    return Err(anyhow!("writing s3://{bucket}/{key}: {e}"));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The object at `key`, or `None` when there is none.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let store = self.store.clone();
+        self.rt.block_on(async move {
+            match store.get(&ObjectPath::from(key)).await {
+                Ok(r) => Ok(Some(r.bytes().await.with_context(|| format!("reading s3://{}/{key}", self.target.bucket))?.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(anyhow!("reading s3://{}/{key}: {e}", self.target.bucket)),
+            }
+        })
+    }
+
+    /// Every key under `prefix`, sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let store = self.store.clone();
+        let p = ObjectPath::from(prefix);
+        self.rt.block_on(async move {
+            let mut out = Vec::new();
+            let mut s = store.list(Some(&p));
+            while let Some(m) = s.next().await {
+                out.push(m.map_err(|e| anyhow!("listing s3://{}/{prefix}: {e}", self.target.bucket))?.location.to_string());
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: targets parse as S3 URLs and bad ones are refused with the rule.
+    #[test]
+    fn targets() {
+        assert_eq!("s3://my-bucket".parse::<Target>().unwrap(), Target { bucket: "my-bucket".into(), prefix: String::new() });
+        let t: Target = "s3://logs.example/a/b/".parse().unwrap();
+        assert_eq!((t.bucket.as_str(), t.prefix.as_str(), t.to_string().as_str()), ("logs.example", "a/b", "s3://logs.example/a/b"));
+        for bad in ["my-bucket", "s3://", "s3://ab", "s3://Upper", "s3://b_x/p", "s3://bucket/a//b", "s3://bucket/../x"] {
+            let e = bad.parse::<Target>().unwrap_err().to_string();
+            assert!(e.contains("delivery target"), "{bad}: {e}");
+        }
+    }
+}
