@@ -100,7 +100,9 @@ pub fn digest_key(prefix: &str, account: &str, region: &str, trail: &str, home_r
     let stamp: String = format_event_time(end_ms).chars().filter(|c| c.is_ascii_digit() || *c == 'T' || *c == 'Z').collect();
     prefixed(
         prefix,
-        format!("AWSLogs/{account}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_{trail}_{home_region}_{stamp}.json.gz"),
+        format!(
+            "AWSLogs/{account}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_{trail}_{home_region}_{stamp}.json.gz"
+        ),
     )
 }
 

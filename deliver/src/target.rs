@@ -100,7 +100,8 @@ impl Sink {
     /// write does, and its error names the problem).
     pub fn connect(target: Target, opts: &SinkOptions) -> Result<Sink> {
         let mut b = AmazonS3Builder::from_env().with_bucket_name(&target.bucket);
-        let region = opts.region.clone().or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        let region =
+            opts.region.clone().or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
         b = b.with_region(region);
         if let Some(endpoint) = opts.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL_S3")).or_else(|| env("AWS_ENDPOINT_URL")) {
             if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
@@ -133,7 +134,11 @@ impl Sink {
                         attributes.insert(Attribute::Metadata(k.into()), v.into());
                     }
                     let opts = PutOptions { attributes, ..Default::default() };
-                    store.put_opts(&ObjectPath::from(p.key.as_str()), PutPayload::from(p.body), opts).await.map(|_| ()).map_err(|e| (p.key, e))
+                    store
+                        .put_opts(&ObjectPath::from(p.key.as_str()), PutPayload::from(p.body), opts)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| (p.key, e))
                 }
             }))
             .buffer_unordered(PARALLEL_PUTS);

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use crate::common::{cairn_bin, fixtures_dir};
 use crate::server::Daemon;
 
-fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -69,7 +69,7 @@ fn insight_records() -> String {
 }
 
 /// Issues an AWS key pair through `cairn token create --aws`: "ID:SECRET".
-fn aws_key(d: &Daemon, role: &str) -> String {
+pub(crate) fn aws_key(d: &Daemon, role: &str) -> String {
     let (code, out, err) = d.cli(&["token", "create", "--role", role, "--aws", "--name", "http-api test"]);
     assert_eq!(code, 0, "{err}");
     let text = String::from_utf8(out).unwrap();

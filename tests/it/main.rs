@@ -7,6 +7,7 @@ mod cloudtrail_export;
 mod common;
 mod compact;
 mod crash;
+mod deliver;
 mod fixtures;
 mod fuzz;
 mod golden;

@@ -26,11 +26,16 @@ impl Daemon {
     }
 
     pub(crate) fn start_with(dir: &Path, extra: &[&str]) -> Daemon {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    pub(crate) fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(cairnd_bin())
             .arg("--data-dir")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

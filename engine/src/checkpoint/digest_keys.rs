@@ -190,7 +190,8 @@ impl DigestKeys {
     /// Switches to a new key valid from `now_ms`; the previous key's range
     /// closes at `now_ms` and it stays listed.
     pub fn rotate(&mut self, fs: &dyn FileSystem, now_ms: i64) -> Result<()> {
-        let key = RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS).map_err(|e| Error::InvalidArgument(format!("making an RSA key: {e}")))?;
+        let key =
+            RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS).map_err(|e| Error::InvalidArgument(format!("making an RSA key: {e}")))?;
         let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| Error::InvalidArgument(format!("encoding an RSA key: {e}")))?;
         fs.create_dir_all(&self.dir).map_err(|e| Error::io("create directory", &self.dir, e))?;
         super::keys::replace_file(fs, &self.dir.join(NEXT_FILE), pem.as_bytes(), true)?;
@@ -234,7 +235,8 @@ mod tests {
         assert!(k.public_keys().is_empty() && k.sign(b"x").is_none());
         let first = k.ensure(&fs, 1_000).unwrap().clone();
         assert_eq!((first.valid_from_ms, first.valid_to_ms, first.fingerprint.len()), (1_000, None, 32));
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join("keys/digest-rsa.key")).unwrap().permissions());
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join("keys/digest-rsa.key")).unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600);
         let (sig, by) = k.sign(b"message").unwrap();
         assert_eq!(by.fingerprint, first.fingerprint);

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::checkpoint::history::History;
 use crate::checkpoint::digest_keys::DigestKeys;
+use crate::checkpoint::history::History;
 use crate::checkpoint::keys::KeyRing;
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, RealFs};

@@ -95,9 +95,8 @@ impl Store {
             let bound = st.active.end_seq().min(to);
             let mut mems = st.sealing.clone();
             let active = query::memtable_events(&st.active, &q, bound, false, None, usize::MAX);
-            let segs = SegmentSet::new(
-                st.segments.iter().filter(|s| s.footer.tree_size > from && s.footer.first_seq < to).cloned().collect(),
-            );
+            let segs =
+                SegmentSet::new(st.segments.iter().filter(|s| s.footer.tree_size > from && s.footer.first_seq < to).cloned().collect());
             mems.retain(|m| m.end_seq() > from);
             (segs, (mems, active), bound)
         };

@@ -37,8 +37,8 @@ const FILE_RAW_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// Hourly digests per stream at most: about 11 years.
 const HOURS_MAX: i64 = 100_000;
 
-pub use cairn_deliver::format::{DigestFile, LogFileEntry};
 use cairn_deliver::format::{component, date_parts, unique};
+pub use cairn_deliver::format::{DigestFile, LogFileEntry};
 
 /// A writer that counts what passes through.
 struct Counting<W> {

@@ -409,8 +409,7 @@ fn describe_trails(shared: &Shared, input: &Map<String, Value>) -> Result<Value,
 fn trail_status(shared: &Shared, input: &Map<String, Value>) -> Result<Value, ApiError> {
     named_trail(shared, input, "Name")?;
     let started = super::super::now_ms() - shared.started.elapsed().as_millis() as i64;
-    let mut out =
-        json!({"IsLogging": true, "StartLoggingTime": epoch_secs(started), "TimeLoggingStarted": cairn_engine::event::format_event_time(started)});
+    let mut out = json!({"IsLogging": true, "StartLoggingTime": epoch_secs(started), "TimeLoggingStarted": cairn_engine::event::format_event_time(started)});
     if let Some(status) = &shared.delivery {
         let s = status.lock().clone();
         if let Some(t) = s.last_delivery_ms {
