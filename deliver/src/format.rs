@@ -134,7 +134,9 @@ mod tests {
         assert_eq!(string_to_sign("E", "b", "k", "h", None), "E\nb/k\nh\nnull");
         assert_eq!(component(Some("../etc"), "x"), "___etc");
         assert_eq!(
-            stream_of(br#"{"eventTime":"2023-01-01T00:00:00Z","recipientAccountId":"111122223333","awsRegion":"ap-south-1"}"#),
+            stream_of(
+                br#"{"eventTime":"2023-01-01T00:00:00Z","eventName":"X","recipientAccountId":"111122223333","awsRegion":"ap-south-1"}"#
+            ),
             ("111122223333".into(), "ap-south-1".into())
         );
         assert_eq!(stream_of(b"not json"), ("000000000000".into(), "global".into()));

@@ -5,10 +5,12 @@
 //! `aws cloudtrail validate-logs` verifies.
 //!
 //! - [`format`]: names, the digest JSON, the string a signature covers;
+//! - [`parquet`]: the same events as Parquet in CloudTrail Lake's columns;
 //! - [`target`]: `s3://BUCKET/PREFIX` and the object-store client;
 //! - [`run`]: the exactly-once delivery loop and its durable cursor.
 
 pub mod format;
+pub mod parquet;
 pub mod run;
 pub mod target;
 

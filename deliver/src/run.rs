@@ -66,6 +66,8 @@ pub struct DeliverOptions {
     pub file_bytes_max: u64,
     /// gzip level, 0-9.
     pub gzip_level: u32,
+    /// Also write each round's events as Parquet (crate::parquet).
+    pub parquet: bool,
 }
 
 impl Default for DeliverOptions {
@@ -79,6 +81,7 @@ impl Default for DeliverOptions {
             round_bytes_max: 256 << 20,
             file_bytes_max: 128 << 20,
             gzip_level: 1,
+            parquet: true,
         }
     }
 }
@@ -149,6 +152,10 @@ pub struct DeliveryStatus {
 
 /// Delivers one store to one target.
 pub struct Deliverer {
+    /// 16 hex digits naming this store (from its checkpoint origin) in
+    /// every object name it chooses, so that several stores can deliver
+    /// into one bucket without ever writing the same name.
+    node: String,
     sink: Sink,
     opts: DeliverOptions,
     path: PathBuf,
@@ -248,7 +255,9 @@ impl Deliverer {
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         store.set_retention_hold(HOLD_NAME, Some(state.next_seq))?;
-        let d = Deliverer { sink, opts, path, state, status: Arc::default(), clock: Box::new(system_ms) };
+        let origin = store.verifiers().first().map(|v| v.name.clone()).unwrap_or_default();
+        let node = origin.strip_prefix("cairn/").unwrap_or(&origin).chars().filter(char::is_ascii_hexdigit).take(16).collect();
+        let d = Deliverer { node, sink, opts, path, state, status: Arc::default(), clock: Box::new(system_ms) };
         if !d.path.exists() {
             d.save()?;
         }
@@ -384,6 +393,7 @@ impl Deliverer {
         let events = store.events_between(from, to_max).map_err(|e| anyhow::anyhow!("reading events {from}..{to_max}: {e}"))?;
         let mut open: BTreeMap<(String, String), Building> = BTreeMap::new();
         let mut done: Vec<((String, String), Building)> = Vec::new();
+        let mut tables: BTreeMap<String, Vec<(&[u8], i64)>> = BTreeMap::new();
         let (mut bytes, mut to, mut count) = (0u64, to_max, 0u64);
         let max = self.opts.file_bytes_max;
         for e in &events {
@@ -392,6 +402,9 @@ impl Deliverer {
                 break;
             }
             let k = format::stream_of(&e.record);
+            if self.opts.parquet {
+                tables.entry(crate::parquet::partition(&k.0, &k.1, e.time_ms)).or_default().push((&e.record, e.time_ms));
+            }
             let fresh = || Building { parts: Vec::new(), raw: 0, oldest_ms: e.time_ms, newest_ms: e.time_ms };
             let b = open.entry(k.clone()).or_insert_with(fresh);
             if b.raw > 0 && b.raw + e.record.len() as u64 > max {
@@ -410,7 +423,7 @@ impl Deliverer {
         for ((account, region), b) in done {
             let part = part_no.entry((account.clone(), region.clone())).or_insert(0);
             *part += 1;
-            let unique = format::unique(&format!("{from}-{to}-{account}-{region}-{part}"));
+            let unique = format::unique(&format!("{}-{from}-{to}-{account}-{region}-{part}", self.node));
             let key = format::log_file_key(&self.sink.target.prefix, &account, &region, time_ms, &unique);
             let mut body: Vec<&[u8]> = Vec::with_capacity(b.parts.len() * 2 + 2);
             body.push(br#"{"Records":["#);
@@ -434,6 +447,12 @@ impl Deliverer {
             };
             round.files.push(WindowFile { stream: stream_key(&account, &region), entry });
             round.puts.push(Put { key, body: gz, metadata: Vec::new() });
+        }
+        for (partition, rows) in tables {
+            let body = crate::parquet::encode(&rows)?;
+            let name = format!("parquet/{partition}/{}-{from:020}-{to:020}.parquet", self.node);
+            let key = if self.sink.target.prefix.is_empty() { name } else { format!("{}/{name}", self.sink.target.prefix) };
+            round.puts.push(Put { key, body, metadata: Vec::new() });
         }
         Ok(round)
     }

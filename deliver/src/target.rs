@@ -119,6 +119,16 @@ impl Sink {
         Ok(Sink { target, store: Arc::new(store), rt })
     }
 
+    /// A sink that writes `target`'s objects under the local directory
+    /// `dir` (the bucket's root) instead: for benchmarks and tests of
+    /// what delivery writes, without a network.
+    pub fn local(target: Target, dir: &std::path::Path) -> Result<Sink> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening {}", dir.display()))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the object store's runtime")?;
+        Ok(Sink { target, store: Arc::new(store), rt })
+    }
+
     /// Writes every object (some at once); returns after all were
     /// acknowledged, or with the first error (others may have landed:
     /// delivery re-writes them under the same names).

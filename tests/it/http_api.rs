@@ -85,7 +85,9 @@ pub(crate) fn aws_key(d: &Daemon, role: &str) -> String {
 // or CloudTrail's error code, stores the sent eventData byte for byte
 // (`cairn get`), visible to LookupEvents, and enforces its channel's
 // external ID and senders; channels are made, listed and read through the
-// API; the server keeps serving throughout. The data is the real records
+// API; ListPublicKeys lists the RSA digest keys across rotations (DER
+// PKCS#1, MD5 fingerprints, adjoining validity ranges); the server keeps
+// serving throughout. The data is the real records
 // in tests/fixtures/cloudtrail and generated ones.
 #[test]
 fn aws_clients_work_against_cairnd() {
@@ -134,7 +136,7 @@ fn aws_clients_work_against_cairnd() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the AWS clients' checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("all 12 checks passed"), "{stdout}");
+    assert!(stdout.contains("all 13 checks passed"), "{stdout}");
     // The secrets were never written to the data directory or its logs.
     let keys = std::fs::read_to_string(dir.path().join("aws-keys")).unwrap();
     for k in [&read, &ingest] {

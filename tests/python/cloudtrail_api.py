@@ -208,7 +208,7 @@ def documented_errors_reach_boto3_as_their_classes():
     )
     # An operation cairnd does not implement.
     expect_error("UnknownOperationException", lambda: c.create_trail(Name="t", S3BucketName="b"), 400)
-    expect_error("UnknownOperationException", lambda: c.list_public_keys(), 400)
+    expect_error("UnknownOperationException", lambda: c.stop_logging(Name="cairn"), 400)
 
 
 @check
@@ -452,6 +452,38 @@ def the_store_describes_itself_as_one_trail():
     sel = c.get_event_selectors(TrailName=arn)
     assert sel["TrailARN"] == arn and sel["EventSelectors"][0]["ReadWriteType"] == "All", sel
     expect_error("TrailNotFoundException", lambda: c.get_trail_status(Name="other"), 400, "TrailNotFoundException")
+
+
+@check
+def public_keys_are_the_rsa_digest_keys():
+    import hashlib
+
+    import rsa
+
+    c = client()
+    # No delivery in this store: no digest key until a rotation makes one.
+    assert c.list_public_keys()["PublicKeyList"] == []
+    rotate = [ARGS.cairn, "--quiet", "--server", ARGS.server, "--token-file", ARGS.token_file, "key", "rotate"]
+    subprocess.run(rotate, check=True, capture_output=True)
+    subprocess.run(rotate, check=True, capture_output=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    every = c.list_public_keys(StartTime=datetime.datetime(2000, 1, 1), EndTime=now)["PublicKeyList"]
+    assert len(every) == 2, every
+    old, new = every
+    assert old["ValidityEndTime"] == new["ValidityStartTime"] <= now, every
+    current = c.list_public_keys()["PublicKeyList"]
+    assert [k["Fingerprint"] for k in current] == [new["Fingerprint"]], current
+    for k in every:
+        # boto3 gives the blob's bytes: the DER PKCS#1 RSAPublicKey.
+        key = rsa.PublicKey.load_pkcs1(k["Value"], format="DER")
+        assert key.n.bit_length() == 2048 and key.e == 65537, key
+        assert hashlib.md5(k["Value"]).hexdigest() == k["Fingerprint"], k
+    expect_error(
+        "InvalidTimeRangeException",
+        lambda: c.list_public_keys(StartTime=now, EndTime=datetime.datetime(2000, 1, 1)),
+        400,
+        "InvalidTimeRangeException",
+    )
 
 
 def aws(*args):

@@ -12,6 +12,8 @@ Subcommands:
   validate      validate-logs passes on a few streams, then fails on each
                 tampering exactly as AWS's tool reports it
   status-error  GetTrailStatus reports a delivery error
+  duckdb        DuckDB reads the Parquet prefix from the S3 server: rows,
+                counts by eventname and eventjson match the store
 """
 
 import argparse
@@ -221,9 +223,43 @@ def cmd_status_error(args):
         time.sleep(0.5)
 
 
+def cmd_duckdb(args):
+    import importlib.util
+
+    import duckdb
+
+    spec = importlib.util.find_spec("duckdb_extension_httpfs")
+    ext = os.path.join(list(spec.submodule_search_locations)[0], "extensions", f"v{duckdb.__version__}", "httpfs.duckdb_extension")
+    con = duckdb.connect()
+    con.execute(f"INSTALL '{ext}'")
+    con.execute("LOAD httpfs")
+    host = args.s3.split("://", 1)[1]
+    con.execute(
+        "CREATE SECRET delivered (TYPE S3, KEY_ID 'cairn-test', SECRET 'cairn-test-secret', "
+        f"ENDPOINT '{host}', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')"
+    )
+    table = f"read_parquet('s3://{args.bucket}/{args.prefix}/parquet/**/*.parquet', hive_partitioning = true)"
+    stored = exported(args.export)
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    assert rows == len(stored), f"{rows} Parquet rows, {len(stored)} stored records"
+    with open(args.counts) as f:
+        counts = json.load(f)
+    want = {next(v for k, v in c.items() if k != "Count"): c["Count"] for c in counts}
+    got = dict(con.execute(f"SELECT coalesce(eventname, ''), count(*) FROM {table} GROUP BY 1").fetchall())
+    assert got == want, f"counts by eventname differ: {sorted(set(got.items()) ^ set(want.items()))[:5]}"
+    # eventjson is the stored record byte for byte: every one of them.
+    got_json = collections.Counter(r[0].encode() for r in con.execute(f"SELECT eventjson FROM {table}").fetchall())
+    assert got_json == collections.Counter(stored), "eventjson differs from the stored records"
+    parts = con.execute(f"SELECT count(DISTINCT account), count(DISTINCT region), count(DISTINCT date) FROM {table}").fetchone()
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {table})").fetchall())
+    assert types["eventtime"].startswith("TIMESTAMP"), types
+    assert types["useridentity"].startswith("STRUCT"), types
+    print(f"duckdb {duckdb.__version__}: {rows} rows, {len(got)} event names, partitions {parts}, eventjson byte-exact")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["make-bucket", "wait", "exactly-once", "validate", "status-error"])
+    p.add_argument("cmd", choices=["make-bucket", "wait", "exactly-once", "validate", "status-error", "duckdb"])
     p.add_argument("--s3", required=True)
     p.add_argument("--bucket", required=True)
     p.add_argument("--export")
@@ -232,10 +268,12 @@ def main():
     p.add_argument("--aws", help="the aws CLI")
     p.add_argument("--trail-arn")
     p.add_argument("--needle", default="")
+    p.add_argument("--prefix", default="trail")
+    p.add_argument("--counts", help="`cairn count --by EventName --output json`")
     p.add_argument("--timeout", type=float, default=120)
     args = p.parse_args()
     {"make-bucket": cmd_make_bucket, "wait": cmd_wait, "exactly-once": cmd_exactly_once, "validate": cmd_validate,
-     "status-error": cmd_status_error}[args.cmd](args)
+     "status-error": cmd_status_error, "duckdb": cmd_duckdb}[args.cmd](args)
 
 
 if __name__ == "__main__":

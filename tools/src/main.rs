@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cairn_tools::cmd::{
-    bench, bench_api, channel, compact, count, export, gen, get, ingest, insights, integrity, key, lookup, retention, stats, tail, token,
-    Global,
+    bench, bench_api, bench_deliver, channel, compact, count, export, gen, get, ingest, insights, integrity, key, lookup, retention, stats,
+    tail, token, Global,
 };
 use clap::{Parser, Subcommand};
 
@@ -55,6 +55,7 @@ enum Command {
     Token(token::TokenArgs),
     Channel(channel::ChannelArgs),
     BenchApi(bench_api::BenchApiArgs),
+    BenchDeliver(bench_deliver::BenchDeliverArgs),
     Stats(stats::StatsArgs),
     Gen(gen::GenArgs),
     Compact(compact::CompactArgs),
@@ -96,6 +97,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(a) => a.run(g),
         Command::Channel(a) => a.run(g),
         Command::BenchApi(a) => a.run(g),
+        Command::BenchDeliver(a) => a.run(g),
         Command::Stats(a) => a.run(g),
         Command::Gen(a) => a.run(),
         Command::Compact(a) => a.run(g),

@@ -37,11 +37,13 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   http_listen = \"127.0.0.1:7879\"  # CloudTrail's own API for the AWS CLI and SDKs (off by default)
   http_region = \"us-east-1\"       # refuse SigV4 scopes naming another region (default: any)
   account_id = \"123456789012\"     # the trail's account in its ARN (default: 000000000000)
+  trail_name = \"cairn\"            # the trail's name (one per node delivering into a shared bucket)
   deliver = \"s3://bucket/prefix\"  # deliver CloudTrail log files and signed digests (off by default)
   deliver_endpoint = \"http://127.0.0.1:9000\"  # an S3-compatible server (else AWS_ENDPOINT_URL_S3)
   deliver_virtual_hosted = false    # bucket.host requests to that endpoint (default: path-style)
   deliver_interval_secs = 300       # log files at most this often (CloudTrail: about 5 minutes)
   digest_interval_secs = 3600       # one signed digest per account and region per interval
+  deliver_parquet = true            # also Parquet in CloudTrail Lake's columns, for Athena/Trino/DuckDB
 
 Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
 Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
@@ -85,6 +87,15 @@ pub struct Args {
     /// [default: 000000000000].
     #[arg(long, env = "CAIRN_ACCOUNT_ID")]
     account_id: Option<String>,
+    /// The trail's name: in its ARN, DescribeTrails and digest file names.
+    /// Give each cairnd delivering into one bucket its own [default: cairn].
+    #[arg(long, env = "CAIRN_TRAIL_NAME")]
+    trail_name: Option<String>,
+    /// With --deliver, also write the events as Parquet in CloudTrail
+    /// Lake's columns under PREFIX/parquet/account=/region=/date=/, for
+    /// Athena, Trino, Spark and DuckDB: true or false [default: true].
+    #[arg(long, env = "CAIRN_DELIVER_PARQUET")]
+    deliver_parquet: Option<bool>,
     /// Deliver the store to S3 as CloudTrail delivers a trail: gzip log
     /// files every --deliver-interval-secs and signed hourly digests that
     /// `aws cloudtrail validate-logs` verifies, exactly once, resuming
@@ -181,6 +192,8 @@ pub struct FileConfig {
     http_listen: Option<String>,
     http_region: Option<String>,
     account_id: Option<String>,
+    trail_name: Option<String>,
+    deliver_parquet: Option<bool>,
     deliver: Option<String>,
     deliver_endpoint: Option<String>,
     deliver_virtual_hosted: Option<bool>,
@@ -272,6 +285,20 @@ fn merge(a: &Args, file: FileConfig) -> anyhow::Result<Config> {
             Some(id) => id,
             None => d.account_id,
         },
+        trail_name: match a.trail_name.clone().or(file.trail_name) {
+            Some(n)
+                if !(3..=128).contains(&n.len())
+                    || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+                    || !n.as_bytes()[0].is_ascii_alphanumeric() =>
+            {
+                anyhow::bail!(
+                    "trail_name {n:?}: CloudTrail's rule is 3-128 of letters, digits, '.', '_' and '-', starting with a letter or digit"
+                )
+            }
+            Some(n) => n,
+            None => d.trail_name,
+        },
+        deliver_parquet: a.deliver_parquet.or(file.deliver_parquet).unwrap_or(d.deliver_parquet),
         deliver: match a.deliver.clone().or(file.deliver) {
             Some(t) => Some(t.parse()?),
             None => None,

@@ -79,6 +79,12 @@ pub struct Config {
     pub http_region: Option<String>,
     /// The account id in the trail's ARN.
     pub account_id: String,
+    /// The one trail the store is: its name in DescribeTrails, its ARN
+    /// and digest file names (one per node when several deliver into one
+    /// bucket).
+    pub trail_name: String,
+    /// Also deliver Parquet of the events.
+    pub deliver_parquet: bool,
     /// Where to deliver log files and digests (off when absent).
     pub deliver: Option<cairn_deliver::Target>,
     /// An S3-compatible server's URL (else the AWS environment's).
@@ -122,6 +128,8 @@ impl Default for Config {
             http_listen: None,
             http_region: None,
             account_id: "000000000000".into(),
+            trail_name: "cairn".into(),
+            deliver_parquet: true,
             deliver: None,
             deliver_endpoint: None,
             deliver_virtual_hosted: false,
@@ -224,10 +232,11 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
                 },
             )?;
             let opts = cairn_deliver::DeliverOptions {
-                trail: TRAIL_NAME.into(),
+                trail: cfg.trail_name.clone(),
                 home_region: cfg.region().to_string(),
                 file_interval: cfg.deliver_interval,
                 digest_interval: cfg.digest_interval,
+                parquet: cfg.deliver_parquet,
                 ..Default::default()
             };
             let d = cairn_deliver::Deliverer::open(&store, sink, opts)?;
@@ -262,10 +271,6 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     let accept = std::thread::Builder::new().name("cairnd-accept".into()).spawn(move || accept_loop(listener, http, shared))?;
     Ok(Running { addr, http_addr, shutdown, accept })
 }
-
-/// The one trail a store is: its name in DescribeTrails, its ARN and
-/// digest file names.
-pub(crate) const TRAIL_NAME: &str = "cairn";
 
 /// The region named where none is configured (`--http-region`).
 const DEFAULT_REGION: &str = "us-east-1";

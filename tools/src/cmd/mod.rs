@@ -14,6 +14,7 @@ use crate::backend::Backend;
 
 pub mod bench;
 pub mod bench_api;
+pub mod bench_deliver;
 pub mod channel;
 pub mod cloudtrail;
 pub mod compact;

@@ -356,20 +356,19 @@ fn insights_metric_data(shared: &Shared, input: &Map<String, Value>) -> Result<V
     Ok(out)
 }
 
-use super::super::TRAIL_NAME;
-
 fn trail_arn(shared: &Shared) -> String {
-    format!("arn:aws:cloudtrail:{}:{}:trail/{TRAIL_NAME}", shared.cfg.region(), shared.cfg.account_id)
+    format!("arn:aws:cloudtrail:{}:{}:trail/{}", shared.cfg.region(), shared.cfg.account_id, shared.cfg.trail_name)
 }
 
 /// The trail a request names (its name or ARN), or TrailNotFoundException.
 fn named_trail(shared: &Shared, input: &Map<String, Value>, field: &str) -> Result<String, ApiError> {
     let name = string(input, field)?.ok_or_else(|| ApiError::new("InvalidTrailNameException", format!("{field} is required")))?;
     let arn = trail_arn(shared);
-    if name == TRAIL_NAME || name == arn {
+    let trail = shared.cfg.trail_name.as_str();
+    if name == trail || name == arn {
         return Ok(arn);
     }
-    Err(ApiError::new("TrailNotFoundException", format!("Unknown trail: {name}; this store is the one trail {TRAIL_NAME} ({arn})")))
+    Err(ApiError::new("TrailNotFoundException", format!("Unknown trail: {name}; this store is the one trail {trail} ({arn})")))
 }
 
 /// DescribeTrails: the store as one multi-region trail with log file
@@ -380,14 +379,14 @@ fn describe_trails(shared: &Shared, input: &Map<String, Value>) -> Result<Value,
     let wanted = match input.get("trailNameList") {
         None | Some(Value::Null) => true,
         Some(Value::Array(names)) => {
-            names.is_empty() || names.iter().any(|n| n.as_str() == Some(TRAIL_NAME) || n.as_str() == Some(arn.as_str()))
+            names.is_empty() || names.iter().any(|n| n.as_str() == Some(shared.cfg.trail_name.as_str()) || n.as_str() == Some(arn.as_str()))
         }
         Some(_) => return Err(serialization("trailNameList", "a list of strings")),
     };
     let region = shared.cfg.region();
     let trails = if wanted {
         let mut t = json!({
-            "Name": TRAIL_NAME, "TrailARN": arn, "HomeRegion": region, "IsMultiRegionTrail": true,
+            "Name": shared.cfg.trail_name, "TrailARN": arn, "HomeRegion": region, "IsMultiRegionTrail": true,
             "IncludeGlobalServiceEvents": true, "IsOrganizationTrail": false, "LogFileValidationEnabled": true,
             "HasCustomEventSelectors": false, "HasInsightSelectors": shared.cfg.insights,
         });
