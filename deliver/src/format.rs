@@ -2,8 +2,11 @@
 //! the digest JSON, and the string a digest signature covers
 //! (docs/FORMAT.md, "CloudTrail delivery"; ../shared/reference §4).
 
+use std::borrow::Cow;
+
 use cairn_engine::event::format_event_time;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// The `hashAlgorithm` of log files and previous digests.
@@ -53,14 +56,82 @@ pub fn component(v: Option<&str>, default: &str) -> String {
     }
 }
 
-/// The stream (account, region) a record is delivered in: its
+/// A JSON object's members, their values left as JSON text: read once per
+/// record without building its tree (delivery reads a few members of
+/// every record it delivers). Keys with escapes fail the parse; callers
+/// then fall back to a full parse.
+#[derive(Debug, Default)]
+pub struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(kv) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    out.push(kv);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Members<'a> {
+    /// The members of the object in `raw`, or `None` when it is not an
+    /// object (or has a key with escapes).
+    pub fn parse(raw: &'a [u8]) -> Option<Members<'a>> {
+        serde_json::from_slice(raw).ok()
+    }
+
+    /// A member's JSON text; the last one when a key repeats (as a full
+    /// parse would keep).
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    /// A member as text: a string's value, any other value's JSON text,
+    /// `None` when absent or null.
+    pub fn text(&self, key: &str) -> Option<Cow<'a, str>> {
+        raw_text(self.get(key)?)
+    }
+
+    /// A member that is an object, as its members.
+    pub fn object(&self, key: &str) -> Option<Members<'a>> {
+        Members::parse(self.get(key)?.get().as_bytes())
+    }
+}
+
+/// A JSON value as column text: a string's value (unescaped), `None` for
+/// null, any other value's JSON text as it was written.
+pub fn raw_text(v: &RawValue) -> Option<Cow<'_, str>> {
+    let t = v.get();
+    match t.as_bytes().first() {
+        Some(b'"') if !t.contains('\\') => Some(Cow::Borrowed(&t[1..t.len() - 1])),
+        Some(b'"') => serde_json::from_str::<String>(t).ok().map(Cow::Owned),
+        Some(b'n') if t == "null" => None,
+        _ => Some(Cow::Borrowed(t)),
+    }
+}
+
+/// The stream (account, region) of a record's members: its
 /// recipientAccountId (else userIdentity.accountId) and awsRegion, made
 /// safe as path components; `000000000000` and `global` when absent.
+pub fn stream(m: Option<&Members<'_>>) -> (String, String) {
+    let account = m.and_then(|m| m.text("recipientAccountId").or_else(|| m.object("userIdentity")?.text("accountId")));
+    let region = m.and_then(|m| m.text("awsRegion"));
+    (component(account.as_deref(), "000000000000"), component(region.as_deref(), "global"))
+}
+
+/// The stream a record is delivered in (see [`stream`]).
 pub fn stream_of(record: &[u8]) -> (String, String) {
-    let ev = cairn_engine::parse_event(record, cairn_engine::limits::RECORD_BYTES_MAX).ok();
-    let account = component(ev.as_ref().and_then(|v| v.recipient_account_id.as_deref().or(v.account_id.as_deref())), "000000000000");
-    let region = component(ev.as_ref().and_then(|v| v.aws_region.as_deref()), "global");
-    (account, region)
+    stream(Members::parse(record).as_ref())
 }
 
 /// `YYYY/MM/DD` and the compact `YYYYMMDDTHHmm` of a time.
@@ -140,5 +211,12 @@ mod tests {
             ("111122223333".into(), "ap-south-1".into())
         );
         assert_eq!(stream_of(b"not json"), ("000000000000".into(), "global".into()));
+        assert_eq!(stream_of(br#"{"userIdentity":{"accountId":"1"},"awsRegion":null}"#), ("1".into(), "global".into()));
+        let m = Members::parse(br#"{"a":"x\"y","b":{"c": [1, 2]},"a":"z","n":null,"t":true}"#).unwrap();
+        assert_eq!(
+            (m.text("a").as_deref(), m.text("b").as_deref(), m.text("n"), m.text("t").as_deref()),
+            (Some("z"), Some(r#"{"c": [1, 2]}"#), None, Some("true"))
+        );
+        assert_eq!(raw_text(m.0[0].1).as_deref(), Some("x\"y"));
     }
 }

@@ -2,6 +2,7 @@
 //! (lower-case names; `eventtime` a UTC timestamp; `useridentity` and
 //! `resources` structured; free-form members as JSON text; `eventjson` the
 //! stored record byte for byte), for Athena, Trino, Spark and DuckDB.
+//! Records are read with [`Members`] (no JSON tree is built).
 //! docs/FORMAT.md ("Parquet") lists the columns and the ready
 //! `CREATE EXTERNAL TABLE`.
 //!
@@ -15,9 +16,11 @@ use arrow_array::builder::{BooleanBuilder, ListBuilder, StringBuilder, StructBui
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::format::Members;
 
 /// The string columns, in order, after `eventversion`, `useridentity` and
 /// `eventtime`: (column, the record's member).
@@ -84,22 +87,12 @@ pub fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(f))
 }
 
-/// A member as column text: strings as they are, anything else (objects,
-/// arrays, numbers, booleans) as its JSON text; absent or null is null.
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// `readOnly` as CloudTrail writes it: a boolean, or "true"/"false".
-fn boolean(v: Option<&Value>) -> Option<bool> {
-    match v? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+/// `readOnly` and `managementEvent` as CloudTrail writes them: a boolean,
+/// or "true"/"false".
+fn boolean(m: Option<&Members<'_>>, key: &str) -> Option<bool> {
+    match m?.text(key)?.as_ref() {
+        t if t.eq_ignore_ascii_case("true") => Some(true),
+        t if t.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
 }
@@ -111,18 +104,31 @@ fn struct_builder(fields: &[(&str, &str)]) -> StructBuilder {
     )
 }
 
-fn append_struct(b: &mut StructBuilder, fields: &[(&str, &str)], obj: Option<&serde_json::Map<String, Value>>) -> Result<()> {
+fn append_struct(b: &mut StructBuilder, fields: &[(&str, &str)], obj: Option<&Members<'_>>) -> Result<()> {
     for (i, (_, member)) in fields.iter().enumerate() {
         let f = b.field_builder::<StringBuilder>(i).context("a string field")?;
-        f.append_option(obj.and_then(|o| text(o.get(*member))));
+        f.append_option(obj.and_then(|o| o.text(member)));
     }
     b.append(obj.is_some());
     Ok(())
 }
 
-/// One Parquet file (zstd, one row group) of `records`, each with its
-/// eventTime in unix milliseconds, in the given order.
-pub fn encode(records: &[(&[u8], i64)]) -> Result<Vec<u8>> {
+/// One record, read for its row: its members (`None` when it is not an
+/// object) and its stored eventTime.
+pub struct Row<'a> {
+    pub raw: &'a [u8],
+    pub members: Option<Members<'a>>,
+    pub time_ms: i64,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(raw: &'a [u8], time_ms: i64) -> Row<'a> {
+        Row { raw, members: Members::parse(raw), time_ms }
+    }
+}
+
+/// One Parquet file (zstd level 1 pages, one row group) of `rows`, in order.
+pub fn encode(rows: &[Row<'_>]) -> Result<Vec<u8>> {
     let schema = schema();
     let mut version = StringBuilder::new();
     let mut identity = struct_builder(&IDENTITY_FIELDS);
@@ -137,33 +143,33 @@ pub fn encode(records: &[(&[u8], i64)]) -> Result<Vec<u8>> {
     let mut management = BooleanBuilder::new();
     let mut texts2: Vec<StringBuilder> = TEXT_COLUMNS_2.iter().map(|_| StringBuilder::new()).collect();
     let mut json = StringBuilder::new();
-    for (raw, time_ms) in records {
+    for row in rows {
         // Stored records are JSON objects; anything else still gets its
         // row, with only eventjson and eventtime.
-        let v: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
-        let o = v.as_object();
-        let get = |k: &str| o.and_then(|o| o.get(k));
-        version.append_option(text(get("eventVersion")));
-        append_struct(&mut identity, &IDENTITY_FIELDS, get("userIdentity").and_then(Value::as_object))?;
-        time.append_value(*time_ms);
+        let m = row.members.as_ref();
+        let text = |k: &str| m.and_then(|m| m.text(k));
+        version.append_option(text("eventVersion"));
+        append_struct(&mut identity, &IDENTITY_FIELDS, m.and_then(|m| m.object("userIdentity")).as_ref())?;
+        time.append_value(row.time_ms);
         for (b, (_, member)) in texts.iter_mut().zip(TEXT_COLUMNS) {
-            b.append_option(text(get(member)));
+            b.append_option(text(member));
         }
-        readonly.append_option(boolean(get("readOnly")));
-        match get("resources").and_then(Value::as_array) {
+        readonly.append_option(boolean(m, "readOnly"));
+        let list: Option<Vec<&RawValue>> = m.and_then(|m| serde_json::from_str(m.get("resources")?.get()).ok());
+        match list {
             Some(list) => {
                 for r in list {
-                    append_struct(resources.values(), &RESOURCE_FIELDS, r.as_object())?;
+                    append_struct(resources.values(), &RESOURCE_FIELDS, Members::parse(r.get().as_bytes()).as_ref())?;
                 }
                 resources.append(true);
             }
             None => resources.append(false),
         }
-        management.append_option(boolean(get("managementEvent")));
+        management.append_option(boolean(m, "managementEvent"));
         for (b, (_, member)) in texts2.iter_mut().zip(TEXT_COLUMNS_2) {
-            b.append_option(text(get(member)));
+            b.append_option(text(member));
         }
-        json.append_value(String::from_utf8_lossy(raw));
+        json.append_value(String::from_utf8_lossy(row.raw));
     }
     let mut columns: Vec<ArrayRef> = vec![Arc::new(version.finish()), Arc::new(identity.finish()), Arc::new(time.finish())];
     columns.extend(texts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
@@ -174,8 +180,8 @@ pub fn encode(records: &[(&[u8], i64)]) -> Result<Vec<u8>> {
     columns.push(Arc::new(json.finish()));
     let batch = RecordBatch::try_new(schema.clone(), columns).context("building the Parquet columns")?;
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_size(records.len().max(1))
+        .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1)?))
+        .set_max_row_group_size(rows.len().max(1))
         .set_created_by("cairn".into())
         .build();
     let mut out = Vec::new();
@@ -203,7 +209,7 @@ mod tests {
     fn encode_reads_back() {
         let a = br#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","userName":"alice","sessionContext":{"a":1}},"eventTime":"2024-01-02T03:04:05Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","readOnly":true,"resources":[{"ARN":"arn:aws:s3:::b","type":"AWS::S3::Bucket"}],"requestParameters":{"bucketName":"b"},"managementEvent":false,"eventID":"e1"}"#;
         let b = b"[1,2]";
-        let bytes = encode(&[(a.as_slice(), 1_704_164_645_000), (b.as_slice(), 0)]).unwrap();
+        let bytes = encode(&[Row::new(a, 1_704_164_645_000), Row::new(b, 0)]).unwrap();
         let mut r = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
         let batch = r.next().unwrap().unwrap();
         assert_eq!(batch.num_rows(), 2);

@@ -161,7 +161,7 @@ pub struct Deliverer {
     path: PathBuf,
     state: State,
     status: Arc<Mutex<DeliveryStatus>>,
-    clock: Box<dyn Fn() -> i64 + Send>,
+    clock: Box<dyn Fn() -> i64 + Send + Sync>,
 }
 
 fn system_ms() -> i64 {
@@ -207,6 +207,31 @@ struct Building<'a> {
     raw: u64,
     oldest_ms: i64,
     newest_ms: i64,
+}
+
+/// `f` over `items` on up to one thread per core (each at background
+/// priority), results in the items' order; the first error wins.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let n = items.len();
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                cairn_engine::lower_thread_priority();
+                loop {
+                    let Some((i, item)) = queue.lock().next() else { return };
+                    let r = f(item);
+                    results.lock()[i] = Some(r);
+                }
+            });
+        }
+    });
+    results.into_inner().into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("an encoding thread stopped")))).collect()
 }
 
 impl Deliverer {
@@ -266,7 +291,7 @@ impl Deliverer {
     }
 
     /// Replaces the wall clock (tests).
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + 'static) -> Deliverer {
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Deliverer {
         self.clock = Box::new(clock);
         self
     }
@@ -393,7 +418,7 @@ impl Deliverer {
         let events = store.events_between(from, to_max).map_err(|e| anyhow::anyhow!("reading events {from}..{to_max}: {e}"))?;
         let mut open: BTreeMap<(String, String), Building> = BTreeMap::new();
         let mut done: Vec<((String, String), Building)> = Vec::new();
-        let mut tables: BTreeMap<String, Vec<(&[u8], i64)>> = BTreeMap::new();
+        let mut tables: BTreeMap<String, Vec<crate::parquet::Row>> = BTreeMap::new();
         let (mut bytes, mut to, mut count) = (0u64, to_max, 0u64);
         let max = self.opts.file_bytes_max;
         for e in &events {
@@ -401,9 +426,10 @@ impl Deliverer {
                 to = e.seq;
                 break;
             }
-            let k = format::stream_of(&e.record);
+            let row = crate::parquet::Row::new(&e.record, e.time_ms);
+            let k = format::stream(row.members.as_ref());
             if self.opts.parquet {
-                tables.entry(crate::parquet::partition(&k.0, &k.1, e.time_ms)).or_default().push((&e.record, e.time_ms));
+                tables.entry(crate::parquet::partition(&k.0, &k.1, e.time_ms)).or_default().push(row);
             }
             let fresh = || Building { parts: Vec::new(), raw: 0, oldest_ms: e.time_ms, newest_ms: e.time_ms };
             let b = open.entry(k.clone()).or_insert_with(fresh);
@@ -419,10 +445,17 @@ impl Deliverer {
         }
         done.extend(open);
         let mut part_no: BTreeMap<(String, String), u32> = BTreeMap::new();
-        let mut round = Round { to, puts: Vec::new(), files: Vec::new(), events: count };
-        for ((account, region), b) in done {
-            let part = part_no.entry((account.clone(), region.clone())).or_insert(0);
-            *part += 1;
+        let logs: Vec<(String, String, u32, Building)> = done
+            .into_iter()
+            .map(|((account, region), b)| {
+                let part = part_no.entry((account.clone(), region.clone())).or_insert(0);
+                *part += 1;
+                (account, region, *part, b)
+            })
+            .collect();
+        // Encoding (gzip, SHA-256, Parquet) is most of a round's work: on
+        // every core, in an order that does not change what is written.
+        let built = parallel_map(logs, |(account, region, part, b)| {
             let unique = format::unique(&format!("{}-{from}-{to}-{account}-{region}-{part}", self.node));
             let key = format::log_file_key(&self.sink.target.prefix, &account, &region, time_ms, &unique);
             let mut body: Vec<&[u8]> = Vec::with_capacity(b.parts.len() * 2 + 2);
@@ -445,16 +478,17 @@ impl Deliverer {
                 newest_event_time: format_event_time(b.newest_ms),
                 oldest_event_time: format_event_time(b.oldest_ms),
             };
-            round.files.push(WindowFile { stream: stream_key(&account, &region), entry });
-            round.puts.push(Put { key, body: gz, metadata: Vec::new() });
-        }
-        for (partition, rows) in tables {
+            Ok((WindowFile { stream: stream_key(&account, &region), entry }, Put { key, body: gz, metadata: Vec::new() }))
+        })?;
+        let tables = parallel_map(tables.into_iter().collect(), |(partition, rows)| {
             let body = crate::parquet::encode(&rows)?;
             let name = format!("parquet/{partition}/{}-{from:020}-{to:020}.parquet", self.node);
             let key = if self.sink.target.prefix.is_empty() { name } else { format!("{}/{name}", self.sink.target.prefix) };
-            round.puts.push(Put { key, body, metadata: Vec::new() });
-        }
-        Ok(round)
+            Ok(Put { key, body, metadata: Vec::new() })
+        })?;
+        let (files, mut puts): (Vec<WindowFile>, Vec<Put>) = built.into_iter().unzip();
+        puts.extend(tables);
+        Ok(Round { to, puts, files, events: count })
     }
 
     /// Writes every stream's digest for the window ending at `end_ms`,
@@ -529,6 +563,9 @@ impl Deliverer {
     /// Runs rounds until `stop`, backing off (1 s doubling to 60 s) while
     /// the object store fails; the error is in the status and the log.
     pub fn run(mut self, store: &Store, stop: &AtomicBool) {
+        // Delivery yields to ingest: it catches up in the CPU time ingest
+        // leaves (and alone on the machine it runs as fast).
+        cairn_engine::lower_thread_priority();
         let mut backoff = Duration::from_secs(1);
         let mut next = Instant::now();
         while !stop.load(Ordering::SeqCst) {

@@ -48,6 +48,15 @@ pub mod tiles;
 pub mod wal;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
+
+/// Lowers the calling thread's CPU priority to nice 10 (Linux applies a
+/// thread id's nice value to that thread alone; elsewhere this does
+/// nothing): background work yields to ingest, and alone on the machine
+/// it runs as fast.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+}
 pub use error::{Error, Result};
 pub use event::{parse_event, Event, Rejection};
 pub use index::Attr;

@@ -321,11 +321,8 @@ impl Compressing {
         let thread = std::thread::Builder::new()
             .name("cairn-compress".into())
             .spawn(move || {
-                // Background work yields to ingest: nice 10 for this thread
-                // (Linux applies a tid's nice value to that thread alone).
-                // Alone on the machine it runs as fast.
-                #[cfg(target_os = "linux")]
-                let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+                // Background work yields to ingest.
+                crate::lower_thread_priority();
                 for payload in rx {
                     let r = z.compress(&payload).map(|c| (c, payload)).map_err(|e| format!("zstd compression failed: {e}"));
                     if tx.send(r).is_err() {

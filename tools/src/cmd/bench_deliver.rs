@@ -40,6 +40,9 @@ pub struct BenchDeliverArgs {
     pub runs: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also write Parquet, as cairnd does by default: true or false.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub parquet: bool,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -70,8 +73,13 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 impl BenchDeliverArgs {
-    fn opts() -> DeliverOptions {
-        DeliverOptions { file_interval: Duration::from_secs(1), digest_interval: Duration::from_secs(3600), ..Default::default() }
+    fn opts(&self) -> DeliverOptions {
+        DeliverOptions {
+            file_interval: Duration::from_secs(1),
+            digest_interval: Duration::from_secs(3600),
+            parquet: self.parquet,
+            ..Default::default()
+        }
     }
 
     fn append_all(store: &Store, records: &[Vec<u8>], batch: usize) -> Result<f64> {
@@ -92,7 +100,7 @@ impl BenchDeliverArgs {
         let store = Store::open(root.join(format!("alone-{i}")), Options::default())?;
         run.ingest_alone_eps = Self::append_all(&store, records, self.batch)?;
         let bucket = root.join(format!("bucket-alone-{i}"));
-        let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket)?, Self::opts())?;
+        let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket)?, self.opts())?;
         let t = Instant::now();
         while d.status().lock().next_seq < n {
             d.tick(&store, true)?;
@@ -102,7 +110,7 @@ impl BenchDeliverArgs {
         store.close()?;
         // 3: ingest with a deliverer running beside it.
         let store = Store::open(root.join(format!("with-{i}")), Options::default())?;
-        let d = Deliverer::open(&store, Sink::local(target, &root.join(format!("bucket-with-{i}")))?, Self::opts())?;
+        let d = Deliverer::open(&store, Sink::local(target, &root.join(format!("bucket-with-{i}")))?, self.opts())?;
         let status = d.status();
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| -> Result<()> {
@@ -161,23 +169,24 @@ impl BenchDeliverArgs {
             Output::Json => println!(
                 "{}",
                 serde_json::json!({
-                    "events": self.events, "profile": self.profile.name(), "record_bytes_mean": raw, "runs": runs,
+                    "events": self.events, "profile": self.profile.name(), "record_bytes_mean": raw, "parquet": self.parquet, "runs": runs,
                     "median": med, "ingest_with_delivery_ratio": ratio,
                 })
             ),
             _ => {
                 println!(
-                    "{} events, {} profile, {:.0} bytes a record on average; medians of {} runs",
+                    "{} events, {} profile, {:.0} bytes a record on average, Parquet {}; medians of {} runs",
                     self.events,
                     self.profile.name(),
                     raw,
+                    if self.parquet { "on" } else { "off" },
                     self.runs
                 );
                 println!("ingest alone                 {:>10.0} events/s", med.ingest_alone_eps);
                 println!("delivery (backlog catch-up)  {:>10.0} events/s", med.deliver_eps);
                 println!("ingest with delivery running {:>10.0} events/s  ({:.1}% of alone)", med.ingest_with_delivery_eps, ratio * 100.0);
                 println!("delivered after last append  {:>10.2} s", med.lag_after_ingest_s);
-                println!("delivered bytes an event     {:>10.1} (gzip log files and digests)", med.compressed_bytes_per_event);
+                println!("delivered bytes an event     {:>10.1} (log files, digests and Parquet)", med.compressed_bytes_per_event);
             }
         }
         Ok(ExitCode::SUCCESS)
