@@ -69,6 +69,10 @@ fn check(s3: &S3Server, cmd: &str, args: &[&str]) -> String {
 }
 
 fn start_delivering(dir: &Path, s3: &S3Server) -> Daemon {
+    start_delivering_as(dir, s3, "cairn")
+}
+
+fn start_delivering_as(dir: &Path, s3: &S3Server, trail: &str) -> Daemon {
     Daemon::start_with_env(
         dir,
         &[
@@ -76,6 +80,8 @@ fn start_delivering(dir: &Path, s3: &S3Server) -> Daemon {
             "127.0.0.1:0",
             "--account-id",
             ACCOUNT,
+            "--trail-name",
+            trail,
             "--deliver",
             &format!("s3://{BUCKET}/trail"),
             "--deliver-endpoint",
@@ -115,9 +121,10 @@ fn ingest(d: &Daemon, path: &Path) {
 // data appended, or a digest is deleted or modified, it fails with
 // AWS's own message for that file (and, as AWS's tool does, ignores a
 // log file no digest lists). DuckDB reading the Parquet prefix from the
-// S3 server counts as many rows as the store holds, the same counts by
+// S3 server counts as many rows as the stores hold, the same counts by
 // eventname as `cairn count --by EventName`, and every eventjson is a
-// stored record byte for byte.
+// stored record byte for byte, also when a second node (its own trail)
+// delivers into the same bucket and prefix: one query answers for both.
 #[test]
 fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
     let env = pyenv();
@@ -155,12 +162,33 @@ fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
             &format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/cairn"),
         ],
     );
-    // DuckDB over the Parquet prefix, straight from the S3 server.
-    let (code, counts, err) = d.cli(&["count", "--by", "EventName", "--output", "json"]);
-    assert_eq!(code, 0, "{err}");
+    // A second node delivers into the same bucket and prefix as its own
+    // trail; one query over the Parquet prefix answers for both. DuckDB
+    // reads it straight from the S3 server.
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = start_delivering_as(dir_b.path(), &s3, "cairn-site-b");
+    let gen_b = Command::new(cairn_bin()).args(["gen", "--count", "700", "--seed", "12"]).output().unwrap();
+    let generated_b = dir_b.path().join("gen.ndjson");
+    std::fs::write(&generated_b, &gen_b.stdout).unwrap();
+    ingest(&b, &generated_b);
+    let both = dir.path().join("both.ndjson");
+    let (_, out_b, _) = b.cli(&["export", "--oldest-first"]);
+    std::fs::write(&both, [std::fs::read(&all).unwrap(), out_b].concat()).unwrap();
+    check(&s3, "wait", &["--export", both.to_str().unwrap()]);
+    check(&s3, "exactly-once", &["--export", both.to_str().unwrap()]);
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for node in [&d, &b] {
+        let (code, out, err) = node.cli(&["count", "--by", "EventName", "--output", "json"]);
+        assert_eq!(code, 0, "{err}");
+        for c in serde_json::from_slice::<Vec<serde_json::Value>>(&out).unwrap() {
+            let name = c.as_object().unwrap().iter().find(|(k, _)| *k != "Count").map(|(_, v)| v.as_str().unwrap_or("").to_string());
+            *counts.entry(name.unwrap_or_default()).or_default() += c["Count"].as_u64().unwrap();
+        }
+    }
+    let counts: Vec<serde_json::Value> = counts.into_iter().map(|(n, c)| serde_json::json!({"EventName": n, "Count": c})).collect();
     let counts_file = dir.path().join("counts.json");
-    std::fs::write(&counts_file, counts).unwrap();
-    check(&s3, "duckdb", &["--export", all.to_str().unwrap(), "--counts", counts_file.to_str().unwrap()]);
+    std::fs::write(&counts_file, serde_json::to_vec(&counts).unwrap()).unwrap();
+    check(&s3, "duckdb", &["--export", both.to_str().unwrap(), "--counts", counts_file.to_str().unwrap()]);
     for needle in ["a log file modified", "a log file deleted", "data appended", "a digest deleted", "a digest modified", "valid again"] {
         assert!(out.contains(needle), "{needle} not checked:\n{out}");
     }
