@@ -68,6 +68,14 @@ pub struct DeliverOptions {
     pub gzip_level: u32,
     /// Also write each round's events as Parquet (crate::parquet).
     pub parquet: bool,
+    /// The cursor's file name in `delivery/`: cairnd's is `state.json`;
+    /// each one-off `cairn deliver` has its own.
+    pub cursor: String,
+    /// The retention hold kept at the cursor (`None`: no hold).
+    pub hold: Option<String>,
+    /// Deliver only events whose eventTime is in `[start, end]` (unix
+    /// ms); the others are passed over with their seqs.
+    pub time_range: Option<(i64, i64)>,
 }
 
 impl Default for DeliverOptions {
@@ -82,6 +90,9 @@ impl Default for DeliverOptions {
             file_bytes_max: 128 << 20,
             gzip_level: 1,
             parquet: true,
+            cursor: STATE_FILE.into(),
+            hold: Some(HOLD_NAME.into()),
+            time_range: None,
         }
     }
 }
@@ -243,7 +254,10 @@ impl Deliverer {
         }
         let dir = store.dir().join(STATE_DIR);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(STATE_FILE);
+        if opts.cursor.contains('/') || !opts.cursor.ends_with(".json") {
+            bail!("a delivery cursor is a .json file name in delivery/, not {:?}", opts.cursor);
+        }
+        let path = dir.join(&opts.cursor);
         let target = sink.target.to_string();
         let now = system_ms();
         let state = match std::fs::read(&path) {
@@ -279,7 +293,9 @@ impl Deliverer {
             },
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        store.set_retention_hold(HOLD_NAME, Some(state.next_seq))?;
+        if let Some(hold) = &opts.hold {
+            store.set_retention_hold(hold, Some(state.next_seq))?;
+        }
         let origin = store.verifiers().first().map(|v| v.name.clone()).unwrap_or_default();
         let node = origin.strip_prefix("cairn/").unwrap_or(&origin).chars().filter(char::is_ascii_hexdigit).take(16).collect();
         let d = Deliverer { node, sink, opts, path, state, status: Arc::default(), clock: Box::new(system_ms) };
@@ -405,7 +421,9 @@ impl Deliverer {
         s.delivered_files += n as u64;
         s.last_delivery_ms = Some(p.time_ms);
         self.save()?;
-        store.set_retention_hold(HOLD_NAME, Some(p.to))?;
+        if let Some(hold) = &self.opts.hold {
+            store.set_retention_hold(hold, Some(p.to))?;
+        }
         tracing::info!(from = p.from, to = p.to, events = round.events, files = n, "delivered");
         Ok(())
     }
@@ -425,6 +443,9 @@ impl Deliverer {
             if bytes >= self.opts.round_bytes_max && count > 0 {
                 to = e.seq;
                 break;
+            }
+            if self.opts.time_range.is_some_and(|(a, b)| e.time_ms < a || e.time_ms > b) {
+                continue;
             }
             let row = crate::parquet::Row::new(&e.record, e.time_ms);
             let k = format::stream(row.members.as_ref());
@@ -557,6 +578,30 @@ impl Deliverer {
         if n > 0 {
             tracing::info!(digests = n, end = %end, "digests delivered");
         }
+        Ok(())
+    }
+
+    /// Every seq below this is delivered.
+    pub fn next_seq(&self) -> u64 {
+        self.state.next_seq
+    }
+
+    /// Ends a one-off delivery: finishes a pending round and writes every
+    /// stream's digest of the open window, ending now, so that everything
+    /// delivered is listed by a signed digest. Delivery may resume later
+    /// from there (the chains continue).
+    pub fn finish(&mut self, store: &Store) -> Result<()> {
+        if let Some(p) = self.state.pending {
+            self.deliver_round(store, p)?;
+        }
+        let mut end = (self.clock)();
+        while end - end.rem_euclid(1000) <= self.state.window_start_ms {
+            // Digest times have whole seconds: the window must end after it began.
+            std::thread::sleep(Duration::from_millis(200));
+            end = (self.clock)();
+        }
+        self.write_digests(store, end - end.rem_euclid(1000))?;
+        self.publish(store, None);
         Ok(())
     }
 

@@ -200,7 +200,9 @@ fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
 // delivers, five times; once restarted for good, every stored record is in
 // exactly one log file (a round re-delivered after a kill lands under the
 // same names), and validate-logs accepts the chains the restarts
-// continued.
+// continued. Then, cairnd stopped, a one-off `cairn deliver --start
+// --end` into another prefix delivers exactly the events of that range,
+// and run again delivers nothing twice.
 #[test]
 fn delivery_is_exactly_once_across_kill_9_and_an_outage() {
     let env = pyenv();
@@ -250,4 +252,25 @@ fn delivery_is_exactly_once_across_kill_9_and_an_outage() {
             &format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/cairn"),
         ],
     );
+    drop(d);
+    let range = ["--start", "2026-01-01T00:00:30Z", "--end", "2026-01-01T00:01:30Z"];
+    let listed =
+        Command::new(cairn_bin()).arg("--data-dir").arg(dir.path()).args(["export", "--oldest-first"]).args(range).output().unwrap();
+    assert!(listed.status.success());
+    let n = listed.stdout.iter().filter(|&&b| b == b'\n').count();
+    assert!(n > 0 && n < 6000, "the range holds {n} of the 6000 events");
+    let in_range = dir.path().join("range.ndjson");
+    std::fs::write(&in_range, &listed.stdout).unwrap();
+    for _ in 0..2 {
+        let out = Command::new(cairn_bin())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["deliver", "--to", &format!("s3://{BUCKET}/oneoff"), "--endpoint", &s3.endpoint])
+            .args(range)
+            .envs(AWS_ENV)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cairn deliver: {}", String::from_utf8_lossy(&out.stderr));
+        check(&s3, "exactly-once", &["--export", in_range.to_str().unwrap(), "--prefix", "oneoff"]);
+    }
 }

@@ -43,9 +43,9 @@ def get(c, bucket, key):
     return c.get_object(Bucket=bucket, Key=key)
 
 
-def delivered(c, bucket):
-    """(log file keys, digest keys) in the bucket."""
-    ks = keys(c, bucket)
+def delivered(c, bucket, prefix):
+    """(log file keys, digest keys) under the prefix."""
+    ks = [k for k in keys(c, bucket) if k.startswith(prefix + "/")]
     logs = [k for k in ks if "/CloudTrail/" in k and k.endswith(".json.gz")]
     digests = [k for k in ks if "/CloudTrail-Digest/" in k and k.endswith(".json.gz")]
     return logs, digests
@@ -93,7 +93,7 @@ def cmd_wait(args):
     want = len(exported(args.export))
     deadline = time.time() + args.timeout
     while True:
-        logs, digests = delivered(c, args.bucket)
+        logs, digests = delivered(c, args.bucket, args.prefix)
         listed = set()
         for d in digests:
             listed.update(f["s3Object"] for f in json.loads(gzip.decompress(get(c, args.bucket, d)["Body"].read()))["logFiles"])
@@ -108,7 +108,7 @@ def cmd_wait(args):
 
 def cmd_exactly_once(args):
     c = s3(args)
-    logs, _ = delivered(c, args.bucket)
+    logs, _ = delivered(c, args.bucket, args.prefix)
     files = records_by_file(c, args.bucket, logs)
     got = collections.Counter()
     for _, raw in files.values():
@@ -151,7 +151,7 @@ def streams(logs):
 
 def cmd_validate(args):
     c = s3(args)
-    logs, digests = delivered(c, args.bucket)
+    logs, digests = delivered(c, args.bucket, args.prefix)
     by_stream = streams(logs)
     # The streams with the most log files, and one with a single file.
     chosen = sorted(by_stream, key=lambda s: -len(by_stream[s]))[:2] + [min(by_stream, key=lambda s: len(by_stream[s]))]

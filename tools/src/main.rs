@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cairn_tools::cmd::{
-    bench, bench_api, bench_deliver, channel, compact, count, export, gen, get, ingest, insights, integrity, key, lookup, retention, stats,
-    tail, token, Global,
+    bench, bench_api, bench_deliver, channel, compact, count, deliver, export, gen, get, ingest, insights, integrity, key, lookup,
+    retention, stats, tail, token, Global,
 };
 use clap::{Parser, Subcommand};
 
@@ -51,6 +51,7 @@ enum Command {
     Count(count::CountArgs),
     Export(export::ExportArgs),
     VerifyExport(export::VerifyExportArgs),
+    Deliver(deliver::DeliverArgs),
     Tail(tail::TailArgs),
     Token(token::TokenArgs),
     Channel(channel::ChannelArgs),
@@ -97,6 +98,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(a) => a.run(g),
         Command::Channel(a) => a.run(g),
         Command::BenchApi(a) => a.run(g),
+        Command::Deliver(a) => a.run(g),
         Command::BenchDeliver(a) => a.run(g),
         Command::Stats(a) => a.run(g),
         Command::Gen(a) => a.run(),

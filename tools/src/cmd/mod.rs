@@ -19,6 +19,7 @@ pub mod channel;
 pub mod cloudtrail;
 pub mod compact;
 pub mod count;
+pub mod deliver;
 pub mod export;
 pub mod gen;
 pub mod get;
