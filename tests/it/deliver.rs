@@ -99,6 +99,24 @@ fn start_delivering_as(dir: &Path, s3: &S3Server, trail: &str) -> Daemon {
     )
 }
 
+/// deliver_check.py validate: the real AWS CLI's validate-logs on a few of
+/// the trail `cairn` streams, then on each tampering.
+fn validate_logs(s3: &S3Server, d: &Daemon) -> String {
+    let key = aws_key(d, "read");
+    let aws = pyenv().join("bin/aws");
+    let args = [
+        "--cloudtrail",
+        &format!("http://{}", d.http_addr.as_deref().unwrap()),
+        "--key",
+        &key,
+        "--aws",
+        aws.to_str().unwrap(),
+        "--trail-arn",
+        &format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/cairn"),
+    ];
+    check(s3, "validate", &args)
+}
+
 /// Every stored record, as `cairn export` writes them, in `path`.
 fn export(d: &Daemon, path: &Path) {
     let (code, out, err) = d.cli(&["export", "--oldest-first"]);
@@ -127,7 +145,6 @@ fn ingest(d: &Daemon, path: &Path) {
 // delivers into the same bucket and prefix: one query answers for both.
 #[test]
 fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
-    let env = pyenv();
     let s3 = S3Server::start();
     let dir = tempfile::tempdir().unwrap();
     check(&s3, "make-bucket", &[]);
@@ -147,21 +164,7 @@ fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
     export(&d, &all);
     check(&s3, "wait", &["--export", all.to_str().unwrap()]);
     check(&s3, "exactly-once", &["--export", all.to_str().unwrap()]);
-    let key = aws_key(&d, "read");
-    let out = check(
-        &s3,
-        "validate",
-        &[
-            "--cloudtrail",
-            &format!("http://{}", d.http_addr.as_deref().unwrap()),
-            "--key",
-            &key,
-            "--aws",
-            env.join("bin/aws").to_str().unwrap(),
-            "--trail-arn",
-            &format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/cairn"),
-        ],
-    );
+    let out = validate_logs(&s3, &d);
     // A second node delivers into the same bucket and prefix as its own
     // trail; one query over the Parquet prefix answers for both. DuckDB
     // reads it straight from the S3 server.
@@ -205,7 +208,6 @@ fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
 // and run again delivers nothing twice.
 #[test]
 fn delivery_is_exactly_once_across_kill_9_and_an_outage() {
-    let env = pyenv();
     let s3 = S3Server::start();
     let dir = tempfile::tempdir().unwrap();
     let gen = Command::new(cairn_bin()).args(["gen", "--count", "6000", "--seed", "23"]).output().unwrap();
@@ -237,21 +239,7 @@ fn delivery_is_exactly_once_across_kill_9_and_an_outage() {
     assert_eq!(std::fs::read(&all).unwrap().iter().filter(|&&b| b == b'\n').count(), 6000);
     check(&s3, "wait", &["--export", all.to_str().unwrap()]);
     check(&s3, "exactly-once", &["--export", all.to_str().unwrap()]);
-    let key = aws_key(&d, "read");
-    check(
-        &s3,
-        "validate",
-        &[
-            "--cloudtrail",
-            &format!("http://{}", d.http_addr.as_deref().unwrap()),
-            "--key",
-            &key,
-            "--aws",
-            env.join("bin/aws").to_str().unwrap(),
-            "--trail-arn",
-            &format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/cairn"),
-        ],
-    );
+    validate_logs(&s3, &d);
     drop(d);
     let range = ["--start", "2026-01-01T00:00:30Z", "--end", "2026-01-01T00:01:30Z"];
     let listed =

@@ -88,22 +88,35 @@ def cmd_make_bucket(args):
     s3(args).create_bucket(Bucket=args.bucket)
 
 
+def until(timeout, attempt):
+    """Calls attempt() every half second until it returns a message (then
+    printed), failing with its last complaint after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        done, message = attempt()
+        if done:
+            print(message)
+            return
+        if time.time() > deadline:
+            raise AssertionError(f"after {timeout}s: {message}")
+        time.sleep(0.5)
+
+
 def cmd_wait(args):
     c = s3(args)
     want = len(exported(args.export))
-    deadline = time.time() + args.timeout
-    while True:
+
+    def attempt():
         logs, digests = delivered(c, args.bucket, args.prefix)
         listed = set()
         for d in digests:
             listed.update(f["s3Object"] for f in json.loads(gzip.decompress(get(c, args.bucket, d)["Body"].read()))["logFiles"])
         n = sum(len(r) for r, _ in records_by_file(c, args.bucket, logs).values())
         if n >= want and set(logs) <= listed:
-            print(f"delivered: {n} records in {len(logs)} log files, {len(digests)} digests")
-            return
-        if time.time() > deadline:
-            raise AssertionError(f"after {args.timeout}s: {n}/{want} records, {len(set(logs) - listed)} log files no digest lists")
-        time.sleep(0.5)
+            return True, f"delivered: {n} records in {len(logs)} log files, {len(digests)} digests"
+        return False, f"{n}/{want} records, {len(set(logs) - listed)} log files no digest lists"
+
+    until(args.timeout, attempt)
 
 
 def cmd_exactly_once(args):
@@ -211,16 +224,15 @@ def cmd_validate(args):
 
 def cmd_status_error(args):
     ct = aws_client("cloudtrail", args.cloudtrail, *args.key.split(":"))
-    deadline = time.time() + args.timeout
-    while True:
+
+    def attempt():
         st = ct.get_trail_status(Name="cairn")
-        if "LatestDeliveryError" in st:
-            assert args.needle in st["LatestDeliveryError"], st
-            print(f"GetTrailStatus: {st['LatestDeliveryError'][:120]}")
-            return
-        if time.time() > deadline:
-            raise AssertionError(f"no LatestDeliveryError after {args.timeout}s: {st}")
-        time.sleep(0.5)
+        if "LatestDeliveryError" not in st:
+            return False, f"no LatestDeliveryError: {st}"
+        assert args.needle in st["LatestDeliveryError"], st
+        return True, f"GetTrailStatus: {st['LatestDeliveryError'][:120]}"
+
+    until(args.timeout, attempt)
 
 
 def cmd_duckdb(args):
