@@ -45,11 +45,17 @@ pub struct DigestFile {
     pub log_files: Vec<LogFileEntry>,
 }
 
+/// The longest account or region a name carries: longer values (S3 keys
+/// are at most 1,024 bytes, file names 255) are the default's.
+pub const COMPONENT_CHARS_MAX: usize = 32;
+
 /// A path component from a record's value: only `[A-Za-z0-9_-]`, never
-/// empty, `.` or `..`, so a record cannot steer files outside the tree.
+/// empty, `.` or `..`, at most [`COMPONENT_CHARS_MAX`] characters (else
+/// `default`), so a record cannot steer files outside the tree or make a
+/// name too long to write.
 pub fn component(v: Option<&str>, default: &str) -> String {
     let s: String = v.unwrap_or(default).chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    if s.is_empty() {
+    if s.is_empty() || s.len() > COMPONENT_CHARS_MAX {
         default.to_string()
     } else {
         s
@@ -58,10 +64,10 @@ pub fn component(v: Option<&str>, default: &str) -> String {
 
 /// A JSON object's members, their values left as JSON text: read once per
 /// record without building its tree (delivery reads a few members of
-/// every record it delivers). Keys with escapes fail the parse; callers
-/// then fall back to a full parse.
+/// every record it delivers). Borrowed from the record; an object with a
+/// key written with escapes is read again into owned members.
 #[derive(Debug, Default)]
-pub struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+pub struct Members<'a>(Vec<(Cow<'a, str>, Cow<'a, RawValue>)>);
 
 impl<'de> Deserialize<'de> for Members<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -73,8 +79,8 @@ impl<'de> Deserialize<'de> for Members<'de> {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
                 let mut out = Vec::new();
-                while let Some(kv) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    out.push(kv);
+                while let Some((k, v)) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    out.push((Cow::Borrowed(k), Cow::Borrowed(v)));
                 }
                 Ok(Members(out))
             }
@@ -87,24 +93,51 @@ impl<'a> Members<'a> {
     /// The members of the object in `raw`, or `None` when it is not an
     /// object (or has a key with escapes).
     pub fn parse(raw: &'a [u8]) -> Option<Members<'a>> {
-        serde_json::from_slice(raw).ok()
+        serde_json::from_slice(raw).ok().or_else(|| {
+            // A key with escapes cannot be borrowed: read it owned.
+            let owned: Vec<(String, Box<RawValue>)> = serde_json::from_slice::<OwnedMembers>(raw).ok()?.0;
+            Some(Members(owned.into_iter().map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))).collect()))
+        })
     }
 
     /// A member's JSON text; the last one when a key repeats (as a full
     /// parse would keep).
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    pub fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
     }
 
     /// A member as text: a string's value, any other value's JSON text,
     /// `None` when absent or null.
-    pub fn text(&self, key: &str) -> Option<Cow<'a, str>> {
+    pub fn text(&self, key: &str) -> Option<Cow<'_, str>> {
         raw_text(self.get(key)?)
     }
 
     /// A member that is an object, as its members.
-    pub fn object(&self, key: &str) -> Option<Members<'a>> {
+    pub fn object(&self, key: &str) -> Option<Members<'_>> {
         Members::parse(self.get(key)?.get().as_bytes())
+    }
+}
+
+/// Members read owned, in order (the fallback of [`Members::parse`]).
+struct OwnedMembers(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for OwnedMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OwnedMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OwnedMembers, A::Error> {
+                let mut out = Vec::new();
+                while let Some(kv) = map.next_entry::<String, Box<RawValue>>()? {
+                    out.push(kv);
+                }
+                Ok(OwnedMembers(out))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -124,8 +157,9 @@ pub fn raw_text(v: &RawValue) -> Option<Cow<'_, str>> {
 /// recipientAccountId (else userIdentity.accountId) and awsRegion, made
 /// safe as path components; `000000000000` and `global` when absent.
 pub fn stream(m: Option<&Members<'_>>) -> (String, String) {
-    let account = m.and_then(|m| m.text("recipientAccountId").or_else(|| m.object("userIdentity")?.text("accountId")));
-    let region = m.and_then(|m| m.text("awsRegion"));
+    let present = |t: Option<Cow<'_, str>>| t.filter(|t| !t.is_empty()).map(Cow::into_owned);
+    let account = m.and_then(|m| present(m.text("recipientAccountId")).or_else(|| present(m.object("userIdentity")?.text("accountId"))));
+    let region = m.and_then(|m| present(m.text("awsRegion")));
     (component(account.as_deref(), "000000000000"), component(region.as_deref(), "global"))
 }
 
@@ -217,6 +251,13 @@ mod tests {
             (m.text("a").as_deref(), m.text("b").as_deref(), m.text("n"), m.text("t").as_deref()),
             (Some("z"), Some(r#"{"c": [1, 2]}"#), None, Some("true"))
         );
-        assert_eq!(raw_text(m.0[0].1).as_deref(), Some("x\"y"));
+        assert_eq!(raw_text(&m.0[0].1).as_deref(), Some("x\"y"));
+        // A key with escapes: read owned, not lost.
+        let m = Members::parse(br#"{"recipientAccountId":"111122223333","x\u0041":1,"awsRegion":"eu-west-1"}"#).unwrap();
+        assert_eq!(stream(Some(&m)), ("111122223333".into(), "eu-west-1".into()));
+        assert_eq!(m.text("xA").as_deref(), Some("1"));
+        // An empty recipientAccountId falls back; an over-long region is the default.
+        let long = format!(r#"{{"recipientAccountId":"","userIdentity":{{"accountId":"2"}},"awsRegion":"{}"}}"#, "r".repeat(33));
+        assert_eq!(stream_of(long.as_bytes()), ("2".into(), "global".into()));
     }
 }

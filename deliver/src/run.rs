@@ -46,6 +46,9 @@ const STATE_VERSION: u32 = 1;
 /// hourly default) start a new chain instead of that many empty digests:
 /// validate-logs then reports the gap, which is the truth.
 const CHAIN_GAP_WINDOWS: i64 = 168;
+/// How far the wall clock may be behind the open window's start before
+/// delivery stops and says so.
+const CLOCK_SLACK_MS: i64 = 60_000;
 
 /// What delivery does, beyond where.
 #[derive(Debug, Clone)]
@@ -97,12 +100,25 @@ impl Default for DeliverOptions {
     }
 }
 
-/// A round written to the cursor before its upload.
+/// A round written to the cursor before its upload, with every setting
+/// its objects depend on, so that a restart with other settings still
+/// rebuilds the same objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Pending {
     from: u64,
     to: u64,
     time_ms: i64,
+    settings: RoundSettings,
+}
+
+/// What a round's objects depend on besides its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct RoundSettings {
+    parquet: bool,
+    file_bytes_max: u64,
+    round_bytes_max: u64,
+    gzip_level: u32,
+    time_range: Option<(i64, i64)>,
 }
 
 /// A stream's newest digest: what the next one chains to.
@@ -123,7 +139,7 @@ struct WindowFile {
     entry: LogFileEntry,
 }
 
-/// The durable cursor (docs/FORMAT.md, "Delivery cursor").
+/// The durable cursor (docs/FORMAT.md, "Delivery cursors").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct State {
     version: u32,
@@ -142,6 +158,10 @@ struct State {
     last_delivery_ms: Option<i64>,
     last_digest_ms: Option<i64>,
     last_digest_key: Option<String>,
+    /// The eventTime range this cursor delivers (a one-off's, resolved
+    /// once when it was created, so that a resumed run keeps it).
+    #[serde(default)]
+    time_range: Option<(i64, i64)>,
 }
 
 /// What delivery reports (GetTrailStatus, `cairn stats`, logs).
@@ -163,10 +183,13 @@ pub struct DeliveryStatus {
 
 /// Delivers one store to one target.
 pub struct Deliverer {
-    /// 16 hex digits naming this store (from its checkpoint origin) in
-    /// every object name it chooses, so that several stores can deliver
-    /// into one bucket without ever writing the same name.
-    node: String,
+    /// Names this store (16 hex digits of its checkpoint origin) and, for
+    /// a one-off, its cursor, in every object name it chooses, so that
+    /// stores and cursors delivering into one bucket never write the
+    /// same name.
+    tag: String,
+    /// Whether this trail's claim in the bucket was checked (`claim`).
+    claimed: bool,
     sink: Sink,
     opts: DeliverOptions,
     path: PathBuf,
@@ -290,6 +313,7 @@ impl Deliverer {
                 last_delivery_ms: None,
                 last_digest_ms: None,
                 last_digest_key: None,
+                time_range: opts.time_range,
             },
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
@@ -297,8 +321,17 @@ impl Deliverer {
             store.set_retention_hold(hold, Some(state.next_seq))?;
         }
         let origin = store.verifiers().first().map(|v| v.name.clone()).unwrap_or_default();
-        let node = origin.strip_prefix("cairn/").unwrap_or(&origin).chars().filter(char::is_ascii_hexdigit).take(16).collect();
-        let d = Deliverer { node, sink, opts, path, state, status: Arc::default(), clock: Box::new(system_ms) };
+        let node: String = origin.strip_prefix("cairn/").unwrap_or(&origin).chars().filter(char::is_ascii_hexdigit).take(16).collect();
+        let tag = match opts.cursor.strip_suffix(".json") {
+            Some(stem) if opts.cursor != STATE_FILE => format!("{node}-{stem}"),
+            _ => node,
+        };
+        // The digest key exists from the cursor's start on, so every digest
+        // it signs falls inside the key's validity.
+        store.with_digest_key(|_, _| ())?;
+        let mut opts = opts;
+        opts.time_range = state.time_range;
+        let d = Deliverer { tag, claimed: false, sink, opts, path, state, status: Arc::default(), clock: Box::new(system_ms) };
         if !d.path.exists() {
             d.save()?;
         }
@@ -325,9 +358,10 @@ impl Deliverer {
         let durable = store.durable_size().unwrap_or(self.state.next_seq);
         let mut st = self.status.lock();
         let s = &self.state;
+        // A success clears the error: GetTrailStatus shows the current one.
         let (last_error, last_error_ms) = match error {
             Some(e) => (Some(e), Some((self.clock)())),
-            None => (st.last_error.take(), st.last_error_ms.take()),
+            None => (None, None),
         };
         *st = DeliveryStatus {
             target: s.target.clone(),
@@ -355,11 +389,21 @@ impl Deliverer {
     /// anything was written.
     pub fn tick(&mut self, store: &Store, force: bool) -> Result<bool> {
         let mut wrote = false;
+        if !self.claimed {
+            self.claim()?;
+        }
         if let Some(p) = self.state.pending {
             self.deliver_round(store, p)?;
             wrote = true;
         }
         let now = (self.clock)();
+        if now < self.state.window_start_ms - CLOCK_SLACK_MS {
+            bail!(
+                "the wall clock ({}) is before the open digest window's start ({}): delivery waits until the clock passes it (digests are never dated backwards)",
+                format_event_time(now),
+                format_event_time(self.state.window_start_ms)
+            );
+        }
         let mut end = self.window_end(self.state.window_start_ms);
         if end <= now && (now - end) / self.opts.digest_interval.as_millis() as i64 > CHAIN_GAP_WINDOWS {
             // Long silence: close the open window, start new chains now.
@@ -380,14 +424,15 @@ impl Deliverer {
         }
         let durable = store.durable_size()?;
         let due = force
-            || self.state.last_delivery_ms.is_none_or(|t| now - t >= self.opts.file_interval.as_millis() as i64)
+            || self.state.last_delivery_ms.is_none_or(|t| now - t >= self.opts.file_interval.as_millis() as i64 || now < t)
             || durable.saturating_sub(self.state.next_seq) >= self.opts.round_events_max;
         if due && durable > self.state.next_seq {
             let from = self.state.next_seq;
             let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
             let time_ms = now.max(self.state.window_start_ms);
-            let round = self.build_round(store, from, to_max, time_ms)?;
-            let p = Pending { from, to: round.to, time_ms };
+            let settings = self.settings();
+            let round = self.build_round(store, from, to_max, time_ms, &settings)?;
+            let p = Pending { from, to: round.to, time_ms, settings };
             self.state.pending = Some(p);
             self.save()?;
             self.upload_and_commit(store, p, round)?;
@@ -397,10 +442,49 @@ impl Deliverer {
         Ok(wrote)
     }
 
+    fn settings(&self) -> RoundSettings {
+        RoundSettings {
+            parquet: self.opts.parquet,
+            file_bytes_max: self.opts.file_bytes_max,
+            round_bytes_max: self.opts.round_bytes_max,
+            gzip_level: self.opts.gzip_level,
+            time_range: self.opts.time_range,
+        }
+    }
+
+    /// Claims this trail's digest names in the bucket for this store and
+    /// cursor (`[PREFIX/]cairn/trails/<trail>.json`), or refuses to deliver
+    /// when another store or cursor holds them: two writers of one trail
+    /// would overwrite each other's digests every window.
+    fn claim(&mut self) -> Result<()> {
+        let key = match self.sink.target.prefix.as_str() {
+            "" => format!("cairn/trails/{}.json", self.opts.trail),
+            p => format!("{p}/cairn/trails/{}.json", self.opts.trail),
+        };
+        let mine = serde_json::json!({"trail": self.opts.trail, "writer": self.tag});
+        match self.sink.get(&key)? {
+            Some(b) => {
+                let theirs: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                if theirs != mine {
+                    bail!(
+                        "s3://{}/{key} says trail {:?} is delivered there by {}; this is {}: give this store its own trail name (cairnd --trail-name, cairn deliver --trail-name) or another prefix",
+                        self.sink.target.bucket,
+                        self.opts.trail,
+                        theirs.get("writer").and_then(|w| w.as_str()).unwrap_or("another writer"),
+                        self.tag
+                    );
+                }
+            }
+            None => self.sink.put_all(vec![Put { key, body: serde_json::to_vec(&mine)?, metadata: Vec::new() }])?,
+        }
+        self.claimed = true;
+        Ok(())
+    }
+
     /// Builds, uploads and commits the round `p` (its plan is already in
     /// the cursor).
     fn deliver_round(&mut self, store: &Store, p: Pending) -> Result<()> {
-        let round = self.build_round(store, p.from, p.to, p.time_ms)?;
+        let round = self.build_round(store, p.from, p.to, p.time_ms, &p.settings)?;
         if round.to != p.to {
             bail!("the events of the pending round {}..{} changed (now ending at {}): the store was altered", p.from, p.to, round.to);
         }
@@ -432,24 +516,24 @@ impl Deliverer {
     /// early (never before one event) when the round's raw bytes reach
     /// the limit. Deterministic in its arguments and the events, so a
     /// round rebuilt after a crash is the same objects.
-    fn build_round(&self, store: &Store, from: u64, to_max: u64, time_ms: i64) -> Result<Round> {
+    fn build_round(&self, store: &Store, from: u64, to_max: u64, time_ms: i64, set: &RoundSettings) -> Result<Round> {
         let events = store.events_between(from, to_max).map_err(|e| anyhow::anyhow!("reading events {from}..{to_max}: {e}"))?;
         let mut open: BTreeMap<(String, String), Building> = BTreeMap::new();
         let mut done: Vec<((String, String), Building)> = Vec::new();
         let mut tables: BTreeMap<String, Vec<crate::parquet::Row>> = BTreeMap::new();
         let (mut bytes, mut to, mut count) = (0u64, to_max, 0u64);
-        let max = self.opts.file_bytes_max;
+        let max = set.file_bytes_max;
         for e in &events {
-            if bytes >= self.opts.round_bytes_max && count > 0 {
+            if bytes >= set.round_bytes_max && count > 0 {
                 to = e.seq;
                 break;
             }
-            if self.opts.time_range.is_some_and(|(a, b)| e.time_ms < a || e.time_ms > b) {
+            if set.time_range.is_some_and(|(a, b)| e.time_ms < a || e.time_ms > b) {
                 continue;
             }
             let row = crate::parquet::Row::new(&e.record, e.time_ms);
             let k = format::stream(row.members.as_ref());
-            if self.opts.parquet {
+            if set.parquet {
                 tables.entry(crate::parquet::partition(&k.0, &k.1, e.time_ms)).or_default().push(row);
             }
             let fresh = || Building { parts: Vec::new(), raw: 0, oldest_ms: e.time_ms, newest_ms: e.time_ms };
@@ -477,7 +561,7 @@ impl Deliverer {
         // Encoding (gzip, SHA-256, Parquet) is most of a round's work: on
         // every core, in an order that does not change what is written.
         let built = parallel_map(logs, |(account, region, part, b)| {
-            let unique = format::unique(&format!("{}-{from}-{to}-{account}-{region}-{part}", self.node));
+            let unique = format::unique(&format!("{}-{from}-{to}-{account}-{region}-{part}", self.tag));
             let key = format::log_file_key(&self.sink.target.prefix, &account, &region, time_ms, &unique);
             let mut body: Vec<&[u8]> = Vec::with_capacity(b.parts.len() * 2 + 2);
             body.push(br#"{"Records":["#);
@@ -490,7 +574,7 @@ impl Deliverer {
             body.push(b"]}");
             let mut sha = Sha256::new();
             body.iter().for_each(|x| sha.update(x));
-            let gz = gzip(self.opts.gzip_level, &body)?;
+            let gz = gzip(set.gzip_level, &body)?;
             let entry = LogFileEntry {
                 s3_bucket: self.sink.target.bucket.clone(),
                 s3_object: key.clone(),
@@ -503,7 +587,7 @@ impl Deliverer {
         })?;
         let tables = parallel_map(tables.into_iter().collect(), |(partition, rows)| {
             let body = crate::parquet::encode(&rows)?;
-            let name = format!("parquet/{partition}/{}-{from:020}-{to:020}.parquet", self.node);
+            let name = format!("parquet/{partition}/{}-{from:020}-{to:020}.parquet", self.tag);
             let key = if self.sink.target.prefix.is_empty() { name } else { format!("{}/{name}", self.sink.target.prefix) };
             Ok(Put { key, body, metadata: Vec::new() })
         })?;
@@ -591,12 +675,19 @@ impl Deliverer {
     /// delivered is listed by a signed digest. Delivery may resume later
     /// from there (the chains continue).
     pub fn finish(&mut self, store: &Store) -> Result<()> {
+        if !self.claimed {
+            self.claim()?;
+        }
         if let Some(p) = self.state.pending {
             self.deliver_round(store, p)?;
         }
         let mut end = (self.clock)();
+        let waited = Instant::now();
         while end - end.rem_euclid(1000) <= self.state.window_start_ms {
             // Digest times have whole seconds: the window must end after it began.
+            if waited.elapsed() > Duration::from_secs(5) {
+                bail!("the wall clock ({}) is before the open digest window's start: cannot close it", format_event_time(end));
+            }
             std::thread::sleep(Duration::from_millis(200));
             end = (self.clock)();
         }

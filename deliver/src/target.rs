@@ -44,8 +44,12 @@ impl FromStr for Target {
             bail!("delivery target {s:?}: {bucket:?} is not an S3 bucket name (3-63 of a-z, 0-9, '.' and '-', starting and ending with a letter or digit)");
         }
         let prefix = prefix.trim_matches('/').to_string();
-        if prefix.len() > 512 || prefix.split('/').any(|c| c.is_empty() || c == "." || c == "..") && !prefix.is_empty() {
-            bail!("delivery target {s:?}: the prefix must be at most 512 bytes of non-empty path components, without . or ..");
+        // Only characters every S3 client writes as they are: anything
+        // else may be percent-encoded by one and not by another, and
+        // digests must name the keys their files have.
+        let safe = prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+        if prefix.len() > 512 || !safe || (!prefix.is_empty() && prefix.split('/').any(|c| c.is_empty() || c == "." || c == "..")) {
+            bail!("delivery target {s:?}: the prefix must be at most 512 bytes of A-Z, a-z, 0-9, '.', '_', '-' in non-empty path components separated by '/', without . or ..");
         }
         Ok(Target { bucket: bucket.to_string(), prefix })
     }
@@ -199,7 +203,17 @@ mod tests {
         assert_eq!("s3://my-bucket".parse::<Target>().unwrap(), Target { bucket: "my-bucket".into(), prefix: String::new() });
         let t: Target = "s3://logs.example/a/b/".parse().unwrap();
         assert_eq!((t.bucket.as_str(), t.prefix.as_str(), t.to_string().as_str()), ("logs.example", "a/b", "s3://logs.example/a/b"));
-        for bad in ["my-bucket", "s3://", "s3://ab", "s3://Upper", "s3://b_x/p", "s3://bucket/a//b", "s3://bucket/../x"] {
+        for bad in [
+            "my-bucket",
+            "s3://",
+            "s3://ab",
+            "s3://Upper",
+            "s3://b_x/p",
+            "s3://bucket/a//b",
+            "s3://bucket/../x",
+            "s3://bucket/a b",
+            "s3://bucket/a%20",
+        ] {
             let e = bad.parse::<Target>().unwrap_err().to_string();
             assert!(e.contains("delivery target"), "{bad}: {e}");
         }

@@ -205,7 +205,8 @@ fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
 // same names), and validate-logs accepts the chains the restarts
 // continued. Then, cairnd stopped, a one-off `cairn deliver --start
 // --end` into another prefix delivers exactly the events of that range,
-// and run again delivers nothing twice.
+// and run again delivers nothing twice; one into cairnd's prefix under
+// cairnd's trail name is refused (the trail is claimed).
 #[test]
 fn delivery_is_exactly_once_across_kill_9_and_an_outage() {
     let s3 = S3Server::start();
@@ -261,4 +262,15 @@ fn delivery_is_exactly_once_across_kill_9_and_an_outage() {
         assert!(out.status.success(), "cairn deliver: {}", String::from_utf8_lossy(&out.stderr));
         check(&s3, "exactly-once", &["--export", in_range.to_str().unwrap(), "--prefix", "oneoff"]);
     }
+    // Into cairnd's prefix under cairnd's trail name: refused, as its
+    // digests would overwrite cairnd's.
+    let out = Command::new(cairn_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["deliver", "--to", &format!("s3://{BUCKET}/trail"), "--endpoint", &s3.endpoint])
+        .envs(AWS_ENV)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("its own trail name"), "{err}");
 }

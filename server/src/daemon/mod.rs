@@ -243,7 +243,16 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
             tracing::info!(%target, "delivering log files and digests");
             Some(d)
         }
-        None => None,
+        None => {
+            if let Some((_, seq)) = store.retention_holds()?.into_iter().find(|(n, _)| n == cairn_deliver::run::HOLD_NAME) {
+                tracing::warn!(
+                    seq,
+                    hold = %cfg.data_dir.join("holds").join(cairn_deliver::run::HOLD_NAME).display(),
+                    "delivery is off but its retention hold remains: retention keeps every event from seq {seq} until delivery resumes; delete the hold file to release it"
+                );
+            }
+            None
+        }
     };
     let aws_keys = AwsKeys::open(&cfg.data_dir)?;
     let channels = channels::Channels::open(&cfg.data_dir)?;

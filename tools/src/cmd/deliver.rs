@@ -75,8 +75,11 @@ impl DeliverArgs {
             }
         }
         let time_range = (start.is_some() || end.is_some()).then(|| (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX)));
-        // One cursor per target and range: the same command resumes.
-        let id = hex::encode(&Sha256::digest(format!("{target}|{time_range:?}|{}", self.trail_name))[..8]);
+        // One cursor per target, range and trail as typed: the same command
+        // resumes, with the range resolved when it first ran (`--start 30d`
+        // keeps meaning the same days).
+        let (a, b) = (self.start.as_deref().unwrap_or(""), self.end.as_deref().unwrap_or(""));
+        let id = hex::encode(&Sha256::digest(format!("{target}|{a}|{b}|{}", self.trail_name))[..8]);
         let store = g.open_store()?;
         let sink = Sink::connect(
             target.clone(),

@@ -426,6 +426,11 @@ fn trail_status(shared: &Shared, input: &Map<String, Value>) -> Result<Value, Ap
     Ok(out)
 }
 
+/// How far beyond a ListPublicKeys range keys are still listed: 8 days,
+/// more than delivery ever signs a digest after its window (past 7 days
+/// of silence it starts new chains).
+const KEY_SLACK_MS: i64 = 8 * 86_400_000;
+
 /// ListPublicKeys: the store's RSA digest keys valid at some time in
 /// [StartTime, EndTime] (without times: the current key). `Value` is the
 /// DER PKCS#1 RSAPublicKey (a blob: base64 in the JSON, bytes in boto3;
@@ -441,9 +446,14 @@ fn list_public_keys(shared: &Shared, input: &Map<String, Value>) -> Result<Value
     }
     let now = super::super::now_ms();
     let keys = shared.store.digest_public_keys();
+    // Delivery may sign a digest well after its window ended (catching up
+    // after an outage, with a key rotated meanwhile), and validate-logs
+    // asks for keys around the digests' times: keys valid within
+    // KEY_SLACK_MS of the range are listed too (more keys are harmless:
+    // digests name theirs by fingerprint).
     let (from, to) = match (start, end) {
         (None, None) => (now, now),
-        (s, e) => (s.unwrap_or(i64::MIN), e.unwrap_or(now)),
+        (s, e) => (s.unwrap_or(i64::MIN).saturating_sub(KEY_SLACK_MS), e.unwrap_or(now).saturating_add(KEY_SLACK_MS)),
     };
     let list: Vec<Value> = keys
         .iter()
