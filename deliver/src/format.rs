@@ -69,23 +69,34 @@ pub fn component(v: Option<&str>, default: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Members<'a>(Vec<(Cow<'a, str>, Cow<'a, RawValue>)>);
 
+/// An object's members in order, as (key, value) pairs of the given types.
+fn pairs<'de, D, K, V>(d: D) -> Result<Vec<(K, V)>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct Pairs<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Pairs<K, V> {
+        type Value = Vec<(K, V)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(kv) = map.next_entry::<K, V>()? {
+                out.push(kv);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Pairs(std::marker::PhantomData))
+}
+
 impl<'de> Deserialize<'de> for Members<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    out.push((Cow::Borrowed(k), Cow::Borrowed(v)));
-                }
-                Ok(Members(out))
-            }
-        }
-        d.deserialize_map(V)
+        let borrowed = pairs::<D, &'de str, &'de RawValue>(d)?;
+        Ok(Members(borrowed.into_iter().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))).collect()))
     }
 }
 
@@ -123,21 +134,7 @@ struct OwnedMembers(Vec<(String, Box<RawValue>)>);
 
 impl<'de> Deserialize<'de> for OwnedMembers {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = OwnedMembers;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OwnedMembers, A::Error> {
-                let mut out = Vec::new();
-                while let Some(kv) = map.next_entry::<String, Box<RawValue>>()? {
-                    out.push(kv);
-                }
-                Ok(OwnedMembers(out))
-            }
-        }
-        d.deserialize_map(V)
+        pairs(d).map(OwnedMembers)
     }
 }
 

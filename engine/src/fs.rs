@@ -40,6 +40,21 @@ pub trait FileSystem: Send + Sync + 'static {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFs;
 
+/// Writes `bytes` to `path` atomically and durably: a temp file beside it
+/// (`<path>.tmp`, mode 0600 when `private`), fdatasync, rename, fsync of
+/// the directory. A crash leaves the old file or the new one, whole.
+pub fn replace_file(fs: &dyn FileSystem, path: &Path, bytes: &[u8], private: bool) -> crate::Result<()> {
+    use crate::Error;
+    let dir = path.parent().unwrap_or(path);
+    let tmp = path.with_extension("tmp");
+    let mut f = if private { fs.create_private(&tmp) } else { fs.create(&tmp) }.map_err(|e| Error::io("create", &tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io("write", &tmp, e))?;
+    f.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    drop(f);
+    fs.rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))
+}
+
 struct RealFile(File);
 
 impl WritableFile for RealFile {

@@ -194,7 +194,7 @@ impl DigestKeys {
             RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS).map_err(|e| Error::InvalidArgument(format!("making an RSA key: {e}")))?;
         let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| Error::InvalidArgument(format!("encoding an RSA key: {e}")))?;
         fs.create_dir_all(&self.dir).map_err(|e| Error::io("create directory", &self.dir, e))?;
-        super::keys::replace_file(fs, &self.dir.join(NEXT_FILE), pem.as_bytes(), true)?;
+        crate::fs::replace_file(fs, &self.dir.join(NEXT_FILE), pem.as_bytes(), true)?;
         let mut list = self.list.clone();
         if let Some(last) = list.last_mut() {
             last.valid_to_ms = Some(now_ms.max(last.valid_from_ms));
@@ -202,7 +202,7 @@ impl DigestKeys {
         let from = list.last().and_then(|l| l.valid_to_ms).unwrap_or(now_ms);
         list.push(DigestPublicKey::new(public_der(&key)?, from));
         let text: String = list.iter().map(DigestPublicKey::line).collect();
-        super::keys::replace_file(fs, &self.dir.join(LIST_FILE), text.as_bytes(), false)?;
+        crate::fs::replace_file(fs, &self.dir.join(LIST_FILE), text.as_bytes(), false)?;
         let (next, path) = (self.dir.join(NEXT_FILE), self.dir.join(PRIVATE_FILE));
         fs.rename(&next, &path).map_err(|e| Error::io("rename", &next, e))?;
         fs.sync_dir(&self.dir).map_err(|e| Error::io("fsync directory", &self.dir, e))?;

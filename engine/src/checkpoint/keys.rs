@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::note::{NoteSigner, Verifier};
 use crate::error::{Error, Result};
-use crate::fs::FileSystem;
+use crate::fs::{replace_file, FileSystem};
 use crate::layout::{KEY_DIR, SIGNING_KEY_FILE, VERIFIERS_FILE};
 
 /// The current signer and every verifier the store has used.
@@ -36,19 +36,6 @@ fn random_seed() -> Result<[u8; 32]> {
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).map_err(|e| Error::InvalidArgument(format!("the OS random source failed: {e}")))?;
     Ok(seed)
-}
-
-/// Writes `bytes` to `path` atomically: temp file (mode 0600 when
-/// `private`), fdatasync, rename, fsync of the directory.
-pub(crate) fn replace_file(fs: &dyn FileSystem, path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    let dir = path.parent().unwrap_or(path);
-    let tmp = path.with_extension("tmp");
-    let mut f = if private { fs.create_private(&tmp) } else { fs.create(&tmp) }.map_err(|e| Error::io("create", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    f.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
-    drop(f);
-    fs.rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))?;
-    fs.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))
 }
 
 fn read_optional(fs: &dyn FileSystem, path: &Path) -> Result<Option<String>> {

@@ -155,7 +155,7 @@ impl Store {
         match seq {
             Some(seq) => {
                 fs.create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-                crate::checkpoint::keys::replace_file(fs, &path, format!("{seq}\n").as_bytes(), false)
+                crate::fs::replace_file(fs, &path, format!("{seq}\n").as_bytes(), false)
             }
             None => match fs.remove_file(&path) {
                 Ok(()) => fs.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e)),

@@ -49,32 +49,7 @@ impl Store {
     pub fn events_since(&self, from_seq: u64, q: &Query, max: usize) -> QueryResult<(Vec<StoredEvent>, u64)> {
         let q = &*q.canonical();
         q.validate()?;
-        let (segments, mems, bound) = {
-            let st = self.inner.state.read();
-            let bound = st.active.end_seq();
-            let mut mems = st.sealing.clone();
-            // The active memtable is copied only from `from_seq` on.
-            let active = query::memtable_events(&st.active, q, bound, false, None, usize::MAX);
-            let segs = SegmentSet::new(st.segments.iter().filter(|s| s.footer.tree_size > from_seq).cloned().collect());
-            mems.retain(|m| m.end_seq() > from_seq);
-            (segs, (mems, active), bound)
-        };
-        let mut out: Vec<StoredEvent> = mems.1.into_iter().filter(|e| e.seq >= from_seq).collect();
-        for m in &mems.0 {
-            out.extend(query::memtable_events(m, q, bound, false, None, usize::MAX).into_iter().filter(|e| e.seq >= from_seq));
-        }
-        if !segments.is_empty() {
-            // Fell behind a seal: read what was sealed since `from_seq`.
-            let snap = Snapshot { segments: Arc::new(segments), memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
-            query::run(&snap, &self.inner.cache, q, Order::OldestFirst, None, |e| {
-                if e.seq >= from_seq {
-                    out.push(e);
-                }
-                true
-            })?;
-        }
-        out.sort_by_key(|e| e.seq);
-        out.dedup_by_key(|e| e.seq);
+        let (mut out, bound) = self.seq_range(q, from_seq, u64::MAX)?;
         let next = if out.len() > max {
             out.truncate(max);
             out.last().map_or(bound, |e| e.seq + 1)
@@ -89,12 +64,19 @@ impl Store {
     /// the range (whole, as their blocks are ordered by time) and the
     /// memtables; memory is the range's events. What delivery reads.
     pub fn events_between(&self, from: u64, to: u64) -> QueryResult<Vec<StoredEvent>> {
-        let q = Query::default();
+        Ok(self.seq_range(&Query::default(), from, to)?.0)
+    }
+
+    /// The events matching `q` with `from <= seq < to`, in seq order, and
+    /// the bound of the snapshot read (the active memtable's end, at most
+    /// `to`).
+    fn seq_range(&self, q: &Query, from: u64, to: u64) -> QueryResult<(Vec<StoredEvent>, u64)> {
         let (segments, mems, bound) = {
             let st = self.inner.state.read();
             let bound = st.active.end_seq().min(to);
             let mut mems = st.sealing.clone();
-            let active = query::memtable_events(&st.active, &q, bound, false, None, usize::MAX);
+            // The active memtable is copied only from `from` on.
+            let active = query::memtable_events(&st.active, q, bound, false, None, usize::MAX);
             let segs =
                 SegmentSet::new(st.segments.iter().filter(|s| s.footer.tree_size > from && s.footer.first_seq < to).cloned().collect());
             mems.retain(|m| m.end_seq() > from);
@@ -103,11 +85,12 @@ impl Store {
         let in_range = |e: &StoredEvent| e.seq >= from && e.seq < to;
         let mut out: Vec<StoredEvent> = mems.1.into_iter().filter(in_range).collect();
         for m in &mems.0 {
-            out.extend(query::memtable_events(m, &q, bound, false, None, usize::MAX).into_iter().filter(in_range));
+            out.extend(query::memtable_events(m, q, bound, false, None, usize::MAX).into_iter().filter(in_range));
         }
         if !segments.is_empty() {
+            // Sealed since `from` (a reader behind a seal, or a range).
             let snap = Snapshot { segments: Arc::new(segments), memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
-            query::run(&snap, &self.inner.cache, &q, Order::OldestFirst, None, |e| {
+            query::run(&snap, &self.inner.cache, q, Order::OldestFirst, None, |e| {
                 if in_range(&e) {
                     out.push(e);
                 }
@@ -116,7 +99,7 @@ impl Store {
         }
         out.sort_by_key(|e| e.seq);
         out.dedup_by_key(|e| e.seq);
-        Ok(out)
+        Ok((out, bound))
     }
 
     /// Streams every event matching `q` in `order` to `f` until it returns
