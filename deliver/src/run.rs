@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -214,18 +214,6 @@ fn gzip(level: u32, parts: &[&[u8]]) -> Result<Vec<u8>> {
     Ok(enc.finish()?)
 }
 
-/// Writes `bytes` to `path` atomically and durably.
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("the cursor has a directory")?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    f.sync_data().with_context(|| format!("fsync {}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync {}", dir.display()))
-}
-
 /// A round's objects, before upload.
 struct Round {
     /// The round covers `[from, to)`.
@@ -335,7 +323,7 @@ impl Deliverer {
         if !d.path.exists() {
             d.save()?;
         }
-        d.publish(store, None);
+        d.publish(store.durable_size()?, None);
         Ok(d)
     }
 
@@ -351,11 +339,12 @@ impl Deliverer {
     }
 
     fn save(&self) -> Result<()> {
-        replace_file(&self.path, &serde_json::to_vec_pretty(&self.state)?)
+        Ok(cairn_engine::fs::replace_file(&cairn_engine::fs::RealFs, &self.path, &serde_json::to_vec_pretty(&self.state)?, false)?)
     }
 
-    fn publish(&self, store: &Store, error: Option<String>) {
-        let durable = store.durable_size().unwrap_or(self.state.next_seq);
+    /// Updates the shared status; `durable` is the store's durable size
+    /// (read once by the caller: with `Durability::Never` it fsyncs).
+    fn publish(&self, durable: u64, error: Option<String>) {
         let mut st = self.status.lock();
         let s = &self.state;
         // A success clears the error: GetTrailStatus shows the current one.
@@ -438,7 +427,7 @@ impl Deliverer {
             self.upload_and_commit(store, p, round)?;
             wrote = true;
         }
-        self.publish(store, None);
+        self.publish(durable, None);
         Ok(wrote)
     }
 
@@ -692,7 +681,7 @@ impl Deliverer {
             end = (self.clock)();
         }
         self.write_digests(store, end - end.rem_euclid(1000))?;
-        self.publish(store, None);
+        self.publish(store.durable_size()?, None);
         Ok(())
     }
 
@@ -715,13 +704,107 @@ impl Deliverer {
                     next = Instant::now() + Duration::from_millis(500);
                 }
                 Err(e) => {
-                    let backlog = store.durable_size().unwrap_or(0).saturating_sub(self.state.next_seq);
+                    let durable = store.durable_size().unwrap_or(self.state.next_seq);
+                    let backlog = durable.saturating_sub(self.state.next_seq);
                     tracing::warn!(backlog_events = backlog, retry_in_s = backoff.as_secs(), "delivery to {}: {e:#}", self.sink.target);
-                    self.publish(store, Some(format!("{e:#}")));
+                    self.publish(durable, Some(format!("{e:#}")));
                     next = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Target;
+    use cairn_engine::Options;
+
+    fn record(i: usize, account: &str) -> Vec<u8> {
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2026-01-01T00:00:{:02}Z","eventName":"GetObject","eventSource":"s3.amazonaws.com","eventID":"e-{i}","recipientAccountId":"{account}","awsRegion":"eu-west-1"}}"#,
+            i % 60
+        )
+        .into_bytes()
+    }
+
+    fn files_under(dir: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p.to_string_lossy().into_owned());
+            }
+        }
+        out
+    }
+
+    // Goal: what delivery reads from outside the store — its cursor file
+    // and the trail's claim object in the bucket — cannot cost a record
+    // when it is garbage: a damaged cursor or a foreign/garbled claim is
+    // refused with its name and delivers nothing; once set right, every
+    // record is delivered, including ones ingested while it was refused.
+    #[test]
+    fn garbage_cursor_and_claim_are_refused_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..30).map(|i| record(i, if i % 2 == 0 { "111122223333" } else { "444455556666" })).collect();
+        let refs: Vec<&[u8]> = recs[..10].iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        let target: Target = "s3://bkt/p".parse().unwrap();
+        let opts = || DeliverOptions { file_interval: Duration::from_secs(1), ..DeliverOptions::default() };
+        // A claim that is not JSON, where the trail's claim goes.
+        std::fs::create_dir_all(bucket.join("p/cairn/trails")).unwrap();
+        std::fs::write(bucket.join("p/cairn/trails/cairn.json"), b"\x00{not json").unwrap();
+        let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket).unwrap(), opts()).unwrap();
+        let e = format!("{:#}", d.tick(&store, true).unwrap_err());
+        assert!(e.contains("cairn/trails/cairn.json") && e.contains("own trail name"), "{e}");
+        assert!(files_under(&bucket).iter().all(|f| !f.contains("AWSLogs")), "nothing delivered while refused");
+        // More events arrive meanwhile; the claim is removed.
+        let refs: Vec<&[u8]> = recs[10..20].iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        std::fs::remove_file(bucket.join("p/cairn/trails/cairn.json")).unwrap();
+        d.tick(&store, true).unwrap();
+        assert_eq!(d.next_seq(), 20);
+        drop(d);
+        // A damaged cursor: refused, naming it; the store is untouched.
+        let cursor = store.dir().join("delivery/state.json");
+        let good = std::fs::read(&cursor).unwrap();
+        std::fs::write(&cursor, [&good[..good.len() / 2], b"\xff garbage"].concat()).unwrap();
+        let e = format!("{:#}", Deliverer::open(&store, Sink::local(target.clone(), &bucket).unwrap(), opts()).err().unwrap());
+        assert!(e.contains("state.json") && e.contains("damaged"), "{e}");
+        std::fs::write(&cursor, &good).unwrap();
+        let refs: Vec<&[u8]> = recs[20..].iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        let mut d = Deliverer::open(&store, Sink::local(target, &bucket).unwrap(), opts()).unwrap();
+        d.tick(&store, true).unwrap();
+        d.finish(&store).unwrap();
+        assert_eq!(d.next_seq(), 30);
+        let files = files_under(&bucket);
+        let digests: Vec<&String> = files.iter().filter(|f| f.contains("/CloudTrail-Digest/") && f.ends_with(".json.gz")).collect();
+        assert_eq!(digests.len(), 2, "one final digest per stream: {files:?}");
+        assert!(digests.iter().all(|d| files.contains(&format!("{d}.metadata.json"))), "signatures beside the digests");
+        // Every record is in exactly one delivered log file, byte-exact.
+        let mut delivered = Vec::new();
+        for f in files_under(&bucket).iter().filter(|f| f.contains("/CloudTrail/")) {
+            let gz = std::fs::read(f).unwrap();
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut body).unwrap();
+            for r in &recs {
+                if body.windows(r.len()).any(|w| w == r.as_slice()) {
+                    delivered.push(r.clone());
+                }
+            }
+        }
+        delivered.sort();
+        let mut want = recs.clone();
+        want.sort();
+        assert_eq!(delivered, want);
+        store.close().unwrap();
     }
 }

@@ -90,6 +90,9 @@ pub struct Sink {
     pub target: Target,
     store: Arc<dyn ObjectStore>,
     rt: tokio::runtime::Runtime,
+    /// The store keeps no user metadata (a local directory): an object's
+    /// metadata goes beside it, as JSON in `<key>.metadata.json`.
+    metadata_beside: bool,
 }
 
 /// PUTs in flight at once.
@@ -120,23 +123,41 @@ impl Sink {
         let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(30), ..Default::default() };
         let store = b.with_retry(retry).build().with_context(|| format!("configuring the S3 client for {target}"))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the S3 client's runtime")?;
-        Ok(Sink { target, store: Arc::new(store), rt })
+        Ok(Sink { target, store: Arc::new(store), rt, metadata_beside: false })
     }
 
     /// A sink that writes `target`'s objects under the local directory
     /// `dir` (the bucket's root) instead: for benchmarks and tests of
-    /// what delivery writes, without a network.
+    /// what delivery writes, without a network. A file system keeps no
+    /// user metadata, so a digest's signature metadata is written beside
+    /// it in `<key>.metadata.json` (`{"signature": ..., ...}`).
     pub fn local(target: Target, dir: &std::path::Path) -> Result<Sink> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening {}", dir.display()))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the object store's runtime")?;
-        Ok(Sink { target, store: Arc::new(store), rt })
+        Ok(Sink { target, store: Arc::new(store), rt, metadata_beside: true })
     }
 
     /// Writes every object (some at once); returns after all were
     /// acknowledged, or with the first error (others may have landed:
     /// delivery re-writes them under the same names).
-    pub fn put_all(&self, objects: Vec<Put>) -> Result<()> {
+    pub fn put_all(&self, mut objects: Vec<Put>) -> Result<()> {
+        if self.metadata_beside {
+            let beside: Vec<Put> = objects
+                .iter_mut()
+                .filter(|p| !p.metadata.is_empty())
+                .map(|p| {
+                    let meta: serde_json::Map<String, serde_json::Value> =
+                        std::mem::take(&mut p.metadata).into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+                    Put {
+                        key: format!("{}.metadata.json", p.key),
+                        body: serde_json::Value::Object(meta).to_string().into_bytes(),
+                        metadata: Vec::new(),
+                    }
+                })
+                .collect();
+            objects.extend(beside);
+        }
         let store = self.store.clone();
         let bucket = self.target.bucket.clone();
         self.rt.block_on(async move {
