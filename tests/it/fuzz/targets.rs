@@ -613,6 +613,8 @@ fn fuzz_http_api() {
         ),
         Seed::new("CreateChannel", r#"{"Name":"c-1","Source":"Custom","Destinations":[{"Type":"EVENT_DATA_STORE","Location":"x"}]}"#),
         Seed::new("GetChannel", r#"{"Channel":"fuzz"}"#),
+        Seed::new("ListPublicKeys", r#"{"StartTime":1.5e9,"EndTime":1800000000,"NextToken":"x"}"#),
+        Seed::new("GetTrailStatus", r#"{"Name":"cairn"}"#),
         Seed::new(
             put.clone(),
             serde_json::json!({"auditEvents":[{"id":"a","eventData":event},{"id":"b","eventData":event,"eventDataChecksum":"AAAA"}]})
