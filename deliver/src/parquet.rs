@@ -17,7 +17,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde_json::value::RawValue;
 
 use crate::format::Members;
@@ -64,6 +64,8 @@ const IDENTITY_FIELDS: [(&str, &str); 10] = [
     ("sessioncontext", "sessionContext"),
     ("onbehalfof", "onBehalfOf"),
 ];
+/// Columns whose values are (nearly) unique per event.
+const UNIQUE_COLUMNS: [&str; 6] = ["eventjson", "eventid", "requestid", "sharedeventid", "requestparameters", "responseelements"];
 const RESOURCE_FIELDS: [(&str, &str); 3] = [("type", "type"), ("arn", "ARN"), ("accountid", "accountId")];
 
 fn utf8_fields(names: &[(&str, &str)]) -> Fields {
@@ -169,7 +171,12 @@ pub fn encode(rows: &[Row<'_>]) -> Result<Vec<u8>> {
         for (b, (_, member)) in texts2.iter_mut().zip(TEXT_COLUMNS_2) {
             b.append_option(text(member));
         }
-        json.append_value(String::from_utf8_lossy(row.raw));
+        // Stored records are UTF-8 (the store checks at ingest); the
+        // lossy path (slower) only runs for one that is not.
+        match std::str::from_utf8(row.raw) {
+            Ok(t) => json.append_value(t),
+            Err(_) => json.append_value(String::from_utf8_lossy(row.raw)),
+        }
     }
     let mut columns: Vec<ArrayRef> = vec![Arc::new(version.finish()), Arc::new(identity.finish()), Arc::new(time.finish())];
     columns.extend(texts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
@@ -179,11 +186,17 @@ pub fn encode(rows: &[Row<'_>]) -> Result<Vec<u8>> {
     columns.extend(texts2.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.push(Arc::new(json.finish()));
     let batch = RecordBatch::try_new(schema.clone(), columns).context("building the Parquet columns")?;
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1)?))
-        .set_max_row_group_size(rows.len().max(1))
-        .set_created_by("cairn".into())
-        .build();
+        .set_max_row_group_row_count(Some(rows.len().max(1)))
+        .set_created_by("cairn".into());
+    // Columns unique per event (or nearly): a dictionary only costs the
+    // attempt and the fallback, and min/max statistics prune nothing.
+    for c in UNIQUE_COLUMNS {
+        let path = parquet::schema::types::ColumnPath::from(c);
+        props = props.set_column_dictionary_enabled(path.clone(), false).set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    let props = props.build();
     let mut out = Vec::new();
     let mut w = ArrowWriter::try_new(&mut out, schema, Some(props))?;
     w.write(&batch)?;

@@ -77,8 +77,7 @@ impl Store {
             let mut mems = st.sealing.clone();
             // The active memtable is copied only from `from` on.
             let active = query::memtable_events(&st.active, q, bound, false, None, usize::MAX);
-            let segs =
-                SegmentSet::new(st.segments.iter().filter(|s| s.footer.tree_size > from && s.footer.first_seq < to).cloned().collect());
+            let segs: Vec<_> = st.segments.iter().filter(|s| s.footer.tree_size > from && s.footer.first_seq < to).cloned().collect();
             mems.retain(|m| m.end_seq() > from);
             (segs, (mems, active), bound)
         };
@@ -87,8 +86,25 @@ impl Store {
         for m in &mems.0 {
             out.extend(query::memtable_events(m, q, bound, false, None, usize::MAX).into_iter().filter(in_range));
         }
-        if !segments.is_empty() {
+        if !segments.is_empty() && *q == Query::default() {
+            // Every event of the range: only the blocks the seq map names
+            // for it are read (a range of a big segment, as delivery reads
+            // them round by round, costs its blocks, not the segment).
+            for seg in &segments {
+                for b in seg.blocks_for_seqs(from, to)? {
+                    let block = self.inner.cache.get(seg, b)?;
+                    for i in 0..block.len() {
+                        let seq = block.seqs[i];
+                        if seq >= from && seq < to {
+                            let record = block.record(i).to_vec();
+                            out.push(StoredEvent { seq, ingest_ms: block.ingest_ms[i], time_ms: block.time_ms[i], record });
+                        }
+                    }
+                }
+            }
+        } else if !segments.is_empty() {
             // Sealed since `from` (a reader behind a seal, or a range).
+            let segments = SegmentSet::new(segments);
             let snap = Snapshot { segments: Arc::new(segments), memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
             query::run(&snap, &self.inner.cache, q, Order::OldestFirst, None, |e| {
                 if in_range(&e) {
