@@ -127,9 +127,6 @@ struct ChainHead {
     key: String,
     hash: String,
     signature: String,
-    /// Cairn's Ed25519 signature of the digest (S3 metadata
-    /// `cairn-signature`), chained to the previous one as CloudTrail's is.
-    cairn_signature: String,
 }
 
 /// A log file delivered in the current digest window.
@@ -506,13 +503,34 @@ impl Deliverer {
     /// the limit. Deterministic in its arguments and the events, so a
     /// round rebuilt after a crash is the same objects.
     fn build_round(&self, store: &Store, from: u64, to_max: u64, time_ms: i64, set: &RoundSettings) -> Result<Round> {
-        let events = store.events_between(from, to_max).map_err(|e| anyhow::anyhow!("reading events {from}..{to_max}: {e}"))?;
+        // Reading the events, and every record's members, is a third of a
+        // round's work: on every core too (in seq ranges and chunks whose
+        // results keep seq order).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let step = (to_max - from).div_ceil(cores).max(1);
+        let ranges: Vec<(u64, u64)> = (from..to_max).step_by(step as usize).map(|a| (a, (a + step).min(to_max))).collect();
+        let events: Vec<cairn_engine::StoredEvent> =
+            parallel_map(ranges, |(a, b)| store.events_between(a, b).map_err(|e| anyhow::anyhow!("reading events {a}..{b}: {e}")))?
+                .into_iter()
+                .flatten()
+                .collect();
         let mut open: BTreeMap<(String, String), Building> = BTreeMap::new();
         let mut done: Vec<((String, String), Building)> = Vec::new();
         let mut tables: BTreeMap<String, Vec<crate::parquet::Row>> = BTreeMap::new();
         let (mut bytes, mut to, mut count) = (0u64, to_max, 0u64);
         let max = set.file_bytes_max;
-        for e in &events {
+        let chunks: Vec<&[cairn_engine::StoredEvent]> = events.chunks(events.len().div_ceil(cores as usize).max(1)).collect();
+        let parsed = parallel_map(chunks, |c| {
+            Ok(c.iter()
+                .map(|e| {
+                    let row = crate::parquet::Row::new(&e.record, e.time_ms);
+                    let k = format::stream(row.members.as_ref());
+                    let partition = set.parquet.then(|| crate::parquet::partition(&k.0, &k.1, e.time_ms));
+                    (row, k, partition)
+                })
+                .collect::<Vec<_>>())
+        })?;
+        for (e, (row, k, partition)) in events.iter().zip(parsed.into_iter().flatten()) {
             if bytes >= set.round_bytes_max && count > 0 {
                 to = e.seq;
                 break;
@@ -520,13 +538,14 @@ impl Deliverer {
             if set.time_range.is_some_and(|(a, b)| e.time_ms < a || e.time_ms > b) {
                 continue;
             }
-            let row = crate::parquet::Row::new(&e.record, e.time_ms);
-            let k = format::stream(row.members.as_ref());
-            if set.parquet {
-                tables.entry(crate::parquet::partition(&k.0, &k.1, e.time_ms)).or_default().push(row);
+            if let Some(p) = partition {
+                tables.entry(p).or_default().push(row);
             }
             let fresh = || Building { parts: Vec::new(), raw: 0, oldest_ms: e.time_ms, newest_ms: e.time_ms };
-            let b = open.entry(k.clone()).or_insert_with(fresh);
+            if !open.contains_key(&k) {
+                open.insert(k.clone(), fresh());
+            }
+            let Some(b) = open.get_mut(&k) else { continue };
             if b.raw > 0 && b.raw + e.record.len() as u64 > max {
                 done.push((k, std::mem::replace(b, fresh())));
             }
@@ -622,19 +641,20 @@ impl Deliverer {
                 Ok((json, hex::encode(sign(msg.as_bytes()))))
             })??;
             let hash = hex::encode(Sha256::digest(&json));
-            // Cairn's own Ed25519 signature of the same four lines, beside
-            // CloudTrail's (extra metadata that validate-logs ignores).
+            // Cairn's own Ed25519 signature of the same four lines (the
+            // last one the digest's previousDigestSignature), beside
+            // CloudTrail's: extra metadata that validate-logs ignores, and
+            // that `cairn verify-export` checks with the store's key.
             let location = format!("{}/{key}", target.bucket);
-            let (ed, by) = store.sign_digest(&end, &location, &hash, prev.as_ref().map(|p| p.cairn_signature.as_str()))?;
-            let cairn_signature = hex::encode(ed);
+            let (ed, by) = store.sign_digest(&end, &location, &hash, prev.as_ref().map(|p| p.signature.as_str()))?;
             let metadata = vec![
                 ("signature", signature.clone()),
                 ("signature-algorithm", cairn_engine::checkpoint::digest_keys::SIGNATURE_ALGORITHM.to_string()),
-                ("cairn-signature", cairn_signature.clone()),
+                ("cairn-signature", hex::encode(ed)),
                 ("cairn-key", by.encode()),
             ];
             puts.push(Put { key: key.clone(), body: gzip(6, &[&json])?, metadata });
-            heads.push((stream.clone(), ChainHead { key, hash, signature, cairn_signature }));
+            heads.push((stream.clone(), ChainHead { key, hash, signature }));
         }
         let n = puts.len();
         self.sink.put_all(puts)?;

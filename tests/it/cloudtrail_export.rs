@@ -139,7 +139,7 @@ fn export_and_verify_export() {
     assert!(o.contains(&format!("Digest file {} INVALID: signature verification failed", rel(other))), "{o}");
     assert!(
         o.contains(
-            "Digest files of 111122223333/eu-west-1 after 2026-03-01T03:00:00Z are missing (the export ends at 2026-03-01T04:00:00Z)"
+            "Digest files of 111122223333/eu-west-1 after 2026-03-01T03:00:00Z are missing (the trail's digests end at 2026-03-01T04:00:00Z)"
         ),
         "{o}"
     );

@@ -195,6 +195,43 @@ fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
     for needle in ["a log file modified", "a log file deleted", "data appended", "a digest deleted", "a digest modified", "valid again"] {
         assert!(out.contains(needle), "{needle} not checked:\n{out}");
     }
+    // `cairn verify-export` on the bucket: both nodes' Ed25519 and RSA
+    // signatures, every chain and log file; then what validate-logs does
+    // not see: two digests in a row deleted, a stream's newest digest
+    // deleted, a log file no digest lists.
+    let mut keys: Vec<String> = Vec::new();
+    for node in [&d, &b] {
+        let (code, out, err) = node.cli(&["key", "export"]);
+        assert_eq!(code, 0, "{err}");
+        keys.extend(["--public-key".to_string(), String::from_utf8(out).unwrap().trim().to_string()]);
+        let cloudtrail = format!("http://{}", node.http_addr.as_deref().unwrap());
+        let rsa = check(&s3, "rsa-key", &["--cloudtrail", &cloudtrail, "--key", &aws_key(node, "read")]);
+        for k in rsa.lines().filter(|l| !l.is_empty()) {
+            keys.extend(["--digest-public-key".to_string(), k.to_string()]);
+        }
+    }
+    // No more digests while the bucket is checked.
+    drop(b);
+    drop(d);
+    let verify = || {
+        let out = Command::new(cairn_bin())
+            .args(["verify-export", &format!("s3://{BUCKET}/trail"), "--endpoint", &s3.endpoint])
+            .args(&keys)
+            .envs(AWS_ENV)
+            .output()
+            .unwrap();
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (code, out) = verify();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(" digest files valid") && !out.contains("not checked"), "{out}");
+    let done: serde_json::Value = serde_json::from_str(&check(&s3, "tamper-blind", &[])).unwrap();
+    let (code, out) = verify();
+    assert_eq!(code, Some(1), "{out}");
+    let (busy, other) = (done["busy"].as_str().unwrap(), done["other"].as_str().unwrap());
+    assert!(out.contains("no digest covers") && out.contains(&format!(" in {busy}: digest files for those hours were deleted")), "{out}");
+    assert!(out.contains(&format!("Digest files of {other} after ")), "{out}");
+    assert!(out.contains(&format!("Log file {} INVALID: no digest lists it", done["extra"].as_str().unwrap())), "{out}");
 }
 
 // Goal: delivery is exactly once across kill -9. cairnd starts with the

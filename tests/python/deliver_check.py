@@ -14,6 +14,9 @@ Subcommands:
   status-error  GetTrailStatus reports a delivery error
   duckdb        DuckDB reads the Parquet prefix from the S3 server: rows,
                 counts by eventname and eventjson match the store
+  rsa-key       cairnd's digest public keys (ListPublicKeys), base64 DER
+  tamper-blind  deletes two digests in a row and a stream's newest digest,
+                adds an unlisted log file (validate-logs' blind spots)
 """
 
 import argparse
@@ -176,8 +179,13 @@ def cmd_validate(args):
         print(f"validate-logs {account} {region}: {out.strip().splitlines()[-1]}")
     account, region = chosen[0]
     mine = sorted(by_stream[(account, region)])
-    my_digests = sorted(d for d in digests if f"/{account}/CloudTrail-Digest/{region}/" in d)
-    assert len(my_digests) >= 3, my_digests
+
+    # cairnd writes a digest per stream every window (2 s here): enough of
+    # them to delete one from the middle of a chain.
+    def chain():
+        return sorted(d for d in delivered(c, args.bucket, args.prefix)[1] if f"/{account}/CloudTrail-Digest/{region}/" in d)
+    until(60, lambda: (len(chain()) >= 3, f"{account}/{region}: {len(chain())} digests"))
+    my_digests = chain()
 
     def expect(what, needle):
         rc, out, err = validate(args, account, region)
@@ -220,6 +228,41 @@ def cmd_validate(args):
     rc, out, err = validate(args, account, region)
     assert rc == 0, f"after restoring everything: rc {rc}\n{out}\n{err}"
     print("restored: valid again")
+
+
+def cmd_rsa_key(args):
+    """Prints cairnd's digest public keys (ListPublicKeys), base64 DER."""
+    import base64
+    ct = aws_client("cloudtrail", args.cloudtrail, *args.key.split(":"))
+    for k in ct.list_public_keys()["PublicKeyList"]:
+        print(base64.b64encode(k["Value"]).decode())
+
+
+def cmd_tamper_blind(args):
+    """What validate-logs does not see: two digests in a row deleted from
+    the middle of trail cairn's busiest stream, the newest digest of
+    another stream deleted, and a log file no digest lists added. Prints
+    what was done, as JSON."""
+    c = s3(args)
+    logs, digests = delivered(c, args.bucket, args.prefix)
+    mine = [d for d in digests if "_CloudTrail-Digest_" in d and "_cairn_us-east-1_" in d]
+    by_stream = collections.defaultdict(list)
+    for d in sorted(mine):
+        parts = d.split("/")
+        i = parts.index("AWSLogs")
+        by_stream[(parts[i + 1], parts[i + 3])].append(d)
+    ranked = sorted(by_stream, key=lambda s: (-len(by_stream[s]), s))
+    busy, other = ranked[0], ranked[1]
+    chain = by_stream[busy]
+    assert len(chain) >= 5, chain
+    middle = chain[len(chain) // 2: len(chain) // 2 + 2]
+    tail = by_stream[other][-1]
+    for k in middle + [tail]:
+        c.delete_object(Bucket=args.bucket, Key=k)
+    log = sorted(logs)[0]
+    extra = log.replace(".json.gz", "X.json.gz")
+    c.put_object(Bucket=args.bucket, Key=extra, Body=gzip.compress(b'{"Records":[]}'))
+    print(json.dumps({"busy": "/".join(busy), "other": "/".join(other), "middle": middle, "tail": tail, "extra": extra}))
 
 
 def cmd_status_error(args):
@@ -271,7 +314,8 @@ def cmd_duckdb(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["make-bucket", "wait", "exactly-once", "validate", "status-error", "duckdb"])
+    p.add_argument("cmd", choices=["make-bucket", "wait", "exactly-once", "validate", "status-error", "duckdb", "rsa-key",
+                                   "tamper-blind"])
     p.add_argument("--s3", required=True)
     p.add_argument("--bucket", required=True)
     p.add_argument("--export")
@@ -285,7 +329,8 @@ def main():
     p.add_argument("--timeout", type=float, default=120)
     args = p.parse_args()
     {"make-bucket": cmd_make_bucket, "wait": cmd_wait, "exactly-once": cmd_exactly_once, "validate": cmd_validate,
-     "status-error": cmd_status_error, "duckdb": cmd_duckdb}[args.cmd](args)
+     "status-error": cmd_status_error, "duckdb": cmd_duckdb, "rsa-key": cmd_rsa_key,
+     "tamper-blind": cmd_tamper_blind}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use cairn_tools::cmd::{
     bench, bench_api, bench_deliver, channel, compact, count, deliver, export, gen, get, ingest, insights, integrity, key, lookup,
-    retention, stats, tail, token, Global,
+    retention, stats, tail, token, verify_export, Global,
 };
 use clap::{Parser, Subcommand};
 
@@ -50,7 +50,7 @@ enum Command {
     Lookup(lookup::LookupArgs),
     Count(count::CountArgs),
     Export(export::ExportArgs),
-    VerifyExport(export::VerifyExportArgs),
+    VerifyExport(verify_export::VerifyExportArgs),
     Deliver(deliver::DeliverArgs),
     Tail(tail::TailArgs),
     Token(token::TokenArgs),

@@ -202,8 +202,9 @@ pub fn digest_string_to_sign(end_time: &str, location: &str, sha256_hex: &str, p
     }
     let prev = match previous {
         None => "null",
-        Some(p) if p.len() == 128 && p.bytes().all(|b| b.is_ascii_hexdigit()) => p,
-        Some(_) => return Err(bad("the previous signature is not 128 hex digits")),
+        // Ed25519 (128 hex digits) up to RSA-4096 (1,024).
+        Some(p) if p.len() % 2 == 0 && (128..=1024).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_hexdigit()) => p,
+        Some(_) => return Err(bad("the previous signature is not 128 to 1,024 hex digits")),
     };
     Ok(format!("{end_time}\n{location}\n{sha256_hex}\n{prev}"))
 }

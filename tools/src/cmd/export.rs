@@ -1,6 +1,6 @@
-//! `cairn export` and `cairn verify-export`: every matching event as
-//! NDJSON, JSON or CSV, or as CloudTrail delivers them (log files and
-//! signed digests, see [`cloudtrail`]), and the check of such an export.
+//! `cairn export`: every matching event as NDJSON, JSON or CSV, or as
+//! CloudTrail delivers them (log files and signed digests, see
+//! [`cloudtrail`]; `cairn verify-export` checks them).
 
 use std::io;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::query::{self, Filters};
-use super::{cloudtrail, file_or_stdout, integrity, now_ms, Global, Output};
+use super::{cloudtrail, file_or_stdout, now_ms, Global};
 
 /// Stream every matching event as NDJSON (byte-exact), a JSON array, or
 /// CSV; or write them as CloudTrail delivers them, with digests.
@@ -96,41 +96,4 @@ pub enum ExportFormatArg {
     /// CloudTrail's S3 layout under --out DIR: gzip log files and signed
     /// hourly digest files (check them with `cairn verify-export`).
     Cloudtrail,
-}
-
-/// Check a CloudTrail-style export: digests, chain, log files.
-///
-/// Validates every digest (location, signature with --public-key, link
-/// to the previous digest), that the digests cover every hour without a
-/// gap (so deleting digests, even several in a row, is found), every log
-/// file a digest lists (present, SHA-256 of its uncompressed bytes), and
-/// reports log files no digest lists. Exit 0 valid, 1 otherwise.
-#[derive(clap::Args)]
-pub struct VerifyExportArgs {
-    pub dir: PathBuf,
-    /// The store's public key (NAME+KEYID+BASE64) or a file of keys; repeatable.
-    #[arg(long = "public-key", required = true)]
-    pub public_key: Vec<String>,
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
-}
-
-impl VerifyExportArgs {
-    pub fn run(&self) -> Result<ExitCode> {
-        let Self { dir, public_key, output } = self;
-        let keys = integrity::read_public_keys(public_key)?;
-        let c = cloudtrail::verify_export(dir, &keys)?;
-        let ok = c.problems.is_empty();
-        match output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&c)?),
-            Output::Table => {
-                for p in &c.problems {
-                    println!("{p}");
-                }
-                println!("{}/{} digest files valid, {}/{} log files valid", c.digests_valid, c.digests, c.log_files_valid, c.log_files);
-                println!("{}", if ok { "ok" } else { "FAILED" });
-            }
-        }
-        Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
-    }
 }

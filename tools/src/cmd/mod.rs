@@ -34,6 +34,7 @@ pub mod rollup;
 pub mod stats;
 pub mod tail;
 pub mod token;
+pub mod verify_export;
 
 /// The options of every command (flattened into the top-level parser).
 #[derive(clap::Args)]
