@@ -4,13 +4,16 @@
 //!
 //! Credentials and settings come from the usual AWS environment:
 //! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-//! `AWS_REGION`/`AWS_DEFAULT_REGION`, web identity and container
-//! credentials, or the instance's role. The endpoint of an S3-compatible
-//! server comes from the options, else `AWS_ENDPOINT_URL_S3`, else
-//! `AWS_ENDPOINT_URL` (the AWS CLI's variables); with a custom endpoint
+//! `AWS_REGION`/`AWS_DEFAULT_REGION`, else the profile of the AWS CLI's
+//! shared files (`AWS_PROFILE`, `~/.aws/credentials`, `~/.aws/config`:
+//! [`crate::profile`]), else web identity and container credentials, or
+//! the instance's role. The endpoint of an S3-compatible server comes
+//! from the options, else `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`
+//! (the AWS CLI's variables), else the profile's `endpoint_url`; with a custom endpoint
 //! requests are path-style (`http://host/bucket/key`) unless
 //! virtual-hosted style is asked for.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +87,14 @@ pub struct Put {
     pub metadata: Vec<(&'static str, String)>,
 }
 
+/// An object read back: its bytes and user metadata (`x-amz-meta-*`
+/// names without the prefix).
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub body: Vec<u8>,
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// Writes to and reads from one target. Blocking: it owns a small tokio
 /// runtime for the async client, so callers stay plain threads.
 pub struct Sink {
@@ -107,10 +118,32 @@ impl Sink {
     /// write does, and its error names the problem).
     pub fn connect(target: Target, opts: &SinkOptions) -> Result<Sink> {
         let mut b = AmazonS3Builder::from_env().with_bucket_name(&target.bucket);
-        let region =
-            opts.region.clone().or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        // Credentials in the environment win over a profile's (whose
+        // region and endpoint still apply, as for the AWS CLI).
+        let env_keys = env("AWS_ACCESS_KEY_ID").is_some();
+        let profile = match crate::profile::load(&env) {
+            Ok(p) => p,
+            Err(_) if env_keys => None,
+            Err(e) => return Err(e),
+        };
+        let profile = profile.unwrap_or_default();
+        if let (false, Some(id), Some(secret)) = (env_keys, &profile.access_key_id, &profile.secret_access_key) {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+            if let Some(token) = &profile.session_token {
+                b = b.with_token(token);
+            }
+        }
+        let region = opts
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or(profile.region)
+            .unwrap_or_else(|| "us-east-1".into());
         b = b.with_region(region);
-        if let Some(endpoint) = opts.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL_S3")).or_else(|| env("AWS_ENDPOINT_URL")) {
+        if let Some(endpoint) =
+            opts.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL_S3")).or_else(|| env("AWS_ENDPOINT_URL")).or(profile.endpoint_url)
+        {
             if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
                 bail!("S3 endpoint {endpoint:?}: expected an http:// or https:// URL");
             }
@@ -195,6 +228,50 @@ impl Sink {
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(anyhow!("reading s3://{}/{key}: {e}", self.target.bucket)),
             }
+        })
+    }
+
+    /// The objects at `keys`, in order, each with its user metadata
+    /// (`None`: no such object); several read at once. A local sink's
+    /// metadata is read from `<key>.metadata.json`.
+    pub fn get_all(&self, keys: &[String]) -> Result<Vec<Option<Object>>> {
+        let store = self.store.clone();
+        let bucket = &self.target.bucket;
+        let beside = self.metadata_beside;
+        self.rt.block_on(async move {
+            let read = |key: String| {
+                let store = store.clone();
+                async move {
+                    let r = match store.get(&ObjectPath::from(key.as_str())).await {
+                        Ok(r) => r,
+                        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                        Err(e) => return Err(anyhow!("reading s3://{bucket}/{key}: {e}")),
+                    };
+                    let mut metadata: BTreeMap<String, String> = r
+                        .attributes
+                        .iter()
+                        .filter_map(|(k, v)| match k {
+                            Attribute::Metadata(name) => Some((name.to_string(), v.to_string())),
+                            _ => None,
+                        })
+                        .collect();
+                    let body = r.bytes().await.map_err(|e| anyhow!("reading s3://{bucket}/{key}: {e}"))?.to_vec();
+                    if beside {
+                        if let Ok(m) = store.get(&ObjectPath::from(format!("{key}.metadata.json"))).await {
+                            let b = m.bytes().await.map_err(|e| anyhow!("reading s3://{bucket}/{key}.metadata.json: {e}"))?;
+                            let map: BTreeMap<String, String> = serde_json::from_slice(&b).unwrap_or_default();
+                            metadata.extend(map);
+                        }
+                    }
+                    Ok(Some(Object { body, metadata }))
+                }
+            };
+            futures::stream::iter(keys.iter().cloned().map(read))
+                .buffered(PARALLEL_PUTS)
+                .collect::<Vec<Result<_>>>()
+                .await
+                .into_iter()
+                .collect()
         })
     }
 
