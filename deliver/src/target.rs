@@ -106,6 +106,18 @@ pub struct Sink {
     metadata_beside: bool,
 }
 
+/// An object store error, with what to do when the server refused the
+/// credentials (the server's own message, e.g. S3's
+/// `SignatureDoesNotMatch` or `InvalidAccessKeyId`, stays in it).
+fn explain(e: object_store::Error) -> String {
+    match e {
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => format!(
+            "the server refused the credentials or their permissions (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and ~/.aws/credentials, and that they may read and write the bucket): {e}"
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// PUTs in flight at once.
 const PARALLEL_PUTS: usize = 8;
 
@@ -212,7 +224,7 @@ impl Sink {
             .buffer_unordered(PARALLEL_PUTS);
             while let Some(r) = puts.next().await {
                 if let Err((key, e)) = r {
-                    return Err(anyhow!("writing s3://{bucket}/{key}: {e}"));
+                    return Err(anyhow!("writing s3://{bucket}/{key}: {}", explain(e)));
                 }
             }
             Ok(())
@@ -226,7 +238,7 @@ impl Sink {
             match store.get(&ObjectPath::from(key)).await {
                 Ok(r) => Ok(Some(r.bytes().await.with_context(|| format!("reading s3://{}/{key}", self.target.bucket))?.to_vec())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(anyhow!("reading s3://{}/{key}: {e}", self.target.bucket)),
+                Err(e) => Err(anyhow!("reading s3://{}/{key}: {}", self.target.bucket, explain(e))),
             }
         })
     }
@@ -245,7 +257,7 @@ impl Sink {
                     let r = match store.get(&ObjectPath::from(key.as_str())).await {
                         Ok(r) => r,
                         Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                        Err(e) => return Err(anyhow!("reading s3://{bucket}/{key}: {e}")),
+                        Err(e) => return Err(anyhow!("reading s3://{bucket}/{key}: {}", explain(e))),
                     };
                     let mut metadata: BTreeMap<String, String> = r
                         .attributes
@@ -283,7 +295,7 @@ impl Sink {
             let mut out = Vec::new();
             let mut s = store.list(Some(&p));
             while let Some(m) = s.next().await {
-                out.push(m.map_err(|e| anyhow!("listing s3://{}/{prefix}: {e}", self.target.bucket))?.location.to_string());
+                out.push(m.map_err(|e| anyhow!("listing s3://{}/{prefix}: {}", self.target.bucket, explain(e)))?.location.to_string());
             }
             out.sort();
             Ok(out)

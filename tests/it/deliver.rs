@@ -56,9 +56,15 @@ impl Drop for S3Server {
 
 /// Runs deliver_check.py `cmd`; panics with its output when it fails.
 fn check(s3: &S3Server, cmd: &str, args: &[&str]) -> String {
+    check_as(s3, None, cmd, args)
+}
+
+/// `check`, signing S3 requests with `key` (ID:SECRET) when given.
+fn check_as(s3: &S3Server, key: Option<&str>, cmd: &str, args: &[&str]) -> String {
     let out = Command::new(pyenv().join("bin/python"))
         .arg(repo().join("tests/python/deliver_check.py"))
         .args([cmd, "--s3", &s3.endpoint, "--bucket", BUCKET])
+        .args(key.map(|k| ["--s3-key", k]).into_iter().flatten())
         .args(args)
         .envs(AWS_ENV)
         .output()
@@ -73,6 +79,10 @@ fn start_delivering(dir: &Path, s3: &S3Server) -> Daemon {
 }
 
 fn start_delivering_as(dir: &Path, s3: &S3Server, trail: &str) -> Daemon {
+    start_delivering_with(dir, s3, trail, &AWS_ENV)
+}
+
+fn start_delivering_with(dir: &Path, s3: &S3Server, trail: &str, env: &[(&str, &str)]) -> Daemon {
     Daemon::start_with_env(
         dir,
         &[
@@ -95,7 +105,7 @@ fn start_delivering_as(dir: &Path, s3: &S3Server, trail: &str) -> Daemon {
             "--insights",
             "false",
         ],
-        &AWS_ENV,
+        env,
     )
 }
 
@@ -310,4 +320,58 @@ fn delivery_is_exactly_once_across_kill_9_and_an_outage() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("its own trail name"), "{err}");
+}
+
+// Goal: credentials the S3 server refuses cost nothing, and the AWS CLI's
+// profile files are enough to deliver. moto checks every request against
+// an IAM user's key (its authentication turned on): cairnd with the wrong
+// secret reports the refusal in GetTrailStatus, naming what to check,
+// while it keeps ingesting; restarted with no key in the environment but
+// AWS_PROFILE naming a profile of a credentials file, it delivers every
+// record, those ingested while refused included, exactly once.
+#[test]
+fn refused_credentials_lose_nothing_and_a_profile_delivers() {
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    check(&s3, "make-bucket", &[]);
+    let key = check(&s3, "enforce-auth", &[]).lines().rfind(|l| l.contains(':')).unwrap().trim().to_string();
+    let (id, secret) = key.split_once(':').unwrap();
+    let wrong = [("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", "not-the-secret"), ("AWS_REGION", "us-east-1")];
+    let d = start_delivering_with(dir.path(), &s3, "cairn", &wrong);
+    let gen = Command::new(cairn_bin()).args(["gen", "--count", "3000", "--seed", "31"]).output().unwrap();
+    assert!(gen.status.success());
+    let (first, second) = gen.stdout.split_at(gen.stdout.len() / 2);
+    let cut = first.len() + second.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let (first, second) = gen.stdout.split_at(cut);
+    let p = dir.path().join("first.ndjson");
+    std::fs::write(&p, first).unwrap();
+    ingest(&d, &p);
+    let cloudtrail = format!("http://{}", d.http_addr.as_deref().unwrap());
+    let read = aws_key(&d, "read");
+    let args = ["--cloudtrail", cloudtrail.as_str(), "--key", read.as_str(), "--needle", "refused the credentials", "--timeout", "30"];
+    let status = check(&s3, "status-error", &args);
+    assert!(status.contains("SignatureDoesNotMatch"), "the server's own reason is kept: {status}");
+    drop(d);
+    let creds = dir.path().join("aws-credentials");
+    let config = dir.path().join("aws-config");
+    std::fs::write(&creds, format!("[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[writer]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n")).unwrap();
+    std::fs::write(&config, "[profile writer]\nregion = us-east-1\n").unwrap();
+    let (creds, config) = (creds.to_str().unwrap(), config.to_str().unwrap());
+    let profile = [
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_REGION", ""),
+        ("AWS_PROFILE", "writer"),
+        ("AWS_SHARED_CREDENTIALS_FILE", creds),
+        ("AWS_CONFIG_FILE", config),
+    ];
+    let d = start_delivering_with(dir.path(), &s3, "cairn", &profile);
+    let p = dir.path().join("second.ndjson");
+    std::fs::write(&p, second).unwrap();
+    ingest(&d, &p);
+    let all = dir.path().join("all.ndjson");
+    export(&d, &all);
+    assert_eq!(std::fs::read(&all).unwrap().iter().filter(|&&b| b == b'\n').count(), 3000);
+    check_as(&s3, Some(&key), "wait", &["--export", all.to_str().unwrap()]);
+    check_as(&s3, Some(&key), "exactly-once", &["--export", all.to_str().unwrap()]);
 }

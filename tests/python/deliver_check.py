@@ -15,6 +15,7 @@ Subcommands:
   duckdb        DuckDB reads the Parquet prefix from the S3 server: rows,
                 counts by eventname and eventjson match the store
   rsa-key       cairnd's digest public keys (ListPublicKeys), base64 DER
+  enforce-auth  an IAM user's key (printed), then moto checks every request
   tamper-blind  deletes two digests in a row and a stream's newest digest,
                 adds an unlisted log file (validate-logs' blind spots)
 """
@@ -32,7 +33,22 @@ from harness import aws_client
 
 
 def s3(args):
-    return aws_client("s3", args.s3, "cairn-test", "cairn-test-secret")
+    key, secret = (args.s3_key or "cairn-test:cairn-test-secret").split(":")
+    return aws_client("s3", args.s3, key, secret)
+
+
+def cmd_enforce_auth(args):
+    """Makes an IAM user allowed everything on S3, prints its key as
+    ID:SECRET, then turns on moto's authentication: from then on only
+    requests signed with that key are served."""
+    import urllib.request
+    iam = aws_client("iam", args.s3, "cairn-test", "cairn-test-secret")
+    iam.create_user(UserName="cairn-writer")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="cairn-writer", PolicyName="s3", PolicyDocument=json.dumps(policy))
+    k = iam.create_access_key(UserName="cairn-writer")["AccessKey"]
+    urllib.request.urlopen(urllib.request.Request(f"{args.s3}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})).read()
+    print(f"{k['AccessKeyId']}:{k['SecretAccessKey']}")
 
 
 def keys(c, bucket):
@@ -273,7 +289,7 @@ def cmd_status_error(args):
         if "LatestDeliveryError" not in st:
             return False, f"no LatestDeliveryError: {st}"
         assert args.needle in st["LatestDeliveryError"], st
-        return True, f"GetTrailStatus: {st['LatestDeliveryError'][:120]}"
+        return True, f"GetTrailStatus: {st['LatestDeliveryError']}"
 
     until(args.timeout, attempt)
 
@@ -315,7 +331,7 @@ def cmd_duckdb(args):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("cmd", choices=["make-bucket", "wait", "exactly-once", "validate", "status-error", "duckdb", "rsa-key",
-                                   "tamper-blind"])
+                                   "tamper-blind", "enforce-auth"])
     p.add_argument("--s3", required=True)
     p.add_argument("--bucket", required=True)
     p.add_argument("--export")
@@ -327,10 +343,11 @@ def main():
     p.add_argument("--prefix", default="trail")
     p.add_argument("--counts", help="`cairn count --by EventName --output json`")
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--s3-key", help="ID:SECRET for the S3 server (default: any, moto's default)")
     args = p.parse_args()
     {"make-bucket": cmd_make_bucket, "wait": cmd_wait, "exactly-once": cmd_exactly_once, "validate": cmd_validate,
      "status-error": cmd_status_error, "duckdb": cmd_duckdb, "rsa-key": cmd_rsa_key,
-     "tamper-blind": cmd_tamper_blind}[args.cmd](args)
+     "tamper-blind": cmd_tamper_blind, "enforce-auth": cmd_enforce_auth}[args.cmd](args)
 
 
 if __name__ == "__main__":
