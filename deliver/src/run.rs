@@ -178,6 +178,32 @@ pub struct DeliveryStatus {
     pub last_error_ms: Option<i64>,
 }
 
+/// The status of cairnd's delivery cursor of `store`
+/// (`delivery/state.json`), read offline: `None` when there is none. The
+/// last error is not known offline (it is in cairnd's GetTrailStatus).
+pub fn read_status(store: &Store) -> Result<Option<DeliveryStatus>> {
+    let path = store.dir().join(STATE_DIR).join(STATE_FILE);
+    let b = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let s: State = serde_json::from_slice(&b).with_context(|| format!("{} is damaged", path.display()))?;
+    Ok(Some(DeliveryStatus {
+        target: s.target,
+        next_seq: s.next_seq,
+        backlog_events: store.durable_size()?.saturating_sub(s.next_seq),
+        delivered_events: s.delivered_events,
+        delivered_files: s.delivered_files,
+        digest_files: s.digest_files,
+        last_delivery_ms: s.last_delivery_ms,
+        last_digest_ms: s.last_digest_ms,
+        last_digest_key: s.last_digest_key,
+        last_error: None,
+        last_error_ms: None,
+    }))
+}
+
 /// Delivers one store to one target.
 pub struct Deliverer {
     /// Names this store (16 hex digits of its checkpoint origin) and, for

@@ -62,6 +62,9 @@ pub trait Api {
     /// Store statistics, and the server's view when remote (a server does
     /// not send the split of disk bytes: those fields are zero).
     fn stats(&mut self) -> Result<(Stats, Option<ServerView>)>;
+    /// Where delivery to object storage stands: a daemon's, live; a
+    /// store's, from its cursor (`delivery/state.json`). `None`: none.
+    fn delivery(&mut self) -> Result<Option<cairn_deliver::DeliveryStatus>>;
     /// Every matching event in `order`; `f` may stop it with an error.
     fn export(&mut self, q: &Query, order: Order, f: &mut dyn FnMut(StoredEvent) -> Result<()>) -> Result<u64>;
     /// Signs a checkpoint of everything stored (if it grew); the newest.
@@ -111,6 +114,10 @@ impl Api for Store {
 
     fn stats(&mut self) -> Result<(Stats, Option<ServerView>)> {
         Ok((Store::stats(self)?, None))
+    }
+
+    fn delivery(&mut self) -> Result<Option<cairn_deliver::DeliveryStatus>> {
+        cairn_deliver::run::read_status(self)
     }
 
     fn export(&mut self, q: &Query, order: Order, f: &mut dyn FnMut(StoredEvent) -> Result<()>) -> Result<u64> {
@@ -189,6 +196,22 @@ impl Api for Client {
         let w = Client::stats(self)?;
         let view = ServerView { connections: w.connections, appended: w.appended_since_start, uptime_ms: w.uptime_ms };
         Ok((Stats::from(&w), Some(view)))
+    }
+
+    fn delivery(&mut self) -> Result<Option<cairn_deliver::DeliveryStatus>> {
+        Ok(Client::delivery(self)?.map(|d| cairn_deliver::DeliveryStatus {
+            target: d.target,
+            next_seq: d.next_seq,
+            backlog_events: d.backlog_events,
+            delivered_events: d.delivered_events,
+            delivered_files: d.delivered_files,
+            digest_files: d.digest_files,
+            last_delivery_ms: d.last_delivery_ms,
+            last_digest_ms: d.last_digest_ms,
+            last_digest_key: None,
+            last_error: d.last_error,
+            last_error_ms: d.last_error_ms,
+        }))
     }
 
     fn export(&mut self, q: &Query, order: Order, f: &mut dyn FnMut(StoredEvent) -> Result<()>) -> Result<u64> {

@@ -292,6 +292,14 @@ impl Client {
         }
     }
 
+    /// Where the daemon's delivery stands (`None`: it does not deliver).
+    pub fn delivery(&mut self) -> Result<Option<crate::protocol::WireDelivery>> {
+        match self.call(RequestBody::Delivery).map_err(|e| newer_request(e, "delivery status"))? {
+            ResponseBody::Delivery(d) => Ok(d),
+            other => bail!("unexpected answer to delivery status: {other:?}"),
+        }
+    }
+
     /// Every PutAuditEvents channel.
     pub fn list_channels(&mut self) -> Result<Vec<crate::protocol::WireChannel>> {
         match self.call(RequestBody::ListChannels).map_err(|e| newer_request(e, "channels"))? {

@@ -351,6 +351,16 @@ fn refused_credentials_lose_nothing_and_a_profile_delivers() {
     let args = ["--cloudtrail", cloudtrail.as_str(), "--key", read.as_str(), "--needle", "refused the credentials", "--timeout", "30"];
     let status = check(&s3, "status-error", &args);
     assert!(status.contains("SignatureDoesNotMatch"), "the server's own reason is kept: {status}");
+    // `cairn stats` shows the backlog and the error.
+    let stats = |d: &Daemon| -> serde_json::Value {
+        let (code, out, err) = d.cli(&["stats", "--output", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()["delivery"].clone()
+    };
+    let first_count = first.iter().filter(|&&b| b == b'\n').count() as u64;
+    let s = stats(&d);
+    assert_eq!(s["backlog_events"].as_u64(), Some(first_count), "{s}");
+    assert!(s["last_error"].as_str().unwrap_or("").contains("refused the credentials"), "{s}");
     drop(d);
     let creds = dir.path().join("aws-credentials");
     let config = dir.path().join("aws-config");
@@ -374,4 +384,7 @@ fn refused_credentials_lose_nothing_and_a_profile_delivers() {
     assert_eq!(std::fs::read(&all).unwrap().iter().filter(|&&b| b == b'\n').count(), 3000);
     check_as(&s3, Some(&key), "wait", &["--export", all.to_str().unwrap()]);
     check_as(&s3, Some(&key), "exactly-once", &["--export", all.to_str().unwrap()]);
+    let s = stats(&d);
+    assert_eq!((s["backlog_events"].as_u64(), s["delivered_events"].as_u64()), (Some(0), Some(3000)), "{s}");
+    assert!(s["last_error"].is_null(), "{s}");
 }

@@ -281,6 +281,7 @@ fn request_variant(b: &RequestBody) -> &'static str {
         RequestBody::CreateAwsKey { .. } => "CreateAwsKey",
         RequestBody::CreateChannel { .. } => "CreateChannel",
         RequestBody::ListChannels => "ListChannels",
+        RequestBody::Delivery => "Delivery",
     }
 }
 
@@ -311,6 +312,7 @@ fn response_variant(b: &ResponseBody) -> &'static str {
         ResponseBody::AwsKey { .. } => "AwsKey",
         ResponseBody::Channel(_) => "Channel",
         ResponseBody::Channels { .. } => "Channels",
+        ResponseBody::Delivery(_) => "Delivery",
     }
 }
 

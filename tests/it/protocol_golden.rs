@@ -26,6 +26,21 @@ fn query() -> WireQuery {
     }
 }
 
+fn delivery() -> cairn_server::protocol::WireDelivery {
+    cairn_server::protocol::WireDelivery {
+        target: "s3://audit/cairn".into(),
+        next_seq: 1000,
+        backlog_events: 20,
+        delivered_events: 1000,
+        delivered_files: 12,
+        digest_files: 3,
+        last_delivery_ms: Some(1_767_225_600_000),
+        last_digest_ms: None,
+        last_error: Some("writing s3://audit/x: 403".into()),
+        last_error_ms: Some(1_767_225_601_000),
+    }
+}
+
 fn channel() -> cairn_server::protocol::WireChannel {
     cairn_server::protocol::WireChannel {
         arn: "arn:aws:cloudtrail:eu-west-1:000000000000:channel/c1".into(),
@@ -87,6 +102,7 @@ pub(crate) fn requests() -> Vec<(&'static str, Request)> {
             ),
         ),
         ("list-channels", r(23, RequestBody::ListChannels)),
+        ("delivery", r(24, RequestBody::Delivery)),
         (
             "insights",
             r(19, RequestBody::Insights { start_ms: Some(1_767_225_600_000), end_ms: None, backfill: true, sensitivity_milli: Some(6000) }),
@@ -226,6 +242,8 @@ pub(crate) fn responses() -> Vec<(&'static str, Response)> {
         ("aws-key", r(21, ResponseBody::AwsKey { access_key_id: "CAIRNAAAAAAAAAAAAAAA".into(), secret: "s3cr3t".into() })),
         ("channel", r(22, ResponseBody::Channel(channel()))),
         ("channels", r(23, ResponseBody::Channels { channels: vec![channel()] })),
+        ("delivery-reply", r(24, ResponseBody::Delivery(Some(delivery())))),
+        ("delivery-none", r(24, ResponseBody::Delivery(None))),
     ]
 }
 

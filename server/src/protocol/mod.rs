@@ -161,6 +161,25 @@ pub enum RequestBody {
     },
     /// Every channel (read or admin); answers `Channels`.
     ListChannels,
+    /// Where delivery (`--deliver`) stands (read or admin); answers
+    /// `Delivery`. Added after version 2's first release, as
+    /// `CreateAwsKey`.
+    Delivery,
+}
+
+/// Where a daemon's delivery stands (docs/PROTOCOL.md, "Delivery").
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireDelivery {
+    pub target: String,
+    pub next_seq: u64,
+    pub backlog_events: u64,
+    pub delivered_events: u64,
+    pub delivered_files: u64,
+    pub digest_files: u64,
+    pub last_delivery_ms: Option<i64>,
+    pub last_digest_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_ms: Option<i64>,
 }
 
 /// A PutAuditEvents channel (docs/HTTP-API.md).
@@ -330,6 +349,8 @@ pub enum ResponseBody {
     Channels {
         channels: Vec<WireChannel>,
     },
+    /// `None` when the daemon does not deliver.
+    Delivery(Option<WireDelivery>),
 }
 
 /// Every error code the server sends (docs/PROTOCOL.md, "Errors").

@@ -7,6 +7,7 @@ use cairn_engine::event::format_event_time;
 
 use super::{Global, Output};
 use crate::backend::ServerView;
+use cairn_deliver::DeliveryStatus;
 
 /// Show events, segments, bytes on disk, bytes/event, time range, tree size and root.
 #[derive(clap::Args)]
@@ -18,13 +19,19 @@ pub struct StatsArgs {
 impl StatsArgs {
     pub fn run(&self, g: &Global) -> Result<ExitCode> {
         let Self { output } = self;
-        let (stats, server) = g.open_backend()?.stats()?;
-        print_stats(&stats, server, *output)?;
+        let mut backend = g.open_backend()?;
+        let (stats, server) = backend.stats()?;
+        // An older cairnd does not answer it: the rest still prints.
+        let delivery = backend.delivery().unwrap_or_else(|e| {
+            eprintln!("cairn: delivery status unknown: {e:#}");
+            None
+        });
+        print_stats(&stats, server, delivery.as_ref(), *output)?;
         Ok(ExitCode::SUCCESS)
     }
 }
 
-pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, output: Output) -> Result<()> {
+pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, delivery: Option<&DeliveryStatus>, output: Output) -> Result<()> {
     let per_event = |b: u64| if s.events == 0 { 0.0 } else { b as f64 / s.events as f64 };
     let root = hex::encode(s.root);
     let time = |t: Option<i64>| t.map(format_event_time);
@@ -52,6 +59,18 @@ pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, output: 
                     "appended_since_start": v.appended,
                     "uptime_ms": v.uptime_ms,
                     "ingest_events_per_sec": v.appended as f64 / (v.uptime_ms.max(1) as f64 / 1000.0),
+                })),
+                "delivery": delivery.map(|d| serde_json::json!({
+                    "target": d.target,
+                    "delivered_up_to_seq": d.next_seq,
+                    "backlog_events": d.backlog_events,
+                    "delivered_events": d.delivered_events,
+                    "delivered_files": d.delivered_files,
+                    "digest_files": d.digest_files,
+                    "last_delivery_time": time(d.last_delivery_ms),
+                    "last_digest_time": time(d.last_digest_ms),
+                    "last_error": d.last_error,
+                    "last_error_time": time(d.last_error_ms),
                 })),
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -84,6 +103,22 @@ pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, output: 
                     v.appended,
                     v.uptime_ms as f64 / 1000.0
                 );
+            }
+            if let Some(d) = delivery {
+                let when = |t: Option<i64>| time(t).unwrap_or_else(|| "never".into());
+                println!(
+                    "delivery      {}: backlog {} events; {} events, {} files, {} digests delivered; last round {}, last digest {}",
+                    d.target,
+                    d.backlog_events,
+                    d.delivered_events,
+                    d.delivered_files,
+                    d.digest_files,
+                    when(d.last_delivery_ms),
+                    when(d.last_digest_ms)
+                );
+                if let Some(e) = &d.last_error {
+                    println!("delivery error {} (at {})", e, when(d.last_error_ms));
+                }
             }
         }
     }
