@@ -4,12 +4,14 @@
 //! digest files chained and signed SHA256withRSA, which
 //! `aws cloudtrail validate-logs` verifies.
 //!
+//! - [`compact`]: merging a quiet partition's small Parquet files;
 //! - [`format`]: names, the digest JSON, the string a signature covers;
 //! - [`parquet`]: the same events as Parquet in CloudTrail Lake's columns;
 //! - [`profile`]: credentials and settings from `~/.aws/credentials` and `config`;
 //! - [`target`]: `s3://BUCKET/PREFIX` and the object-store client;
 //! - [`run`]: the exactly-once delivery loop and its durable cursor.
 
+pub mod compact;
 pub mod format;
 pub mod parquet;
 pub mod profile;

@@ -129,6 +129,23 @@ impl<'a> Row<'a> {
     }
 }
 
+/// How every file is written: zstd level 1 pages, row groups of at most
+/// `rows_per_group` rows, no dictionary or statistics where values are
+/// unique per event.
+pub fn writer_properties(rows_per_group: usize) -> Result<WriterProperties> {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(rows_per_group.max(1)))
+        .set_created_by("cairn".into());
+    // Columns unique per event (or nearly): a dictionary only costs the
+    // attempt and the fallback, and min/max statistics prune nothing.
+    for c in UNIQUE_COLUMNS {
+        let path = parquet::schema::types::ColumnPath::from(c);
+        props = props.set_column_dictionary_enabled(path.clone(), false).set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    Ok(props.build())
+}
+
 /// One Parquet file (zstd level 1 pages, one row group) of `rows`, in order.
 pub fn encode(rows: &[Row<'_>]) -> Result<Vec<u8>> {
     let schema = schema();
@@ -186,17 +203,7 @@ pub fn encode(rows: &[Row<'_>]) -> Result<Vec<u8>> {
     columns.extend(texts2.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.push(Arc::new(json.finish()));
     let batch = RecordBatch::try_new(schema.clone(), columns).context("building the Parquet columns")?;
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1)?))
-        .set_max_row_group_row_count(Some(rows.len().max(1)))
-        .set_created_by("cairn".into());
-    // Columns unique per event (or nearly): a dictionary only costs the
-    // attempt and the fallback, and min/max statistics prune nothing.
-    for c in UNIQUE_COLUMNS {
-        let path = parquet::schema::types::ColumnPath::from(c);
-        props = props.set_column_dictionary_enabled(path.clone(), false).set_column_statistics_enabled(path, EnabledStatistics::None);
-    }
-    let props = props.build();
+    let props = writer_properties(rows.len().max(1))?;
     let mut out = Vec::new();
     let mut w = ArrowWriter::try_new(&mut out, schema, Some(props))?;
     w.write(&batch)?;

@@ -79,6 +79,9 @@ pub struct DeliverOptions {
     /// Deliver only events whose eventTime is in `[start, end]` (unix
     /// ms); the others are passed over with their seqs.
     pub time_range: Option<(i64, i64)>,
+    /// Merge small Parquet files of quiet partitions (crate::compact),
+    /// once per digest window and when a one-off finishes.
+    pub compact: Option<crate::compact::CompactSettings>,
 }
 
 impl Default for DeliverOptions {
@@ -96,6 +99,7 @@ impl Default for DeliverOptions {
             cursor: STATE_FILE.into(),
             hold: Some(HOLD_NAME.into()),
             time_range: None,
+            compact: Some(crate::compact::CompactSettings::default()),
         }
     }
 }
@@ -621,7 +625,7 @@ impl Deliverer {
         })?;
         let tables = parallel_map(tables.into_iter().collect(), |(partition, rows)| {
             let body = crate::parquet::encode(&rows)?;
-            let name = format!("parquet/{partition}/{}-{from:020}-{to:020}.parquet", self.tag);
+            let name = format!("parquet/{partition}/{}", crate::compact::file_name(&self.tag, from, to));
             let key = if self.sink.target.prefix.is_empty() { name } else { format!("{}/{name}", self.sink.target.prefix) };
             Ok(Put { key, body, metadata: Vec::new() })
         })?;
@@ -700,6 +704,27 @@ impl Deliverer {
         Ok(())
     }
 
+    /// One compaction pass over this writer's Parquet files
+    /// (crate::compact); `quiet` overrides the settings' (a one-off that
+    /// finishes compacts what it wrote at once). Nothing when Parquet or
+    /// compaction is off.
+    pub fn compact_parquet(&self, store: &Store, quiet: Option<Duration>) -> Result<crate::compact::CompactReport> {
+        let Some(mut set) = self.opts.compact.clone().filter(|_| self.opts.parquet) else { return Ok(Default::default()) };
+        if let Some(q) = quiet {
+            set.quiet = q;
+        }
+        let root = match self.sink.target.prefix.as_str() {
+            "" => "parquet".to_string(),
+            p => format!("{p}/parquet"),
+        };
+        let tmp = store.dir().join(STATE_DIR).join("tmp");
+        let report = crate::compact::compact(&self.sink, &root, &self.tag, &tmp, &set, (self.clock)())?;
+        if report.inputs > 0 || report.leftovers_deleted > 0 {
+            tracing::info!(?report, "Parquet compaction");
+        }
+        Ok(report)
+    }
+
     /// Every seq below this is delivered.
     pub fn next_seq(&self) -> u64 {
         self.state.next_seq
@@ -727,6 +752,7 @@ impl Deliverer {
             end = (self.clock)();
         }
         self.write_digests(store, end - end.rem_euclid(1000))?;
+        self.compact_parquet(store, Some(Duration::ZERO))?;
         self.publish(store.durable_size()?, None);
         Ok(())
     }
@@ -739,6 +765,7 @@ impl Deliverer {
         cairn_engine::lower_thread_priority();
         let mut backoff = Duration::from_secs(1);
         let mut next = Instant::now();
+        let mut compacted: Option<Instant> = None;
         while !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
             if Instant::now() < next {
@@ -748,6 +775,14 @@ impl Deliverer {
                 Ok(_) => {
                     backoff = Duration::from_secs(1);
                     next = Instant::now() + Duration::from_millis(500);
+                    // Parquet compaction once per digest window; its failure
+                    // does not hold delivery up.
+                    if compacted.is_none_or(|t| t.elapsed() >= self.opts.digest_interval) {
+                        compacted = Some(Instant::now());
+                        if let Err(e) = self.compact_parquet(store, None) {
+                            tracing::warn!("Parquet compaction in {}: {e:#}", self.sink.target);
+                        }
+                    }
                 }
                 Err(e) => {
                     let durable = store.durable_size().unwrap_or(self.state.next_seq);
@@ -852,5 +887,98 @@ mod tests {
         want.sort();
         assert_eq!(delivered, want);
         store.close().unwrap();
+    }
+
+    /// Every eventjson of every Parquet file under `dir`, and the files.
+    fn parquet_rows(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let files: Vec<String> = files_under(dir).into_iter().filter(|f| f.ends_with(".parquet")).collect();
+        let mut rows = Vec::new();
+        for f in &files {
+            let r = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(std::fs::read(f).unwrap())).unwrap().build().unwrap();
+            for batch in r {
+                let batch = batch.unwrap();
+                let col = batch.column(batch.schema().index_of("eventjson").unwrap()).clone();
+                let s = arrow_array::cast::AsArray::as_string::<i32>(&col);
+                rows.extend((0..batch.num_rows()).map(|i| s.value(i).to_string()));
+            }
+        }
+        rows.sort();
+        (rows, files)
+    }
+
+    // Goal: compaction merges a partition's small Parquet files (one per
+    // round) into few, and every row stays exactly once: after a merge,
+    // after a crash between a merged file's upload and its inputs'
+    // deletion (an input put back is found inside the merged range and
+    // deleted), and across later rounds; files of another writer in the
+    // same partition are left alone.
+    #[test]
+    fn parquet_compaction_keeps_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..600).map(|i| record(i, if i % 3 == 0 { "111122223333" } else { "444455556666" })).collect();
+        let refs: Vec<&[u8]> = recs[..400].iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        let target: Target = "s3://bkt/p".parse().unwrap();
+        let settings = crate::compact::CompactSettings {
+            small_bytes: 1 << 30,
+            target_bytes: 40 << 10,
+            quiet: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let opts = DeliverOptions {
+            file_interval: Duration::from_secs(1),
+            round_events_max: 25,
+            compact: Some(settings),
+            ..DeliverOptions::default()
+        };
+        let mut d = Deliverer::open(&store, Sink::local(target, &bucket).unwrap(), opts).unwrap();
+        while d.next_seq() < 400 {
+            d.tick(&store, true).unwrap();
+        }
+        // Another writer's file in one of the partitions.
+        let (_, before) = parquet_rows(&bucket);
+        let theirs = std::path::Path::new(&before[0]).with_file_name(crate::compact::file_name("feedfacefeedface", 0, 1));
+        std::fs::copy(&before[0], &theirs).unwrap();
+        let (rows, before) = parquet_rows(&bucket);
+        assert_eq!(before.len(), 2 * 16 + 1, "a file per partition per round");
+        let mine_back = before.iter().find(|f| !f.contains("feedface")).unwrap().clone();
+        let mine_bytes = std::fs::read(&mine_back).unwrap();
+        // Not quiet yet: nothing happens.
+        assert_eq!(d.compact_parquet(&store, None).unwrap(), Default::default());
+        let report = d.compact_parquet(&store, Some(Duration::ZERO)).unwrap();
+        let (rows_after, after) = parquet_rows(&bucket);
+        assert_eq!(rows_after, rows, "every row once");
+        assert!(after.len() < 10 && after.len() > 3, "merged into a few files of about the target: {after:?}");
+        assert_eq!(report.inputs, 32);
+        assert!(after.iter().any(|f| f.ends_with(&crate::compact::file_name("feedfacefeedface", 0, 1))), "theirs untouched");
+        // A crash after the upload: an input is back.
+        std::fs::write(&mine_back, &mine_bytes).unwrap();
+        assert_ne!(parquet_rows(&bucket).0, rows, "a row twice while the input is back");
+        let report = d.compact_parquet(&store, Some(Duration::ZERO)).unwrap();
+        assert_eq!(report.leftovers_deleted, 1, "{report:?}");
+        assert!(!std::path::Path::new(&mine_back).exists());
+        assert_eq!(parquet_rows(&bucket).0, rows);
+        // Later rounds: new small files, merged too, nothing lost.
+        let refs: Vec<&[u8]> = recs[400..].iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        while d.next_seq() < 600 {
+            d.tick(&store, true).unwrap();
+        }
+        d.compact_parquet(&store, Some(Duration::ZERO)).unwrap();
+        let (rows_final, _) = parquet_rows(&bucket);
+        let theirs_rows = parquet_rows_of(&theirs);
+        let mut want: Vec<String> = recs.iter().map(|r| String::from_utf8(r.clone()).unwrap()).chain(theirs_rows).collect();
+        want.sort();
+        assert_eq!(rows_final, want);
+        store.close().unwrap();
+    }
+
+    fn parquet_rows_of(f: &std::path::Path) -> Vec<String> {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::copy(f, d.path().join("x.parquet")).unwrap();
+        parquet_rows(d.path()).0
     }
 }

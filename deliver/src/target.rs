@@ -287,6 +287,75 @@ impl Sink {
         })
     }
 
+    /// Every object under `prefix`: key, size and last-modified time
+    /// (unix ms), sorted by key.
+    pub fn list_meta(&self, prefix: &str) -> Result<Vec<(String, u64, i64)>> {
+        let store = self.store.clone();
+        let p = ObjectPath::from(prefix);
+        self.rt.block_on(async move {
+            let mut out = Vec::new();
+            let mut s = store.list(Some(&p));
+            while let Some(m) = s.next().await {
+                let m = m.map_err(|e| anyhow!("listing s3://{}/{prefix}: {}", self.target.bucket, explain(e)))?;
+                out.push((m.location.to_string(), m.size, m.last_modified.timestamp_millis()));
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    /// Deletes the objects at `keys` (one missing already is no error).
+    pub fn delete_all(&self, keys: &[String]) -> Result<()> {
+        let store = self.store.clone();
+        let bucket = &self.target.bucket;
+        self.rt.block_on(async move {
+            let mut dels = futures::stream::iter(keys.iter().map(|key| {
+                let store = store.clone();
+                async move {
+                    match store.delete(&ObjectPath::from(key.as_str())).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                        Err(e) => Err(anyhow!("deleting s3://{bucket}/{key}: {}", explain(e))),
+                    }
+                }
+            }))
+            .buffer_unordered(PARALLEL_PUTS);
+            while let Some(r) = dels.next().await {
+                r?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Uploads the local file `path` as `key`, in parts of 16 MiB (a
+    /// multipart upload) when it is larger, so memory stays bounded.
+    pub fn put_file(&self, key: &str, path: &std::path::Path) -> Result<()> {
+        const PART: usize = 16 << 20;
+        let len = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        if len <= PART as u64 {
+            let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            return self.put_all(vec![Put { key: key.to_string(), body, metadata: Vec::new() }]);
+        }
+        let store = self.store.clone();
+        let bucket = &self.target.bucket;
+        let mut file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        self.rt.block_on(async move {
+            let fail = |e: object_store::Error| anyhow!("writing s3://{bucket}/{key}: {}", explain(e));
+            let upload = store.put_multipart(&ObjectPath::from(key)).await.map_err(fail)?;
+            let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, PART);
+            let mut buf = vec![0u8; PART];
+            loop {
+                let n = std::io::Read::read(&mut file, &mut buf).with_context(|| format!("reading {}", path.display()))?;
+                if n == 0 {
+                    break;
+                }
+                w.wait_for_capacity(2).await.map_err(fail)?;
+                w.write(&buf[..n]);
+            }
+            w.finish().await.map_err(fail)?;
+            Ok(())
+        })
+    }
+
     /// Every key under `prefix`, sorted.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let store = self.store.clone();

@@ -100,6 +100,8 @@ fn start_delivering_with(dir: &Path, s3: &S3Server, trail: &str, env: &[(&str, &
             "1",
             "--digest-interval-secs",
             "2",
+            "--deliver-parquet-compact-after-secs",
+            "1",
             "--compaction",
             "false",
             "--insights",
@@ -152,7 +154,9 @@ fn ingest(d: &Daemon, path: &Path) {
 // S3 server counts as many rows as the stores hold, the same counts by
 // eventname as `cairn count --by EventName`, and every eventjson is a
 // stored record byte for byte, also when a second node (its own trail)
-// delivers into the same bucket and prefix: one query answers for both.
+// delivers into the same bucket and prefix: one query answers for both,
+// after each node compacted its small Parquet files to one file per
+// partition.
 #[test]
 fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
     let s3 = S3Server::start();
@@ -220,9 +224,10 @@ fn delivered_bucket_passes_validate_logs_and_catches_tampering() {
             keys.extend(["--digest-public-key".to_string(), k.to_string()]);
         }
     }
-    // No more digests while the bucket is checked.
-    drop(b);
-    drop(d);
+    // No more digests while the bucket is checked (SIGTERM: the round or
+    // digest window in progress completes).
+    assert!(b.terminate().success());
+    assert!(d.terminate().success());
     let verify = || {
         let out = Command::new(cairn_bin())
             .args(["verify-export", &format!("s3://{BUCKET}/trail"), "--endpoint", &s3.endpoint])

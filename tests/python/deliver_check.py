@@ -311,6 +311,29 @@ def cmd_duckdb(args):
     )
     table = f"read_parquet('s3://{args.bucket}/{args.prefix}/parquet/**/*.parquet', hive_partitioning = true)"
     stored = exported(args.export)
+    # Compaction settles (cairnd merges a quiet partition's small files):
+    # the same Parquet files for 6 s, then each writer has one file per
+    # partition (every partition here is small).
+    c = s3(args)
+
+    def parquet_files():
+        return sorted(k for k in keys(c, args.bucket) if k.startswith(f"{args.prefix}/parquet/") and k.endswith(".parquet"))
+    last = [None]
+
+    def settled():
+        now = parquet_files()
+        same, last[0] = now == last[0], now
+        return same, f"{len(now)} Parquet files"
+    deadline = time.time() + args.timeout
+    while True:
+        done, message = settled()
+        if done or time.time() > deadline:
+            break
+        time.sleep(6)
+    assert done, f"Parquet files still changing after {args.timeout}s: {message}"
+    per_writer = collections.Counter((k.rsplit("/", 1)[0], k.rsplit("/", 1)[1][:16]) for k in last[0])
+    many = {k: n for k, n in per_writer.items() if n > 1}
+    assert not many, f"partitions not compacted: {list(many.items())[:3]}"
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     assert rows == len(stored), f"{rows} Parquet rows, {len(stored)} stored records"
     with open(args.counts) as f:
@@ -325,7 +348,7 @@ def cmd_duckdb(args):
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {table})").fetchall())
     assert types["eventtime"].startswith("TIMESTAMP"), types
     assert types["useridentity"].startswith("STRUCT"), types
-    print(f"duckdb {duckdb.__version__}: {rows} rows, {len(got)} event names, partitions {parts}, eventjson byte-exact")
+    print(f"duckdb {duckdb.__version__}: {rows} rows in {len(last[0])} compacted files, {len(got)} event names, partitions {parts}, eventjson byte-exact")
 
 
 def main():

@@ -44,6 +44,7 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   deliver_interval_secs = 300       # log files at most this often (CloudTrail: about 5 minutes)
   digest_interval_secs = 3600       # one signed digest per account and region per interval
   deliver_parquet = true            # also Parquet in CloudTrail Lake's columns, for Athena/Trino/DuckDB
+  deliver_parquet_compact_after_secs = 3600  # merge a partition's small Parquet files once it is this quiet
 
 Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
 Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
@@ -96,6 +97,11 @@ pub struct Args {
     /// Athena, Trino, Spark and DuckDB: true or false [default: true].
     #[arg(long, env = "CAIRN_DELIVER_PARQUET")]
     deliver_parquet: Option<bool>,
+    /// Merge a Parquet partition's small files (one per delivery round)
+    /// into files of about 128 MiB once no new file has reached it for
+    /// this many seconds (past days, in practice) [default: 3600].
+    #[arg(long, env = "CAIRN_DELIVER_PARQUET_COMPACT_AFTER_SECS")]
+    deliver_parquet_compact_after_secs: Option<u64>,
     /// Deliver the store to S3 as CloudTrail delivers a trail: gzip log
     /// files every --deliver-interval-secs and signed hourly digests that
     /// `aws cloudtrail validate-logs` verifies, exactly once, resuming
@@ -194,6 +200,7 @@ pub struct FileConfig {
     account_id: Option<String>,
     trail_name: Option<String>,
     deliver_parquet: Option<bool>,
+    deliver_parquet_compact_after_secs: Option<u64>,
     deliver: Option<String>,
     deliver_endpoint: Option<String>,
     deliver_virtual_hosted: Option<bool>,
@@ -299,6 +306,11 @@ fn merge(a: &Args, file: FileConfig) -> anyhow::Result<Config> {
             None => d.trail_name,
         },
         deliver_parquet: a.deliver_parquet.or(file.deliver_parquet).unwrap_or(d.deliver_parquet),
+        deliver_parquet_compact_after: interval(
+            "deliver_parquet_compact_after_secs",
+            a.deliver_parquet_compact_after_secs.or(file.deliver_parquet_compact_after_secs),
+            d.deliver_parquet_compact_after,
+        )?,
         deliver: match a.deliver.clone().or(file.deliver) {
             Some(t) => Some(t.parse()?),
             None => None,

@@ -85,6 +85,8 @@ pub struct Config {
     pub trail_name: String,
     /// Also deliver Parquet of the events.
     pub deliver_parquet: bool,
+    /// Merge a partition's small Parquet files once it is this quiet.
+    pub deliver_parquet_compact_after: Duration,
     /// Where to deliver log files and digests (off when absent).
     pub deliver: Option<cairn_deliver::Target>,
     /// An S3-compatible server's URL (else the AWS environment's).
@@ -130,6 +132,7 @@ impl Default for Config {
             account_id: "000000000000".into(),
             trail_name: "cairn".into(),
             deliver_parquet: true,
+            deliver_parquet_compact_after: Duration::from_secs(3600),
             deliver: None,
             deliver_endpoint: None,
             deliver_virtual_hosted: false,
@@ -237,6 +240,7 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
                 file_interval: cfg.deliver_interval,
                 digest_interval: cfg.digest_interval,
                 parquet: cfg.deliver_parquet,
+                compact: Some(cairn_deliver::compact::CompactSettings { quiet: cfg.deliver_parquet_compact_after, ..Default::default() }),
                 ..Default::default()
             };
             let d = cairn_deliver::Deliverer::open(&store, sink, opts)?;

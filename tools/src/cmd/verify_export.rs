@@ -270,7 +270,7 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Res
             if last < trail_end {
                 check
                     .problems
-                    .push(format!("Digest files of {account}/{region} after {last} are missing (the trail's digests end at {trail_end})"));
+                    .push(format!("Digest files of {account}/{region} after {last} are missing (the trail's digests end at {trail_end}): deleted, or the writer stopped while writing them (it writes them again when it restarts)"));
             }
             let mut prev: Option<&Found> = None;
             for f in digests.iter() {
@@ -341,15 +341,14 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Res
                             ));
                         }
                     }
-                    Some(p) => {
+                    Some(p)
                         if d.previous_digest_s3_object.as_deref() != Some(p.key.as_str())
                             || d.previous_digest_hash_value.as_deref() != Some(p.hash.as_str())
-                            || previous != p.metadata.get("signature").map(String::as_str)
-                        {
-                            bad(format!("does not chain to {} (previous digest name, hash or signature differ)", p.key));
-                        }
+                            || previous != p.metadata.get("signature").map(String::as_str) =>
+                    {
+                        bad(format!("does not chain to {} (previous digest name, hash or signature differ)", p.key));
                     }
-                    None => {}
+                    _ => {}
                 }
                 if ok {
                     check.digests_valid += 1;

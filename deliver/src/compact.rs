@@ -1,0 +1,204 @@
+//! Compaction of delivered Parquet: each delivery round writes one file
+//! per partition it touches, so a busy day's partition holds hundreds of
+//! small files, which Athena, Trino and DuckDB open one by one. Once a
+//! partition is quiet (no new file of this writer for `quiet`), runs of
+//! its small files (below `small_bytes`) are merged into files of about
+//! `target_bytes`, rows in seq order, and the small files are deleted.
+//!
+//! Only the writer's own files are touched (names `<tag>-<from>-<to>`), so
+//! several nodes delivering into one bucket never merge or delete each
+//! other's. A merged file is named by the seq range of its inputs
+//! (`<tag>-<first from>-<last to>.parquet`) and uploaded before any input
+//! is deleted; a run interrupted between the two leaves inputs whose range
+//! lies inside a merged file's, and the next pass deletes them. A query
+//! listing the partition in those seconds counts those rows twice: only
+//! quiet partitions (past days, in practice) are compacted.
+//!
+//! Merges take consecutive small files only: a file that is not small
+//! ends a run, so no merged range ever spans a file it does not hold.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use serde::Serialize;
+
+use crate::target::Sink;
+
+/// When and how far to compact.
+#[derive(Debug, Clone)]
+pub struct CompactSettings {
+    /// Files below this size are merged.
+    pub small_bytes: u64,
+    /// A merged file is cut once its inputs reach this size.
+    pub target_bytes: u64,
+    /// A partition is compacted when none of this writer's files in it
+    /// is newer than this.
+    pub quiet: Duration,
+    /// Input bytes merged per pass at most (the rest waits for the next).
+    pub pass_bytes_max: u64,
+    /// Rows per row group of a merged file.
+    pub rows_per_group: usize,
+}
+
+impl Default for CompactSettings {
+    fn default() -> Self {
+        CompactSettings {
+            small_bytes: 64 << 20,
+            target_bytes: 128 << 20,
+            quiet: Duration::from_secs(3600),
+            pass_bytes_max: 2 << 30,
+            rows_per_group: 128 * 1024,
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CompactReport {
+    pub partitions: u64,
+    pub inputs: u64,
+    pub outputs: u64,
+    pub input_bytes: u64,
+    /// Inputs of an earlier, interrupted merge, deleted.
+    pub leftovers_deleted: u64,
+}
+
+/// One of the writer's files.
+#[derive(Debug, Clone)]
+struct File {
+    key: String,
+    from: u64,
+    to: u64,
+    size: u64,
+    modified_ms: i64,
+}
+
+/// `(from, to)` of a file name `<tag>-<20 digits>-<20 digits>.parquet`
+/// when it is `tag`'s.
+fn parse_name(name: &str, tag: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix(tag)?.strip_prefix('-')?.strip_suffix(".parquet")?;
+    let (from, to) = rest.split_once('-')?;
+    let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(from) && digits(to)).then(|| Some((from.parse().ok()?, to.parse().ok()?))).flatten()
+}
+
+/// The name of a file of `tag` holding seqs `[from, to)`.
+pub fn file_name(tag: &str, from: u64, to: u64) -> String {
+    format!("{tag}-{from:020}-{to:020}.parquet")
+}
+
+/// One pass over `root` (`[PREFIX/]parquet`): deletes leftovers and
+/// merges runs of small files of quiet partitions. `tmp` is a local
+/// directory for the file being built.
+pub fn compact(sink: &Sink, root: &str, tag: &str, tmp: &Path, set: &CompactSettings, now_ms: i64) -> Result<CompactReport> {
+    let mut report = CompactReport::default();
+    let mut partitions: BTreeMap<String, Vec<File>> = BTreeMap::new();
+    for (key, size, modified_ms) in sink.list_meta(root)? {
+        let Some((dir, name)) = key.rsplit_once('/') else { continue };
+        if let Some((from, to)) = parse_name(name, tag) {
+            partitions.entry(dir.to_string()).or_default().push(File { key, from, to, size, modified_ms });
+        }
+    }
+    for (dir, mut files) in partitions {
+        files.sort_by_key(|f| (f.from, std::cmp::Reverse(f.to)));
+        // Leftovers: a file inside another's range (sorted by from, the
+        // widest first, a contained file follows its container).
+        let mut kept: Vec<File> = Vec::new();
+        let mut leftovers = Vec::new();
+        for f in files {
+            match kept.last() {
+                Some(k) if k.from <= f.from && f.to <= k.to => leftovers.push(f.key),
+                _ => kept.push(f),
+            }
+        }
+        if !leftovers.is_empty() {
+            sink.delete_all(&leftovers)?;
+            report.leftovers_deleted += leftovers.len() as u64;
+        }
+        let newest = kept.iter().map(|f| f.modified_ms).max().unwrap_or(i64::MIN);
+        if !set.quiet.is_zero() && now_ms.saturating_sub(newest) < set.quiet.as_millis() as i64 {
+            continue;
+        }
+        // Runs of consecutive small files, cut at the target size.
+        let mut runs: Vec<Vec<File>> = vec![Vec::new()];
+        for f in kept {
+            let run = runs.last_mut().map(|r| r.iter().map(|f| f.size).sum::<u64>()).unwrap_or(0);
+            if f.size >= set.small_bytes || run >= set.target_bytes {
+                runs.push(Vec::new());
+            }
+            if f.size < set.small_bytes {
+                if let Some(r) = runs.last_mut() {
+                    r.push(f);
+                }
+            }
+        }
+        let mut merged_here = false;
+        for run in runs.into_iter().filter(|r| r.len() >= 2) {
+            if report.input_bytes >= set.pass_bytes_max {
+                return Ok(report);
+            }
+            merge(sink, &dir, tag, tmp, set, &run)?;
+            report.inputs += run.len() as u64;
+            report.outputs += 1;
+            report.input_bytes += run.iter().map(|f| f.size).sum::<u64>();
+            merged_here = true;
+        }
+        report.partitions += u64::from(merged_here);
+    }
+    Ok(report)
+}
+
+/// Merges `run` (consecutive, ascending) into one file, uploads it, then
+/// deletes the inputs.
+fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, run: &[File]) -> Result<()> {
+    let (from, to) = (run[0].from, run[run.len() - 1].to);
+    let name = file_name(tag, from, to);
+    std::fs::create_dir_all(tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let path = tmp.join(&name);
+    let schema = crate::parquet::schema();
+    let out = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = ArrowWriter::try_new(out, schema.clone(), Some(crate::parquet::writer_properties(set.rows_per_group)?))?;
+    let keys: Vec<String> = run.iter().map(|f| f.key.clone()).collect();
+    for (key, obj) in keys.iter().zip(sink.get_all(&keys)?) {
+        let Some(obj) = obj else { bail!("{key} vanished while being compacted") };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(obj.body))
+            .with_context(|| format!("reading {key}"))?
+            .with_batch_size(8192)
+            .build()
+            .with_context(|| format!("reading {key}"))?;
+        for batch in reader {
+            let batch = batch.with_context(|| format!("reading {key}"))?;
+            if batch.schema().fields() != schema.fields() {
+                bail!("{key} does not have the columns this version writes: left as it is");
+            }
+            let batch = batch.with_schema(schema.clone()).with_context(|| format!("reading {key}"))?;
+            w.write(&batch).with_context(|| format!("merging {key}"))?;
+        }
+    }
+    w.close()?;
+    let key = format!("{dir}/{name}");
+    let result = sink.put_file(&key, &path).and_then(|_| sink.delete_all(&keys));
+    let _ = std::fs::remove_file(&path);
+    result?;
+    tracing::info!(partition = dir, inputs = run.len(), merged = %key, "Parquet compacted");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: only this writer's well-formed names are taken.
+    #[test]
+    fn names() {
+        let n = file_name("0123456789abcdef", 5, 70);
+        assert_eq!(parse_name(&n, "0123456789abcdef"), Some((5, 70)));
+        assert_eq!(parse_name(&n, "0123456789abcde"), None);
+        assert_eq!(parse_name(&file_name("0123456789abcdef-export-1", 5, 70), "0123456789abcdef"), None);
+        assert_eq!(parse_name("0123456789abcdef-5-70.parquet", "0123456789abcdef"), None);
+    }
+}
