@@ -136,6 +136,9 @@ pub fn writer_properties(rows_per_group: usize) -> Result<WriterProperties> {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1)?))
         .set_max_row_group_row_count(Some(rows_per_group.max(1)))
+        // Min/max per column chunk (what engines prune row groups with);
+        // per page they cost more than they save on files this size.
+        .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_created_by("cairn".into());
     // Columns unique per event (or nearly): a dictionary only costs the
     // attempt and the fallback, and min/max statistics prune nothing.

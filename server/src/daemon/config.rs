@@ -106,8 +106,9 @@ pub struct Args {
     /// files every --deliver-interval-secs and signed hourly digests that
     /// `aws cloudtrail validate-logs` verifies, exactly once, resuming
     /// after restarts. Credentials and region come from the AWS
-    /// environment variables (AWS_ACCESS_KEY_ID, ...) or the instance's
-    /// role [default: off].
+    /// environment variables (AWS_ACCESS_KEY_ID, ...), else the AWS CLI's
+    /// profile files (AWS_PROFILE, ~/.aws/credentials, ~/.aws/config),
+    /// else the instance's role [default: off].
     #[arg(long, env = "CAIRN_DELIVER", value_name = "s3://BUCKET[/PREFIX]")]
     deliver: Option<String>,
     /// The URL of an S3-compatible server to deliver to [default:

@@ -26,7 +26,8 @@ use crate::progress::Progress;
 /// or a failure delivers the rest, under the same names, never twice.
 /// It reads the data directory itself: run it where the data is, with
 /// cairnd stopped (a running cairnd delivers continuously with --deliver).
-/// Credentials come from the AWS environment (AWS_ACCESS_KEY_ID, ...).
+/// Credentials come from the AWS environment (AWS_ACCESS_KEY_ID, ...),
+/// else the AWS CLI's profile files (AWS_PROFILE, ~/.aws/credentials).
 ///
 /// Example: cairn deliver --to s3://audit-archive/cairn --start 2026-01-01 --end 2026-06-30
 #[derive(clap::Args)]
