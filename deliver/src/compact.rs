@@ -103,6 +103,16 @@ pub fn compact(sink: &Sink, root: &str, tag: &str, tmp: &Path, set: &CompactSett
             partitions.entry(dir.to_string()).or_default().push(File { key, from, to, size, modified_ms });
         }
     }
+    if partitions.is_empty() {
+        return Ok(report);
+    }
+    // Merging needs deletes: a bucket that refuses them (WORM, or no
+    // s3:DeleteObject) would keep merged rows twice. Checked first, with
+    // an object of the writer's own.
+    let probe = format!("{root}/.compact-probe-{tag}");
+    sink.put_all(vec![crate::target::Put { key: probe.clone(), body: Vec::new(), metadata: Vec::new() }])?;
+    sink.delete_all(std::slice::from_ref(&probe))
+        .context("Parquet compaction needs to delete the files it merges; it is off until deletes are allowed")?;
     for (dir, mut files) in partitions {
         files.sort_by_key(|f| (f.from, std::cmp::Reverse(f.to)));
         // Leftovers: a file inside another's range (sorted by from, the
@@ -141,7 +151,12 @@ pub fn compact(sink: &Sink, root: &str, tag: &str, tmp: &Path, set: &CompactSett
             if report.input_bytes >= set.pass_bytes_max {
                 return Ok(report);
             }
-            merge(sink, &dir, tag, tmp, set, &run)?;
+            // One partition that cannot be merged (a file of another
+            // version's columns) does not hold the others up.
+            if let Err(e) = merge(sink, &dir, tag, tmp, set, &run) {
+                tracing::warn!(partition = dir, "Parquet compaction: {e:#}");
+                continue;
+            }
             report.inputs += run.len() as u64;
             report.outputs += 1;
             report.input_bytes += run.iter().map(|f| f.size).sum::<u64>();

@@ -83,14 +83,15 @@ fn read(path: &Option<PathBuf>) -> Result<BTreeMap<String, Section>> {
 /// credentials come from a process, SSO or a role, is an error naming
 /// what to do.
 pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Profile>> {
-    let asked = env("AWS_PROFILE").or_else(|| env("AWS_DEFAULT_PROFILE"));
+    // botocore's order: AWS_DEFAULT_PROFILE, then AWS_PROFILE.
+    let asked = env("AWS_DEFAULT_PROFILE").or_else(|| env("AWS_PROFILE"));
     let name = asked.clone().unwrap_or_else(|| "default".into());
     let creds_path = file(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
     let config_path = file(env, "AWS_CONFIG_FILE", "config");
     let creds = read(&creds_path)?;
     let config = read(&config_path)?;
     let config_section = if name == "default" { "default".to_string() } else { format!("profile {name}") };
-    let (a, b) = (creds.get(&name), config.get(&config_section).or_else(|| config.get(&name).filter(|_| name == "default")));
+    let (a, b) = (creds.get(&name), config.get(&config_section).or_else(|| config.get("profile default").filter(|_| name == "default")));
     if a.is_none() && b.is_none() {
         if asked.is_some() {
             bail!(

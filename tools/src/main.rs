@@ -93,7 +93,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lookup(a) => a.run(g),
         Command::Count(a) => a.run(g),
         Command::Export(a) => a.run(g),
-        Command::VerifyExport(a) => a.run(),
+        Command::VerifyExport(a) => a.run(g),
         Command::Tail(a) => a.run(g),
         Command::Token(a) => a.run(g),
         Command::Channel(a) => a.run(g),

@@ -341,7 +341,18 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
             }
             ResponseBody::Channels { channels }
         }
-        RequestBody::Delivery => ResponseBody::Delivery(shared.delivery.as_ref().map(|s| wire_delivery(&s.lock()))),
+        RequestBody::Delivery => match shared.delivery.as_ref().map(|s| s.lock().clone()) {
+            None => ResponseBody::Delivery(None),
+            // The backlog as of now (the status is as of the last round,
+            // which may be a back-off ago).
+            Some(mut s) => match store.durable_size() {
+                Ok(durable) => {
+                    s.backlog_events = durable.saturating_sub(s.next_seq);
+                    ResponseBody::Delivery(Some(wire_delivery(&s)))
+                }
+                Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
+            },
+        },
     };
     Ok(reply(w, body)?)
 }

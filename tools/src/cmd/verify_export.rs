@@ -38,7 +38,8 @@ use cairn_engine::Verifier;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{integrity, Output};
+use super::{integrity, Global, Output};
+use crate::progress::Progress;
 
 /// Largest uncompressed digest file read (they are a few KiB).
 const DIGEST_RAW_BYTES_MAX: u64 = 64 * 1024 * 1024;
@@ -211,7 +212,7 @@ fn log_file_time(rel: &str) -> Option<String> {
 /// chain, coverage), every log file a digest lists (present, hash), and
 /// log files no digest lists. `keys`: the store's Ed25519 public keys;
 /// `rsa`: RSA public keys (DER), may be empty.
-pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Result<ExportCheck> {
+pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], quiet: bool) -> Result<ExportCheck> {
     let files = source.list()?;
     let is_digest = |f: &str| f.contains("/CloudTrail-Digest/") && f.ends_with(".json.gz");
     let logs: BTreeSet<&String> = files.iter().filter(|f| f.contains("/CloudTrail/") && f.ends_with(".json.gz")).collect();
@@ -219,7 +220,9 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Res
     // trail -> stream -> digests
     let mut trails: BTreeMap<String, BTreeMap<(String, String), Vec<Found>>> = BTreeMap::new();
     let digest_keys: Vec<String> = files.iter().filter(|f| is_digest(f)).cloned().collect();
+    let bar = Progress::items("reading digests", digest_keys.len() as u64, quiet);
     for batch in digest_keys.chunks(BATCH) {
+        bar.inc(batch.len() as u64);
         for (key, obj) in batch.iter().zip(source.read(batch)?) {
             check.digests += 1;
             let rel = source.rel(key);
@@ -252,9 +255,10 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Res
             });
         }
     }
+    bar.finish();
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     // The newest digest end per stream over all trails, for log files not
-    // listed yet.
+    // listed yet (a file older than it should be listed).
     let mut newest: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut listed: Vec<(String, String)> = Vec::new();
     for mut streams in trails.into_values() {
@@ -264,7 +268,7 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Res
             digests.sort_by(|a, b| a.d.digest_end_time.cmp(&b.d.digest_end_time));
             let last = digests.last().map(|f| f.d.digest_end_time.clone()).unwrap_or_default();
             let e = newest.entry((account.clone(), region.clone())).or_insert_with(|| last.clone());
-            if last < *e {
+            if last > *e {
                 *e = last.clone();
             }
             if last < trail_end {
@@ -370,7 +374,9 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Res
     // Every listed log file: present, and its hash.
     listed.sort();
     listed.dedup();
+    let bar = Progress::items("checking log files", listed.len() as u64, quiet);
     for batch in listed.chunks(BATCH) {
+        bar.inc(batch.len() as u64);
         let keys: Vec<String> = batch.iter().map(|l| l.0.clone()).collect();
         for (l, obj) in batch.iter().zip(source.read(&keys)?) {
             match obj.map(|o| gunzip_sha256(&o.body)) {
@@ -381,12 +387,19 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>]) -> Res
             }
         }
     }
+    bar.finish();
+    let newest_any = newest.values().max().cloned();
     for l in logs.into_iter().filter(|l| !referenced.contains(*l)) {
         let parts: Vec<&str> = source.rel(l).split('/').collect();
         let stream = (parts.get(1).unwrap_or(&"").to_string(), parts.get(3).unwrap_or(&"").to_string());
-        let pending = match (newest.get(&stream), log_file_time(l)) {
+        // A stream without any digest is measured against the newest digest
+        // of any stream: deleting all of one stream's digests does not
+        // make its older files "not yet covered". Names carry whole
+        // minutes: compared at that precision.
+        let end = newest.get(&stream).or(newest_any.as_ref());
+        let pending = match (end, log_file_time(l)) {
             (None, _) => true,
-            (Some(end), Some(t)) => t >= *end,
+            (Some(end), Some(t)) => t.get(..16).unwrap_or(&t) >= end.get(..16).unwrap_or(end),
             (Some(_), None) => false,
         };
         if pending {
@@ -454,7 +467,7 @@ fn read_rsa_keys(args: &[String]) -> Result<Vec<Vec<u8>>> {
 }
 
 impl VerifyExportArgs {
-    pub fn run(&self) -> Result<ExitCode> {
+    pub fn run(&self, g: &Global) -> Result<ExitCode> {
         let keys = integrity::read_public_keys(&self.public_key)?;
         let rsa = read_rsa_keys(&self.digest_public_key)?;
         let source = if self.source.starts_with("s3://") {
@@ -464,7 +477,7 @@ impl VerifyExportArgs {
         } else {
             Source::Dir(PathBuf::from(&self.source))
         };
-        let c = verify_export(&source, &keys, &rsa)?;
+        let c = verify_export(&source, &keys, &rsa, g.quiet)?;
         let ok = c.problems.is_empty();
         match self.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(&c)?),
