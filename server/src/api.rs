@@ -199,19 +199,7 @@ impl Api for Client {
     }
 
     fn delivery(&mut self) -> Result<Option<cairn_deliver::DeliveryStatus>> {
-        Ok(Client::delivery(self)?.map(|d| cairn_deliver::DeliveryStatus {
-            target: d.target,
-            next_seq: d.next_seq,
-            backlog_events: d.backlog_events,
-            delivered_events: d.delivered_events,
-            delivered_files: d.delivered_files,
-            digest_files: d.digest_files,
-            last_delivery_ms: d.last_delivery_ms,
-            last_digest_ms: d.last_digest_ms,
-            last_digest_key: None,
-            last_error: d.last_error,
-            last_error_ms: d.last_error_ms,
-        }))
+        Ok(Client::delivery(self)?.map(Into::into))
     }
 
     fn export(&mut self, q: &Query, order: Order, f: &mut dyn FnMut(StoredEvent) -> Result<()>) -> Result<u64> {

@@ -1,7 +1,7 @@
 //! Every conversion between the engine's types and the wire's, both ways:
 //! events, queries, append outcomes, errors, statistics, compaction
-//! options, and the reports (compaction, retention, rollups, Insights,
-//! verify). One place, so cairnd, the client and `cairn` running embedded
+//! options, the reports (compaction, retention, rollups, Insights,
+//! verify) and delivery's status. One place, so cairnd, the client and `cairn` running embedded
 //! agree on every shape.
 
 use cairn_engine::compact::{CompactOptions, CompactReport, RunReport};
@@ -387,4 +387,40 @@ pub fn lookup_event(e: &StoredEvent) -> (serde_json::Value, bool) {
     m.insert("EventTime".into(), serde_json::json!(e.time_ms as f64 / 1000.0));
     m.insert("CloudTrailEvent".into(), serde_json::Value::String(String::from_utf8_lossy(&e.record).into_owned()));
     (serde_json::Value::Object(m), insight)
+}
+
+impl From<&cairn_deliver::DeliveryStatus> for crate::protocol::WireDelivery {
+    fn from(s: &cairn_deliver::DeliveryStatus) -> Self {
+        crate::protocol::WireDelivery {
+            target: s.target.clone(),
+            next_seq: s.next_seq,
+            backlog_events: s.backlog_events,
+            delivered_events: s.delivered_events,
+            delivered_files: s.delivered_files,
+            digest_files: s.digest_files,
+            last_delivery_ms: s.last_delivery_ms,
+            last_digest_ms: s.last_digest_ms,
+            last_error: s.last_error.clone(),
+            last_error_ms: s.last_error_ms,
+        }
+    }
+}
+
+/// The wire does not carry the newest digest's key.
+impl From<crate::protocol::WireDelivery> for cairn_deliver::DeliveryStatus {
+    fn from(d: crate::protocol::WireDelivery) -> Self {
+        cairn_deliver::DeliveryStatus {
+            target: d.target,
+            next_seq: d.next_seq,
+            backlog_events: d.backlog_events,
+            delivered_events: d.delivered_events,
+            delivered_files: d.delivered_files,
+            digest_files: d.digest_files,
+            last_delivery_ms: d.last_delivery_ms,
+            last_digest_ms: d.last_digest_ms,
+            last_digest_key: None,
+            last_error: d.last_error,
+            last_error_ms: d.last_error_ms,
+        }
+    }
 }

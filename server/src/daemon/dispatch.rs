@@ -348,26 +348,11 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
             Some(mut s) => match store.durable_size() {
                 Ok(durable) => {
                     s.backlog_events = durable.saturating_sub(s.next_seq);
-                    ResponseBody::Delivery(Some(wire_delivery(&s)))
+                    ResponseBody::Delivery(Some((&s).into()))
                 }
                 Err(e) => ResponseBody::Error(err(codes::INTERNAL, e.to_string())),
             },
         },
     };
     Ok(reply(w, body)?)
-}
-
-fn wire_delivery(s: &cairn_deliver::DeliveryStatus) -> crate::protocol::WireDelivery {
-    crate::protocol::WireDelivery {
-        target: s.target.clone(),
-        next_seq: s.next_seq,
-        backlog_events: s.backlog_events,
-        delivered_events: s.delivered_events,
-        delivered_files: s.delivered_files,
-        digest_files: s.digest_files,
-        last_delivery_ms: s.last_delivery_ms,
-        last_digest_ms: s.last_digest_ms,
-        last_error: s.last_error.clone(),
-        last_error_ms: s.last_error_ms,
-    }
 }
