@@ -176,7 +176,11 @@ fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, r
     let path = tmp.join(&name);
     let schema = crate::parquet::schema();
     let out = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = ArrowWriter::try_new(out, schema.clone(), Some(crate::parquet::writer_properties(set.rows_per_group)?))?;
+    let mut w = ArrowWriter::try_new(
+        out,
+        schema.clone(),
+        Some(crate::parquet::writer_properties(set.rows_per_group, crate::parquet::compacted_compression()?)?),
+    )?;
     let keys: Vec<String> = run.iter().map(|f| f.key.clone()).collect();
     for (key, obj) in keys.iter().zip(sink.get_all(&keys)?) {
         let Some(obj) = obj else { bail!("{key} vanished while being compacted") };

@@ -62,86 +62,80 @@ pub fn component(v: Option<&str>, default: &str) -> String {
     }
 }
 
-/// A JSON object's members, their values left as JSON text: read once per
-/// record without building its tree (delivery reads a few members of
-/// every record it delivers). Borrowed from the record; an object with a
-/// key written with escapes is read again into owned members.
-#[derive(Debug, Default)]
-pub struct Members<'a>(Vec<(Cow<'a, str>, Cow<'a, RawValue>)>);
+/// The members named `keys` of the JSON object in `raw`, as JSON text
+/// borrowed from it, read in one pass without building its tree (delivery
+/// reads a few members of every record it delivers): `None` when `raw` is
+/// not one JSON object. A repeated key gives its last value, as a full
+/// parse would keep; keys written with escapes are compared unescaped.
+pub fn pick<'a, const N: usize>(raw: &'a [u8], keys: &[&str; N]) -> Option<[Option<&'a RawValue>; N]> {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let found = serde::de::DeserializeSeed::deserialize(Pick { keys }, &mut de).ok()?;
+    de.end().ok()?;
+    Some(found)
+}
 
-/// An object's members in order, as (key, value) pairs of the given types.
-fn pairs<'de, D, K, V>(d: D) -> Result<Vec<(K, V)>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    K: Deserialize<'de>,
-    V: Deserialize<'de>,
-{
-    struct Pairs<K, V>(std::marker::PhantomData<(K, V)>);
-    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Pairs<K, V> {
-        type Value = Vec<(K, V)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(kv) = map.next_entry::<K, V>()? {
-                out.push(kv);
+/// [`pick`]'s visitor: each member's key is looked up in `keys`, and its
+/// value kept (as text) or skipped.
+struct Pick<'k, const N: usize> {
+    keys: &'k [&'k str; N],
+}
+
+/// A member's key, as its index in [`Pick`]'s keys (`None` if not there).
+struct KeyIndex<'k, const N: usize> {
+    keys: &'k [&'k str; N],
+}
+
+impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for KeyIndex<'_, N> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for KeyIndex<'_, N> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Self::Value, E> {
+        Ok(self.keys.iter().position(|x| *x == k))
+    }
+}
+
+impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Pick<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for Pick<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = [None; N];
+        while let Some(k) = map.next_key_seed(KeyIndex { keys: self.keys })? {
+            match k {
+                Some(i) => out[i] = Some(map.next_value::<&'de RawValue>()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
-            Ok(out)
         }
-    }
-    d.deserialize_map(Pairs(std::marker::PhantomData))
-}
-
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let borrowed = pairs::<D, &'de str, &'de RawValue>(d)?;
-        Ok(Members(borrowed.into_iter().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))).collect()))
-    }
-}
-
-impl<'a> Members<'a> {
-    /// The members of the object in `raw`, or `None` when it is not an
-    /// object (or has a key with escapes).
-    pub fn parse(raw: &'a [u8]) -> Option<Members<'a>> {
-        serde_json::from_slice(raw).ok().or_else(|| {
-            // A key with escapes cannot be borrowed: read it owned.
-            let owned: Vec<(String, Box<RawValue>)> = serde_json::from_slice::<OwnedMembers>(raw).ok()?.0;
-            Some(Members(owned.into_iter().map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))).collect()))
-        })
-    }
-
-    /// A member's JSON text; the last one when a key repeats (as a full
-    /// parse would keep).
-    pub fn get(&self, key: &str) -> Option<&RawValue> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
-    }
-
-    /// A member as text: a string's value, any other value's JSON text,
-    /// `None` when absent or null.
-    pub fn text(&self, key: &str) -> Option<Cow<'_, str>> {
-        raw_text(self.get(key)?)
-    }
-
-    /// A member that is an object, as its members.
-    pub fn object(&self, key: &str) -> Option<Members<'_>> {
-        Members::parse(self.get(key)?.get().as_bytes())
-    }
-}
-
-/// Members read owned, in order (the fallback of [`Members::parse`]).
-struct OwnedMembers(Vec<(String, Box<RawValue>)>);
-
-impl<'de> Deserialize<'de> for OwnedMembers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        pairs(d).map(OwnedMembers)
+        Ok(out)
     }
 }
 
 /// A JSON value as column text: a string's value (unescaped), `None` for
 /// null, any other value's JSON text as it was written.
 pub fn raw_text(v: &RawValue) -> Option<Cow<'_, str>> {
-    let t = v.get();
+    json_text(v.get())
+}
+
+/// [`raw_text`] of a value's JSON text `t`.
+pub fn json_text(t: &str) -> Option<Cow<'_, str>> {
     match t.as_bytes().first() {
         Some(b'"') if !t.contains('\\') => Some(Cow::Borrowed(&t[1..t.len() - 1])),
         Some(b'"') => serde_json::from_str::<String>(t).ok().map(Cow::Owned),
@@ -150,19 +144,22 @@ pub fn raw_text(v: &RawValue) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The stream (account, region) of a record's members: its
+/// The stream (account, region) a record is delivered in: its
 /// recipientAccountId (else userIdentity.accountId) and awsRegion, made
 /// safe as path components; `000000000000` and `global` when absent.
-pub fn stream(m: Option<&Members<'_>>) -> (String, String) {
-    let present = |t: Option<Cow<'_, str>>| t.filter(|t| !t.is_empty()).map(Cow::into_owned);
-    let account = m.and_then(|m| present(m.text("recipientAccountId")).or_else(|| present(m.object("userIdentity")?.text("accountId"))));
-    let region = m.and_then(|m| present(m.text("awsRegion")));
-    (component(account.as_deref(), "000000000000"), component(region.as_deref(), "global"))
+pub fn stream_of(record: &[u8]) -> (String, String) {
+    let [recipient, region, identity] = pick(record, &["recipientAccountId", "awsRegion", "userIdentity"]).unwrap_or_default();
+    stream(recipient.map(RawValue::get), region.map(RawValue::get), identity.map(RawValue::get))
 }
 
-/// The stream a record is delivered in (see [`stream`]).
-pub fn stream_of(record: &[u8]) -> (String, String) {
-    stream(Members::parse(record).as_ref())
+/// [`stream_of`] from the JSON text of the record's recipientAccountId,
+/// awsRegion and userIdentity.
+pub fn stream(recipient: Option<&str>, region: Option<&str>, identity: Option<&str>) -> (String, String) {
+    fn present(t: Option<&str>) -> Option<Cow<'_, str>> {
+        json_text(t?).filter(|t| !t.is_empty())
+    }
+    let account = present(recipient).or_else(|| present(pick(identity?.as_bytes(), &["accountId"])?[0].map(RawValue::get)));
+    (component(account.as_deref(), "000000000000"), component(present(region).as_deref(), "global"))
 }
 
 /// `YYYY/MM/DD` and the compact `YYYYMMDDTHHmm` of a time.
@@ -243,16 +240,18 @@ mod tests {
         );
         assert_eq!(stream_of(b"not json"), ("000000000000".into(), "global".into()));
         assert_eq!(stream_of(br#"{"userIdentity":{"accountId":"1"},"awsRegion":null}"#), ("1".into(), "global".into()));
-        let m = Members::parse(br#"{"a":"x\"y","b":{"c": [1, 2]},"a":"z","n":null,"t":true}"#).unwrap();
+        let [a, b, n, t, none] = pick(br#"{"a":"x\"y","b":{"c": [1, 2]},"a":"z","n":null,"t":true}"#, &["a", "b", "n", "t", "x"]).unwrap();
+        let text = |v: Option<&RawValue>| v.and_then(raw_text).map(|t| t.into_owned());
         assert_eq!(
-            (m.text("a").as_deref(), m.text("b").as_deref(), m.text("n"), m.text("t").as_deref()),
-            (Some("z"), Some(r#"{"c": [1, 2]}"#), None, Some("true"))
+            (text(a).as_deref(), text(b).as_deref(), text(n), text(t).as_deref(), none.is_none()),
+            (Some("z"), Some(r#"{"c": [1, 2]}"#), None, Some("true"), true)
         );
-        assert_eq!(raw_text(&m.0[0].1).as_deref(), Some("x\"y"));
-        // A key with escapes: read owned, not lost.
-        let m = Members::parse(br#"{"recipientAccountId":"111122223333","x\u0041":1,"awsRegion":"eu-west-1"}"#).unwrap();
-        assert_eq!(stream(Some(&m)), ("111122223333".into(), "eu-west-1".into()));
-        assert_eq!(m.text("xA").as_deref(), Some("1"));
+        assert_eq!(raw_text(pick(br#"{"a":"x\"y"}"#, &["a"]).unwrap()[0].unwrap()).as_deref(), Some("x\"y"));
+        assert!(pick(b"[1]", &["a"]).is_none() && pick(br#"{"a":1} x"#, &["a"]).is_none());
+        // A key with escapes is compared unescaped, and others still read.
+        let r = br#"{"recipientAccountId":"111122223333","x\u0041":1,"aws\u0052egion":"eu-west-1"}"#;
+        assert_eq!(stream_of(r), ("111122223333".into(), "eu-west-1".into()));
+        assert_eq!(pick(r, &["xA"]).unwrap()[0].map(|v| v.get()), Some("1"));
         // An empty recipientAccountId falls back; an over-long region is the default.
         let long = format!(r#"{{"recipientAccountId":"","userIdentity":{{"accountId":"2"}},"awsRegion":"{}"}}"#, "r".repeat(33));
         assert_eq!(stream_of(long.as_bytes()), ("2".into(), "global".into()));

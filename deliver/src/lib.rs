@@ -18,5 +18,5 @@ pub mod profile;
 pub mod run;
 pub mod target;
 
-pub use run::{DeliverOptions, Deliverer, DeliveryStatus};
+pub use run::{DeliverOptions, Deliverer, DeliveryStatus, RoundTimings};
 pub use target::{Sink, SinkOptions, Target};

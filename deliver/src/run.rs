@@ -223,6 +223,8 @@ pub struct Deliverer {
     state: State,
     status: Arc<Mutex<DeliveryStatus>>,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
+    /// Where the last round's time went.
+    last_timings: RoundTimings,
 }
 
 fn system_ms() -> i64 {
@@ -241,6 +243,33 @@ fn gzip(level: u32, parts: &[&[u8]]) -> Result<Vec<u8>> {
     Ok(enc.finish()?)
 }
 
+/// Where a round's time went (wall time; each phase runs on every core).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RoundTimings {
+    pub events: u64,
+    /// Reading the events from the store.
+    pub read: Duration,
+    /// Reading every record's members and grouping into files.
+    pub parse: Duration,
+    /// Log files (SHA-256, gzip), and the Parquet files' columns.
+    pub logs: Duration,
+    /// Parquet column chunks (encoding, compression), and the files.
+    pub parquet: Duration,
+    /// Uploading, and committing the cursor.
+    pub upload: Duration,
+}
+
+impl std::ops::AddAssign for RoundTimings {
+    fn add_assign(&mut self, o: RoundTimings) {
+        self.events += o.events;
+        self.read += o.read;
+        self.parse += o.parse;
+        self.logs += o.logs;
+        self.parquet += o.parquet;
+        self.upload += o.upload;
+    }
+}
+
 /// A round's objects, before upload.
 struct Round {
     /// The round covers `[from, to)`.
@@ -248,6 +277,23 @@ struct Round {
     puts: Vec<Put>,
     files: Vec<WindowFile>,
     events: u64,
+    timings: RoundTimings,
+}
+
+/// Rows in a Parquet row group of a round's file: a round's big file is
+/// several groups, so that its column chunks spread over the cores.
+const PARQUET_GROUP_ROWS: usize = 50_000;
+
+/// A piece of a round's encoding: a log file (account, region, part
+/// number, records), or a row group of the round's `n`th Parquet file.
+enum Work<'a> {
+    Log((String, String, u32, Building<'a>)),
+    Rows(usize, &'a [crate::parquet::Row<'a>]),
+}
+
+enum Encoded {
+    Log(WindowFile, Put),
+    Batch(usize, arrow_array::RecordBatch),
 }
 
 /// One stream's log file being built.
@@ -346,7 +392,17 @@ impl Deliverer {
         store.with_digest_key(|_, _| ())?;
         let mut opts = opts;
         opts.time_range = state.time_range;
-        let d = Deliverer { tag, claimed: false, sink, opts, path, state, status: Arc::default(), clock: Box::new(system_ms) };
+        let d = Deliverer {
+            tag,
+            claimed: false,
+            sink,
+            opts,
+            path,
+            state,
+            status: Arc::default(),
+            clock: Box::new(system_ms),
+            last_timings: RoundTimings::default(),
+        };
         if !d.path.exists() {
             d.save()?;
         }
@@ -361,6 +417,11 @@ impl Deliverer {
     }
 
     /// The status, shared: it is updated after every round.
+    /// Where the last round's time went (`cairn bench-deliver`).
+    pub fn last_timings(&self) -> RoundTimings {
+        self.last_timings
+    }
+
     pub fn status(&self) -> Arc<Mutex<DeliveryStatus>> {
         self.status.clone()
     }
@@ -508,6 +569,7 @@ impl Deliverer {
     }
 
     fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round) -> Result<()> {
+        let started = Instant::now();
         let n = round.puts.len();
         self.sink.put_all(round.puts)?;
         let s = &mut self.state;
@@ -524,7 +586,21 @@ impl Deliverer {
         if let Some(hold) = &self.opts.hold {
             store.set_retention_hold(hold, Some(p.to))?;
         }
-        tracing::info!(from = p.from, to = p.to, events = round.events, files = n, "delivered");
+        let t = RoundTimings { upload: started.elapsed(), ..round.timings };
+        self.last_timings = t;
+        let ms = |d: Duration| d.as_millis() as u64;
+        tracing::info!(
+            from = p.from,
+            to = p.to,
+            events = round.events,
+            files = n,
+            read_ms = ms(t.read),
+            parse_ms = ms(t.parse),
+            logs_ms = ms(t.logs),
+            parquet_ms = ms(t.parquet),
+            upload_ms = ms(t.upload),
+            "delivered"
+        );
         Ok(())
     }
 
@@ -536,6 +612,12 @@ impl Deliverer {
         // Reading the events, and every record's members, is a third of a
         // round's work: on every core too (in seq ranges and chunks whose
         // results keep seq order).
+        let mut timings = RoundTimings::default();
+        let mut clock = Instant::now();
+        let mut lap = || {
+            let now = Instant::now();
+            std::mem::replace(&mut clock, now).elapsed()
+        };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         let step = (to_max - from).div_ceil(cores).max(1);
         let ranges: Vec<(u64, u64)> = (from..to_max).step_by(step as usize).map(|a| (a, (a + step).min(to_max))).collect();
@@ -544,6 +626,7 @@ impl Deliverer {
                 .into_iter()
                 .flatten()
                 .collect();
+        timings.read = lap();
         let mut open: BTreeMap<(String, String), Building> = BTreeMap::new();
         let mut done: Vec<((String, String), Building)> = Vec::new();
         let mut tables: BTreeMap<String, Vec<crate::parquet::Row>> = BTreeMap::new();
@@ -554,7 +637,7 @@ impl Deliverer {
             Ok(c.iter()
                 .map(|e| {
                     let row = crate::parquet::Row::new(&e.record, e.time_ms);
-                    let k = format::stream(row.members.as_ref());
+                    let k = row.stream();
                     let partition = set.parquet.then(|| crate::parquet::partition(&k.0, &k.1, e.time_ms));
                     (row, k, partition)
                 })
@@ -596,42 +679,78 @@ impl Deliverer {
                 (account, region, *part, b)
             })
             .collect();
+        timings.parse = lap();
         // Encoding (gzip, SHA-256, Parquet) is most of a round's work: on
         // every core, in an order that does not change what is written.
-        let built = parallel_map(logs, |(account, region, part, b)| {
-            let unique = format::unique(&format!("{}-{from}-{to}-{account}-{region}-{part}", self.tag));
-            let key = format::log_file_key(&self.sink.target.prefix, &account, &region, time_ms, &unique);
-            let mut body: Vec<&[u8]> = Vec::with_capacity(b.parts.len() * 2 + 2);
-            body.push(br#"{"Records":["#);
-            for (i, r) in b.parts.iter().enumerate() {
-                if i > 0 {
-                    body.push(b",");
-                }
-                body.push(r);
+        // First the log files and the Parquet files' columns (a batch per
+        // row group), then every column chunk of every file.
+        let tables: Vec<(String, Vec<crate::parquet::Row>)> = tables.into_iter().collect();
+        let mut work: Vec<Work> = logs.into_iter().map(Work::Log).collect();
+        for (file, (_, rows)) in tables.iter().enumerate() {
+            work.extend(rows.chunks(PARQUET_GROUP_ROWS).map(|rows| Work::Rows(file, rows)));
+        }
+        let mut built = Vec::new();
+        let mut batches: Vec<Vec<arrow_array::RecordBatch>> = tables.iter().map(|_| Vec::new()).collect();
+        for done in parallel_map(work, |w| self.encode(w, set, from, to, time_ms))? {
+            match done {
+                Encoded::Log(file, put) => built.push((file, put)),
+                Encoded::Batch(file, batch) => batches[file].push(batch),
             }
-            body.push(b"]}");
-            let mut sha = Sha256::new();
-            body.iter().for_each(|x| sha.update(x));
-            let gz = gzip(set.gzip_level, &body)?;
-            let entry = LogFileEntry {
-                s3_bucket: self.sink.target.bucket.clone(),
-                s3_object: key.clone(),
-                hash_value: hex::encode(sha.finalize()),
-                hash_algorithm: HASH_ALGORITHM.into(),
-                newest_event_time: format_event_time(b.newest_ms),
-                oldest_event_time: format_event_time(b.oldest_ms),
-            };
-            Ok((WindowFile { stream: stream_key(&account, &region), entry }, Put { key, body: gz, metadata: Vec::new() }))
-        })?;
-        let tables = parallel_map(tables.into_iter().collect(), |(partition, rows)| {
-            let body = crate::parquet::encode(&rows)?;
+        }
+        timings.logs = lap();
+        let mut files = Vec::new();
+        let mut jobs = Vec::new();
+        for (file, b) in batches.into_iter().enumerate() {
+            let (f, j) = crate::parquet::ParquetFile::plan(b)?;
+            files.push(f);
+            jobs.extend(j.into_iter().map(|j| (file, j)));
+        }
+        let mut chunks: Vec<Vec<crate::parquet::Chunk>> = files.iter().map(|_| Vec::new()).collect();
+        for (file, chunk) in parallel_map(jobs, |(file, j)| Ok((file, j.encode()?)))? {
+            chunks[file].push(chunk);
+        }
+        let mut tables_out = Vec::new();
+        for (((partition, _), f), c) in tables.iter().zip(files).zip(chunks) {
             let name = format!("parquet/{partition}/{}", crate::compact::file_name(&self.tag, from, to));
             let key = if self.sink.target.prefix.is_empty() { name } else { format!("{}/{name}", self.sink.target.prefix) };
-            Ok(Put { key, body, metadata: Vec::new() })
-        })?;
+            tables_out.push(Put { key, body: f.finish(c)?, metadata: Vec::new() });
+        }
+        timings.parquet = lap();
+        timings.events = count;
         let (files, mut puts): (Vec<WindowFile>, Vec<Put>) = built.into_iter().unzip();
-        puts.extend(tables);
-        Ok(Round { to, puts, files, events: count })
+        puts.extend(tables_out);
+        Ok(Round { to, puts, files, events: count, timings })
+    }
+
+    /// One piece of a round's encoding (any thread).
+    fn encode<'a>(&self, w: Work<'a>, set: &RoundSettings, from: u64, to: u64, time_ms: i64) -> Result<Encoded> {
+        let (account, region, part, b) = match w {
+            Work::Rows(file, rows) => return Ok(Encoded::Batch(file, crate::parquet::batch(rows)?)),
+            Work::Log(l) => l,
+        };
+        let unique = format::unique(&format!("{}-{from}-{to}-{account}-{region}-{part}", self.tag));
+        let key = format::log_file_key(&self.sink.target.prefix, &account, &region, time_ms, &unique);
+        let mut body: Vec<&[u8]> = Vec::with_capacity(b.parts.len() * 2 + 2);
+        body.push(br#"{"Records":["#);
+        for (i, r) in b.parts.iter().enumerate() {
+            if i > 0 {
+                body.push(b",");
+            }
+            body.push(r);
+        }
+        body.push(b"]}");
+        let mut sha = Sha256::new();
+        body.iter().for_each(|x| sha.update(x));
+        let gz = gzip(set.gzip_level, &body)?;
+        let entry = LogFileEntry {
+            s3_bucket: self.sink.target.bucket.clone(),
+            s3_object: key.clone(),
+            hash_value: hex::encode(sha.finalize()),
+            hash_algorithm: HASH_ALGORITHM.into(),
+            newest_event_time: format_event_time(b.newest_ms),
+            oldest_event_time: format_event_time(b.oldest_ms),
+        };
+        Ok(Encoded::Log(WindowFile { stream: stream_key(&account, &region), entry }, Put { key, body: gz, metadata: Vec::new() }))
     }
 
     /// Writes every stream's digest for the window ending at `end_ms`,
@@ -928,7 +1047,7 @@ mod tests {
         let target: Target = "s3://bkt/p".parse().unwrap();
         let settings = crate::compact::CompactSettings {
             small_bytes: 1 << 30,
-            target_bytes: 40 << 10,
+            target_bytes: 80 << 10,
             quiet: Duration::from_secs(3600),
             ..Default::default()
         };
@@ -957,6 +1076,11 @@ mod tests {
         assert_eq!(rows_after, rows, "every row once");
         assert!(after.len() < 10 && after.len() > 3, "merged into a few files of about the target: {after:?}");
         assert_eq!(report.inputs, 32);
+        let codec = |f: &String| {
+            let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(std::fs::read(f).unwrap()));
+            r.unwrap().metadata().row_group(0).column(0).compression()
+        };
+        assert!(after.iter().any(|f| matches!(codec(f), parquet::basic::Compression::ZSTD(_))), "merged files are zstd");
         assert!(after.iter().any(|f| f.ends_with(&crate::compact::file_name("feedfacefeedface", 0, 1))), "theirs untouched");
         // A crash after the upload: an input is back.
         std::fs::write(&mine_back, &mine_bytes).unwrap();
