@@ -17,9 +17,10 @@ use crate::gen::{GenOptions, Generator, Profile};
 ///
 /// Generates --events records, then, --runs times: (1) appends them to a
 /// fresh store in batches of --batch from one thread (ingest alone);
-/// (2) delivers that store's backlog from the first event (log files
-/// gzip level 1 per account and region, as cairnd does) into a bucket
-/// kept on local disk, and times it (delivery rate); (3) appends them to
+/// (2) closes and reopens that store (its sealing done), delivers its
+/// backlog from the first event (log files gzip level 1 per account and
+/// region, as cairnd does) into a bucket kept on local disk, and times
+/// it (delivery rate); (3) appends them to
 /// another fresh store while a deliverer runs beside it, rounds every
 /// second, and times the appends and how long after the last one
 /// everything is delivered. Figures are medians of the runs; the bucket
@@ -51,10 +52,23 @@ pub struct BenchDeliverArgs {
 struct Run {
     ingest_alone_eps: f64,
     deliver_eps: f64,
+    /// CPU time of the catch-up (every thread of the process) an event,
+    /// microseconds: what delivery costs whatever the cores and the
+    /// machine's other load.
+    deliver_cpu_us: f64,
     ingest_with_delivery_eps: f64,
     /// Seconds from the last append until everything was delivered.
     lag_after_ingest_s: f64,
     compressed_bytes_per_event: f64,
+    /// Where the catch-up's time went, seconds: read, parse, log files,
+    /// Parquet, upload.
+    phases_s: [f64; 5],
+}
+
+/// CPU time of every thread of this process so far, seconds.
+fn process_cpu_s() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -99,13 +113,22 @@ impl BenchDeliverArgs {
         // 1 and 2: ingest alone, then deliver the backlog.
         let store = Store::open(root.join(format!("alone-{i}")), Options::default())?;
         run.ingest_alone_eps = Self::append_all(&store, records, self.batch)?;
+        // Reopened, so that the store's own background work after ingest
+        // (sealing, compaction) is not in the catch-up's time.
+        store.close()?;
+        let store = Store::open(root.join(format!("alone-{i}")), Options::default())?;
         let bucket = root.join(format!("bucket-alone-{i}"));
         let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket)?, self.opts())?;
         let t = Instant::now();
+        let cpu = process_cpu_s();
+        let mut phases = cairn_deliver::RoundTimings::default();
         while d.status().lock().next_seq < n {
             d.tick(&store, true)?;
+            phases += d.last_timings();
         }
+        run.phases_s = [phases.read, phases.parse, phases.logs, phases.parquet, phases.upload].map(|d| d.as_secs_f64());
         run.deliver_eps = n as f64 / t.elapsed().as_secs_f64();
+        run.deliver_cpu_us = (process_cpu_s() - cpu) * 1e6 / n as f64;
         run.compressed_bytes_per_event = dir_bytes(&bucket) as f64 / n as f64;
         store.close()?;
         // 3: ingest with a deliverer running beside it.
@@ -160,9 +183,11 @@ impl BenchDeliverArgs {
         let med = Run {
             ingest_alone_eps: m(|r| r.ingest_alone_eps),
             deliver_eps: m(|r| r.deliver_eps),
+            deliver_cpu_us: m(|r| r.deliver_cpu_us),
             ingest_with_delivery_eps: m(|r| r.ingest_with_delivery_eps),
             lag_after_ingest_s: m(|r| r.lag_after_ingest_s),
             compressed_bytes_per_event: m(|r| r.compressed_bytes_per_event),
+            phases_s: std::array::from_fn(|i| median(runs.iter().map(|r| r.phases_s[i]).collect())),
         };
         let ratio = med.ingest_with_delivery_eps / med.ingest_alone_eps;
         match self.output {
@@ -184,9 +209,16 @@ impl BenchDeliverArgs {
                 );
                 println!("ingest alone                 {:>10.0} events/s", med.ingest_alone_eps);
                 println!("delivery (backlog catch-up)  {:>10.0} events/s", med.deliver_eps);
+                println!("  its CPU time (all threads) {:>10.2} us an event", med.deliver_cpu_us);
                 println!("ingest with delivery running {:>10.0} events/s  ({:.1}% of alone)", med.ingest_with_delivery_eps, ratio * 100.0);
                 println!("delivered after last append  {:>10.2} s", med.lag_after_ingest_s);
                 println!("delivered bytes an event     {:>10.1} (log files, digests and Parquet)", med.compressed_bytes_per_event);
+                let per_event = |s: f64| s * 1e6 / self.events as f64;
+                let names = ["read events", "read members, group", "log files, Parquet columns", "Parquet column chunks", "upload, commit"];
+                println!("catch-up's wall time, every core working in each phase:");
+                for (name, s) in names.iter().zip(med.phases_s) {
+                    println!("  {name:<26} {s:>7.2} s  {:>6.2} us an event", per_event(s));
+                }
             }
         }
         Ok(ExitCode::SUCCESS)
