@@ -9,13 +9,17 @@
 //! the credentials file wins. Used: `aws_access_key_id`,
 //! `aws_secret_access_key`, `aws_session_token`, `region` and
 //! `endpoint_url`. Credentials in `AWS_ACCESS_KEY_ID` and
-//! `AWS_SECRET_ACCESS_KEY` take precedence over any profile, as they do
-//! for the AWS CLI.
+//! `AWS_SECRET_ACCESS_KEY` take precedence over any profile's, as they do
+//! for the AWS CLI, and the profile's region and endpoint still apply.
 //!
 //! Profiles that obtain credentials by running something (`sso_*`,
 //! `role_arn`, `credential_process`, `web_identity_token_file`) are not
-//! followed: they are refused with the command that exports their
-//! credentials instead (`aws configure export-credentials`).
+//! followed: their credentials are refused with the command that exports
+//! them instead (`aws configure export-credentials`). Which source wins
+//! is botocore's: a role, web identity or SSO over the profile's keys,
+//! keys in the credentials file over `credential_process`, and
+//! `credential_process` over keys in the config file, so Cairn never
+//! signs with keys the AWS CLI would not use.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -59,10 +63,37 @@ pub struct Profile {
     pub session_token: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// The key through which the profile's credentials come from
+    /// elsewhere (`role_arn`, `sso_session`, ...), when it wins over the
+    /// profile's own keys: its [`Profile::credentials`] are refused.
+    pub indirect: Option<String>,
 }
 
-/// Keys that mean "credentials come from elsewhere" in a profile.
-const INDIRECT: [&str; 5] = ["role_arn", "credential_process", "sso_session", "sso_start_url", "web_identity_token_file"];
+/// Keys that mean "credentials come from elsewhere", and win over the
+/// keys a profile also has (botocore's provider order).
+const INDIRECT: [&str; 4] = ["role_arn", "web_identity_token_file", "sso_session", "sso_start_url"];
+
+/// Static keys: (access key id, secret access key, session token).
+pub type Keys<'a> = (&'a str, &'a str, Option<&'a str>);
+
+impl Profile {
+    /// The profile's own keys, `None` if it has none; an error naming
+    /// what to do when its credentials come from a role, SSO or a process,
+    /// or when only half of a key pair is there.
+    pub fn credentials(&self) -> Result<Option<Keys<'_>>> {
+        let name = &self.name;
+        if let Some(k) = &self.indirect {
+            bail!(
+                "AWS profile {name} gets its credentials through {k}, which Cairn does not run: export them first, e.g. eval \"$(aws configure export-credentials --profile {name} --format env)\""
+            );
+        }
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) => Ok(Some((id, secret, self.session_token.as_deref()))),
+            (None, None) => Ok(None),
+            _ => bail!("AWS profile {name} has only one of aws_access_key_id and aws_secret_access_key"),
+        }
+    }
+}
 
 fn file(env: &dyn Fn(&str) -> Option<String>, var: &str, default: &str) -> Option<PathBuf> {
     env(var).map(PathBuf::from).or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".aws").join(default)))
@@ -79,9 +110,9 @@ fn read(path: &Option<PathBuf>) -> Result<BTreeMap<String, Section>> {
 
 /// The profile in effect, with `env` as the environment: `None` when no
 /// profile was asked for (`AWS_PROFILE` unset) and `default` is in
-/// neither file. An asked-for profile that is missing, or one whose
-/// credentials come from a process, SSO or a role, is an error naming
-/// what to do.
+/// neither file. An asked-for profile that is missing is an error naming
+/// the files looked in; whether its credentials can be used is
+/// [`Profile::credentials`]'s to say.
 pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Profile>> {
     // botocore's order: AWS_DEFAULT_PROFILE, then AWS_PROFILE.
     let asked = env("AWS_DEFAULT_PROFILE").or_else(|| env("AWS_PROFILE"));
@@ -103,25 +134,21 @@ pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Profile>> {
         return Ok(None);
     }
     let get = |k: &str| a.and_then(|s| s.get(k)).or_else(|| b.and_then(|s| s.get(k))).filter(|v| !v.is_empty()).cloned();
-    let p = Profile {
-        name: name.clone(),
+    let in_creds_file = a.is_some_and(|s| s.get("aws_access_key_id").is_some_and(|v| !v.is_empty()));
+    let indirect = INDIRECT
+        .iter()
+        .find(|k| get(k).is_some())
+        .or_else(|| Some(&"credential_process").filter(|k| !in_creds_file && get(k).is_some()))
+        .map(|k| k.to_string());
+    Ok(Some(Profile {
+        name,
         access_key_id: get("aws_access_key_id"),
         secret_access_key: get("aws_secret_access_key"),
         session_token: get("aws_session_token"),
         region: get("region"),
         endpoint_url: get("endpoint_url"),
-    };
-    if p.access_key_id.is_none() {
-        if let Some(k) = INDIRECT.iter().find(|k| get(k).is_some()) {
-            bail!(
-                "AWS profile {name} gets its credentials through {k}, which Cairn does not run: export them first, e.g. eval \"$(aws configure export-credentials --profile {name} --format env)\""
-            );
-        }
-    }
-    if p.access_key_id.is_some() != p.secret_access_key.is_some() {
-        bail!("AWS profile {name} has only one of aws_access_key_id and aws_secret_access_key");
-    }
-    Ok(Some(p))
+        indirect,
+    }))
 }
 
 #[cfg(test)]
@@ -135,8 +162,11 @@ mod tests {
 
     // Goal: profiles are read as the AWS CLI reads them: the credentials
     // file wins over the config file, `[profile NAME]` in the config file,
-    // nested blocks and comments ignored; a missing asked-for profile and
-    // one that needs a process or SSO are refused by name.
+    // nested blocks and comments ignored; a missing asked-for profile is
+    // refused by name; credentials that come from a role, SSO or a process
+    // are refused by name whenever botocore would use them rather than
+    // the profile's keys, and the profile's region and endpoint stay
+    // readable for use with keys from the environment.
     #[test]
     fn profiles() {
         let dir = tempfile::tempdir().unwrap();
@@ -144,20 +174,28 @@ mod tests {
         let config = dir.path().join("config");
         std::fs::write(
             &creds,
-            "# keys\n[default]\naws_access_key_id = AKIDEFAULT\naws_secret_access_key = s1\n\n[ops]\nAWS_ACCESS_KEY_ID=AKIOPS\naws_secret_access_key = s2 \naws_session_token = tok\n",
+            "# keys\n[default]\naws_access_key_id = AKIDEFAULT\naws_secret_access_key = s1\n\n[ops]\nAWS_ACCESS_KEY_ID=AKIOPS\naws_secret_access_key = s2 \naws_session_token = tok\n\n[proc]\naws_access_key_id = AKIPROC\naws_secret_access_key = s3\n",
         )
         .unwrap();
         std::fs::write(
             &config,
-            "[default]\nregion = eu-west-1\n[profile ops]\nregion = eu-central-1\nendpoint_url = http://127.0.0.1:9000\ns3 =\n  addressing_style = path\n  region = nope\n[profile sso]\nsso_session = corp\n[profile half]\naws_access_key_id = AKIHALF\n",
+            "[default]\nregion = eu-west-1\n[profile ops]\nregion = eu-central-1\nendpoint_url = http://127.0.0.1:9000\ns3 =\n  addressing_style = path\n  region = nope\n\
+             [profile sso]\nsso_session = corp\nregion = ap-south-1\nendpoint_url = http://sso.example:9000\n\
+             [profile half]\naws_access_key_id = AKIHALF\n\
+             [profile role]\naws_access_key_id = AKIROLE\naws_secret_access_key = s4\nrole_arn = arn:aws:iam::1:role/r\n\
+             [profile proc]\ncredential_process = /bin/creds\n\
+             [profile cfgproc]\naws_access_key_id = AKICFG\naws_secret_access_key = s5\ncredential_process = /bin/creds\n",
         )
         .unwrap();
         let base = vec![("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()), ("AWS_CONFIG_FILE", config.display().to_string())];
+        let with = |profile: &str| {
+            let mut e = base.clone();
+            e.push(("AWS_PROFILE", profile.into()));
+            load(&env_of(&e))
+        };
         let p = load(&env_of(&base)).unwrap().unwrap();
-        assert_eq!((p.access_key_id.as_deref(), p.region.as_deref()), (Some("AKIDEFAULT"), Some("eu-west-1")));
-        let mut ops = base.clone();
-        ops.push(("AWS_PROFILE", "ops".into()));
-        let p = load(&env_of(&ops)).unwrap().unwrap();
+        assert_eq!((p.credentials().unwrap(), p.region.as_deref()), (Some(("AKIDEFAULT", "s1", None)), Some("eu-west-1")));
+        let p = with("ops").unwrap().unwrap();
         assert_eq!(
             p,
             Profile {
@@ -167,14 +205,28 @@ mod tests {
                 session_token: Some("tok".into()),
                 region: Some("eu-central-1".into()),
                 endpoint_url: Some("http://127.0.0.1:9000".into()),
+                indirect: None,
             }
         );
-        for (profile, needle) in [("missing", "no [missing]"), ("sso", "export-credentials --profile sso"), ("half", "only one of")] {
-            let mut e = base.clone();
-            e.push(("AWS_PROFILE", profile.into()));
-            let err = load(&env_of(&e)).unwrap_err().to_string();
+        assert!(with("missing").unwrap_err().to_string().contains("no [missing]"));
+        // Keys in the credentials file win over credential_process.
+        assert_eq!(with("proc").unwrap().unwrap().credentials().unwrap(), Some(("AKIPROC", "s3", None)));
+        for (profile, needle) in [
+            ("sso", "through sso_session"),
+            ("role", "through role_arn"),
+            ("cfgproc", "through credential_process"),
+            ("half", "only one of"),
+        ] {
+            let p = with(profile).unwrap().unwrap();
+            let err = p.credentials().unwrap_err().to_string();
             assert!(err.contains(needle), "{profile}: {err}");
+            if profile != "half" {
+                assert!(err.contains(&format!("export-credentials --profile {profile}")), "{err}");
+            }
         }
+        // An SSO profile still gives its region and endpoint.
+        let sso = with("sso").unwrap().unwrap();
+        assert_eq!((sso.region.as_deref(), sso.endpoint_url.as_deref()), (Some("ap-south-1"), Some("http://sso.example:9000")));
         // Nothing asked for and no default anywhere: no profile.
         let none = vec![("HOME", dir.path().join("nowhere").display().to_string())];
         assert_eq!(load(&env_of(&none)).unwrap(), None);

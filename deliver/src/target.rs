@@ -24,6 +24,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload, RetryConfig};
 
+use crate::profile::Profile;
+
 /// An `s3://BUCKET[/PREFIX]` delivery target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -131,18 +133,20 @@ impl Sink {
     pub fn connect(target: Target, opts: &SinkOptions) -> Result<Sink> {
         let mut b = AmazonS3Builder::from_env().with_bucket_name(&target.bucket);
         // Credentials in the environment win over a profile's (whose
-        // region and endpoint still apply, as for the AWS CLI).
+        // region and endpoint still apply, as for the AWS CLI); a profile
+        // that cannot be read is an error only when its keys are needed.
         let env_keys = env("AWS_ACCESS_KEY_ID").is_some();
         let profile = match crate::profile::load(&env) {
-            Ok(p) => p,
-            Err(_) if env_keys => None,
+            Ok(p) => p.unwrap_or_default(),
+            Err(_) if env_keys => Profile::default(),
             Err(e) => return Err(e),
         };
-        let profile = profile.unwrap_or_default();
-        if let (false, Some(id), Some(secret)) = (env_keys, &profile.access_key_id, &profile.secret_access_key) {
-            b = b.with_access_key_id(id).with_secret_access_key(secret);
-            if let Some(token) = &profile.session_token {
-                b = b.with_token(token);
+        if !env_keys {
+            if let Some((id, secret, token)) = profile.credentials()? {
+                b = b.with_access_key_id(id).with_secret_access_key(secret);
+                if let Some(token) = token {
+                    b = b.with_token(token);
+                }
             }
         }
         let region = opts
