@@ -15,7 +15,9 @@
 //! quiet partitions (past days, in practice) are compacted.
 //!
 //! Merges take consecutive small files only: a file that is not small
-//! ends a run, so no merged range ever spans a file it does not hold.
+//! ends a run, and so does one that does not read back whole as Parquet
+//! of this version's columns (it is left as it is, with a warning), so no
+//! merged range ever spans a file it does not hold.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -151,26 +153,69 @@ pub fn compact(sink: &Sink, root: &str, tag: &str, tmp: &Path, set: &CompactSett
             if report.input_bytes >= set.pass_bytes_max {
                 return Ok(report);
             }
-            // One partition that cannot be merged (a file of another
-            // version's columns) does not hold the others up.
-            if let Err(e) = merge(sink, &dir, tag, tmp, set, &run) {
-                tracing::warn!(partition = dir, "Parquet compaction: {e:#}");
-                continue;
+            // A run that cannot be merged (an object store error) does not
+            // hold the other partitions up.
+            match merge_run(sink, &dir, tag, tmp, set, run) {
+                Ok(merged) => {
+                    for part in merged {
+                        report.inputs += part.len() as u64;
+                        report.outputs += 1;
+                        report.input_bytes += part.iter().map(|f| f.size).sum::<u64>();
+                        merged_here = true;
+                    }
+                }
+                Err(e) => tracing::warn!(partition = dir, "Parquet compaction: {e:#}"),
             }
-            report.inputs += run.len() as u64;
-            report.outputs += 1;
-            report.input_bytes += run.iter().map(|f| f.size).sum::<u64>();
-            merged_here = true;
         }
         report.partitions += u64::from(merged_here);
     }
     Ok(report)
 }
 
-/// Merges `run` (consecutive, ascending) into one file, uploads it, then
-/// deletes the inputs.
-fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, run: &[File]) -> Result<()> {
-    let (from, to) = (run[0].from, run[run.len() - 1].to);
+/// Merges `run` (consecutive, ascending): each input is read whole first,
+/// and one that is not Parquet of this version's columns (damaged, or
+/// written by another version) is left as it is and splits the run, so
+/// no merged range spans it (the next pass would take it for a merged
+/// input and delete it). Returns the parts merged.
+fn merge_run(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, run: Vec<File>) -> Result<Vec<Vec<File>>> {
+    let keys: Vec<String> = run.iter().map(|f| f.key.clone()).collect();
+    let mut parts: Vec<Vec<(File, bytes::Bytes)>> = vec![Vec::new()];
+    for (f, obj) in run.into_iter().zip(sink.get_all(&keys)?) {
+        let Some(obj) = obj else { bail!("{} vanished while being compacted", f.key) };
+        let body = bytes::Bytes::from(obj.body);
+        match check(&body) {
+            Ok(()) => parts.last_mut().expect("never empty").push((f, body)),
+            Err(e) => {
+                tracing::warn!(partition = dir, file = f.key, "Parquet compaction leaves this file as it is: {e:#}");
+                parts.push(Vec::new());
+            }
+        }
+    }
+    let mut merged = Vec::new();
+    for part in parts.into_iter().filter(|p| p.len() >= 2) {
+        merge(sink, dir, tag, tmp, set, &part)?;
+        merged.push(part.into_iter().map(|(f, _)| f).collect());
+    }
+    Ok(merged)
+}
+
+/// Reads all of a Parquet file: an error when it is not Parquet with
+/// this version's columns, or any of its pages does not decode.
+fn check(body: &bytes::Bytes) -> Result<()> {
+    let schema = crate::parquet::schema();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(body.clone())?.with_batch_size(8192).build()?;
+    for batch in reader {
+        if batch?.schema().fields() != schema.fields() {
+            bail!("it does not have the columns this version writes");
+        }
+    }
+    Ok(())
+}
+
+/// Merges `inputs` (consecutive, ascending, each [`check`]ed) into one
+/// file, uploads it, then deletes the inputs.
+fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, inputs: &[(File, bytes::Bytes)]) -> Result<()> {
+    let (from, to) = (inputs[0].0.from, inputs[inputs.len() - 1].0.to);
     let name = file_name(tag, from, to);
     std::fs::create_dir_all(tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let path = tmp.join(&name);
@@ -181,29 +226,26 @@ fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, r
         schema.clone(),
         Some(crate::parquet::writer_properties(set.rows_per_group, crate::parquet::compacted_compression()?)?),
     )?;
-    let keys: Vec<String> = run.iter().map(|f| f.key.clone()).collect();
-    for (key, obj) in keys.iter().zip(sink.get_all(&keys)?) {
-        let Some(obj) = obj else { bail!("{key} vanished while being compacted") };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(obj.body))
+    for (f, body) in inputs {
+        let key = &f.key;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(body.clone())
             .with_context(|| format!("reading {key}"))?
             .with_batch_size(8192)
             .build()
             .with_context(|| format!("reading {key}"))?;
         for batch in reader {
             let batch = batch.with_context(|| format!("reading {key}"))?;
-            if batch.schema().fields() != schema.fields() {
-                bail!("{key} does not have the columns this version writes: left as it is");
-            }
             let batch = batch.with_schema(schema.clone()).with_context(|| format!("reading {key}"))?;
             w.write(&batch).with_context(|| format!("merging {key}"))?;
         }
     }
     w.close()?;
     let key = format!("{dir}/{name}");
+    let keys: Vec<String> = inputs.iter().map(|(f, _)| f.key.clone()).collect();
     let result = sink.put_file(&key, &path).and_then(|_| sink.delete_all(&keys));
     let _ = std::fs::remove_file(&path);
     result?;
-    tracing::info!(partition = dir, inputs = run.len(), merged = %key, "Parquet compacted");
+    tracing::info!(partition = dir, inputs = inputs.len(), merged = %key, "Parquet compacted");
     Ok(())
 }
 

@@ -1104,6 +1104,54 @@ mod tests {
         store.close().unwrap();
     }
 
+    // Goal: a damaged Parquet file of this writer (bad bytes in the
+    // bucket) costs no row of any other file: compaction leaves it as it
+    // is, merges the files on each side of it, and no later pass takes
+    // it for a merged input and deletes it.
+    #[test]
+    fn compaction_leaves_a_damaged_file_and_merges_around_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..200).map(|i| record(i, "111122223333")).collect();
+        let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        let settings = crate::compact::CompactSettings { small_bytes: 1 << 30, target_bytes: 1 << 30, ..Default::default() };
+        let opts =
+            DeliverOptions { file_interval: Duration::from_secs(1), round_events_max: 25, compact: Some(settings), ..Default::default() };
+        let mut d = Deliverer::open(&store, Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap(), opts).unwrap();
+        while d.next_seq() < 200 {
+            d.tick(&store, true).unwrap();
+        }
+        let (_, mut files) = parquet_rows(&bucket);
+        files.sort();
+        assert_eq!(files.len(), 8, "a file per round: {files:?}");
+        // The fourth file loses its second half.
+        let damaged = files[3].clone();
+        let whole = std::fs::read(&damaged).unwrap();
+        std::fs::write(&damaged, &whole[..whole.len() / 2]).unwrap();
+        let others = |dir: &std::path::Path| {
+            let d = tempfile::tempdir().unwrap();
+            for f in files_under(dir).iter().filter(|f| f.ends_with(".parquet") && **f != damaged) {
+                std::fs::copy(f, d.path().join(std::path::Path::new(f).file_name().unwrap())).unwrap();
+            }
+            parquet_rows(d.path())
+        };
+        let (rows, _) = others(&bucket);
+        assert_eq!(rows.len(), 175);
+        let report = d.compact_parquet(&store, Some(Duration::ZERO)).unwrap();
+        assert_eq!((report.inputs, report.outputs), (7, 2), "merged on each side: {report:?}");
+        for _ in 0..2 {
+            let (rows_after, after) = others(&bucket);
+            assert_eq!(rows_after, rows, "every other row once");
+            assert_eq!(after.len(), 2);
+            assert_eq!(std::fs::read(&damaged).unwrap(), &whole[..whole.len() / 2], "the damaged file as it was");
+            let report = d.compact_parquet(&store, Some(Duration::ZERO)).unwrap();
+            assert_eq!((report.inputs, report.leftovers_deleted), (0, 0), "{report:?}");
+        }
+        store.close().unwrap();
+    }
+
     fn parquet_rows_of(f: &std::path::Path) -> Vec<String> {
         let d = tempfile::tempdir().unwrap();
         std::fs::copy(f, d.path().join("x.parquet")).unwrap();
