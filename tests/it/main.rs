@@ -24,6 +24,7 @@ mod query;
 mod retention;
 mod rollup;
 mod server;
+mod sql;
 mod store;
 
 /// The fuzz targets' allocation cap (tests/it/fuzz); the system allocator

@@ -1,0 +1,81 @@
+//! Query results as text: an aligned table, CSV (with a header), a JSON
+//! array of objects, or one JSON object a line. CSV and NDJSON are
+//! written batch by batch as results arrive; a table waits for all rows
+//! (its columns are as wide as their widest value).
+
+use std::io::Write;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder};
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+}
+
+/// Writes result batches to `out` in a format.
+pub struct ResultWriter<W: Write> {
+    inner: Inner<W>,
+}
+
+enum Inner<W: Write> {
+    Table(W, SchemaRef, Vec<RecordBatch>),
+    Csv(Box<datafusion::arrow::csv::Writer<W>>),
+    Json(datafusion::arrow::json::Writer<W, JsonArray>),
+    Ndjson(datafusion::arrow::json::Writer<W, LineDelimited>),
+}
+
+impl<W: Write> ResultWriter<W> {
+    pub fn new(out: W, schema: SchemaRef, format: Format) -> ResultWriter<W> {
+        // JSON keeps explicit nulls, so every row has every column.
+        let json = || WriterBuilder::new().with_explicit_nulls(true);
+        let inner = match format {
+            Format::Table => Inner::Table(out, schema, Vec::new()),
+            Format::Csv => Inner::Csv(Box::new(datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out))),
+            Format::Json => Inner::Json(json().build::<_, JsonArray>(out)),
+            Format::Ndjson => Inner::Ndjson(json().build::<_, LineDelimited>(out)),
+        };
+        ResultWriter { inner }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        match &mut self.inner {
+            Inner::Table(_, _, all) => all.push(batch.clone()),
+            Inner::Csv(w) => w.write(batch)?,
+            Inner::Json(w) => w.write(batch)?,
+            Inner::Ndjson(w) => w.write(batch)?,
+        }
+        Ok(())
+    }
+
+    /// Ends the output (a table is written now; a JSON array closed).
+    pub fn finish(self) -> Result<(), ArrowError> {
+        match self.inner {
+            Inner::Table(mut out, schema, all) => {
+                let rows: usize = all.iter().map(|b| b.num_rows()).sum();
+                let table = datafusion::arrow::util::pretty::pretty_format_batches_with_schema(schema, &all)?.to_string();
+                writeln!(out, "{table}")?;
+                writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+                out.flush()?;
+            }
+            Inner::Csv(w) => w.into_inner().flush()?,
+            Inner::Json(mut w) => {
+                w.finish()?;
+                let mut out = w.into_inner();
+                writeln!(out)?;
+                out.flush()?;
+            }
+            Inner::Ndjson(mut w) => {
+                w.finish()?;
+                w.into_inner().flush()?;
+            }
+        }
+        Ok(())
+    }
+}
