@@ -2,7 +2,8 @@
 //! (lower-case names; `eventtime` a UTC timestamp; `useridentity` and
 //! `resources` structured; free-form members as JSON text; `eventjson` the
 //! stored record byte for byte), for Athena, Trino, Spark and DuckDB.
-//! Records are read with [`Members`] (no JSON tree is built).
+//! Each record's members are read once with [`pick`] (no JSON tree is
+//! built).
 //! docs/FORMAT.md ("Parquet") lists the columns and the ready
 //! `CREATE EXTERNAL TABLE`.
 //!

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use cairn_tools::cmd::{
     bench, bench_api, bench_deliver, channel, compact, count, deliver, export, gen, get, ingest, insights, integrity, key, lookup,
-    retention, stats, tail, token, verify_export, Global,
+    retention, sql, stats, tail, token, verify_export, Global,
 };
 use clap::{Parser, Subcommand};
 
@@ -49,6 +49,7 @@ enum Command {
     Get(get::GetArgs),
     Lookup(lookup::LookupArgs),
     Count(count::CountArgs),
+    Query(sql::QueryArgs),
     Export(export::ExportArgs),
     VerifyExport(verify_export::VerifyExportArgs),
     Deliver(deliver::DeliverArgs),
@@ -92,6 +93,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get(a) => a.run(g),
         Command::Lookup(a) => a.run(g),
         Command::Count(a) => a.run(g),
+        Command::Query(a) => a.run(g),
         Command::Export(a) => a.run(g),
         Command::VerifyExport(a) => a.run(g),
         Command::Tail(a) => a.run(g),

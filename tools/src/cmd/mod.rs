@@ -31,6 +31,7 @@ pub mod lookup;
 pub mod query;
 pub mod retention;
 pub mod rollup;
+pub mod sql;
 pub mod stats;
 pub mod tail;
 pub mod token;
