@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cairn_engine::{Options, Store, StoredEvent};
 use cairn_sql::{Limits, Sql, SqlError};
@@ -18,8 +18,14 @@ use serde_json::Value;
 use crate::common::{all_events, generated_with};
 
 /// A store of generated records of both profiles (some sealed into
-/// segments, the newest in the memtable) and the bundled real records.
-fn store() -> (tempfile::TempDir, Arc<Store>) {
+/// segments, the newest in the memtable) and the bundled real records,
+/// built once for every test here (queries never change it).
+fn store() -> &'static (tempfile::TempDir, Arc<Store>) {
+    static STORE: OnceLock<(tempfile::TempDir, Arc<Store>)> = OnceLock::new();
+    STORE.get_or_init(build_store)
+}
+
+fn build_store() -> (tempfile::TempDir, Arc<Store>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options { segment_bytes: 2 << 20, ..Options::default() }).unwrap();
     let mut recs = generated_with(GenOptions { seed: 3, profile: Profile::Diverse, ..Default::default() }, 12_000);
@@ -75,8 +81,8 @@ fn iso(ms: i64) -> String {
 // gives exactly the brute-force counts, with the time bound pushed down.
 #[test]
 fn lake_counts_by_source_and_name() {
-    let (_d, store) = store();
-    let all = parsed(&store);
+    let (_, store) = store();
+    let all = parsed(store);
     let since = all.iter().map(|(e, _)| e.time_ms).min().unwrap() + 3_600_000;
     let mut want: BTreeMap<(String, String), u64> = BTreeMap::new();
     for (e, v) in &all {
@@ -87,7 +93,7 @@ fn lake_counts_by_source_and_name() {
     }
     let since_text = iso(since).replace('T', " ").replace('Z', "");
     let got = run(
-        &store,
+        store,
         &format!(
             "SELECT eventsource, eventname, count(*) AS n FROM events WHERE eventtime >= '{since_text}' \
              GROUP BY eventsource, eventname ORDER BY n DESC, eventsource, eventname"
@@ -100,7 +106,7 @@ fn lake_counts_by_source_and_name() {
         .collect();
     assert!(want.len() > 100, "a varied data set: {} groups", want.len());
     assert_eq!(got, want);
-    let plan = run(&store, &format!("EXPLAIN SELECT count(*) FROM events WHERE eventtime >= '{since_text}'")).unwrap();
+    let plan = run(store, &format!("EXPLAIN SELECT count(*) FROM events WHERE eventtime >= '{since_text}'")).unwrap();
     let text = format!("{plan:?}");
     assert!(text.contains(&format!("eventtime=[{}", iso(since))), "{text}");
 }
@@ -110,8 +116,8 @@ fn lake_counts_by_source_and_name() {
 // EXPLAIN shows the index used.
 #[test]
 fn lake_console_logins_without_mfa() {
-    let (_d, store) = store();
-    let mut want: Vec<(Option<String>, Option<String>, i64)> = parsed(&store)
+    let (_, store) = store();
+    let mut want: Vec<(Option<String>, Option<String>, i64)> = parsed(store)
         .iter()
         .filter(|(_, v)| s(v, &["eventName"]) == Some("ConsoleLogin") && s(v, &["additionalEventData", "MFAUsed"]) == Some("No"))
         .map(|(e, v)| (s(v, &["userIdentity", "arn"]).map(String::from), s(v, &["sourceIPAddress"]).map(String::from), e.time_ms))
@@ -120,14 +126,14 @@ fn lake_console_logins_without_mfa() {
     assert!(want.len() >= 3, "the data has such logins: {}", want.len());
     let q = "SELECT useridentity.arn, sourceipaddress, eventtime FROM events \
              WHERE eventname = 'ConsoleLogin' AND element_at(additionaleventdata, 'MFAUsed') = 'No'";
-    let mut got: Vec<(Option<String>, Option<String>, i64)> = run(&store, &q.replace("eventtime FROM", "CAST(eventtime AS BIGINT) FROM"))
+    let mut got: Vec<(Option<String>, Option<String>, i64)> = run(store, &q.replace("eventtime FROM", "CAST(eventtime AS BIGINT) FROM"))
         .unwrap()
         .into_iter()
         .map(|r| (r[0].clone(), r[1].clone(), r[2].as_ref().unwrap().parse().unwrap()))
         .collect();
     got.sort();
     assert_eq!(got, want);
-    let plan = format!("{:?}", run(&store, &format!("EXPLAIN {q}")).unwrap());
+    let plan = format!("{:?}", run(store, &format!("EXPLAIN {q}")).unwrap());
     assert!(plan.contains("index=[EventName=ConsoleLogin]"), "{plan}");
 }
 
@@ -136,8 +142,8 @@ fn lake_console_logins_without_mfa() {
 // give the brute-force answers.
 #[test]
 fn lake_errors_and_newest_first() {
-    let (_d, store) = store();
-    let all = parsed(&store);
+    let (_, store) = store();
+    let all = parsed(store);
     // A day before a time inside the generated data (the real records are
     // of other years).
     let mut times: Vec<i64> = all.iter().map(|(e, _)| e.time_ms).collect();
@@ -157,7 +163,7 @@ fn lake_errors_and_newest_first() {
         iso(end)
     );
     let got: BTreeMap<String, u64> =
-        run(&store, &q).unwrap().into_iter().map(|r| (r[0].clone().unwrap(), r[1].as_ref().unwrap().parse().unwrap())).collect();
+        run(store, &q).unwrap().into_iter().map(|r| (r[0].clone().unwrap(), r[1].as_ref().unwrap().parse().unwrap())).collect();
     assert!(want.len() > 3);
     assert_eq!(got, want);
 
@@ -173,7 +179,7 @@ fn lake_errors_and_newest_first() {
     assert_eq!(newest.len(), 50);
     let q = format!("SELECT CAST(eventtime AS BIGINT) AS t, eventid FROM events WHERE eventname = '{name}' ORDER BY eventtime DESC, eventid DESC LIMIT 50");
     let got: Vec<(i64, Option<String>)> =
-        run(&store, &q).unwrap().into_iter().map(|r| (r[0].as_ref().unwrap().parse().unwrap(), r[1].clone())).collect();
+        run(store, &q).unwrap().into_iter().map(|r| (r[0].as_ref().unwrap().parse().unwrap(), r[1].clone())).collect();
     assert_eq!(got, newest);
 }
 
@@ -181,9 +187,9 @@ fn lake_errors_and_newest_first() {
 // the indexed and nested columns hold the record's values.
 #[test]
 fn columns_hold_the_records_values() {
-    let (_d, store) = store();
-    let all = parsed(&store);
-    let got = run(&store, "SELECT seq, eventjson, eventname, useridentity.type, readonly, cardinality(resources) FROM events").unwrap();
+    let (_, store) = store();
+    let all = parsed(store);
+    let got = run(store, "SELECT seq, eventjson, eventname, useridentity.type, readonly, cardinality(resources) FROM events").unwrap();
     assert_eq!(got.len(), all.len());
     let by_seq: BTreeMap<u64, &(StoredEvent, Value)> = all.iter().map(|x| (x.0.seq, x)).collect();
     for r in &got {
@@ -206,7 +212,7 @@ fn columns_hold_the_records_values() {
 // unchanged; a query that needs more memory than the pool fails cleanly.
 #[test]
 fn statements_that_are_refused() {
-    let (_d, store) = store();
+    let (_, store) = store();
     let before = store.stats().unwrap().events;
     for (q, needle) in [
         ("DROP TABLE events", "DDL"),
@@ -219,12 +225,12 @@ fn statements_that_are_refused() {
         ("SELECT * FROM nosuchtable", "nosuchtable"),
         ("SELECT json_extract_scalar(requestparameters, 'bucketName') FROM events", "JSON path"),
     ] {
-        let e = run(&store, q).unwrap_err().to_string();
+        let e = run(store, q).unwrap_err().to_string();
         assert!(e.starts_with("InvalidQueryStatementException") || e.contains("JSON path"), "{q}: {e}");
         assert!(e.contains(needle), "{q}: {e}");
     }
     let long = format!("SELECT eventname FROM events WHERE eventname = '{}'", "x".repeat(10_000));
-    assert!(run(&store, &long).unwrap_err().to_string().contains("limit is 10000"));
+    assert!(run(store, &long).unwrap_err().to_string().contains("limit is 10000"));
     assert_eq!(store.stats().unwrap().events, before);
     // A sort of every record in 1 MiB.
     let engine = Sql::new(store.clone(), Limits { memory_bytes: 1 << 20, ..Limits::default() }).unwrap();
