@@ -278,7 +278,7 @@ fn members<'a>(raw: &'a [u8], keys: &[&str]) -> Option<Vec<Option<&'a RawValue>>
     // `pick` takes a fixed number of keys: the table's objects have at
     // most this many members of interest.
     let mut k = [""; 40];
-    k[..keys.len()].copy_from_slice(keys);
+    k.get_mut(..keys.len())?.copy_from_slice(keys);
     let found = pick(raw, &k)?;
     Some(found[..keys.len()].to_vec())
 }
