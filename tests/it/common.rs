@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use cairn_engine::merkle::{leaf_hash, root_of_leaves, Hash};
 use cairn_engine::{Options, Store, StoredEvent};
@@ -76,31 +76,15 @@ pub fn assert_consistent(store: &Store) -> Vec<StoredEvent> {
     events
 }
 
-/// The `cairn` and `cairnd` binaries, built once per test run (the root
-/// package cannot name another package's binaries, so it asks cargo).
-fn built_bins() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "cairn-tools", "--bin", "cairn", "-p", "cairn-server", "--bin", "cairnd"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("running cargo build for the binaries");
-        assert!(status.success(), "building the binaries failed");
-        // target/<profile>/deps/it-xxxx -> target/<profile>/
-        let exe = std::env::current_exe().expect("test executable path");
-        exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf()
-    })
-}
-
+/// The `cairn` binary, which cargo builds for this test run (it is the
+/// root package's, like the tests).
 pub fn cairn_bin() -> PathBuf {
-    built_bins().join("cairn")
+    PathBuf::from(env!("CARGO_BIN_EXE_cairn"))
 }
 
+/// The `cairnd` binary, as [`cairn_bin`].
 pub fn cairnd_bin() -> PathBuf {
-    built_bins().join("cairnd")
+    PathBuf::from(env!("CARGO_BIN_EXE_cairnd"))
 }
 
 /// Runs `cairn` with a data directory; returns (exit code, stdout, stderr).
