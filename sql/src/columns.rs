@@ -388,7 +388,10 @@ impl Batcher {
             }
         }
         let columns: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        // With no column projected (`count(*)` over a join), the batch is
+        // only its row count.
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(events.len()));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
     }
 }
 

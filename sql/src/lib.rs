@@ -16,10 +16,13 @@ use std::sync::Arc;
 use cairn_engine::Store;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
@@ -71,40 +74,89 @@ fn running(e: DataFusionError) -> SqlError {
     }
 }
 
-/// A query engine over one store.
+/// A query engine over one store. Each query gets a session of its own
+/// (its own scan statistics); the memory pool is shared, so the limit
+/// holds across queries running at once.
 pub struct Sql {
-    ctx: SessionContext,
-    stats: Arc<ScanStats>,
+    store: Arc<Store>,
+    runtime: Arc<RuntimeEnv>,
     limits: Limits,
+    /// The store's id ([`Store::id`]): a second name of the table.
+    id: String,
 }
 
 /// A query's results as they stream, and what its scans read.
 pub struct Running {
     pub schema: SchemaRef,
-    pub stream: SendableRecordBatchStream,
+    stream: SendableRecordBatchStream,
+    /// What the query's scans read so far.
+    pub stats: Arc<ScanStats>,
+    plan: Arc<dyn ExecutionPlan>,
+}
+
+impl Running {
+    /// The next batch of results; `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<RecordBatch, SqlError>> {
+        self.stream.next().await.map(|b| b.map_err(running))
+    }
+
+    /// Events that passed the query's row filters (Lake's
+    /// `EventsMatched`): the rows out of the lowest filter over the scan,
+    /// or every event scanned when nothing is filtered after the indexes
+    /// and time bounds. Final once the stream has ended.
+    pub fn matched(&self) -> u64 {
+        fn lowest_filter_over_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<Option<u64>> {
+            // Some(None): the scan is below with no filter between;
+            // Some(Some(n)): a filter above the scan let n rows through.
+            if plan.name() == table::SCAN_NAME {
+                return Some(None);
+            }
+            let below = plan.children().into_iter().find_map(lowest_filter_over_scan)?;
+            Some(match below {
+                Some(n) => Some(n),
+                None if plan.name() == "FilterExec" => plan.metrics().and_then(|m| m.output_rows()).map(|n| n as u64),
+                None => None,
+            })
+        }
+        match lowest_filter_over_scan(&self.plan) {
+            Some(Some(n)) => n,
+            _ => self.stats.events.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Events (and their record bytes) the query's scans read so far.
+    pub fn scanned(&self) -> (u64, u64) {
+        (self.stats.events.load(Ordering::Relaxed), self.stats.bytes.load(Ordering::Relaxed))
+    }
 }
 
 impl Sql {
     pub fn new(store: Arc<Store>, limits: Limits) -> Result<Sql, SqlError> {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let config = SessionConfig::new().with_target_partitions(threads).with_information_schema(false);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
             .build_arc()
             .map_err(|e| SqlError::Failed(e.to_string()))?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let stats = Arc::new(ScanStats::default());
-        ctx.register_table(TABLE, Arc::new(table::EventsTable::new(store, stats.clone()))).map_err(planning)?;
+        let id = store.id();
+        Ok(Sql { store, runtime, limits, id })
+    }
+
+    /// The store's id, the table's second name (`SELECT ... FROM <id>`,
+    /// as Lake's queries name an event data store).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn session(&self, stats: Arc<ScanStats>) -> Result<SessionContext, SqlError> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let config = SessionConfig::new().with_target_partitions(threads).with_information_schema(false);
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let table = Arc::new(table::EventsTable::new(self.store.clone(), stats));
+        ctx.register_table(TABLE, table.clone()).map_err(planning)?;
+        ctx.register_table(TableReference::bare(self.id.as_str()), table).map_err(planning)?;
         for f in functions::all() {
             ctx.register_udf(f);
         }
-        Ok(Sql { ctx, stats, limits })
-    }
-
-    /// Events (and their record bytes) the scans of this engine have read
-    /// so far.
-    pub fn scanned(&self) -> (u64, u64) {
-        (self.stats.events.load(Ordering::Relaxed), self.stats.bytes.load(Ordering::Relaxed))
+        Ok(ctx)
     }
 
     /// Plans `statement` (one SELECT) and starts it.
@@ -116,20 +168,70 @@ impl Sql {
                 self.limits.statement_bytes_max
             )));
         }
+        let stats = Arc::new(ScanStats::default());
+        let ctx = self.session(stats.clone())?;
+        let statement = name_the_table(statement, &self.id);
         let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let df = self.ctx.sql_with_options(statement, read_only).await.map_err(planning)?;
+        let df = ctx.sql_with_options(&statement, read_only).await.map_err(planning)?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df.execute_stream().await.map_err(running)?;
-        Ok(Running { schema, stream })
+        let task = Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await.map_err(planning)?;
+        let stream = execute_stream(plan.clone(), task).map_err(running)?;
+        Ok(Running { schema, stream, stats, plan })
     }
 
     /// Runs `statement` to its end: every result batch.
     pub async fn collect(&self, statement: &str) -> Result<(SchemaRef, Vec<RecordBatch>), SqlError> {
-        let Running { schema, mut stream } = self.start(statement).await?;
+        let mut r = self.start(statement).await?;
         let mut out = Vec::new();
-        while let Some(b) = stream.next().await {
-            out.push(b.map_err(running)?);
+        while let Some(b) = r.next().await {
+            out.push(b?);
         }
-        Ok((schema, out))
+        Ok((r.schema, out))
     }
+}
+
+/// `statement` with each bare mention of the store's id replaced by
+/// [`TABLE`]: Lake's ids are not SQL identifiers (`FROM 0233062b-51c1-...`
+/// starts with a digit), yet its queries name the store so. Quoted text
+/// (`'...'`, `"..."`) and comments are left alone; a quoted id still
+/// names the table, which is registered under it too.
+pub fn name_the_table(statement: &str, id: &str) -> String {
+    let b = statement.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    let mut out = String::with_capacity(statement.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                // To the closing quote; a doubled quote is an escaped one.
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n),
+            b'/' if b.get(i + 1) == Some(&b'*') => i = statement[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2),
+            c if word(c) => {
+                let end = b[i..].iter().position(|&c| !word(c)).map_or(b.len(), |n| i + n);
+                if statement[i..end].eq_ignore_ascii_case(id) {
+                    out.push_str(&statement[copied..i]);
+                    out.push_str(TABLE);
+                    copied = end;
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&statement[copied.min(b.len())..]);
+    out
 }

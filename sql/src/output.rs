@@ -79,3 +79,21 @@ impl<W: Write> ResultWriter<W> {
         Ok(())
     }
 }
+
+/// `eventtime` and other timestamps as Lake prints them:
+/// `2026-01-02 03:04:05.678`.
+const LAKE_TIMESTAMP: &str = "%Y-%m-%d %H:%M:%S%.3f";
+
+/// A batch's rows as text, the way Lake's GetQueryResults returns values
+/// (every value a string; timestamps `2026-01-02 03:04:05.678`; structs
+/// and lists in Arrow's display form); SQL NULL is `None`.
+pub fn text_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, ArrowError> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::new().with_timestamp_format(Some(LAKE_TIMESTAMP)).with_timestamp_tz_format(Some(LAKE_TIMESTAMP));
+    let columns = batch.columns();
+    let formatters = columns.iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
+    Ok((0..batch.num_rows())
+        .map(|i| columns.iter().zip(&formatters).map(|(c, f)| (!c.is_null(i)).then(|| f.value(i).to_string())).collect())
+        .collect())
+}

@@ -41,6 +41,9 @@ pub struct ScanStats {
     pub bytes: AtomicU64,
 }
 
+/// The scan's name in plans (EXPLAIN).
+pub const SCAN_NAME: &str = "CairnEventsScan";
+
 /// The `events` table of one store.
 pub struct EventsTable {
     store: Arc<Store>,
@@ -304,7 +307,7 @@ impl fmt::Debug for EventsScan {
 impl DisplayAs for EventsScan {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let time = |t: Option<i64>| t.map_or("-".to_string(), cairn_engine::event::format_event_time_ms);
-        write!(f, "CairnEventsScan: order=newest-first, eventtime=[{}, {}]", time(self.query.start_ms), time(self.query.end_ms))?;
+        write!(f, "{SCAN_NAME}: order=newest-first, eventtime=[{}, {}]", time(self.query.start_ms), time(self.query.end_ms))?;
         if self.query.filters.is_empty() {
             write!(f, ", index=none")?;
         } else {
@@ -321,7 +324,7 @@ impl DisplayAs for EventsScan {
 
 impl ExecutionPlan for EventsScan {
     fn name(&self) -> &str {
-        "CairnEventsScan"
+        SCAN_NAME
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {

@@ -59,6 +59,17 @@ impl Store {
         self.inner.checkpoint_now()
     }
 
+    /// The store's id: the 16 hex digits of its checkpoint origin
+    /// (`cairn/<id>`), chosen at random when the store was created and the
+    /// same for its whole life (a key rotation keeps the name). cairnd
+    /// names the store's event data store by it, and SQL reaches the
+    /// events table under it, as CloudTrail Lake names a store by its id.
+    pub fn id(&self) -> String {
+        let keys = self.inner.keys.lock();
+        let origin = keys.origin();
+        origin.strip_prefix("cairn/").unwrap_or(origin).to_string()
+    }
+
     /// The newest signed checkpoint, without signing a new one.
     pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
         self.inner.history.lock().last().map(|e| e.checkpoint.clone())

@@ -45,6 +45,10 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   digest_interval_secs = 3600       # one signed digest per account and region per interval
   deliver_parquet = true            # also Parquet in CloudTrail Lake's columns, for Athena/Trino/DuckDB
   deliver_parquet_compact_after_secs = 3600  # merge a partition's small Parquet files once it is this quiet
+  query_concurrency = 4             # SQL queries (StartQuery) running at once; more are refused
+  query_memory_mib = 512            # memory for their sorts, joins and aggregations, shared
+  query_timeout_secs = 3600         # a query still running then ends TIMED_OUT (Lake: 1 hour)
+  query_results_mib = 64            # a query's results kept for GetQueryResults, at most
 
 Logs go to stderr; CAIRN_LOG=debug (or warn, ...) sets the level.
 Stops gracefully on SIGINT or SIGTERM: in-flight appends finish, the store is fsynced and closed.";
@@ -126,6 +130,22 @@ pub struct Args {
     /// seconds [default: 3600, as CloudTrail].
     #[arg(long, env = "CAIRN_DIGEST_INTERVAL_SECS")]
     digest_interval_secs: Option<u64>,
+    /// SQL queries (the HTTP API's StartQuery) running at once; more are
+    /// refused with MaxConcurrentQueriesException [default: 4].
+    #[arg(long, env = "CAIRN_QUERY_CONCURRENCY")]
+    query_concurrency: Option<usize>,
+    /// Memory for the running queries' sorts, joins and aggregations
+    /// together, in MiB; a query that needs more fails [default: 512].
+    #[arg(long, env = "CAIRN_QUERY_MEMORY_MIB")]
+    query_memory_mib: Option<usize>,
+    /// A query still running after this many seconds ends TIMED_OUT, its
+    /// rows so far readable [default: 3600, as Lake].
+    #[arg(long, env = "CAIRN_QUERY_TIMEOUT_SECS")]
+    query_timeout_secs: Option<u64>,
+    /// A query's results kept for GetQueryResults, in MiB of values; a
+    /// query with more fails and says so [default: 64].
+    #[arg(long, env = "CAIRN_QUERY_RESULTS_MIB")]
+    query_results_mib: Option<usize>,
     /// Most simultaneous connections [default: 256].
     #[arg(long, env = "CAIRN_CONNECTIONS_MAX")]
     connections_max: Option<usize>,
@@ -207,6 +227,10 @@ pub struct FileConfig {
     deliver_virtual_hosted: Option<bool>,
     deliver_interval_secs: Option<u64>,
     digest_interval_secs: Option<u64>,
+    query_concurrency: Option<usize>,
+    query_memory_mib: Option<usize>,
+    query_timeout_secs: Option<u64>,
+    query_results_mib: Option<usize>,
 }
 
 /// An interval setting in seconds: at least 1, or the default.
@@ -320,6 +344,22 @@ fn merge(a: &Args, file: FileConfig) -> anyhow::Result<Config> {
         deliver_virtual_hosted: a.deliver_virtual_hosted.or(file.deliver_virtual_hosted).unwrap_or(false),
         deliver_interval: interval("deliver_interval_secs", a.deliver_interval_secs.or(file.deliver_interval_secs), d.deliver_interval)?,
         digest_interval: interval("digest_interval_secs", a.digest_interval_secs.or(file.digest_interval_secs), d.digest_interval)?,
+        query_concurrency: match a.query_concurrency.or(file.query_concurrency) {
+            Some(n) if !(1..=64).contains(&n) => anyhow::bail!("query_concurrency must be 1 to 64, not {n}"),
+            Some(n) => n,
+            None => d.query_concurrency,
+        },
+        query_memory_bytes: match a.query_memory_mib.or(file.query_memory_mib) {
+            Some(n) if !(16..=1 << 20).contains(&n) => anyhow::bail!("query_memory_mib must be 16 to 1048576, not {n}"),
+            Some(n) => n << 20,
+            None => d.query_memory_bytes,
+        },
+        query_timeout: interval("query_timeout_secs", a.query_timeout_secs.or(file.query_timeout_secs), d.query_timeout)?,
+        query_results_bytes: match a.query_results_mib.or(file.query_results_mib) {
+            Some(n) if !(1..=1 << 14).contains(&n) => anyhow::bail!("query_results_mib must be 1 to 16384, not {n}"),
+            Some(n) => n << 20,
+            None => d.query_results_bytes,
+        },
     })
 }
 

@@ -72,7 +72,27 @@ pub(super) fn accept_loop(listener: TcpListener, http: Option<TcpListener>, shar
         let _ = t.join();
     }
     let shared = Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("connections still hold the store"))?;
-    shared.store.close().context("closing the store")?;
+    if let Some(q) = shared.queries.get() {
+        q.shutdown();
+    }
+    drop(shared.queries);
+    // A cancelled query's scan thread lets go of the store at its next
+    // batch.
+    let mut store = shared.store;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let store = loop {
+        match Arc::try_unwrap(store) {
+            Ok(s) => break s,
+            Err(s) if std::time::Instant::now() < deadline => {
+                store = s;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => {
+                anyhow::bail!("queries still read the store after 30 s; it is not closed cleanly (the WAL recovers it at the next start)")
+            }
+        }
+    };
+    store.close().context("closing the store")?;
     tracing::info!("store closed");
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! `connection.rs` (handshake, request loop), `dispatch.rs` (one request
 //! to the engine and back), `background.rs` (maintenance and Insights
 //! threads), `auth.rs` (tokens and roles), `config.rs` (settings),
-//! `http/` (the CloudTrail-compatible HTTP API, `--http-listen`).
+//! `http/` (the CloudTrail-compatible HTTP API, `--http-listen`),
+//! `queries.rs` (SQL queries running in the background for its Lake API).
 
 pub mod auth;
 mod background;
@@ -17,6 +18,7 @@ mod connection;
 mod dispatch;
 mod http;
 mod listener;
+pub mod queries;
 
 pub use dispatch::process_rss;
 pub use http::TARGET_PREFIX as HTTP_TARGET_PREFIX;
@@ -96,6 +98,14 @@ pub struct Config {
     pub deliver_interval: Duration,
     /// One digest per stream per this interval.
     pub digest_interval: Duration,
+    /// SQL queries (StartQuery) running at once.
+    pub query_concurrency: usize,
+    /// Memory of the queries' sorts, joins and aggregations, together.
+    pub query_memory_bytes: usize,
+    /// A query still running after this long ends TIMED_OUT.
+    pub query_timeout: Duration,
+    /// A query's results kept for GetQueryResults, at most.
+    pub query_results_bytes: usize,
 }
 
 impl Config {
@@ -138,13 +148,21 @@ impl Default for Config {
             deliver_virtual_hosted: false,
             deliver_interval: Duration::from_secs(300),
             digest_interval: Duration::from_secs(3600),
+            query_concurrency: 4,
+            query_memory_bytes: 512 << 20,
+            query_timeout: Duration::from_secs(3600),
+            query_results_bytes: 64 << 20,
         }
     }
 }
 
 struct Shared {
     tls: Option<Arc<rustls::ServerConfig>>,
-    store: Store,
+    /// Shared with running SQL queries' scans; closed when the last holder
+    /// is done (`listener::accept_loop`).
+    store: Arc<Store>,
+    /// SQL queries (the HTTP API's StartQuery), started on first use.
+    queries: std::sync::OnceLock<queries::Queries>,
     tokens: Tokens,
     aws_keys: AwsKeys,
     channels: channels::Channels,
@@ -266,7 +284,8 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
     }
     let shared = Arc::new(Shared {
         tls,
-        store,
+        store: Arc::new(store),
+        queries: std::sync::OnceLock::new(),
         tokens,
         aws_keys,
         channels,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use cairn_sql::output::{Format, ResultWriter};
 use cairn_sql::{Limits, Sql};
-use futures::StreamExt;
 
 use super::Global;
 
@@ -78,9 +77,8 @@ impl QueryArgs {
             let sql = Sql::new(store, limits)?;
             let mut running = sql.start(&self.statement).await?;
             let mut w = ResultWriter::new(io::stdout().lock(), running.schema.clone(), format);
-            while let Some(batch) = running.stream.next().await {
-                let batch = batch.map_err(|e| anyhow::anyhow!("QueryFailed: {e}"))?;
-                w.write(&batch)?;
+            while let Some(batch) = running.next().await {
+                w.write(&batch?)?;
             }
             w.finish()?;
             anyhow::Ok(())

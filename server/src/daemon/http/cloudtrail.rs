@@ -13,7 +13,7 @@ use crate::daemon::channels::{Channel, NewChannel};
 use crate::protocol::Role;
 
 use super::super::Shared;
-use super::{ApiError, Caller};
+use super::{lake, ApiError, Caller};
 
 /// LookupEvents' attribute keys, in the model's order.
 pub const LOOKUP_KEYS: [&str; 8] =
@@ -33,7 +33,7 @@ const SCAN_CALLS_MAX: usize = 20;
 type Operation = fn(&Shared, &Map<String, Value>) -> Result<Value, ApiError>;
 
 /// The operations, with the role each needs.
-const OPERATIONS: [(&str, Role, Operation); 9] = [
+const OPERATIONS: [(&str, Role, Operation); 16] = [
     ("LookupEvents", Role::Read, lookup_events),
     ("DescribeTrails", Role::Read, describe_trails),
     ("GetTrailStatus", Role::Read, trail_status),
@@ -43,6 +43,13 @@ const OPERATIONS: [(&str, Role, Operation); 9] = [
     ("CreateChannel", Role::Admin, create_channel),
     ("ListChannels", Role::Read, list_channels),
     ("GetChannel", Role::Read, get_channel),
+    ("StartQuery", Role::Read, lake::start_query),
+    ("DescribeQuery", Role::Read, lake::describe_query),
+    ("GetQueryResults", Role::Read, lake::get_query_results),
+    ("CancelQuery", Role::Read, lake::cancel_query),
+    ("ListQueries", Role::Read, lake::list_queries),
+    ("ListEventDataStores", Role::Read, lake::list_event_data_stores),
+    ("GetEventDataStore", Role::Read, lake::get_event_data_store),
 ];
 
 /// Runs operation `op` with the request body `body`; the response body.
@@ -67,12 +74,12 @@ pub(super) fn call(shared: &Shared, op: &str, caller: &Caller, body: &[u8]) -> R
     Ok(out.to_string().into_bytes())
 }
 
-fn serialization(field: &str, want: &str) -> ApiError {
+pub(super) fn serialization(field: &str, want: &str) -> ApiError {
     ApiError::new("SerializationException", format!("{field} must be {want}"))
 }
 
 /// A timestamp member: epoch seconds, integer or fractional; unix ms.
-fn timestamp(input: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
+pub(super) fn timestamp(input: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
@@ -87,7 +94,7 @@ fn timestamp(input: &Map<String, Value>, field: &str) -> Result<Option<i64>, Api
     }
 }
 
-fn string<'a>(input: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+pub(super) fn string<'a>(input: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),

@@ -11,11 +11,13 @@
 //! it is serving, and its thread is joined before the store closes.
 //!
 //! Files: `mod.rs` (listener, connections, authentication, errors),
-//! `cloudtrail.rs` (CloudTrail's operations), `audit.rs` (cloudtrail-data's
+//! `cloudtrail.rs` (CloudTrail's operations), `lake.rs` (Lake's query
+//! API and the store as an event data store), `audit.rs` (cloudtrail-data's
 //! PutAuditEvents, REST-JSON on `POST /PutAuditEvents`).
 
 mod audit;
 mod cloudtrail;
+mod lake;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
