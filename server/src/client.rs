@@ -343,6 +343,25 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Runs a SQL query: `f` gets each `QueryBatch` frame's Arrow IPC
+    /// stream as it arrives (the first holds the schema); the end's
+    /// statistics. A refusal or failure is a [`ServerError`] named as the
+    /// HTTP API's exceptions (`InvalidQueryStatementException`, ...).
+    pub fn query(&mut self, statement: &str, mut f: impl FnMut(Vec<u8>) -> Result<()>) -> Result<crate::protocol::WireQueryEnd> {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(self.reader.get_mut(), &Request { id, body: RequestBody::Query { statement: statement.to_string() } })?;
+        loop {
+            match self.read(id).map_err(|e| newer_request(e, "SQL queries"))? {
+                ResponseBody::QueryBatch { ipc } => f(ipc)?,
+                ResponseBody::QueryEnd(end) => return Ok(end),
+                other => bail!("unexpected answer to a query: {other:?}"),
+            }
+        }
+    }
+}
+
 /// A request added after version 2's first release, refused by an older
 /// server as a malformed frame: say so.
 fn newer_request(e: anyhow::Error, what: &str) -> anyhow::Error {

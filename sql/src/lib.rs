@@ -14,8 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use cairn_engine::Store;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -26,6 +25,8 @@ use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
+pub use datafusion::arrow::array::RecordBatch;
+pub use datafusion::arrow::datatypes::SchemaRef;
 pub use table::ScanStats;
 
 /// The name of the table of every stored event.

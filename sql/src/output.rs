@@ -26,7 +26,8 @@ pub struct ResultWriter<W: Write> {
 
 enum Inner<W: Write> {
     Table(W, SchemaRef, Vec<RecordBatch>),
-    Csv(Box<datafusion::arrow::csv::Writer<W>>),
+    /// (The schema, until a batch has written the header.)
+    Csv(Box<datafusion::arrow::csv::Writer<W>>, Option<SchemaRef>),
     Json(datafusion::arrow::json::Writer<W, JsonArray>),
     Ndjson(datafusion::arrow::json::Writer<W, LineDelimited>),
 }
@@ -37,7 +38,7 @@ impl<W: Write> ResultWriter<W> {
         let json = || WriterBuilder::new().with_explicit_nulls(true);
         let inner = match format {
             Format::Table => Inner::Table(out, schema, Vec::new()),
-            Format::Csv => Inner::Csv(Box::new(datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out))),
+            Format::Csv => Inner::Csv(Box::new(datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out)), Some(schema)),
             Format::Json => Inner::Json(json().build::<_, JsonArray>(out)),
             Format::Ndjson => Inner::Ndjson(json().build::<_, LineDelimited>(out)),
         };
@@ -47,7 +48,10 @@ impl<W: Write> ResultWriter<W> {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         match &mut self.inner {
             Inner::Table(_, _, all) => all.push(batch.clone()),
-            Inner::Csv(w) => w.write(batch)?,
+            Inner::Csv(w, unwritten) => {
+                w.write(batch)?;
+                *unwritten = None;
+            }
             Inner::Json(w) => w.write(batch)?,
             Inner::Ndjson(w) => w.write(batch)?,
         }
@@ -64,7 +68,13 @@ impl<W: Write> ResultWriter<W> {
                 writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
                 out.flush()?;
             }
-            Inner::Csv(w) => w.into_inner().flush()?,
+            Inner::Csv(mut w, unwritten) => {
+                // No rows: the header alone.
+                if let Some(schema) = unwritten {
+                    w.write(&RecordBatch::new_empty(schema))?;
+                }
+                w.into_inner().flush()?
+            }
             Inner::Json(mut w) => {
                 w.finish()?;
                 let mut out = w.into_inner();
@@ -96,4 +106,44 @@ pub fn text_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, ArrowE
     Ok((0..batch.num_rows())
         .map(|i| columns.iter().zip(&formatters).map(|(c, f)| (!c.is_null(i)).then(|| f.value(i).to_string())).collect())
         .collect())
+}
+
+/// Results as Arrow IPC streams of at most about `max_bytes` each (the
+/// protocol's `QueryBatch` frames): each a whole stream (schema, record
+/// batches, end marker) that a reader decodes on its own. An empty
+/// `batch` still gives one stream, for its schema.
+pub fn ipc_streams(batch: &RecordBatch, max_bytes: usize) -> Result<Vec<Vec<u8>>, ArrowError> {
+    use datafusion::arrow::ipc::writer::StreamWriter;
+    let rows = batch.num_rows();
+    let per_row = batch.get_array_memory_size() / rows.max(1) + 1;
+    let step = (max_bytes / per_row).clamp(1, rows.max(1));
+    let mut out = Vec::new();
+    let mut at = 0;
+    loop {
+        let n = step.min(rows - at);
+        let mut w = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+        if n > 0 {
+            w.write(&batch.slice(at, n))?;
+        }
+        w.finish()?;
+        out.push(w.into_inner()?);
+        at += n;
+        if at >= rows {
+            return Ok(out);
+        }
+    }
+}
+
+/// The schema and batches of one Arrow IPC stream from [`ipc_streams`].
+/// The bytes come from a server: a malformed stream is an error, never a
+/// panic (arrays are validated; a panic in the decoder is caught).
+pub fn read_ipc_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+    use datafusion::arrow::ipc::reader::StreamReader;
+    let decode = || -> Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+        let r = StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+        let schema = r.schema();
+        let batches = r.collect::<Result<Vec<_>, _>>()?;
+        Ok((schema, batches))
+    };
+    std::panic::catch_unwind(decode).unwrap_or_else(|_| Err(ArrowError::IpcError("a malformed Arrow IPC stream".into())))
 }

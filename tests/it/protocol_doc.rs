@@ -282,6 +282,7 @@ fn request_variant(b: &RequestBody) -> &'static str {
         RequestBody::CreateChannel { .. } => "CreateChannel",
         RequestBody::ListChannels => "ListChannels",
         RequestBody::Delivery => "Delivery",
+        RequestBody::Query { .. } => "Query",
     }
 }
 
@@ -313,6 +314,8 @@ fn response_variant(b: &ResponseBody) -> &'static str {
         ResponseBody::Channel(_) => "Channel",
         ResponseBody::Channels { .. } => "Channels",
         ResponseBody::Delivery(_) => "Delivery",
+        ResponseBody::QueryBatch { .. } => "QueryBatch",
+        ResponseBody::QueryEnd(_) => "QueryEnd",
     }
 }
 

@@ -103,6 +103,7 @@ pub(crate) fn requests() -> Vec<(&'static str, Request)> {
         ),
         ("list-channels", r(23, RequestBody::ListChannels)),
         ("delivery", r(24, RequestBody::Delivery)),
+        ("query", r(25, RequestBody::Query { statement: "SELECT eventname, count(*) FROM events GROUP BY eventname".into() })),
         (
             "insights",
             r(19, RequestBody::Insights { start_ms: Some(1_767_225_600_000), end_ms: None, backfill: true, sensitivity_milli: Some(6000) }),
@@ -244,6 +245,21 @@ pub(crate) fn responses() -> Vec<(&'static str, Response)> {
         ("channels", r(23, ResponseBody::Channels { channels: vec![channel()] })),
         ("delivery-reply", r(24, ResponseBody::Delivery(Some(delivery())))),
         ("delivery-none", r(24, ResponseBody::Delivery(None))),
+        // (Not a real Arrow IPC stream: the frame carries it as opaque bytes.)
+        ("query-batch", r(25, ResponseBody::QueryBatch { ipc: vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0] })),
+        (
+            "query-end",
+            r(
+                25,
+                ResponseBody::QueryEnd(cairn_server::protocol::WireQueryEnd {
+                    rows: 2,
+                    events_scanned: 10,
+                    bytes_scanned: 12_000,
+                    events_matched: 4,
+                    query_id: "6f1c3c2e-0000-4000-8000-000000000001".into(),
+                }),
+            ),
+        ),
     ]
 }
 

@@ -265,6 +265,34 @@ def the_aws_cli_runs_a_query():
 
 
 @check
+def cairn_query_streams_over_cairns_protocol():
+    def query(*args):
+        cmd = [ARGS.cairn, "--quiet", "--server", ARGS.server, "--token-file", ARGS.token_file, "query", *args]
+        return subprocess.run(cmd, capture_output=True)
+
+    # Every record, more than one frame's worth, byte for byte.
+    p = query("--output", "ndjson", "SELECT eventid, eventjson FROM events")
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    want = cairn("lookup", "--all", "--output", "json")["Events"]
+    assert sorted(r["eventjson"] for r in rows) == sorted(e["CloudTrailEvent"] for e in want)
+    assert sum(len(r["eventjson"]) for r in rows) > 4 << 20, "the test needs results over one frame"
+    # The same answer as the HTTP API's.
+    p = query("--output", "json", f"SELECT eventname, count(*) AS n FROM {store_id()} GROUP BY eventname")
+    assert p.returncode == 0, p.stderr
+    want = {r["EventName"]: r["Count"] for r in cairn("count", "--by", "EventName", "--output", "json")}
+    assert {r["eventname"]: r["n"] for r in json.loads(p.stdout)} == want
+    # No rows: the header still comes, from the schema.
+    p = query("--output", "csv", "SELECT eventid, eventtime FROM events WHERE eventname = 'NoSuchCall'")
+    assert p.returncode == 0 and p.stdout == b"eventid,eventtime\n", (p.stdout, p.stderr)
+    # Refusals name Lake's exception; the exit code is 2.
+    p = query("SELEC 1")
+    assert p.returncode == 2 and b"InvalidQueryStatementException" in p.stderr, p.stderr
+    p = query(ENDLESS)
+    assert p.returncode == 2 and b"QueryTimedOut" in p.stderr, p.stderr
+
+
+@check
 def the_server_keeps_serving():
     assert client().lookup_events(MaxResults=5)["Events"]
 

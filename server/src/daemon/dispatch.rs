@@ -341,6 +341,7 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
             }
             ResponseBody::Channels { channels }
         }
+        RequestBody::Query { statement } => return query(shared, w, id, &statement),
         RequestBody::Delivery => match shared.delivery.as_ref().map(|s| s.lock().clone()) {
             None => ResponseBody::Delivery(None),
             // The backlog as of now (the status is as of the last round,
@@ -355,4 +356,88 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
         },
     };
     Ok(reply(w, body)?)
+}
+
+/// A Query frame's size at most: far below the response frame bound.
+const QUERY_FRAME_BYTES: usize = 4 << 20;
+
+/// Runs a SQL query and streams its results: `QueryBatch` frames (Arrow
+/// IPC streams; at least one, for the schema), then `QueryEnd`, or an
+/// `Error` named as the HTTP API's exceptions are.
+fn query(shared: &Shared, w: &mut Box<dyn Io>, id: u64, statement: &str) -> Result<()> {
+    use super::queries::StartError;
+    let reply = |w: &mut Box<dyn Io>, body: ResponseBody| send(w, id, body);
+    let queries = match shared.queries() {
+        Ok(q) => q,
+        Err(e) => return Ok(reply(w, ResponseBody::Error(err(codes::INTERNAL, format!("{e:#}"))))?),
+    };
+    let mut p = match queries.stream(statement, super::http::uuid_v4(), now_ms()) {
+        Ok(p) => p,
+        Err(StartError::Invalid(m)) => return Ok(reply(w, ResponseBody::Error(err(codes::INVALID_QUERY_STATEMENT, m)))?),
+        Err(StartError::TooMany(n)) => {
+            let m = format!("{n} queries are running, the most this server runs at once (query_concurrency); retry when one has ended");
+            return Ok(reply(w, ResponseBody::Error(err(codes::MAX_CONCURRENT_QUERIES, m)))?);
+        }
+        Err(StartError::Failed(m)) => return Ok(reply(w, ResponseBody::Error(err(codes::INTERNAL, m)))?),
+    };
+    let schema = p.schema();
+    let mut rows = 0u64;
+    let mut sent_any = false;
+    let mut failure = None;
+    while let Some(batch) = p.next_batch() {
+        let streams = match batch
+            .and_then(|b| cairn_sql::output::ipc_streams(&b, QUERY_FRAME_BYTES).map(|s| (b.num_rows(), s)).map_err(|e| e.to_string()))
+        {
+            Ok((n, s)) => {
+                rows += n as u64;
+                s
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        for ipc in streams {
+            if let Err(e) = reply(w, ResponseBody::QueryBatch { ipc }) {
+                p.finish(Some(format!("the client went away: {e}")));
+                return Err(e.into());
+            }
+            sent_any = true;
+        }
+    }
+    let q = p.finish(failure.clone());
+    let status = q.status();
+    if status != super::queries::Status::Finished {
+        let message = q.with(|s| s.error.clone()).or(failure).unwrap_or_else(|| format!("the query was {}", status.name()));
+        // The message leads with the exception's name when it has one
+        // (the code carries it here).
+        let (named, message) = match message.split_once(": ") {
+            Some((c, m)) if codes::ALL.contains(&c) => (Some(c.to_string()), m.to_string()),
+            _ => (None, message),
+        };
+        let code = match status {
+            super::queries::Status::TimedOut => codes::QUERY_TIMED_OUT.to_string(),
+            super::queries::Status::Cancelled => codes::QUERY_CANCELLED.to_string(),
+            _ => named.unwrap_or_else(|| codes::QUERY_FAILED.to_string()),
+        };
+        return Ok(reply(w, ResponseBody::Error(err(&code, message)))?);
+    }
+    if !sent_any {
+        // No rows: one stream, for the schema.
+        match cairn_sql::output::ipc_streams(&cairn_sql::RecordBatch::new_empty(schema), QUERY_FRAME_BYTES) {
+            Ok(streams) => streams.into_iter().try_for_each(|ipc| reply(w, ResponseBody::QueryBatch { ipc }))?,
+            Err(e) => return Ok(reply(w, ResponseBody::Error(err(codes::INTERNAL, e.to_string())))?),
+        }
+    }
+    let (events_scanned, bytes_scanned, events_matched) = q.with(|s| (s.events_scanned, s.bytes_scanned, s.events_matched));
+    Ok(reply(
+        w,
+        ResponseBody::QueryEnd(crate::protocol::WireQueryEnd {
+            rows,
+            events_scanned,
+            bytes_scanned,
+            events_matched,
+            query_id: q.id.clone(),
+        }),
+    )?)
 }

@@ -180,6 +180,20 @@ struct Shared {
     deliverer: parking_lot::Mutex<Option<cairn_deliver::Deliverer>>,
 }
 
+impl Shared {
+    /// The daemon's query engine, started on the first query.
+    fn queries(&self) -> Result<&queries::Queries> {
+        if let Some(q) = self.queries.get() {
+            return Ok(q);
+        }
+        let c = &self.cfg;
+        let q =
+            queries::Queries::new(self.store.clone(), c.query_concurrency, c.query_memory_bytes, c.query_timeout, c.query_results_bytes)
+                .context("starting the query engine")?;
+        Ok(self.queries.get_or_init(|| q))
+    }
+}
+
 /// A running server: its address, and how to stop it.
 pub struct Running {
     pub addr: SocketAddr,

@@ -102,6 +102,35 @@ impl Query {
         self.state.lock().status.unwrap_or(Status::Running)
     }
 
+    /// Ends the query TIMED_OUT if it has run past `timeout`. Its task
+    /// notices at its next await; this makes the status true at once,
+    /// even while a long computation keeps that task from running.
+    fn expire(&self, timeout: Duration) {
+        let mut s = self.state.lock();
+        if s.status == Some(Status::Running) && self.started.elapsed() >= timeout {
+            s.status = Some(Status::TimedOut);
+            s.error = Some(timed_out(timeout));
+            s.elapsed_ms = self.started.elapsed().as_millis() as u64;
+            s.ended = Some(Instant::now());
+            drop(s);
+            self.cancel.notify_one();
+        }
+    }
+
+    /// Records how a query ended, unless it was already ended (cancelled,
+    /// timed out), and its final statistics.
+    fn finish(&self, running: &cairn_sql::Running, status: Status, error: Option<String>) {
+        let mut s = self.state.lock();
+        (s.events_scanned, s.bytes_scanned) = running.scanned();
+        s.events_matched = running.matched();
+        if s.status == Some(Status::Running) {
+            s.status = Some(status);
+            s.error = error;
+            s.elapsed_ms = self.started.elapsed().as_millis() as u64;
+            s.ended = Some(Instant::now());
+        }
+    }
+
     /// Milliseconds it has run (to its end once it ended).
     pub fn elapsed_ms(&self) -> u64 {
         let s = self.state.lock();
@@ -159,8 +188,9 @@ impl Queries {
         }
     }
 
-    /// Plans `statement` and starts it; its id.
-    pub fn start(&self, statement: &str, id: String, now_ms: i64) -> Result<Arc<Query>, StartError> {
+    /// Plans `statement` and registers it as running (a bad statement,
+    /// or the concurrency limit, refuses it here).
+    fn plan(&self, statement: &str, id: String, now_ms: i64) -> Result<Planned, StartError> {
         let rt = self.handle()?;
         // Counted and registered under one lock, so two starts cannot both
         // take the last place.
@@ -178,7 +208,7 @@ impl Queries {
             Err(SqlError::InvalidStatement(m)) => return Err(StartError::Invalid(m)),
             Err(e) => return Err(StartError::Failed(e.to_string())),
         };
-        let q = Arc::new(Query {
+        let query = Arc::new(Query {
             id,
             statement: statement.to_string(),
             created_ms: now_ms,
@@ -191,10 +221,24 @@ impl Queries {
             }),
         });
         forget_old(&mut all);
-        all.push_back(q.clone());
-        drop(all);
-        rt.spawn(run(running, q.clone(), self.timeout, self.results_bytes));
+        all.push_back(query.clone());
+        Ok(Planned { query, running, rt, timeout: self.timeout })
+    }
+
+    /// Plans `statement` and runs it in the background, keeping its rows
+    /// for `GetQueryResults`.
+    pub fn start(&self, statement: &str, id: String, now_ms: i64) -> Result<Arc<Query>, StartError> {
+        let p = self.plan(statement, id, now_ms)?;
+        let q = p.query.clone();
+        p.rt.clone().spawn(run(p, self.results_bytes));
         Ok(q)
+    }
+
+    /// Plans `statement` for a caller that takes its batches as they come
+    /// ([`Planned::next_batch`]) instead of keeping them (the TCP protocol's
+    /// `Query`); it counts against the limits like any query.
+    pub fn stream(&self, statement: &str, id: String, now_ms: i64) -> Result<Planned, StartError> {
+        self.plan(statement, id, now_ms)
     }
 
     /// The query with this id.
@@ -211,19 +255,12 @@ impl Queries {
         all
     }
 
-    /// Ends a query that has run past the timeout. The query's task
+    /// Ends a query that has run past the timeout (also done by every
+    /// call that reads a query's status). The query's task
     /// notices at its next await; this makes the status true at once,
     /// even while a long computation keeps that task from running.
     fn expire(&self, q: &Query) {
-        let mut s = q.state.lock();
-        if s.status == Some(Status::Running) && q.started.elapsed() >= self.timeout {
-            s.status = Some(Status::TimedOut);
-            s.error = Some(timed_out(self.timeout));
-            s.elapsed_ms = q.started.elapsed().as_millis() as u64;
-            s.ended = Some(Instant::now());
-            drop(s);
-            q.cancel.notify_one();
-        }
+        q.expire(self.timeout);
     }
 
     /// Stops a running query: true if it was running (it is CANCELLED
@@ -267,13 +304,62 @@ fn forget_old(all: &mut VecDeque<Arc<Query>>) {
     }
 }
 
+/// A planned query, registered as running.
+pub struct Planned {
+    pub query: Arc<Query>,
+    running: cairn_sql::Running,
+    rt: tokio::runtime::Handle,
+    timeout: Duration,
+}
+
+impl Planned {
+    /// The result's schema.
+    pub fn schema(&self) -> cairn_sql::SchemaRef {
+        self.running.schema.clone()
+    }
+
+    /// The next batch, on the calling thread (not in an async context);
+    /// `None` at the end, or once the query is cancelled or timed out.
+    pub fn next_batch(&mut self) -> Option<Result<cairn_sql::RecordBatch, String>> {
+        let q = self.query.clone();
+        let left = self.timeout.saturating_sub(q.started.elapsed());
+        let running = &mut self.running;
+        let next = self.rt.block_on(async {
+            tokio::select! {
+                b = running.next() => Some(b),
+                _ = tokio::time::sleep(left) => None,
+                _ = q.cancel.notified() => None,
+            }
+        });
+        q.expire(self.timeout);
+        match next {
+            Some(b) if q.status() == Status::Running => b.map(|b| b.map_err(|e| e.to_string())),
+            _ => None,
+        }
+    }
+
+    /// Ends the query: FINISHED, or FAILED with `error` (a query already
+    /// cancelled or timed out keeps that status).
+    pub fn finish(self, error: Option<String>) -> Arc<Query> {
+        let status = if error.is_some() { Status::Failed } else { Status::Finished };
+        self.query.finish(&self.running, status, error);
+        self.query
+    }
+
+    /// What the query's scans read so far: (events, bytes).
+    pub fn scanned(&self) -> (u64, u64) {
+        self.running.scanned()
+    }
+}
+
 fn timed_out(timeout: Duration) -> String {
     format!("the query ran longer than {} seconds (query_timeout_secs); the rows found so far are kept", timeout.as_secs())
 }
 
 /// Runs a started query to its end (or its timeout, or a cancel), keeping
 /// its rows as text.
-async fn run(mut running: cairn_sql::Running, q: Arc<Query>, timeout: Duration, results_bytes: usize) {
+async fn run(p: Planned, results_bytes: usize) {
+    let Planned { query: q, mut running, timeout, .. } = p;
     let drain = async {
         while let Some(batch) = running.next().await {
             let batch = batch.map_err(|e| e.to_string())?;
@@ -292,21 +378,14 @@ async fn run(mut running: cairn_sql::Running, q: Arc<Query>, timeout: Duration, 
         }
         Ok(())
     };
-    let outcome = tokio::select! {
+    let left = timeout.saturating_sub(q.started.elapsed());
+    let (status, error) = tokio::select! {
         r = drain => match r {
             Ok(()) => (Status::Finished, None),
             Err(m) => (Status::Failed, Some(m)),
         },
-        _ = tokio::time::sleep(timeout) => (Status::TimedOut, Some(timed_out(timeout))),
+        _ = tokio::time::sleep(left) => (Status::TimedOut, Some(timed_out(timeout))),
         _ = q.cancel.notified() => (Status::Cancelled, None),
     };
-    let mut s = q.state.lock();
-    (s.events_scanned, s.bytes_scanned) = running.scanned();
-    s.events_matched = running.matched();
-    if s.status == Some(Status::Running) {
-        s.status = Some(outcome.0);
-        s.error = outcome.1;
-        s.elapsed_ms = q.started.elapsed().as_millis() as u64;
-        s.ended = Some(Instant::now());
-    }
+    q.finish(&running, status, error);
 }

@@ -165,6 +165,24 @@ pub enum RequestBody {
     /// `Delivery`. Added after version 2's first release, as
     /// `CreateAwsKey`.
     Delivery,
+    /// Run a SQL query (read or admin): `QueryBatch` frames (at least
+    /// one), then `QueryEnd`. Added after version 2's first release, as
+    /// `CreateAwsKey`.
+    Query { statement: String },
+}
+
+/// How a query ended (docs/PROTOCOL.md, "Query").
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireQueryEnd {
+    /// Result rows sent.
+    pub rows: u64,
+    /// Events the query's scans read, and their record bytes.
+    pub events_scanned: u64,
+    pub bytes_scanned: u64,
+    /// Events that passed the query's row filters.
+    pub events_matched: u64,
+    /// The query's id (DescribeQuery on the HTTP API names it so).
+    pub query_id: String,
 }
 
 /// Where a daemon's delivery stands (docs/PROTOCOL.md, "Delivery").
@@ -351,6 +369,13 @@ pub enum ResponseBody {
     },
     /// `None` when the daemon does not deliver.
     Delivery(Option<WireDelivery>),
+    /// Query results: one Arrow IPC stream (schema, record batches, end
+    /// of stream), every frame's of the same schema.
+    QueryBatch {
+        #[serde(with = "serde_bytes")]
+        ipc: Vec<u8>,
+    },
+    QueryEnd(WireQueryEnd),
 }
 
 /// Every error code the server sends (docs/PROTOCOL.md, "Errors").
@@ -371,9 +396,15 @@ pub mod codes {
     pub const INVALID_LOOKUP_ATTRIBUTES: &str = "InvalidLookupAttributesException";
     pub const INVALID_MAX_RESULTS: &str = "InvalidMaxResultsException";
     pub const INVALID_NEXT_TOKEN: &str = "InvalidNextTokenException";
+    pub const INVALID_QUERY_STATEMENT: &str = "InvalidQueryStatementException";
+    pub const MAX_CONCURRENT_QUERIES: &str = "MaxConcurrentQueriesException";
+    pub const QUERY_RESOURCES_EXCEEDED: &str = "QueryResourcesExceededException";
+    pub const QUERY_TIMED_OUT: &str = "QueryTimedOut";
+    pub const QUERY_CANCELLED: &str = "QueryCancelled";
+    pub const QUERY_FAILED: &str = "QueryFailed";
 
     /// All of them, in the document's order.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 22] = [
         AUTHENTICATION_FAILED,
         UNSUPPORTED_VERSION,
         TOO_MANY_CONNECTIONS,
@@ -388,6 +419,12 @@ pub mod codes {
         INVALID_NEXT_TOKEN,
         INVALID_PARAMETER,
         EVENT_NOT_FOUND,
+        INVALID_QUERY_STATEMENT,
+        MAX_CONCURRENT_QUERIES,
+        QUERY_RESOURCES_EXCEEDED,
+        QUERY_TIMED_OUT,
+        QUERY_CANCELLED,
+        QUERY_FAILED,
         RESPONSE_TOO_LARGE,
         INTERNAL,
     ];

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use cairn_sql::output::{Format, ResultWriter};
+use cairn_sql::output::{read_ipc_stream, Format, ResultWriter};
 use cairn_sql::{Limits, Sql};
 
 use super::Global;
+use crate::backend::Backend;
 
 /// Run a SQL query (one SELECT) over the store, as CloudTrail Lake does.
 ///
@@ -27,7 +28,12 @@ use super::Global;
 /// eventcategory, recipientaccountid, readonly, useridentity.arn,
 /// useridentity.accesskeyid) are answered from the indexes; `EXPLAIN
 /// SELECT ...` shows what the scan was given. Queries never change the
-/// store: DDL, DML and SET are refused.
+/// store: DDL, DML and SET are refused. The table is also named by the
+/// store's id (`cairn stats` shows it), as Lake names an event data store.
+///
+/// With --server, cairnd runs the query (its --query-* limits apply) and
+/// streams the rows back; it also serves Lake's StartQuery and
+/// GetQueryResults on its HTTP API (docs/HTTP-API.md).
 ///
 /// Examples:
 ///   cairn query "SELECT eventsource, eventname, count(*) AS n FROM events
@@ -46,7 +52,8 @@ pub struct QueryArgs {
     #[arg(long, value_enum, default_value_t = SqlOutput::Table)]
     pub output: SqlOutput,
     /// Memory for the query's sorts, joins and aggregations, in MiB; a
-    /// query that needs more fails with QueryResourcesExceededException.
+    /// query that needs more fails with QueryResourcesExceededException
+    /// (embedded; with --server, cairnd's --query-memory-mib applies).
     #[arg(long, default_value_t = 512)]
     pub memory_mib: usize,
 }
@@ -61,17 +68,17 @@ pub enum SqlOutput {
 
 impl QueryArgs {
     pub fn run(&self, g: &Global) -> Result<ExitCode> {
-        if g.server.is_some() {
-            bail!("cairn query reads the store in --data-dir; against cairnd, use its CloudTrail Lake API (StartQuery)");
-        }
-        let store = Arc::new(g.open_store()?);
-        let limits = Limits { memory_bytes: self.memory_mib.max(1) << 20, ..Limits::default() };
         let format = match self.output {
             SqlOutput::Table => Format::Table,
             SqlOutput::Csv => Format::Csv,
             SqlOutput::Json => Format::Json,
             SqlOutput::Ndjson => Format::Ndjson,
         };
+        if g.server.is_some() {
+            return self.run_remote(g, format);
+        }
+        let store = Arc::new(g.open_store()?);
+        let limits = Limits { memory_bytes: self.memory_mib.max(1) << 20, ..Limits::default() };
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")?;
         rt.block_on(async {
             let sql = Sql::new(store, limits)?;
@@ -83,6 +90,27 @@ impl QueryArgs {
             w.finish()?;
             anyhow::Ok(())
         })?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl QueryArgs {
+    /// The query run by cairnd (its limits apply, not --memory-mib):
+    /// results arrive as Arrow IPC streams and print as they would
+    /// embedded.
+    fn run_remote(&self, g: &Global, format: Format) -> Result<ExitCode> {
+        let Backend::Remote { mut client, .. } = g.open_backend()? else { bail!("--server is required") };
+        let mut writer: Option<ResultWriter<io::StdoutLock<'static>>> = None;
+        client.query(&self.statement, |ipc| {
+            let (schema, batches) = read_ipc_stream(&ipc).context("decoding the server's results (Arrow IPC)")?;
+            let w = writer.get_or_insert_with(|| ResultWriter::new(io::stdout().lock(), schema, format));
+            batches.iter().try_for_each(|b| w.write(b))?;
+            Ok(())
+        })?;
+        match writer {
+            Some(w) => w.finish()?,
+            None => bail!("the server ended the query without sending its columns"),
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -26,12 +26,24 @@ impl StatsArgs {
             eprintln!("cairn: delivery status unknown: {e:#}");
             None
         });
-        print_stats(&stats, server, delivery.as_ref(), *output)?;
+        // The store's id is its signing key's name, `cairn/<id>`.
+        let id = backend.public_keys().ok().and_then(|keys| {
+            let name = keys.first()?.split('+').next()?.to_string();
+            Some(name.strip_prefix("cairn/").map_or(name.clone(), str::to_string))
+        });
+        print_stats(&stats, id.as_deref(), server, delivery.as_ref(), *output)?;
         Ok(ExitCode::SUCCESS)
     }
 }
 
-pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, delivery: Option<&DeliveryStatus>, output: Output) -> Result<()> {
+/// `id`: the store's id (the event data store's, SQL's second table name).
+pub fn print_stats(
+    s: &cairn_engine::Stats,
+    id: Option<&str>,
+    server: Option<ServerView>,
+    delivery: Option<&DeliveryStatus>,
+    output: Output,
+) -> Result<()> {
     let per_event = |b: u64| if s.events == 0 { 0.0 } else { b as f64 / s.events as f64 };
     let root = hex::encode(s.root);
     let time = |t: Option<i64>| t.map(format_event_time);
@@ -41,6 +53,7 @@ pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, delivery
     match output {
         Output::Json => {
             let v = serde_json::json!({
+                "store_id": id,
                 "events": s.events,
                 "sealed_events": s.sealed_events,
                 "segments": s.segments,
@@ -95,6 +108,9 @@ pub fn print_stats(s: &cairn_engine::Stats, server: Option<ServerView>, delivery
             }
             println!("tree size     {}", s.tree_size);
             println!("root          {root}");
+            if let Some(id) = id {
+                println!("store id      {id} (the event data store's id; SQL may name the table by it)");
+            }
             if let Some(v) = server {
                 let rate = v.appended as f64 / (v.uptime_ms.max(1) as f64 / 1000.0);
                 println!(

@@ -15,15 +15,8 @@ use super::{uuid_v4, ApiError};
 /// Rows a GetQueryResults page holds at most (Lake's MaxQueryResults).
 const PAGE_MAX: i64 = 1000;
 
-/// The daemon's query engine, started on the first call that needs it.
 fn queries(shared: &Shared) -> Result<&Queries, ApiError> {
-    if let Some(q) = shared.queries.get() {
-        return Ok(q);
-    }
-    let c = &shared.cfg;
-    let q = Queries::new(shared.store.clone(), c.query_concurrency, c.query_memory_bytes, c.query_timeout, c.query_results_bytes)
-        .map_err(|e| ApiError { status: 500, code: "InternalFailure", message: format!("starting the query engine: {e:#}") })?;
-    Ok(shared.queries.get_or_init(|| q))
+    shared.queries().map_err(|e| ApiError { status: 500, code: "InternalFailure", message: format!("{e:#}") })
 }
 
 /// The event data store's ARN: the store's id under the trail's account
