@@ -6,6 +6,7 @@
 //! a few batches at a time, not its range.
 
 pub mod columns;
+pub mod counts;
 pub mod functions;
 pub mod output;
 pub mod table;
@@ -104,7 +105,8 @@ impl Running {
     /// Events that passed the query's row filters (Lake's
     /// `EventsMatched`): the rows out of the lowest filter over the scan,
     /// or every event scanned when nothing is filtered after the indexes
-    /// and time bounds. Final once the stream has ended.
+    /// and time bounds, plus the events counted from the indexes. Final
+    /// once the stream has ended.
     pub fn matched(&self) -> u64 {
         fn lowest_filter_over_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<Option<u64>> {
             // Some(None): the scan is below with no filter between;
@@ -121,7 +123,7 @@ impl Running {
         }
         match lowest_filter_over_scan(&self.plan) {
             Some(Some(n)) => n,
-            _ => self.stats.events.load(Ordering::Relaxed),
+            _ => self.stats.events.load(Ordering::Relaxed) + self.stats.counted.load(Ordering::Relaxed),
         }
     }
 
@@ -157,6 +159,7 @@ impl Sql {
         for f in functions::all() {
             ctx.register_udf(f);
         }
+        ctx.add_optimizer_rule(Arc::new(counts::CountsFromIndex));
         Ok(ctx)
     }
 

@@ -39,6 +39,9 @@ pub struct ScanStats {
     pub events: AtomicU64,
     /// Their record bytes.
     pub bytes: AtomicU64,
+    /// Events counted from the indexes' totals without being read
+    /// (`count(*) ... GROUP BY` an indexed column).
+    pub counted: AtomicU64,
 }
 
 /// The scan's name in plans (EXPLAIN).
@@ -46,8 +49,8 @@ pub const SCAN_NAME: &str = "CairnEventsScan";
 
 /// The `events` table of one store.
 pub struct EventsTable {
-    store: Arc<Store>,
-    stats: Arc<ScanStats>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) stats: Arc<ScanStats>,
 }
 
 impl fmt::Debug for EventsTable {
@@ -73,7 +76,7 @@ enum Pushed {
     Attr(Attr, Vec<String>),
 }
 
-fn attr_of(i: Indexed) -> Option<Attr> {
+pub(crate) fn attr_of(i: Indexed) -> Option<Attr> {
     Some(match i {
         Indexed::EventName => Attr::EventName,
         Indexed::EventSource => Attr::EventSource,
@@ -107,7 +110,7 @@ fn indexed_column(e: &Expr) -> Option<Indexed> {
     }
 }
 
-fn is_eventtime(e: &Expr) -> bool {
+pub(crate) fn is_eventtime(e: &Expr) -> bool {
     matches!(e, Expr::Column(c) if c.name == "eventtime")
 }
 
@@ -124,22 +127,28 @@ fn lookup_text(e: &Expr) -> Option<String> {
 
 /// A literal instant as (floor, ceil) milliseconds.
 fn instant_ms(e: &Expr) -> Option<(i64, i64)> {
+    let ns = instant_ns(e)?;
+    Some((ns.div_euclid(1_000_000), (ns + 999_999).div_euclid(1_000_000)))
+}
+
+/// A literal instant (or a literal cast to a type, as the comparison
+/// sees it) in UTC nanoseconds.
+pub(crate) fn instant_ns(e: &Expr) -> Option<i64> {
     let v = match e {
         Expr::Literal(v, _) => v.clone(),
         Expr::Cast(c) => match c.expr.as_ref() {
-            Expr::Literal(v, _) => v.clone(),
+            Expr::Literal(v, _) => v.cast_to(c.field.data_type()).ok()?,
             _ => return None,
         },
         _ => return None,
     };
-    let ns = match v.cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))).ok()? {
-        ScalarValue::TimestampNanosecond(Some(ns), _) => ns,
-        _ => return None,
-    };
-    Some((ns.div_euclid(1_000_000), (ns + 999_999).div_euclid(1_000_000)))
+    match v.cast_to(&DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))).ok()? {
+        ScalarValue::TimestampNanosecond(Some(ns), _) => Some(ns),
+        _ => None,
+    }
 }
 
-fn flip(op: Operator) -> Option<Operator> {
+pub(crate) fn flip(op: Operator) -> Option<Operator> {
     Some(match op {
         Operator::Eq => Operator::Eq,
         Operator::Lt => Operator::Gt,
@@ -152,7 +161,7 @@ fn flip(op: Operator) -> Option<Operator> {
 
 /// Equality values of one indexed attribute: `col = v`, `col IN (...)`,
 /// and ORs of those on the same column.
-fn equalities(e: &Expr) -> Option<(Indexed, Vec<String>)> {
+pub(crate) fn equalities(e: &Expr) -> Option<(Indexed, Vec<String>)> {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => {
             let (col, v) = if indexed_column(left).is_some() { (left, right) } else { (right, left) };
