@@ -120,7 +120,7 @@ fn scan_below<'a>(plan: &'a LogicalPlan, filters: &mut Vec<Expr>) -> Option<&'a 
 }
 
 /// The store query equal to `filters`, when every one is exact for it.
-fn exact_query(filters: &[Expr]) -> Option<Query> {
+pub(crate) fn exact_query(filters: &[Expr]) -> Option<Query> {
     let mut conjuncts = Vec::new();
     for f in filters {
         split_and(f, &mut conjuncts);
@@ -144,6 +144,11 @@ fn exact_query(filters: &[Expr]) -> Option<Query> {
         if let Some(t) = to {
             q.end_ms = Some(q.end_ms.map_or(t, |e| e.min(t)));
         }
+    }
+    // The store matches EventCategory without case (`data` finds `Data`);
+    // SQL's `=` does not.
+    if matches!(q.canonical(), std::borrow::Cow::Owned(_)) {
+        return None;
     }
     let values: usize = q.filters.iter().map(|(_, vs)| vs.len()).sum();
     // An attribute left without values matches nothing: the store would
@@ -171,10 +176,10 @@ fn split_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 
 /// `eventtime <op> instant` as inclusive millisecond bounds, exactly
 /// (eventtime holds whole milliseconds).
-fn time_bounds(e: &Expr) -> Option<(Option<i64>, Option<i64>)> {
+pub(crate) fn time_bounds(e: &Expr) -> Option<(Option<i64>, Option<i64>)> {
     const MS: i64 = 1_000_000;
     let floor = |ns: i64| ns.div_euclid(MS);
-    let ceil = |ns: i64| (ns + MS - 1).div_euclid(MS);
+    let ceil = |ns: i64| ns.div_euclid(MS) + i64::from(ns.rem_euclid(MS) != 0);
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (op, t) = if is_eventtime(left) {
@@ -313,17 +318,20 @@ struct IndexCountsExec {
 }
 
 impl IndexCountsExec {
-    /// The (value, count) rows, NULL for the events without a value.
-    fn batch(&self) -> Result<RecordBatch> {
+    /// The (value, count) rows, NULL for the events without a value;
+    /// the total and the values' counts come from one snapshot.
+    fn batch(store: &Store, stats: &ScanStats, by: Option<Attr>, query: &Query, projection: &[usize]) -> Result<RecordBatch> {
         let engine = |e: cairn_engine::query::QueryError| DataFusionError::External(Box::new(e));
-        let by_name = self.store.count(&self.query, Attr::EventName).map_err(engine)?;
+        let attrs: Vec<Attr> = std::iter::once(Attr::EventName).chain(by.filter(|a| *a != Attr::EventName)).collect();
+        let mut counts = store.counts(query, &attrs).map_err(engine)?;
+        let by_name = counts.swap_remove(0);
         let total: u64 = by_name.iter().map(|(_, n)| n).sum();
-        self.stats.counted.fetch_add(total, Ordering::Relaxed);
-        let full = IndexCounts::schema(self.by);
-        let columns: Vec<ArrayRef> = match self.by {
+        stats.counted.fetch_add(total, Ordering::Relaxed);
+        let full = IndexCounts::schema(by);
+        let columns: Vec<ArrayRef> = match by {
             None => vec![Arc::new(Int64Array::from(vec![total as i64]))],
             Some(attr) => {
-                let mut rows = if attr == Attr::EventName { by_name } else { self.store.count(&self.query, attr).map_err(engine)? };
+                let mut rows = counts.pop().unwrap_or(by_name);
                 let valued: u64 = rows.iter().map(|(_, n)| n).sum();
                 let missing = total.saturating_sub(valued);
                 let values: ArrayRef = if attr == Attr::ReadOnly {
@@ -347,7 +355,7 @@ impl IndexCountsExec {
             }
         };
         let batch = RecordBatch::try_new(full, columns)?;
-        Ok(batch.project(&self.projection)?)
+        Ok(batch.project(projection)?)
     }
 }
 
@@ -400,9 +408,16 @@ impl ExecutionPlan for IndexCountsExec {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!("the index counts have one partition, not {partition}")));
         }
-        // Index reads: small, and done once the plan runs.
-        let batch = self.batch();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::once(async move { batch }))))
+        // Counted when the stream is first polled (not while the plan is
+        // built), off the async threads: the index reads block.
+        let (store, stats, by, query, projection) =
+            (self.store.clone(), self.stats.clone(), self.by, self.query.clone(), self.projection.clone());
+        let counted = async move {
+            tokio::task::spawn_blocking(move || IndexCountsExec::batch(&store, &stats, by, &query, &projection))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::once(counted))))
     }
 }
 
@@ -432,8 +447,14 @@ mod tests {
             col("eventtime").eq(t("5500000")),
             col("eventtime").gt(t("9000000")).and(col("eventtime").lt(t("5000000"))),
             col("eventname").eq(lit("A")).and(col("eventname").eq(lit("B"))),
+            // The store would match `Data`.
+            col("eventcategory").eq(lit("data")),
         ] {
             assert!(exact_query(std::slice::from_ref(&inexact)).is_none(), "{inexact}");
         }
+        assert!(exact_query(&[col("eventcategory").eq(lit("Data"))]).is_some());
+        // The last instants a timestamp holds round without overflow.
+        let q = exact_query(&[col("eventtime").gt_eq(t(&i64::MAX.to_string()))]).unwrap();
+        assert_eq!(q.start_ms, Some(i64::MAX / 1_000_000 + 1));
     }
 }

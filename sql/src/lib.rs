@@ -151,7 +151,11 @@ impl Sql {
 
     fn session(&self, stats: Arc<ScanStats>) -> Result<SessionContext, SqlError> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let config = SessionConfig::new().with_target_partitions(threads).with_information_schema(false);
+        // No round-robin repartitioning of the scan's one stream: it would
+        // pull batches ahead of a LIMIT (a newest-50 read thousands of
+        // events), and the scan's thread already runs beside the plan's.
+        let config =
+            SessionConfig::new().with_target_partitions(threads).with_round_robin_repartition(false).with_information_schema(false);
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         let table = Arc::new(table::EventsTable::new(self.store.clone(), stats));
         ctx.register_table(TABLE, table.clone()).map_err(planning)?;
@@ -198,32 +202,70 @@ impl Sql {
 /// `statement` with each bare mention of the store's id replaced by
 /// [`TABLE`]: Lake's ids are not SQL identifiers (`FROM 0233062b-51c1-...`
 /// starts with a digit), yet its queries name the store so. Quoted text
-/// (`'...'`, `"..."`) and comments are left alone; a quoted id still
-/// names the table, which is registered under it too.
+/// (`'...'`, `E'...'` with backslash escapes, `"..."`, `` `...` ``,
+/// `$tag$...$tag$`) and comments (`--`, nested `/* */`) are left alone; a
+/// quoted id still names the table, which is registered under it too.
 pub fn name_the_table(statement: &str, id: &str) -> String {
     let b = statement.as_bytes();
-    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    // The end of a quoted run that starts at `i` with `q`; a doubled
+    // quote is an escaped one, and so is `\x` when `backslash`.
+    let quoted = |i: usize, q: u8, backslash: bool| -> usize {
+        let mut j = i + 1;
+        while j < b.len() {
+            if backslash && b[j] == b'\\' {
+                j += 2;
+                continue;
+            }
+            if b[j] == q {
+                if b.get(j + 1) == Some(&q) {
+                    j += 2;
+                    continue;
+                }
+                return j + 1;
+            }
+            j += 1;
+        }
+        b.len()
+    };
     let mut out = String::with_capacity(statement.len());
     let (mut i, mut copied) = (0, 0);
     while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"') => {
-                // To the closing quote; a doubled quote is an escaped one.
-                i += 1;
-                while i < b.len() {
-                    if b[i] == q {
-                        if b.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
+        i = match b[i] {
+            q @ (b'\'' | b'"' | b'`') => quoted(i, q, false),
+            b'e' | b'E' if b.get(i + 1) == Some(&b'\'') && (i == 0 || !word(b[i - 1])) => quoted(i + 1, b'\'', true),
+            b'-' if b.get(i + 1) == Some(&b'-') => b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n),
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                // Block comments nest.
+                let (mut depth, mut j) = (0usize, i);
+                while j < b.len() {
+                    if b[j..].starts_with(b"/*") {
+                        depth += 1;
+                        j += 2;
+                    } else if b[j..].starts_with(b"*/") {
+                        depth -= 1;
+                        j += 2;
+                        if depth == 0 {
+                            break;
                         }
-                        break;
+                    } else {
+                        j += 1;
                     }
-                    i += 1;
                 }
-                i += 1;
+                j
             }
-            b'-' if b.get(i + 1) == Some(&b'-') => i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |n| i + n),
-            b'/' if b.get(i + 1) == Some(&b'*') => i = statement[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2),
+            b'$' => {
+                // `$tag$ ... $tag$` (the tag may be empty); a lone `$` is
+                // a placeholder's start.
+                let tag_end = b[i + 1..].iter().position(|&c| !word(c)).map(|n| i + 1 + n);
+                match tag_end {
+                    Some(t) if b[t] == b'$' => {
+                        let tag = &statement[i..=t];
+                        statement[t + 1..].find(tag).map_or(b.len(), |n| t + 1 + n + tag.len())
+                    }
+                    _ => i + 1,
+                }
+            }
             c if word(c) => {
                 let end = b[i..].iter().position(|&c| !word(c)).map_or(b.len(), |n| i + n);
                 if statement[i..end].eq_ignore_ascii_case(id) {
@@ -231,11 +273,49 @@ pub fn name_the_table(statement: &str, id: &str) -> String {
                     out.push_str(TABLE);
                     copied = end;
                 }
-                i = end;
+                end
             }
-            _ => i += 1,
-        }
+            _ => i + 1,
+        };
     }
     out.push_str(&statement[copied.min(b.len())..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: only bare mentions of the id become the table's name; text in
+    // any kind of quote or comment stays as written.
+    #[test]
+    fn the_id_is_replaced_only_where_bare() {
+        let id = "5e1f0c2a9b7d3e41";
+        let cases = [
+            ("SELECT * FROM 5e1f0c2a9b7d3e41", "SELECT * FROM events"),
+            ("SELECT * FROM 5e1f0c2a9b7d3e41-- a comment", "SELECT * FROM events-- a comment"),
+            ("SELECT '5e1f0c2a9b7d3e41' FROM 5E1F0C2A9B7D3E41", "SELECT '5e1f0c2a9b7d3e41' FROM events"),
+            (
+                "SELECT 1 FROM x WHERE a LIKE E'%can\\'t%' AND b = '5e1f0c2a9b7d3e41'",
+                "SELECT 1 FROM x WHERE a LIKE E'%can\\'t%' AND b = '5e1f0c2a9b7d3e41'",
+            ),
+            (
+                "SELECT 1 /* a /* nested */ 5e1f0c2a9b7d3e41 */ FROM 5e1f0c2a9b7d3e41",
+                "SELECT 1 /* a /* nested */ 5e1f0c2a9b7d3e41 */ FROM events",
+            ),
+            (
+                "SELECT $$5e1f0c2a9b7d3e41$$, `5e1f0c2a9b7d3e41` FROM 5e1f0c2a9b7d3e41",
+                "SELECT $$5e1f0c2a9b7d3e41$$, `5e1f0c2a9b7d3e41` FROM events",
+            ),
+            ("SELECT x5e1f0c2a9b7d3e41 FROM t -- 5e1f0c2a9b7d3e41 don't", "SELECT x5e1f0c2a9b7d3e41 FROM t -- 5e1f0c2a9b7d3e41 don't"),
+            ("SELECT 'it''s' FROM \"5e1f0c2a9b7d3e41\"", "SELECT 'it''s' FROM \"5e1f0c2a9b7d3e41\""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(name_the_table(input, id), want, "{input}");
+        }
+        // Unclosed quotes and comments end at the end; nothing panics.
+        for input in ["SELECT '", "SELECT E'\\", "/* /*", "$", "$a", "$a$ x", "--"] {
+            let _ = name_the_table(input, id);
+        }
+    }
 }

@@ -108,25 +108,43 @@ pub fn text_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, ArrowE
         .collect())
 }
 
-/// Results as Arrow IPC streams of at most about `max_bytes` each (the
-/// protocol's `QueryBatch` frames): each a whole stream (schema, record
-/// batches, end marker) that a reader decodes on its own. An empty
-/// `batch` still gives one stream, for its schema.
+/// Results as Arrow IPC streams of at most `max_bytes` each where rows
+/// allow (the protocol's `QueryBatch` frames): each a whole stream
+/// (schema, record batches, end marker) that a reader decodes on its own.
+/// A slice whose stream is too large is halved until it fits or is one
+/// row (a single row larger than `max_bytes` is its own stream: the
+/// caller checks it against its frame limit). An empty `batch` still
+/// gives one stream, for its schema.
 pub fn ipc_streams(batch: &RecordBatch, max_bytes: usize) -> Result<Vec<Vec<u8>>, ArrowError> {
-    use datafusion::arrow::ipc::writer::StreamWriter;
+    fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+        use datafusion::arrow::ipc::writer::StreamWriter;
+        let mut w = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+        if batch.num_rows() > 0 {
+            w.write(batch)?;
+        }
+        w.finish()?;
+        w.into_inner()
+    }
+    fn split(batch: &RecordBatch, max_bytes: usize, out: &mut Vec<Vec<u8>>) -> Result<(), ArrowError> {
+        let bytes = encode(batch)?;
+        let rows = batch.num_rows();
+        if bytes.len() <= max_bytes || rows <= 1 {
+            out.push(bytes);
+            return Ok(());
+        }
+        split(&batch.slice(0, rows / 2), max_bytes, out)?;
+        split(&batch.slice(rows / 2, rows - rows / 2), max_bytes, out)
+    }
+    let mut out = Vec::new();
+    // A first cut by the average row, so a large batch is not encoded
+    // whole only to be halved.
     let rows = batch.num_rows();
     let per_row = batch.get_array_memory_size() / rows.max(1) + 1;
     let step = (max_bytes / per_row).clamp(1, rows.max(1));
-    let mut out = Vec::new();
     let mut at = 0;
     loop {
         let n = step.min(rows - at);
-        let mut w = StreamWriter::try_new(Vec::new(), &batch.schema())?;
-        if n > 0 {
-            w.write(&batch.slice(at, n))?;
-        }
-        w.finish()?;
-        out.push(w.into_inner()?);
+        split(&batch.slice(at, n), max_bytes, &mut out)?;
         at += n;
         if at >= rows {
             return Ok(out);

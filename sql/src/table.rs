@@ -128,7 +128,7 @@ fn lookup_text(e: &Expr) -> Option<String> {
 /// A literal instant as (floor, ceil) milliseconds.
 fn instant_ms(e: &Expr) -> Option<(i64, i64)> {
     let ns = instant_ns(e)?;
-    Some((ns.div_euclid(1_000_000), (ns + 999_999).div_euclid(1_000_000)))
+    Some((ns.div_euclid(1_000_000), ns.div_euclid(1_000_000) + i64::from(ns.rem_euclid(1_000_000) != 0)))
 }
 
 /// A literal instant (or a literal cast to a type, as the comparison
@@ -208,6 +208,12 @@ fn push(e: &Expr) -> Vec<Pushed> {
             } else {
                 return Vec::new();
             };
+            // Whole-millisecond bounds equal to SQL's comparison where
+            // there are some (an exact filter needs them)...
+            if let Some((from, to)) = crate::counts::time_bounds(e) {
+                return from.map(Pushed::From).into_iter().chain(to.map(Pushed::To)).collect();
+            }
+            // ... else bounds that hold every row it keeps.
             let Some((floor, ceil)) = instant_ms(t) else { return Vec::new() };
             match op {
                 Operator::Gt | Operator::GtEq => vec![Pushed::From(floor)],
@@ -217,6 +223,10 @@ fn push(e: &Expr) -> Vec<Pushed> {
             }
         }
         Expr::Between(b) if !b.negated && is_eventtime(&b.expr) => match (instant_ms(&b.low), instant_ms(&b.high)) {
+            _ if crate::counts::time_bounds(e).is_some() => {
+                let (from, to) = crate::counts::time_bounds(e).unwrap_or_default();
+                from.map(Pushed::From).into_iter().chain(to.map(Pushed::To)).collect()
+            }
             (Some((lo, _)), Some((_, hi))) => vec![Pushed::From(lo), Pushed::To(hi)],
             _ => Vec::new(),
         },
@@ -224,8 +234,23 @@ fn push(e: &Expr) -> Vec<Pushed> {
     }
 }
 
+/// Whether the pushed filters would name more attribute values than a
+/// store query takes (then [`query_of`] drops its attribute filters).
+fn over_values_limit(filters: &[Expr]) -> bool {
+    let q = query_of_all(filters);
+    q.filters.iter().map(|(_, vs)| vs.len()).sum::<usize>() > ATTRIBUTE_VALUES_MAX
+}
+
 /// The store query of a scan's pushed filters.
 fn query_of(filters: &[Expr]) -> Query {
+    let mut q = query_of_all(filters);
+    if q.filters.iter().map(|(_, vs)| vs.len()).sum::<usize>() > ATTRIBUTE_VALUES_MAX {
+        q.filters.clear();
+    }
+    q
+}
+
+fn query_of_all(filters: &[Expr]) -> Query {
     let mut q = Query::default();
     for p in filters.iter().flat_map(push) {
         match p {
@@ -238,9 +263,6 @@ fn query_of(filters: &[Expr]) -> Query {
                 None => q.filters.push((a, vs)),
             },
         }
-    }
-    if q.filters.iter().map(|(_, vs)| vs.len()).sum::<usize>() > ATTRIBUTE_VALUES_MAX {
-        q.filters.clear();
     }
     q
 }
@@ -255,10 +277,30 @@ impl TableProvider for EventsTable {
         TableType::Base
     }
 
+    /// A filter the store answers exactly (`counts::exact_query`: time
+    /// bounds, `=`/`IN` on single-valued indexed columns, as the store
+    /// matches them) is `Exact`: DataFusion drops it from the plan and can
+    /// push a `LIMIT` into the scan, so a newest-50 reads 50 events. The
+    /// others the store can narrow are `Inexact` (DataFusion applies them
+    /// again); all of them at once must make one valid store query, else
+    /// none is exact.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        let exact: Vec<bool> = filters.iter().map(|f| crate::counts::exact_query(std::slice::from_ref(*f)).is_some()).collect();
+        let exact_ones: Vec<Expr> = filters.iter().zip(&exact).filter(|(_, e)| **e).map(|(f, _)| (*f).clone()).collect();
+        let all: Vec<Expr> = filters.iter().map(|f| (*f).clone()).collect();
+        let together = crate::counts::exact_query(&exact_ones).is_some() && !over_values_limit(&all);
         Ok(filters
             .iter()
-            .map(|f| if push(f).is_empty() { TableProviderFilterPushDown::Unsupported } else { TableProviderFilterPushDown::Inexact })
+            .zip(&exact)
+            .map(|(f, e)| {
+                if *e && together {
+                    TableProviderFilterPushDown::Exact
+                } else if push(f).is_empty() {
+                    TableProviderFilterPushDown::Unsupported
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
             .collect())
     }
 
@@ -360,6 +402,17 @@ impl ExecutionPlan for EventsScan {
         self.limit
     }
 
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        Some(Arc::new(EventsScan {
+            store: self.store.clone(),
+            stats: self.stats.clone(),
+            batcher: self.batcher.clone(),
+            query: self.query.clone(),
+            limit,
+            properties: self.properties.clone(),
+        }))
+    }
+
     fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!("the events scan has one partition, not {partition}")));
@@ -386,7 +439,15 @@ impl ExecutionPlan for EventsScan {
                     stats.events.fetch_add(1, AtomicOrdering::Relaxed);
                     stats.bytes.fetch_add(e.record.len() as u64, AtomicOrdering::Relaxed);
                     rows.push(e);
-                    if rows.len() >= want {
+                    // The stream was dropped (a LIMIT met, a cancel): stop
+                    // reading now, not at the next full batch.
+                    if tx.is_closed() {
+                        open = false;
+                        return false;
+                    }
+                    // A fetch (a LIMIT pushed into the scan) is a promise:
+                    // never more rows than it.
+                    if rows.len() >= want || sent + rows.len() >= limit {
                         sent += rows.len();
                         open = flush(&mut rows);
                         want = (want * 4).min(BATCH_ROWS_MAX);
@@ -415,8 +476,9 @@ mod tests {
     use datafusion::prelude::{col, lit};
 
     // Goal: what reaches the store's query is implied by the filter (a
-    // superset of its rows), and nothing unsafe is pushed: empty values,
-    // unindexed columns, negations.
+    // superset of its rows; its very rows where the filter is declared
+    // exact), and nothing unsafe is pushed: empty values, unindexed
+    // columns, negations.
     #[test]
     fn pushdown() {
         let q = query_of(&[
@@ -440,8 +502,21 @@ mod tests {
         assert_eq!((q.start_ms, q.end_ms), (None, None));
         let t = |s: &str| lit(ScalarValue::TimestampNanosecond(Some(s.parse::<i64>().unwrap()), Some("UTC".into())));
         let q = query_of(&[col("eventtime").gt_eq(t("1700000000000500000")), t("1700000100000000000").gt(col("eventtime"))]);
-        assert_eq!((q.start_ms, q.end_ms), (Some(1_700_000_000_000), Some(1_700_000_100_000)));
+        // Whole milliseconds as SQL compares them: >= 0.5 ms past is the
+        // next one; < an instant ends a millisecond before.
+        assert_eq!((q.start_ms, q.end_ms), (Some(1_700_000_000_001), Some(1_700_000_099_999)));
         let q = query_of(&[col("eventtime").gt_eq(lit("2024-01-01 00:00:00")), col("eventtime").lt(lit("2024-01-02T00:00:00Z"))]);
-        assert_eq!((q.start_ms, q.end_ms), (Some(1_704_067_200_000), Some(1_704_153_600_000)));
+        assert_eq!((q.start_ms, q.end_ms), (Some(1_704_067_200_000), Some(1_704_153_599_999)));
+        // Exact filters are declared so (DataFusion drops them and may
+        // push a LIMIT into the scan); the rest stay inexact.
+        let table = |f: &[&Expr]| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Arc::new(Store::open(dir.path(), cairn_engine::Options::default()).unwrap());
+            EventsTable::new(store, Arc::new(ScanStats::default())).supports_filters_pushdown(f).unwrap()
+        };
+        use TableProviderFilterPushDown::{Exact, Inexact, Unsupported};
+        let (name, account, agent) = (col("eventname").eq(lit("A")), col("recipientaccountid").eq(lit("1")), col("useragent").eq(lit("x")));
+        let category = col("eventcategory").eq(lit("data"));
+        assert_eq!(table(&[&name, &account, &agent, &category]), vec![Exact, Inexact, Unsupported, Inexact]);
     }
 }

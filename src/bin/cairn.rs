@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cairn_tools::cmd::{
-    bench, bench_api, bench_deliver, channel, compact, count, deliver, export, gen, get, ingest, insights, integrity, key, lookup,
-    retention, sql, stats, tail, token, verify_export, Global,
+    bench, bench_api, bench_deliver, bench_sql, channel, compact, count, deliver, export, gen, get, ingest, insights, integrity, key,
+    lookup, retention, sql, stats, tail, token, verify_export, Global,
 };
 use clap::{Parser, Subcommand};
 
@@ -58,6 +58,7 @@ enum Command {
     Channel(channel::ChannelArgs),
     BenchApi(bench_api::BenchApiArgs),
     BenchDeliver(bench_deliver::BenchDeliverArgs),
+    BenchSql(bench_sql::BenchSqlArgs),
     Stats(stats::StatsArgs),
     Gen(gen::GenArgs),
     Compact(compact::CompactArgs),
@@ -102,6 +103,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::BenchApi(a) => a.run(g),
         Command::Deliver(a) => a.run(g),
         Command::BenchDeliver(a) => a.run(g),
+        Command::BenchSql(a) => a.run(g),
         Command::Stats(a) => a.run(g),
         Command::Gen(a) => a.run(),
         Command::Compact(a) => a.run(g),

@@ -38,10 +38,16 @@ impl Store {
     /// first. Answered from the indexes: sealed partitions wholly inside
     /// the range cost one term-table read, no decompression.
     pub fn count(&self, q: &Query, by: Attr) -> QueryResult<Vec<(String, u64)>> {
+        Ok(self.counts(q, &[by])?.pop().unwrap_or_default())
+    }
+
+    /// [`Store::count`] by each of `by`, all of one snapshot of the store
+    /// (so they agree with each other while events arrive).
+    pub fn counts(&self, q: &Query, by: &[Attr]) -> QueryResult<Vec<Vec<(String, u64)>>> {
         let q = &*q.canonical();
         q.validate()?;
         let snap = self.inner.snapshot(q, None, Order::NewestFirst, None, usize::MAX);
-        query::count(&snap, &self.inner.cache, q, by)
+        by.iter().map(|a| query::count(&snap, &self.inner.cache, q, *a)).collect()
     }
 
     /// Events matching `q` with seq >= `from_seq`, in seq (arrival) order,

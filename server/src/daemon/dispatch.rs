@@ -360,6 +360,9 @@ pub(super) fn handle(req: Request, role: Role, shared: &Shared, w: &mut Box<dyn 
 
 /// A Query frame's size at most: far below the response frame bound.
 const QUERY_FRAME_BYTES: usize = 4 << 20;
+/// A single row's stream must fit a response frame, with room for the
+/// frame's own header.
+const QUERY_STREAM_BYTES_MAX: usize = crate::protocol::RESPONSE_FRAME_BYTES_MAX as usize - 1024;
 
 /// Runs a SQL query and streams its results: `QueryBatch` frames (Arrow
 /// IPC streams; at least one, for the schema), then `QueryEnd`, or an
@@ -397,6 +400,14 @@ fn query(shared: &Shared, w: &mut Box<dyn Io>, id: u64, statement: &str) -> Resu
                 break;
             }
         };
+        if let Some(big) = streams.iter().find(|s| s.len() > QUERY_STREAM_BYTES_MAX) {
+            failure = Some(format!(
+                "ResponseTooLarge: a result row needs {} bytes, over the response frame limit of {} bytes; select fewer or smaller columns",
+                big.len(),
+                crate::protocol::RESPONSE_FRAME_BYTES_MAX
+            ));
+            break;
+        }
         for ipc in streams {
             if let Err(e) = reply(w, ResponseBody::QueryBatch { ipc }) {
                 p.finish(Some(format!("the client went away: {e}")));

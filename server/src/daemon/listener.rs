@@ -58,6 +58,11 @@ pub(super) fn accept_loop(listener: TcpListener, http: Option<TcpListener>, shar
         }
     }
     tracing::info!("shutting down: finishing in-flight requests");
+    // Running SQL queries end now (CANCELLED): a connection streaming one
+    // would otherwise hold the shutdown until the query's timeout.
+    if let Some(q) = shared.queries.get() {
+        q.cancel_all();
+    }
     for w in workers {
         let _ = w.join();
     }

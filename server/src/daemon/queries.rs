@@ -25,6 +25,13 @@ use parking_lot::Mutex;
 pub const KEPT: Duration = Duration::from_secs(7 * 86_400);
 /// At most this many queries are remembered; the oldest finished go first.
 pub const KEPT_MAX: usize = 1000;
+/// ... and the results kept, all together, are at most this many times
+/// one query's limit (`query_results_mib`).
+pub const KEPT_RESULTS_FACTOR: usize = 4;
+/// What a kept value costs besides its bytes (its `Option<String>`), and
+/// a kept row besides its values: counted against the results limits.
+const VALUE_OVERHEAD: usize = std::mem::size_of::<Option<String>>();
+const ROW_OVERHEAD: usize = std::mem::size_of::<Vec<Option<String>>>();
 
 /// A query's state, with Lake's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +97,8 @@ pub struct State {
     pub elapsed_ms: u64,
     /// When the query ended (for how long it is kept).
     ended: Option<Instant>,
+    /// Its rows went to a Cairn-protocol client and were not kept.
+    pub streamed: bool,
 }
 
 impl Query {
@@ -152,6 +161,8 @@ pub struct Queries {
     timeout: Duration,
     results_bytes: usize,
     shutting_down: AtomicBool,
+    /// Starts between their place being taken and their registration.
+    planning: std::sync::atomic::AtomicUsize,
 }
 
 impl Queries {
@@ -173,6 +184,7 @@ impl Queries {
             timeout,
             results_bytes,
             shutting_down: AtomicBool::new(false),
+            planning: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -192,18 +204,24 @@ impl Queries {
     /// or the concurrency limit, refuses it here).
     fn plan(&self, statement: &str, id: String, now_ms: i64) -> Result<Planned, StartError> {
         let rt = self.handle()?;
-        // Counted and registered under one lock, so two starts cannot both
-        // take the last place.
-        let mut all = self.all.lock();
-        all.iter().for_each(|q| self.expire(q));
-        let running = all.iter().filter(|q| q.status() == Status::Running).count();
-        if running >= self.concurrency {
-            return Err(StartError::TooMany(self.concurrency));
+        // A place is counted and taken under the lock, so two starts cannot
+        // both take the last one; the lock is not held while planning.
+        {
+            let all = self.all.lock();
+            all.iter().for_each(|q| self.expire(q));
+            let running = all.iter().filter(|q| q.status() == Status::Running).count();
+            if running + self.planning.load(Ordering::SeqCst) >= self.concurrency {
+                return Err(StartError::TooMany(self.concurrency));
+            }
+            self.planning.fetch_add(1, Ordering::SeqCst);
         }
         // Planned on this (the request's) thread, inside the query
         // runtime's context for the tasks it spawns: the runtime's
         // workers may be busy computing other queries.
-        let running = match rt.block_on(self.sql.start(statement)) {
+        let planned = rt.block_on(self.sql.start(statement));
+        let mut all = self.all.lock();
+        self.planning.fetch_sub(1, Ordering::SeqCst);
+        let running = match planned {
             Ok(r) => r,
             Err(SqlError::InvalidStatement(m)) => return Err(StartError::Invalid(m)),
             Err(e) => return Err(StartError::Failed(e.to_string())),
@@ -220,7 +238,7 @@ impl Queries {
                 ..State::default()
             }),
         });
-        forget_old(&mut all);
+        forget_old(&mut all, self.results_bytes.saturating_mul(KEPT_RESULTS_FACTOR));
         all.push_back(query.clone());
         Ok(Planned { query, running, rt, timeout: self.timeout })
     }
@@ -238,7 +256,9 @@ impl Queries {
     /// ([`Planned::next_batch`]) instead of keeping them (the TCP protocol's
     /// `Query`); it counts against the limits like any query.
     pub fn stream(&self, statement: &str, id: String, now_ms: i64) -> Result<Planned, StartError> {
-        self.plan(statement, id, now_ms)
+        let p = self.plan(statement, id, now_ms)?;
+        p.query.state.lock().streamed = true;
+        Ok(p)
     }
 
     /// The query with this id.
@@ -278,13 +298,20 @@ impl Queries {
         true
     }
 
-    /// Cancels every running query and stops the runtime (daemon
-    /// shutdown); the scans' threads end at their next batch.
-    pub fn shutdown(&self) {
+    /// Refuses new queries and cancels the running ones (the first step
+    /// of a shutdown: a connection streaming a query ends it).
+    pub fn cancel_all(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         for q in self.list() {
             self.cancel(&q);
         }
+    }
+
+    /// Cancels every running query and stops the runtime (daemon
+    /// shutdown, once the connections are done); the scans' threads end
+    /// at their next batch.
+    pub fn shutdown(&self) {
+        self.cancel_all();
         if let Some(rt) = self.rt.lock().take() {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
@@ -292,13 +319,18 @@ impl Queries {
 }
 
 /// Drops finished queries past [`KEPT`], and the oldest finished ones
-/// beyond [`KEPT_MAX`].
-fn forget_old(all: &mut VecDeque<Arc<Query>>) {
+/// beyond [`KEPT_MAX`] or while all kept results pass `bytes_max`.
+fn forget_old(all: &mut VecDeque<Arc<Query>>, bytes_max: usize) {
     let expired = |q: &Arc<Query>| q.state.lock().ended.is_some_and(|t| t.elapsed() > KEPT);
     all.retain(|q| !expired(q));
-    while all.len() >= KEPT_MAX {
+    let mut bytes: usize = all.iter().map(|q| q.state.lock().bytes).sum();
+    while all.len() >= KEPT_MAX || bytes > bytes_max {
         match all.iter().position(|q| q.status() != Status::Running) {
-            Some(i) => drop(all.remove(i)),
+            Some(i) => {
+                if let Some(q) = all.remove(i) {
+                    bytes = bytes.saturating_sub(q.state.lock().bytes);
+                }
+            }
             None => break,
         }
     }
@@ -343,12 +375,20 @@ impl Planned {
     pub fn finish(self, error: Option<String>) -> Arc<Query> {
         let status = if error.is_some() { Status::Failed } else { Status::Finished };
         self.query.finish(&self.running, status, error);
-        self.query
+        self.query.clone()
     }
 
     /// What the query's scans read so far: (events, bytes).
     pub fn scanned(&self) -> (u64, u64) {
         self.running.scanned()
+    }
+}
+
+impl Drop for Planned {
+    /// A query dropped without [`Planned::finish`] (its connection's
+    /// thread failed) ends FAILED instead of holding its place.
+    fn drop(&mut self) {
+        self.query.finish(&self.running, Status::Failed, Some("QueryFailed: the query's connection ended".into()));
     }
 }
 
@@ -358,14 +398,22 @@ fn timed_out(timeout: Duration) -> String {
 
 /// Runs a started query to its end (or its timeout, or a cancel), keeping
 /// its rows as text.
-async fn run(p: Planned, results_bytes: usize) {
-    let Planned { query: q, mut running, timeout, .. } = p;
+async fn run(mut p: Planned, results_bytes: usize) {
+    let (q, timeout) = (p.query.clone(), p.timeout);
+    let running = &mut p.running;
     let drain = async {
         while let Some(batch) = running.next().await {
             let batch = batch.map_err(|e| e.to_string())?;
             let rows = cairn_sql::output::text_rows(&batch).map_err(|e| format!("QueryFailed: {e}"))?;
-            let bytes: usize = rows.iter().flatten().map(|v| v.as_ref().map_or(0, |v| v.len())).sum();
+            let bytes: usize = rows
+                .iter()
+                .map(|r| ROW_OVERHEAD + r.iter().map(|v| VALUE_OVERHEAD + v.as_ref().map_or(0, |v| v.len())).sum::<usize>())
+                .sum();
             let mut s = q.state.lock();
+            // Ended meanwhile (cancelled, timed out): its rows are final.
+            if s.status != Some(Status::Running) {
+                return Ok(());
+            }
             if s.bytes + bytes > results_bytes {
                 return Err(format!(
                     "QueryResourcesExceededException: the results are over the limit of {} MiB kept per query (query_results_mib); aggregate, select fewer columns or add a LIMIT",
@@ -387,5 +435,5 @@ async fn run(p: Planned, results_bytes: usize) {
         _ = tokio::time::sleep(left) => (Status::TimedOut, Some(timed_out(timeout))),
         _ = q.cancel.notified() => (Status::Cancelled, None),
     };
-    q.finish(&running, status, error);
+    q.finish(running, status, error);
 }

@@ -15,6 +15,7 @@ use crate::backend::Backend;
 pub mod bench;
 pub mod bench_api;
 pub mod bench_deliver;
+pub mod bench_sql;
 pub mod channel;
 pub mod cloudtrail;
 pub mod compact;

@@ -162,6 +162,9 @@ pub(super) fn get_query_results(shared: &Shared, input: &Map<String, Value>) -> 
             out["QueryStatistics"] = json!({ "ResultsCount": 0, "TotalResultsCount": 0, "BytesScanned": s.bytes_scanned });
             return Ok(out);
         }
+        if s.streamed {
+            out["ErrorMessage"] = json!("the rows of this query went to a Cairn-protocol client (cairn query --server) and were not kept");
+        }
         let from = read_token(input, &q.id, s.rows.len())?;
         let to = (from + max).min(s.rows.len());
         let rows: Vec<Value> = s.rows[from..to]
@@ -216,7 +219,17 @@ pub(super) fn list_queries(shared: &Shared, input: &Map<String, Value>) -> Resul
         .filter(|q| start.is_none_or(|s| q.created_ms >= s) && end.is_none_or(|e| q.created_ms <= e))
         .filter(|q| status.is_none_or(|s| q.status().name() == s))
         .collect();
-    let from = read_token(input, "list", all.len())?;
+    // The token names the last query listed: the next page starts after
+    // it, wherever newer queries put it in the list.
+    let from = match string(input, "NextToken")? {
+        None => 0,
+        Some(t) => {
+            let after = t.strip_prefix("after.").and_then(|id| all.iter().position(|q| q.id == id));
+            after.map(|i| i + 1).ok_or_else(|| {
+                ApiError::new("InvalidNextTokenException", format!("NextToken {t:?} is not one this server gave, or its query has expired"))
+            })?
+        }
+    };
     let to = (from + max).min(all.len());
     let page: Vec<Value> = all[from..to]
         .iter()
@@ -224,7 +237,7 @@ pub(super) fn list_queries(shared: &Shared, input: &Map<String, Value>) -> Resul
         .collect();
     let mut out = json!({ "Queries": page });
     if to < all.len() {
-        out["NextToken"] = json!(next_token(to, "list"));
+        out["NextToken"] = json!(format!("after.{}", all[to - 1].id));
     }
     Ok(out)
 }
