@@ -51,7 +51,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
 
 use crate::columns::{self, Indexed};
-use crate::table::{attr_of, equalities, flip, instant_ns, is_eventtime, EventsTable, ScanStats};
+use crate::table::{attr_of, describe_query, equalities, flip, instant_ns, is_eventtime, EventsTable, ScanStats};
 
 /// The rule (added to every query session).
 #[derive(Debug, Default)]
@@ -367,15 +367,9 @@ impl fmt::Debug for IndexCountsExec {
 
 impl DisplayAs for IndexCountsExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let time = |t: Option<i64>| t.map_or("-".to_string(), cairn_engine::event::format_event_time_ms);
         let by = self.by.map_or("(total)".to_string(), |a| a.name().to_string());
-        write!(f, "{COUNTS_NAME}: by={by}, eventtime=[{}, {}]", time(self.query.start_ms), time(self.query.end_ms))?;
-        if self.query.filters.is_empty() {
-            write!(f, ", index=none")
-        } else {
-            let terms: Vec<String> = self.query.filters.iter().map(|(a, vs)| format!("{}={}", a.name(), vs.join("|"))).collect();
-            write!(f, ", index=[{}]", terms.join(", "))
-        }
+        write!(f, "{COUNTS_NAME}: by={by}, ")?;
+        describe_query(&self.query, f)
     }
 }
 

@@ -355,16 +355,21 @@ impl fmt::Debug for EventsScan {
     }
 }
 
+/// A store query as EXPLAIN shows it: `eventtime=[from, to], index=[...]`.
+pub(crate) fn describe_query(q: &Query, f: &mut fmt::Formatter) -> fmt::Result {
+    let time = |t: Option<i64>| t.map_or("-".to_string(), cairn_engine::event::format_event_time_ms);
+    write!(f, "eventtime=[{}, {}]", time(q.start_ms), time(q.end_ms))?;
+    if q.filters.is_empty() {
+        return write!(f, ", index=none");
+    }
+    let terms: Vec<String> = q.filters.iter().map(|(a, vs)| format!("{}={}", a.name(), vs.join("|"))).collect();
+    write!(f, ", index=[{}]", terms.join(", "))
+}
+
 impl DisplayAs for EventsScan {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let time = |t: Option<i64>| t.map_or("-".to_string(), cairn_engine::event::format_event_time_ms);
-        write!(f, "{SCAN_NAME}: order=newest-first, eventtime=[{}, {}]", time(self.query.start_ms), time(self.query.end_ms))?;
-        if self.query.filters.is_empty() {
-            write!(f, ", index=none")?;
-        } else {
-            let terms: Vec<String> = self.query.filters.iter().map(|(a, vs)| format!("{}={}", a.name(), vs.join("|"))).collect();
-            write!(f, ", index=[{}]", terms.join(", "))?;
-        }
+        write!(f, "{SCAN_NAME}: order=newest-first, ")?;
+        describe_query(&self.query, f)?;
         if let Some(n) = self.limit {
             write!(f, ", limit={n}")?;
         }

@@ -31,7 +31,7 @@ import botocore.auth
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness import aws_client, run
+from harness import aws_cli, aws_client, run
 
 ARGS = None
 CHECKS = []
@@ -487,18 +487,7 @@ def public_keys_are_the_rsa_digest_keys():
 
 
 def aws(*args):
-    env = dict(os.environ)
-    env.update(
-        AWS_ACCESS_KEY_ID=ARGS.read_key[0],
-        AWS_SECRET_ACCESS_KEY=ARGS.read_key[1],
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-    )
-    env.pop("AWS_SESSION_TOKEN", None)
-    env.pop("AWS_PROFILE", None)
-    p = subprocess.run([ARGS.aws, *args, "--endpoint-url", ARGS.endpoint, "--output", "json"], env=env, capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+    return aws_cli(ARGS.aws, ARGS.endpoint, ARGS.read_key, *args)
 
 
 @check

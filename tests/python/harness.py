@@ -2,6 +2,8 @@
 attempt (a refusal must reach the test, not be retried away), and the
 runner that prints each check and "all N checks passed"."""
 
+import os
+import subprocess
 import sys
 import traceback
 
@@ -20,6 +22,24 @@ def aws_client(service, endpoint, key, secret, region="us-east-1", verify=None, 
         verify=verify,
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
     )
+
+
+def aws_cli(aws, endpoint, key, *args):
+    """Runs the AWS CLI `aws` against `endpoint` with only `key` (ID, SECRET)
+    as credentials (no profile, config or session token from the
+    environment); (exit code, stdout, stderr)."""
+    env = dict(os.environ)
+    env.update(
+        AWS_ACCESS_KEY_ID=key[0],
+        AWS_SECRET_ACCESS_KEY=key[1],
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+    )
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+    p = subprocess.run([aws, *args, "--endpoint-url", endpoint, "--output", "json"], env=env, capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
 
 
 def run(checks):

@@ -14,14 +14,13 @@ prints "all N checks passed" when every check passes.
 import argparse
 import collections
 import json
-import os
 import subprocess
 import sys
 import time
 
 from botocore.exceptions import ClientError
 
-from harness import aws_client, run
+from harness import aws_cli, aws_client, run
 
 ARGS = None
 CHECKS = []
@@ -246,21 +245,10 @@ def cancel_and_the_concurrency_limit():
 
 @check
 def the_aws_cli_runs_a_query():
-    env = dict(os.environ)
-    env.update(
-        AWS_ACCESS_KEY_ID=ARGS.read_key[0],
-        AWS_SECRET_ACCESS_KEY=ARGS.read_key[1],
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-    )
-    env.pop("AWS_SESSION_TOKEN", None)
-    env.pop("AWS_PROFILE", None)
-
     def aws(*args):
-        p = subprocess.run([ARGS.aws, "cloudtrail", *args, "--endpoint-url", ARGS.endpoint, "--output", "json"], env=env, capture_output=True, text=True)
-        assert p.returncode == 0, p.stderr
-        return json.loads(p.stdout)
+        code, out, err = aws_cli(ARGS.aws, ARGS.endpoint, ARGS.read_key, "cloudtrail", *args)
+        assert code == 0, err
+        return json.loads(out)
 
     qid = aws("start-query", "--query-statement", f"SELECT count(*) AS n FROM {store_id()}")["QueryId"]
     wait(qid)
