@@ -165,3 +165,43 @@ pub fn read_ipc_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), Ar
     };
     std::panic::catch_unwind(decode).unwrap_or_else(|_| Err(ArrowError::IpcError("a malformed Arrow IPC stream".into())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use std::sync::Arc;
+
+    // Goal: a result splits into IPC streams that each decode on their
+    // own to the same rows; bytes that are not such a stream (cut short,
+    // garbled, garbage before or after a good one) are an error, never a
+    // panic, and a good stream still decodes after a bad one.
+    #[test]
+    fn ipc_streams_round_trip_and_bad_bytes_are_errors() {
+        let values: Vec<String> = (0..1000).map(|i| format!("value {i} {}", "x".repeat(i % 97))).collect();
+        let column: ArrayRef = Arc::new(StringArray::from(values.clone()));
+        let batch = RecordBatch::try_from_iter([("v", column)]).unwrap();
+        let streams = ipc_streams(&batch, 8 << 10).unwrap();
+        assert!(streams.len() > 1 && streams.iter().all(|s| s.len() <= 8 << 10), "{} streams", streams.len());
+        let mut got = Vec::new();
+        for s in &streams {
+            let (schema, batches) = read_ipc_stream(s).unwrap();
+            assert_eq!(schema, batch.schema());
+            for b in batches {
+                let a = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                got.extend(a.iter().map(|v| v.unwrap().to_string()));
+            }
+        }
+        assert_eq!(got, values);
+        let good = &streams[0];
+        let mut garbled = good.clone();
+        for i in (good.len() / 2..good.len()).step_by(7) {
+            garbled[i] ^= 0x5a;
+        }
+        for bad in [&good[..good.len() / 2], &garbled[..], b"not arrow", &[0xff; 64][..], &[][..], &[b"junk".as_slice(), good].concat()[..]]
+        {
+            assert!(read_ipc_stream(bad).is_err(), "{} bytes decoded", bad.len());
+        }
+        assert!(read_ipc_stream(good).is_ok(), "a good stream after bad ones");
+    }
+}

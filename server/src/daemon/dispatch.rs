@@ -368,7 +368,6 @@ const QUERY_STREAM_BYTES_MAX: usize = crate::protocol::RESPONSE_FRAME_BYTES_MAX 
 /// IPC streams; at least one, for the schema), then `QueryEnd`, or an
 /// `Error` named as the HTTP API's exceptions are.
 fn query(shared: &Shared, w: &mut Box<dyn Io>, id: u64, statement: &str) -> Result<()> {
-    use super::queries::StartError;
     let reply = |w: &mut Box<dyn Io>, body: ResponseBody| send(w, id, body);
     let queries = match shared.queries() {
         Ok(q) => q,
@@ -376,12 +375,10 @@ fn query(shared: &Shared, w: &mut Box<dyn Io>, id: u64, statement: &str) -> Resu
     };
     let mut p = match queries.stream(statement, super::http::uuid_v4(), now_ms()) {
         Ok(p) => p,
-        Err(StartError::Invalid(m)) => return Ok(reply(w, ResponseBody::Error(err(codes::INVALID_QUERY_STATEMENT, m)))?),
-        Err(StartError::TooMany(n)) => {
-            let m = format!("{n} queries are running, the most this server runs at once (query_concurrency); retry when one has ended");
-            return Ok(reply(w, ResponseBody::Error(err(codes::MAX_CONCURRENT_QUERIES, m)))?);
+        Err(e) => {
+            let (code, message) = e.named();
+            return Ok(reply(w, ResponseBody::Error(err(code, message)))?);
         }
-        Err(StartError::Failed(m)) => return Ok(reply(w, ResponseBody::Error(err(codes::INTERNAL, m)))?),
     };
     let schema = p.schema();
     let mut rows = 0u64;

@@ -70,6 +70,20 @@ pub enum StartError {
     Failed(String),
 }
 
+impl StartError {
+    /// The error's name on both APIs, and its message.
+    pub fn named(self) -> (&'static str, String) {
+        match self {
+            StartError::Invalid(m) => (crate::protocol::codes::INVALID_QUERY_STATEMENT, m),
+            StartError::TooMany(n) => (
+                crate::protocol::codes::MAX_CONCURRENT_QUERIES,
+                format!("{n} queries are running, the most this server runs at once (query_concurrency); retry when one has ended"),
+            ),
+            StartError::Failed(m) => (crate::protocol::codes::INTERNAL, m),
+        }
+    }
+}
+
 /// One query: what it was asked, and what it has so far.
 pub struct Query {
     pub id: String,

@@ -106,12 +106,11 @@ pub(super) fn start_query(shared: &Shared, input: &Map<String, Value>) -> Result
             tracing::info!(query_id = %query.id, "query started");
             Ok(json!({ "QueryId": query.id, "EventDataStoreOwnerAccountId": shared.cfg.account_id }))
         }
-        Err(StartError::Invalid(m)) => Err(ApiError::new("InvalidQueryStatementException", m)),
-        Err(StartError::TooMany(n)) => Err(ApiError::new(
-            "MaxConcurrentQueriesException",
-            format!("{n} queries are running, the most this server runs at once (query_concurrency); retry when one has ended"),
-        )),
-        Err(StartError::Failed(m)) => Err(ApiError { status: 500, code: "InternalFailure", message: m }),
+        Err(e) => {
+            let status = if matches!(e, StartError::Failed(_)) { 500 } else { 400 };
+            let (code, message) = e.named();
+            Err(ApiError { status, code, message })
+        }
     }
 }
 
