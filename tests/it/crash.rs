@@ -65,7 +65,9 @@ fn kill_9_loses_no_acknowledged_event() {
             let (Ok(ord), Ok(seq)) = (ord.parse::<usize>(), seq.parse::<usize>()) else { continue };
             let ev =
                 events.get(seq).unwrap_or_else(|| panic!("round {round}: acknowledged seq {seq} is missing ({} stored)", events.len()));
-            assert_eq!(ev.record, records[ord], "round {round}: seq {seq} holds other bytes");
+            let want =
+                records.get(ord).unwrap_or_else(|| panic!("round {round}: ack line {line:?} names record {ord} of {}", records.len()));
+            assert_eq!(&ev.record, want, "round {round}: seq {seq} holds other bytes");
             n += 1;
         }
         total_acked = n;

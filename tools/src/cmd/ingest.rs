@@ -3,8 +3,8 @@
 //! commit merges the workers' writes.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -142,6 +142,20 @@ struct Batch {
     first_ordinal: u64,
 }
 
+/// Opens the crash tests' ack log for appending. A run killed mid-write
+/// leaves a torn last line ("1234 5" of "1234 567"), which would read as a
+/// different acknowledgement: it is cut back to the last whole line first.
+fn open_ack_log(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if whole < text.len() {
+        file.set_len(whole as u64)?;
+    }
+    Ok(file)
+}
+
 pub fn run(backend: &Backend, args: &IngestOptions) -> Result<IngestSummary> {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { expand_paths(&args.paths)? };
     let total_bytes: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
@@ -149,9 +163,7 @@ pub fn run(backend: &Backend, args: &IngestOptions) -> Result<IngestSummary> {
     let start = Instant::now();
     let summary = Arc::new(Mutex::new(IngestSummary { files: paths.len() as u64, ..Default::default() }));
     let ack_log = match &args.ack_log {
-        Some(p) => Some(Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening {}", p.display()))?,
-        )),
+        Some(p) => Some(Mutex::new(open_ack_log(p).with_context(|| format!("opening {}", p.display()))?)),
         None => None,
     };
     let accepted = AtomicU64::new(0);
