@@ -63,19 +63,149 @@ pub fn component(v: Option<&str>, default: &str) -> String {
 }
 
 /// The members named `keys` of the JSON object in `raw`, as JSON text
-/// borrowed from it, read in one pass without building its tree (delivery
-/// reads a few members of every record it delivers): `None` when `raw` is
-/// not one JSON object. A repeated key gives its last value, as a full
-/// parse would keep; keys written with escapes are compared unescaped.
-pub fn pick<'a, const N: usize>(raw: &'a [u8], keys: &[&str; N]) -> Option<[Option<&'a RawValue>; N]> {
+/// borrowed from it, found in one pass without building its tree
+/// (delivery and SQL read a few members of every record): `None` when
+/// `raw` is not one JSON object. A repeated key gives its last value, as
+/// a full parse would keep; keys written with escapes are compared
+/// unescaped.
+///
+/// The pass finds the object's structure (strings, brackets, commas) but
+/// does not check the values it skips: it is for stored records, which
+/// were checked as JSON when they were ingested. Text that is not JSON
+/// can give members where a parser would refuse it (`{"a": tru}`), never
+/// a panic; check such text first (`serde_json`) where that matters.
+pub fn pick<'a, const N: usize>(raw: &'a [u8], keys: &[&str; N]) -> Option<[Option<&'a str>; N]> {
+    let text = std::str::from_utf8(raw).ok()?;
+    match scan_members(text, keys) {
+        Scanned::Members(found) => Some(found),
+        Scanned::EscapedKey => pick_parsed(raw, keys),
+        Scanned::NotAnObject => None,
+    }
+}
+
+/// What [`scan_members`] made of a text.
+enum Scanned<'a, const N: usize> {
+    Members([Option<&'a str>; N]),
+    /// A key with escapes: the parser compares it unescaped.
+    EscapedKey,
+    NotAnObject,
+}
+
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The end (past the closing quote) of the string whose opening quote is
+/// at `i`, and whether it holds an escape.
+fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    let mut j = i + 1;
+    let mut escaped = false;
+    loop {
+        let k = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[k] == b'"' {
+            return Some((k + 1, escaped));
+        }
+        escaped = true;
+        j = k + 2;
+    }
+}
+
+/// The end of the value that starts at `i`: a string, an object or array
+/// (brackets counted, strings skipped), or a literal up to the next
+/// delimiter.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => Some(string_end(b, i)?.0),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match *b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?.0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let n = b[i..].iter().position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(b.len() - i);
+            (n > 0).then_some(i + n)
+        }
+    }
+}
+
+/// [`pick`]'s pass over the members of the object in `text`. Every slice
+/// starts and ends next to an ASCII delimiter, so on a char boundary.
+fn scan_members<'a, const N: usize>(text: &'a str, keys: &[&str; N]) -> Scanned<'a, N> {
+    let b = text.as_bytes();
+    let mut found = [None; N];
+    let mut i = skip_space(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return Scanned::NotAnObject;
+    }
+    i = skip_space(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return Scanned::NotAnObject;
+            }
+            let Some((key_end, escaped)) = string_end(b, i) else { return Scanned::NotAnObject };
+            if escaped {
+                return Scanned::EscapedKey;
+            }
+            let key = &text[i + 1..key_end - 1];
+            i = skip_space(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return Scanned::NotAnObject;
+            }
+            i = skip_space(b, i + 1);
+            let Some(end) = value_end(b, i) else { return Scanned::NotAnObject };
+            if let Some(k) = keys.iter().position(|k| *k == key) {
+                found[k] = Some(&text[i..end]);
+            }
+            i = skip_space(b, end);
+            match b.get(i) {
+                Some(b',') => i = skip_space(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return Scanned::NotAnObject,
+            }
+        }
+    }
+    if skip_space(b, i) == b.len() {
+        Scanned::Members(found)
+    } else {
+        Scanned::NotAnObject
+    }
+}
+
+/// [`pick`] by serde_json's parser, which unescapes keys.
+fn pick_parsed<'a, const N: usize>(raw: &'a [u8], keys: &[&str; N]) -> Option<[Option<&'a str>; N]> {
     let mut de = serde_json::Deserializer::from_slice(raw);
     let found = serde::de::DeserializeSeed::deserialize(Pick { keys }, &mut de).ok()?;
     de.end().ok()?;
-    Some(found)
+    Some(found.map(|v| v.map(RawValue::get)))
 }
 
-/// [`pick`]'s visitor: each member's key is looked up in `keys`, and its
-/// value kept (as text) or skipped.
+/// [`pick_parsed`]'s visitor: each member's key is looked up in `keys`,
+/// and its value kept (as text) or skipped.
 struct Pick<'k, const N: usize> {
     keys: &'k [&'k str; N],
 }
@@ -128,13 +258,8 @@ impl<'de, const N: usize> serde::de::Visitor<'de> for Pick<'_, N> {
     }
 }
 
-/// A JSON value as column text: a string's value (unescaped), `None` for
-/// null, any other value's JSON text as it was written.
-pub fn raw_text(v: &RawValue) -> Option<Cow<'_, str>> {
-    json_text(v.get())
-}
-
-/// [`raw_text`] of a value's JSON text `t`.
+/// A value's JSON text `t` as column text: a string's value (unescaped),
+/// `None` for null, any other value's JSON text as it was written.
 pub fn json_text(t: &str) -> Option<Cow<'_, str>> {
     match t.as_bytes().first() {
         Some(b'"') if !t.contains('\\') => Some(Cow::Borrowed(&t[1..t.len() - 1])),
@@ -149,7 +274,7 @@ pub fn json_text(t: &str) -> Option<Cow<'_, str>> {
 /// safe as path components; `000000000000` and `global` when absent.
 pub fn stream_of(record: &[u8]) -> (String, String) {
     let [recipient, region, identity] = pick(record, &["recipientAccountId", "awsRegion", "userIdentity"]).unwrap_or_default();
-    stream(recipient.map(RawValue::get), region.map(RawValue::get), identity.map(RawValue::get))
+    stream(recipient, region, identity)
 }
 
 /// [`stream_of`] from the JSON text of the record's recipientAccountId,
@@ -158,7 +283,7 @@ pub fn stream(recipient: Option<&str>, region: Option<&str>, identity: Option<&s
     fn present(t: Option<&str>) -> Option<Cow<'_, str>> {
         json_text(t?).filter(|t| !t.is_empty())
     }
-    let account = present(recipient).or_else(|| present(pick(identity?.as_bytes(), &["accountId"])?[0].map(RawValue::get)));
+    let account = present(recipient).or_else(|| present(pick(identity?.as_bytes(), &["accountId"])?[0]));
     (component(account.as_deref(), "000000000000"), component(present(region).as_deref(), "global"))
 }
 
@@ -241,19 +366,112 @@ mod tests {
         assert_eq!(stream_of(b"not json"), ("000000000000".into(), "global".into()));
         assert_eq!(stream_of(br#"{"userIdentity":{"accountId":"1"},"awsRegion":null}"#), ("1".into(), "global".into()));
         let [a, b, n, t, none] = pick(br#"{"a":"x\"y","b":{"c": [1, 2]},"a":"z","n":null,"t":true}"#, &["a", "b", "n", "t", "x"]).unwrap();
-        let text = |v: Option<&RawValue>| v.and_then(raw_text).map(|t| t.into_owned());
+        let text = |v: Option<&str>| v.and_then(json_text).map(|t| t.into_owned());
         assert_eq!(
             (text(a).as_deref(), text(b).as_deref(), text(n), text(t).as_deref(), none.is_none()),
             (Some("z"), Some(r#"{"c": [1, 2]}"#), None, Some("true"), true)
         );
-        assert_eq!(raw_text(pick(br#"{"a":"x\"y"}"#, &["a"]).unwrap()[0].unwrap()).as_deref(), Some("x\"y"));
+        assert_eq!(json_text(pick(br#"{"a":"x\"y"}"#, &["a"]).unwrap()[0].unwrap()).as_deref(), Some("x\"y"));
         assert!(pick(b"[1]", &["a"]).is_none() && pick(br#"{"a":1} x"#, &["a"]).is_none());
         // A key with escapes is compared unescaped, and others still read.
         let r = br#"{"recipientAccountId":"111122223333","x\u0041":1,"aws\u0052egion":"eu-west-1"}"#;
         assert_eq!(stream_of(r), ("111122223333".into(), "eu-west-1".into()));
-        assert_eq!(pick(r, &["xA"]).unwrap()[0].map(|v| v.get()), Some("1"));
+        assert_eq!(pick(r, &["xA"]).unwrap()[0], Some("1"));
         // An empty recipientAccountId falls back; an over-long region is the default.
         let long = format!(r#"{{"recipientAccountId":"","userIdentity":{{"accountId":"2"}},"awsRegion":"{}"}}"#, "r".repeat(33));
         assert_eq!(stream_of(long.as_bytes()), ("2".into(), "global".into()));
+    }
+
+    /// Every member's key of the object `raw`, and the parser's pick of them.
+    fn parsed_members(raw: &[u8]) -> Option<(Vec<String>, Vec<Option<&str>>)> {
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw).ok()?;
+        let mut keys: Vec<String> = obj.keys().cloned().collect();
+        keys.push("absent".into());
+        let mut found = Vec::new();
+        for k in &keys {
+            found.push(pick_parsed(raw, &[k.as_str()])?[0]);
+        }
+        Some((keys, found))
+    }
+
+    // Goal: on JSON objects, the one-pass scan finds exactly what the
+    // parser finds, member by member: real CloudTrail records (each of
+    // them whole, and pretty-printed), and their nested objects.
+    #[test]
+    fn pick_agrees_with_the_parser_on_real_records() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/cloudtrail");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "ndjson") {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let pretty = serde_json::to_string_pretty(&v).unwrap();
+                let mut texts = vec![line.to_string(), pretty];
+                texts.extend(v.as_object().unwrap().values().filter(|m| m.is_object()).map(|m| m.to_string()));
+                for t in &texts {
+                    let (keys, want) = parsed_members(t.as_bytes()).unwrap();
+                    for (k, w) in keys.iter().zip(&want) {
+                        assert_eq!(pick(t.as_bytes(), &[k.as_str()]).unwrap()[0], *w, "{k} of {t}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} objects checked");
+    }
+
+    fn json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z\\\\\"{}\\[\\],: \u{e9}\u{1F600}]{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::vec(("[a-c\\\\\"]{0,3}", inner), 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        // Goal: generated objects (keys and strings full of quotes,
+        // backslashes, brackets, commas and non-ASCII; nesting; compact
+        // and pretty) are picked as the parser picks them.
+        #[test]
+        fn pick_agrees_with_the_parser(v in json(), pretty in proptest::bool::ANY) {
+            let obj = serde_json::json!({ "k": v, "a": [v.clone()], "b\\\"": {"k": v} });
+            let t = if pretty { serde_json::to_string_pretty(&obj).unwrap() } else { obj.to_string() };
+            let (keys, want) = parsed_members(t.as_bytes()).unwrap();
+            for (k, w) in keys.iter().zip(&want) {
+                proptest::prop_assert_eq!(pick(t.as_bytes(), &[k.as_str()]).unwrap()[0], *w);
+            }
+        }
+
+        // Goal: any bytes, and records cut or with a byte changed, never
+        // make the scan panic, and UTF-8 text the parser accepts is picked
+        // the same way.
+        #[test]
+        fn pick_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64), at in 0usize..400, to in proptest::num::u8::ANY) {
+            let _ = pick(&bytes, &["a", "b"]);
+            let mut rec = br#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a\"b"},"requestParameters":{"x":[1,{"y":"]}"}]},"n":-1.5e3,"t":true}"#.to_vec();
+            let at = at % rec.len();
+            let cut = &rec[..at];
+            let _ = pick(cut, &["userIdentity", "requestParameters"]);
+            rec[at] = to;
+            let keys = ["userIdentity", "requestParameters", "n", "t"];
+            let fast = pick(&rec, &keys);
+            // (The parser does not check the UTF-8 of strings it skips;
+            // `pick` refuses text that is not UTF-8.)
+            if let (Some(parsed), true) = (pick_parsed(&rec, &keys), std::str::from_utf8(&rec).is_ok()) {
+                proptest::prop_assert_eq!(fast, Some(parsed));
+            }
+        }
     }
 }

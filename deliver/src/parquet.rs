@@ -169,7 +169,7 @@ fn append_struct<const N: usize>(b: &mut StructBuilder, keys: &[&str; N], obj: O
     let values = obj.and_then(|o| pick(o.as_bytes(), keys));
     for i in 0..N {
         let f = b.field_builder::<StringBuilder>(i).context("a string field")?;
-        f.append_option(values.and_then(|v| text(v[i].map(RawValue::get))));
+        f.append_option(values.and_then(|v| text(v[i])));
     }
     b.append(values.is_some());
     Ok(())
@@ -196,8 +196,8 @@ struct Place {
 
 impl<'a> Row<'a> {
     pub fn new(raw: &'a [u8], time_ms: i64) -> Row<'a> {
-        let place = |v: Option<&RawValue>| {
-            let Some(t) = v.map(RawValue::get) else { return Place::default() };
+        let place = |v: Option<&str>| {
+            let Some(t) = v else { return Place::default() };
             Place { at: (t.as_ptr() as usize - raw.as_ptr() as usize) as u32, len: t.len() as u32 }
         };
         // Stored records are at most 1 MiB (the store's limit): places fit.

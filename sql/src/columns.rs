@@ -33,7 +33,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use datafusion::error::{DataFusionError, Result};
-use serde_json::value::RawValue;
 
 /// Where a column's (or a struct field's) value comes from.
 #[derive(Debug, Clone, Copy)]
@@ -252,11 +251,11 @@ fn builder(s: Source, rows: usize) -> Box<dyn ArrayBuilder> {
 }
 
 /// A member's value as column text (`None` when absent or null).
-fn text(v: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    json_text(v?.get())
+fn text(v: Option<&str>) -> Option<Cow<'_, str>> {
+    json_text(v?)
 }
 
-fn flag(v: Option<&RawValue>) -> Option<bool> {
+fn flag(v: Option<&str>) -> Option<bool> {
     match text(v)?.as_ref() {
         t if t.eq_ignore_ascii_case("true") => Some(true),
         t if t.eq_ignore_ascii_case("false") => Some(false),
@@ -268,13 +267,13 @@ fn flag(v: Option<&RawValue>) -> Option<bool> {
 struct Row<'a> {
     event: &'a StoredEvent,
     /// The record's members, by position in [`Batcher::keys`].
-    members: Option<Vec<Option<&'a RawValue>>>,
+    members: Option<Vec<Option<&'a str>>>,
     parsed: Option<Event<'a>>,
 }
 
 /// The members named `keys` of the JSON object `raw` (`None` when it is
 /// not one).
-fn members<'a>(raw: &'a [u8], keys: &[&str]) -> Option<Vec<Option<&'a RawValue>>> {
+fn members<'a>(raw: &'a [u8], keys: &[&str]) -> Option<Vec<Option<&'a str>>> {
     // `pick` takes a fixed number of keys: the table's objects have at
     // most this many members of interest.
     let mut k = [""; 40];
@@ -284,9 +283,9 @@ fn members<'a>(raw: &'a [u8], keys: &[&str]) -> Option<Vec<Option<&'a RawValue>>
 }
 
 /// The members of an object's JSON text that `fields` read.
-fn object_members<'a>(obj: Option<&'a RawValue>, fields: &[(&str, Source)]) -> Option<Vec<Option<&'a RawValue>>> {
+fn object_members<'a>(obj: Option<&'a str>, fields: &[(&str, Source)]) -> Option<Vec<Option<&'a str>>> {
     let keys: Vec<&str> = fields.iter().map(|(_, s)| key_of(*s).unwrap_or("")).collect();
-    members(obj?.get().as_bytes(), &keys)
+    members(obj?.as_bytes(), &keys)
 }
 
 fn key_of(s: Source) -> Option<&'static str> {
@@ -306,7 +305,7 @@ fn typed<T: ArrayBuilder>(b: &mut dyn ArrayBuilder) -> Result<&mut T> {
 }
 
 /// Appends the value of source `s` (`v`: the member it reads, if any).
-fn append(b: &mut dyn ArrayBuilder, s: Source, v: Option<&RawValue>, row: &Row<'_>) -> Result<()> {
+fn append(b: &mut dyn ArrayBuilder, s: Source, v: Option<&str>, row: &Row<'_>) -> Result<()> {
     match s {
         Source::Member(_) => typed::<StringBuilder>(b)?.append_option(text(v)),
         Source::EventJson => {
@@ -322,10 +321,10 @@ fn append(b: &mut dyn ArrayBuilder, s: Source, v: Option<&RawValue>, row: &Row<'
         Source::Struct(_, fields) => append_struct(typed::<StructBuilder>(b)?, fields, object_members(v, fields), row)?,
         Source::List(_, fields) => {
             let b = typed::<ListBuilder<StructBuilder>>(b)?;
-            match v.and_then(|v| serde_json::from_str::<Vec<&RawValue>>(v.get()).ok()) {
+            match v.and_then(|v| serde_json::from_str::<Vec<&serde_json::value::RawValue>>(v).ok()) {
                 Some(items) => {
                     for item in items {
-                        append_struct(b.values(), fields, object_members(Some(item), fields), row)?;
+                        append_struct(b.values(), fields, object_members(Some(item.get()), fields), row)?;
                     }
                     b.append(true);
                 }
@@ -339,7 +338,7 @@ fn append(b: &mut dyn ArrayBuilder, s: Source, v: Option<&RawValue>, row: &Row<'
 /// Appends one struct value: `found` is the object's members (by field),
 /// `None` when the value is absent or not an object (a null struct,
 /// unless a field comes from the index).
-fn append_struct(b: &mut StructBuilder, fields: &[(&str, Source)], found: Option<Vec<Option<&RawValue>>>, row: &Row<'_>) -> Result<()> {
+fn append_struct(b: &mut StructBuilder, fields: &[(&str, Source)], found: Option<Vec<Option<&str>>>, row: &Row<'_>) -> Result<()> {
     let indexed_present =
         fields.iter().any(|(_, s)| matches!(s, Source::Indexed(i) if row.parsed.as_ref().and_then(|e| i.text(e)).is_some()));
     for (i, (_, s)) in fields.iter().enumerate() {

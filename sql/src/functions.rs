@@ -106,8 +106,13 @@ fn path(p: &str) -> Option<Vec<Step>> {
 /// The JSON text of the member or element `step` of the JSON value `v`.
 fn step<'a>(v: &'a str, s: &Step) -> Option<&'a str> {
     match s {
-        // One pass, borrowed, the last of a repeated key (as a parse keeps).
-        Step::Key(k) => pick(v.as_bytes(), &[k.as_str()])?[0].map(RawValue::get),
+        // Borrowed, the last of a repeated key (as a parse keeps). `pick`
+        // does not check the values it skips: text that is not JSON is
+        // refused first, as Trino returns NULL for it.
+        Step::Key(k) => {
+            serde_json::from_str::<&RawValue>(v).ok()?;
+            pick(v.as_bytes(), &[k.as_str()])?[0]
+        }
         Step::Index(i) => {
             let items: Vec<&'a RawValue> = serde_json::from_str(v).ok()?;
             let i = if *i < 0 { items.len() as i64 + i } else { *i };
