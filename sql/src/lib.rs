@@ -16,12 +16,13 @@ use std::sync::Arc;
 
 use cairn_engine::Store;
 
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -41,11 +42,18 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Longest query text, in bytes (Lake's: 10,000 characters).
     pub statement_bytes_max: usize,
+    /// Threads a query runs on (DataFusion's target partitions); a scan
+    /// without a LIMIT reads its time range in as many parts at once.
+    pub threads: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 512 << 20, statement_bytes_max: 10_000 }
+        Limits {
+            memory_bytes: 512 << 20,
+            statement_bytes_max: 10_000,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
     }
 }
 
@@ -81,7 +89,11 @@ fn running(e: DataFusionError) -> SqlError {
 /// holds across queries running at once.
 pub struct Sql {
     store: Arc<Store>,
-    runtime: Arc<RuntimeEnv>,
+    /// The session every query's starts from: configuration, the shared
+    /// memory pool, DataFusion's functions, the index-counts rule; no tables
+    /// (each query's session has its own catalog). Building it registers
+    /// DataFusion's hundreds of functions: once, not per query.
+    base: SessionState,
     limits: Limits,
     /// The store's id ([`Store::id`]): a second name of the table.
     id: String,
@@ -140,7 +152,15 @@ impl Sql {
             .build_arc()
             .map_err(|e| SqlError::Failed(e.to_string()))?;
         let id = store.id();
-        Ok(Sql { store, runtime, limits, id })
+        let threads = limits.threads.max(1);
+        // No round-robin repartitioning of a scan's streams: it would pull
+        // batches ahead of a LIMIT (a newest-50 read thousands of events),
+        // and the scan's threads already run beside the plan's.
+        let config =
+            SessionConfig::new().with_target_partitions(threads).with_round_robin_repartition(false).with_information_schema(false);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.add_optimizer_rule(Arc::new(counts::CountsFromIndex));
+        Ok(Sql { store, base: ctx.state(), limits, id })
     }
 
     /// The store's id, the table's second name (`SELECT ... FROM <id>`,
@@ -149,21 +169,25 @@ impl Sql {
         &self.id
     }
 
+    /// A query's session: the base's, with a catalog of its own holding
+    /// the table (under both names) with the query's scan statistics.
     fn session(&self, stats: Arc<ScanStats>) -> Result<SessionContext, SqlError> {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        // No round-robin repartitioning of the scan's one stream: it would
-        // pull batches ahead of a LIMIT (a newest-50 read thousands of
-        // events), and the scan's thread already runs beside the plan's.
-        let config =
-            SessionConfig::new().with_target_partitions(threads).with_round_robin_repartition(false).with_information_schema(false);
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        let table = Arc::new(table::EventsTable::new(self.store.clone(), stats));
-        ctx.register_table(TABLE, table.clone()).map_err(planning)?;
-        ctx.register_table(TableReference::bare(self.id.as_str()), table).map_err(planning)?;
+        let names = &self.base.config().options().catalog;
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema(&names.default_schema, Arc::new(MemorySchemaProvider::new())).map_err(planning)?;
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(names.default_catalog.clone(), catalog);
+        let state = SessionStateBuilder::new_from_existing(self.base.clone()).with_catalog_list(catalogs).build();
+        let ctx = SessionContext::new_with_state(state);
+        // The builder registers the base's functions again in no set
+        // order, and DataFusion's `map_extract` has the alias
+        // `element_at`: Lake's functions are registered last, over them.
         for f in functions::all() {
             ctx.register_udf(f);
         }
-        ctx.add_optimizer_rule(Arc::new(counts::CountsFromIndex));
+        let table = Arc::new(table::EventsTable::new(self.store.clone(), stats));
+        ctx.register_table(TABLE, table.clone()).map_err(planning)?;
+        ctx.register_table(TableReference::bare(self.id.as_str()), table).map_err(planning)?;
         Ok(ctx)
     }
 

@@ -1,14 +1,19 @@
 //! The `events` table: a DataFusion table provider over a Cairn store.
 //!
 //! A scan reads the store newest first (as LookupEvents does) through
-//! [`Store::export`], so memory stays bounded however large the range,
-//! and declares that order (`eventtime DESC`): `ORDER BY eventtime DESC
-//! LIMIT n` needs no sort and stops after `n` rows. Filters the store can
-//! answer are pushed into its query (`eventtime` ranges prune segments
-//! and hourly partitions; `=`/`IN` on indexed columns use the postings);
-//! they are pushed as *inexact*, so DataFusion still applies each one and
-//! the result is the same with or without the index. EXPLAIN shows what
-//! a scan pushed down.
+//! [`Store::export_until`], so memory stays bounded however large the
+//! range, and declares that order (`eventtime DESC`): `ORDER BY eventtime
+//! DESC LIMIT n` needs no sort and stops after `n` rows. A scan without a
+//! LIMIT reads its time range in parts (one per thread the query has,
+//! split where the blocks' event counts say half, a third... of the
+//! events lie), each part newest first on its own thread, all of one
+//! state of the store. Filters the store can answer are pushed into its
+//! query (`eventtime` ranges prune segments and hourly partitions;
+//! `=`/`IN` on indexed columns use the postings): those it answers
+//! exactly as SQL would are declared exact (DataFusion drops them, and can
+//! push a LIMIT into the scan), the others inexact (DataFusion applies
+//! them again). EXPLAIN shows what a scan pushed down, its LIMIT and its
+//! parts.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -304,25 +309,49 @@ impl TableProvider for EventsTable {
             .collect())
     }
 
+    /// A scan with no LIMIT reads its time range in as many parts as
+    /// the session has target partitions, each on its own thread (one
+    /// state of the store for all); one under a LIMIT reads newest first
+    /// in one part, and stops at the LIMIT.
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(EventsScan::new(self.store.clone(), self.stats.clone(), projection, query_of(filters), limit)))
+        let parts = if limit.is_some() { 1 } else { state.config().target_partitions().max(1) };
+        Ok(Arc::new(EventsScan::new(self.store.clone(), self.stats.clone(), projection, query_of(filters), limit, parts)))
     }
 }
 
-/// The scan of the `events` table: one partition, newest first.
+/// The scan of the `events` table: partitions over consecutive eventTime
+/// ranges (the newest first), each read newest first.
 pub struct EventsScan {
     store: Arc<Store>,
     stats: Arc<ScanStats>,
     batcher: Arc<Batcher>,
     query: Query,
+    /// Each partition's query: `query` narrowed to its time range.
+    parts: Arc<Vec<Query>>,
+    /// The store's seq bound when the scan was planned: every partition
+    /// reads the events below it, one state of the store.
+    bound: u64,
     limit: Option<usize>,
     properties: Arc<PlanProperties>,
+}
+
+/// `q` split at eventTime `cuts` (ascending): the parts' queries, newest
+/// range first.
+fn split_at(q: &Query, cuts: &[i64]) -> Vec<Query> {
+    let mut parts = Vec::with_capacity(cuts.len() + 1);
+    let mut end = q.end_ms;
+    for &cut in cuts.iter().rev() {
+        parts.push(Query { start_ms: Some(cut), end_ms: end, filters: q.filters.clone() });
+        end = Some(cut - 1);
+    }
+    parts.push(Query { start_ms: q.start_ms, end_ms: end, filters: q.filters.clone() });
+    parts
 }
 
 /// Rows in a scan's first batch; each next one is 4 times larger, up to
@@ -332,7 +361,17 @@ const BATCH_ROWS_FIRST: usize = 128;
 const BATCH_ROWS_MAX: usize = 8192;
 
 impl EventsScan {
-    fn new(store: Arc<Store>, stats: Arc<ScanStats>, projection: Option<&Vec<usize>>, query: Query, limit: Option<usize>) -> EventsScan {
+    fn new(
+        store: Arc<Store>,
+        stats: Arc<ScanStats>,
+        projection: Option<&Vec<usize>>,
+        query: Query,
+        limit: Option<usize>,
+        parts: usize,
+    ) -> EventsScan {
+        let bound = store.export_bound();
+        let cuts = if parts > 1 && query.validate().is_ok() { store.time_cuts(&query, parts) } else { Vec::new() };
+        let parts = Arc::new(split_at(&query, &cuts));
         let batcher = Arc::new(Batcher::new(projection));
         let schema = batcher.schema();
         // Newest first: eventtime descending (ties in no order).
@@ -344,8 +383,9 @@ impl EventsScan {
             )])
         });
         let eq = EquivalenceProperties::new_with_orderings(schema, ordering.into_iter().flatten());
-        let properties = PlanProperties::new(eq, Partitioning::UnknownPartitioning(1), EmissionType::Incremental, Boundedness::Bounded);
-        EventsScan { store, stats, batcher, query, limit, properties: Arc::new(properties) }
+        let properties =
+            PlanProperties::new(eq, Partitioning::UnknownPartitioning(parts.len()), EmissionType::Incremental, Boundedness::Bounded);
+        EventsScan { store, stats, batcher, query, parts, bound, limit, properties: Arc::new(properties) }
     }
 }
 
@@ -372,6 +412,9 @@ impl DisplayAs for EventsScan {
         describe_query(&self.query, f)?;
         if let Some(n) = self.limit {
             write!(f, ", limit={n}")?;
+        }
+        if self.parts.len() > 1 {
+            write!(f, ", parts={}", self.parts.len())?;
         }
         let names: Vec<String> = self.batcher.schema().fields().iter().map(|f| f.name().clone()).collect();
         write!(f, ", columns=[{}]", names.join(", "))
@@ -413,18 +456,20 @@ impl ExecutionPlan for EventsScan {
             stats: self.stats.clone(),
             batcher: self.batcher.clone(),
             query: self.query.clone(),
+            parts: self.parts.clone(),
+            bound: self.bound,
             limit,
             properties: self.properties.clone(),
         }))
     }
 
     fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!("the events scan has one partition, not {partition}")));
-        }
+        let Some(query) = self.parts.get(partition).cloned() else {
+            return Err(DataFusionError::Internal(format!("the events scan has {} partitions, not {partition}", self.parts.len())));
+        };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<datafusion::arrow::array::RecordBatch>>(2);
-        let (store, stats, batcher, query, limit) =
-            (self.store.clone(), self.stats.clone(), self.batcher.clone(), self.query.clone(), self.limit.unwrap_or(usize::MAX));
+        let (store, stats, batcher, bound, limit) =
+            (self.store.clone(), self.stats.clone(), self.batcher.clone(), self.bound, self.limit.unwrap_or(usize::MAX));
         // The store reads synchronously: a thread of its own feeds the
         // stream, and stops when the stream is dropped (a LIMIT reached,
         // the query cancelled) or the channel is full until it is read.
@@ -440,7 +485,7 @@ impl ExecutionPlan for EventsScan {
                     rows.clear();
                     tx.blocking_send(batch).is_ok()
                 };
-                let result = store.export(&query, Order::NewestFirst, |e| {
+                let result = store.export_until(&query, Order::NewestFirst, bound, |e| {
                     stats.events.fetch_add(1, AtomicOrdering::Relaxed);
                     stats.bytes.fetch_add(e.record.len() as u64, AtomicOrdering::Relaxed);
                     rows.push(e);

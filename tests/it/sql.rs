@@ -263,6 +263,57 @@ fn the_store_id_names_the_table_and_empty_projections_count() {
     assert_eq!(doubled, vec![vec![Some((2 * n).to_string())]]);
 }
 
+// Goal: a scan without a LIMIT reads its time range in as many parts as
+// the query has threads, one state of the store for all, and every
+// matching event (sealed or in the memtable, in or out of time order,
+// at a part's edge) comes exactly once, with any number of parts; the
+// cut points the store estimates are ascending and inside the range.
+#[test]
+fn a_scan_in_parallel_parts_reads_each_event_once() {
+    let (_, store) = store();
+    let events = parsed(store);
+    let mut times: Vec<i64> = events.iter().map(|(e, _)| e.time_ms).collect();
+    times.sort_unstable();
+    let (lo, hi) = (times[times.len() / 5], times[times.len() * 4 / 5]);
+    let name = s(&events[7].1, &["eventName"]).unwrap().to_string();
+    type Wanted = Box<dyn Fn(&StoredEvent, &Value) -> bool>;
+    let questions: Vec<(String, Wanted)> = vec![
+        ("SELECT seq FROM events".into(), Box::new(|_, _| true)),
+        (
+            format!("SELECT seq FROM events WHERE eventtime BETWEEN '{}' AND '{}'", iso(lo), iso(hi)),
+            Box::new(move |e, _| e.time_ms >= lo && e.time_ms <= hi),
+        ),
+        (
+            format!("SELECT seq FROM events WHERE eventname = '{name}' OR useragent LIKE '%aws-cli%'"),
+            Box::new(move |_, v| {
+                s(v, &["eventName"]) == Some(name.as_str()) || s(v, &["userAgent"]).is_some_and(|a| a.contains("aws-cli"))
+            }),
+        ),
+    ];
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for threads in [1, 2, 3, 5, 8] {
+        let engine = Sql::new(store.clone(), Limits { threads, ..Limits::default() }).unwrap();
+        for (sql, wanted) in &questions {
+            let mut want: Vec<String> = events.iter().filter(|(e, v)| wanted(e, v)).map(|(e, _)| e.seq.to_string()).collect();
+            want.sort();
+            let (_, batches) = rt.block_on(engine.collect(sql)).unwrap();
+            let mut got: Vec<String> = rows(&batches).into_iter().map(|r| r[0].clone().unwrap()).collect();
+            got.sort();
+            assert_eq!(got.len(), want.len(), "{threads} threads: {sql}");
+            assert_eq!(got, want, "{threads} threads: {sql}");
+            let (_, plan) = rt.block_on(engine.collect(&format!("EXPLAIN {sql}"))).unwrap();
+            let plan = rows(&plan).into_iter().flatten().flatten().collect::<Vec<_>>().join("\n");
+            assert_eq!(plan.contains(&format!("parts={threads}")), threads > 1, "{threads} threads: {plan}");
+        }
+    }
+    for parts in [2, 3, 7, 50] {
+        let q = cairn_engine::Query { start_ms: Some(lo), end_ms: Some(hi), filters: Vec::new() };
+        let cuts = store.time_cuts(&q, parts);
+        assert!(!cuts.is_empty() && cuts.len() < parts, "{parts} parts: {cuts:?}");
+        assert!(cuts.windows(2).all(|w| w[0] < w[1]) && cuts[0] > lo && cuts[cuts.len() - 1] <= hi, "{cuts:?}");
+    }
+}
+
 // Goal: count(*) grouped by an indexed column, or alone, under time and
 // index filters, is answered from the indexes (EXPLAIN shows
 // CairnIndexCounts and no scan) and equals a brute-force count over the

@@ -139,6 +139,103 @@ impl Store {
         Ok(n)
     }
 
+    /// [`Store::export`] of the events with seq below `bound` (a value of
+    /// [`Store::export_bound`]): several exports with one bound read one
+    /// state of the store, as the parts of a parallel scan must.
+    pub fn export_until(&self, q: &Query, order: Order, bound: u64, mut f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
+        let q = &*q.canonical();
+        q.validate()?;
+        let snap = self.inner.snapshot(q, Some(bound), order, None, usize::MAX);
+        let mut n = 0u64;
+        query::run(&snap, &self.inner.cache, q, order, None, |e| {
+            n += 1;
+            f(e)
+        })?;
+        Ok(n)
+    }
+
+    /// The seq every event stored so far is below: the bound for
+    /// [`Store::export_until`].
+    pub fn export_bound(&self) -> u64 {
+        self.inner.state.read().active.end_seq()
+    }
+
+    /// Up to `parts - 1` eventTime cut points, ascending, that split the
+    /// events in `q`'s time range into parts of about equal count: part
+    /// `i` is `[cut[i-1], cut[i] - 1]` (the first starts at the range's
+    /// start, the last ends at its end). Estimated from the blocks' time
+    /// spans and event counts (events spread evenly over a block's span)
+    /// and the memtables' entries, without reading a record. Fewer cuts
+    /// when the range holds too few events or too narrow a time span.
+    pub fn time_cuts(&self, q: &Query, parts: usize) -> Vec<i64> {
+        let (lo, hi) = (q.start_ms.unwrap_or(i64::MIN), q.end_ms.unwrap_or(i64::MAX));
+        // (first ms, last ms, events) of each block or memtable in range.
+        let mut spans: Vec<(i64, i64, f64)> = Vec::new();
+        let mut clip = |min: i64, max: i64, events: u32| {
+            if max < lo || min > hi || events == 0 {
+                return;
+            }
+            let (a, b) = (min.max(lo), max.min(hi));
+            let share = (b as f64 - a as f64 + 1.0) / (max as f64 - min as f64 + 1.0);
+            spans.push((a, b, f64::from(events) * share));
+        };
+        {
+            let st = self.inner.state.read();
+            for seg in st.segments.iter() {
+                if seg.footer.max_time_ms < lo || seg.footer.min_time_ms > hi {
+                    continue;
+                }
+                for b in &seg.blocks {
+                    clip(b.min_time_ms, b.max_time_ms, b.events);
+                }
+            }
+            for m in st.sealing.iter().map(|m| &**m).chain(std::iter::once(&st.active)) {
+                for e in m.entries() {
+                    clip(e.time_ms, e.time_ms, 1);
+                }
+            }
+        }
+        let total: f64 = spans.iter().map(|s| s.2).sum();
+        if parts < 2 || total < 2.0 || spans.is_empty() {
+            return Vec::new();
+        }
+        let first = spans.iter().map(|s| s.0).min().unwrap_or(lo);
+        let last = spans.iter().map(|s| s.1).max().unwrap_or(hi);
+        // Events (estimated) with eventTime < t.
+        let below = |t: i64| -> f64 {
+            spans
+                .iter()
+                .map(|&(a, b, w)| {
+                    if t <= a {
+                        0.0
+                    } else if t > b {
+                        w
+                    } else {
+                        w * (t as f64 - a as f64) / (b as f64 - a as f64 + 1.0)
+                    }
+                })
+                .sum()
+        };
+        let mut cuts = Vec::with_capacity(parts - 1);
+        for k in 1..parts {
+            let want = total * k as f64 / parts as f64;
+            // The least t in (first, last] with below(t) >= want.
+            let (mut a, mut b) = (first, last);
+            while a < b {
+                let mid = (i128::from(a) + i128::from(b)).div_euclid(2) as i64;
+                if below(mid) >= want {
+                    b = mid;
+                } else {
+                    a = mid + 1;
+                }
+            }
+            if a > first && cuts.last().is_none_or(|&c| a > c) {
+                cuts.push(a);
+            }
+        }
+        cuts
+    }
+
     /// Every stored record whose eventID (or UID) is `event_id`, in seq order.
     pub fn get(&self, event_id: &str) -> Result<Vec<StoredEvent>> {
         let fp = id_fingerprint(event_id.as_bytes());
