@@ -103,16 +103,20 @@ fn path(p: &str) -> Option<Vec<Step>> {
     Some(out)
 }
 
-/// The JSON text of the member or element `step` of the JSON value `v`.
+/// `v` if it is JSON text (Trino's JSON functions give NULL for text
+/// that is not), for [`step`].
+fn json_only(v: &str) -> Option<&str> {
+    serde_json::from_str::<&RawValue>(v).ok().map(|_| v)
+}
+
+/// The JSON text of the member or element `step` of the JSON value `v`
+/// (JSON text: see [`json_only`]).
 fn step<'a>(v: &'a str, s: &Step) -> Option<&'a str> {
     match s {
         // Borrowed, the last of a repeated key (as a parse keeps). `pick`
-        // does not check the values it skips: text that is not JSON is
-        // refused first, as Trino returns NULL for it.
-        Step::Key(k) => {
-            serde_json::from_str::<&RawValue>(v).ok()?;
-            pick(v.as_bytes(), &[k.as_str()])?[0]
-        }
+        // does not check the values it skips: callers pass text checked by
+        // [`json_only`].
+        Step::Key(k) => pick(v.as_bytes(), &[k.as_str()])?[0],
         Step::Index(i) => {
             let items: Vec<&'a RawValue> = serde_json::from_str(v).ok()?;
             let i = if *i < 0 { items.len() as i64 + i } else { *i };
@@ -175,7 +179,7 @@ impl ScalarUDFImpl for ElementAt {
             .iter()
             .zip(&keys)
             .map(|(j, k)| match (j, k) {
-                (Some(j), Some(k)) => step(j, k).and_then(|v| json_text(v).map(Cow::into_owned)),
+                (Some(j), Some(k)) => step(json_only(j)?, k).and_then(|v| json_text(v).map(Cow::into_owned)),
                 _ => None,
             })
             .collect();
@@ -216,7 +220,7 @@ impl ScalarUDFImpl for JsonExtract {
                 continue;
             };
             let Some(steps) = path(p) else { return exec_err!("{}: {p:?} is not a JSON path such as $.a.b or $.a[0]", self.name) };
-            let mut v = Some(j.as_str());
+            let mut v = json_only(j);
             for s in &steps {
                 v = v.and_then(|v| step(v, s));
             }
@@ -365,6 +369,9 @@ mod tests {
         assert_eq!(step(j, &Step::Key("x".into())), Some("2"), "the last of a repeated key");
         assert_eq!(step(r#"[1,2,3]"#, &Step::Index(-1)), Some("3"));
         assert_eq!(scalar_text(r#"{"a":1}"#), None);
+        // Text that is not JSON gives nothing, though a scan could find "a".
+        assert_eq!(json_only(r#"{"a": tru}"#), None);
+        assert_eq!(json_only(j), Some(j));
     }
 
     // Goal: date_add moves by calendar months as Presto does.

@@ -42,8 +42,10 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Longest query text, in bytes (Lake's: 10,000 characters).
     pub statement_bytes_max: usize,
-    /// Threads a query runs on (DataFusion's target partitions); a scan
-    /// without a LIMIT reads its time range in as many parts at once.
+    /// Threads a query runs on (DataFusion's target partitions; default:
+    /// the cores, at most 8); a scan reads its time range in as many parts
+    /// at once, unless its rows must come newest first (`ORDER BY
+    /// eventtime DESC`, a LIMIT).
     pub threads: usize,
 }
 
@@ -52,7 +54,9 @@ impl Default for Limits {
         Limits {
             memory_bytes: 512 << 20,
             statement_bytes_max: 10_000,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            // Each scan part holds a thread and a few batches outside the
+            // memory pool: at most 8 by default.
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
         }
     }
 }
@@ -160,7 +164,9 @@ impl Sql {
             SessionConfig::new().with_target_partitions(threads).with_round_robin_repartition(false).with_information_schema(false);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.add_optimizer_rule(Arc::new(counts::CountsFromIndex));
-        Ok(Sql { store, base: ctx.state(), limits, id })
+        let base =
+            SessionStateBuilder::new_from_existing(ctx.state()).with_physical_optimizer_rule(Arc::new(table::NewestFirstInOnePart)).build();
+        Ok(Sql { store, base, limits, id })
     }
 
     /// The store's id, the table's second name (`SELECT ... FROM <id>`,

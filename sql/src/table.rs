@@ -3,11 +3,12 @@
 //! A scan reads the store newest first (as LookupEvents does) through
 //! [`Store::export_until`], so memory stays bounded however large the
 //! range, and declares that order (`eventtime DESC`): `ORDER BY eventtime
-//! DESC LIMIT n` needs no sort and stops after `n` rows. A scan without a
-//! LIMIT reads its time range in parts (one per thread the query has,
-//! split where the blocks' event counts say half, a third... of the
-//! events lie), each part newest first on its own thread, all of one
-//! state of the store. Filters the store can answer are pushed into its
+//! DESC LIMIT n` needs no sort and stops after `n` rows. Other scans read
+//! their time range in parts (one per thread the query has, split where
+//! the blocks' event counts say half, a third... of the events lie), each
+//! part newest first on its own thread, all of one state of the store;
+//! [`NewestFirstInOnePart`] keeps one part where rows must come newest
+//! first (a merge in eventtime order, a LIMIT without an order). Filters the store can answer are pushed into its
 //! query (`eventtime` ranges prune segments and hourly partitions;
 //! `=`/`IN` on indexed columns use the postings): those it answers
 //! exactly as SQL would are declared exact (DataFusion drops them, and can
@@ -17,7 +18,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use cairn_engine::query::{ATTRIBUTE_VALUES_MAX, ATTRIBUTE_VALUE_CHARS_MAX};
@@ -332,8 +333,14 @@ pub struct EventsScan {
     stats: Arc<ScanStats>,
     batcher: Arc<Batcher>,
     query: Query,
-    /// Each partition's query: `query` narrowed to its time range.
-    parts: Arc<Vec<Query>>,
+    /// Partitions: each reads one part of the time range.
+    parts: usize,
+    /// Each part's query (`query` narrowed to its time range), cut by the
+    /// first partition to run: a plan that never runs (EXPLAIN, or a scan
+    /// [`NewestFirstInOnePart`] replaces) never estimates the cuts. Fewer
+    /// parts than partitions when the range holds few events: the others
+    /// are empty.
+    split: Arc<OnceLock<Vec<Query>>>,
     /// The store's seq bound when the scan was planned: every partition
     /// reads the events below it, one state of the store.
     bound: u64,
@@ -370,8 +377,7 @@ impl EventsScan {
         parts: usize,
     ) -> EventsScan {
         let bound = store.export_bound();
-        let cuts = if parts > 1 && query.validate().is_ok() { store.time_cuts(&query, parts) } else { Vec::new() };
-        let parts = Arc::new(split_at(&query, &cuts));
+        let parts = parts.max(1);
         let batcher = Arc::new(Batcher::new(projection));
         let schema = batcher.schema();
         // Newest first: eventtime descending (ties in no order).
@@ -383,9 +389,39 @@ impl EventsScan {
             )])
         });
         let eq = EquivalenceProperties::new_with_orderings(schema, ordering.into_iter().flatten());
-        let properties =
-            PlanProperties::new(eq, Partitioning::UnknownPartitioning(parts.len()), EmissionType::Incremental, Boundedness::Bounded);
-        EventsScan { store, stats, batcher, query, parts, bound, limit, properties: Arc::new(properties) }
+        let properties = PlanProperties::new(eq, Partitioning::UnknownPartitioning(parts), EmissionType::Incremental, Boundedness::Bounded);
+        EventsScan { store, stats, batcher, query, parts, split: Arc::default(), bound, limit, properties: Arc::new(properties) }
+    }
+
+    /// The same scan in one part: newest first throughout.
+    fn in_one_part(&self) -> EventsScan {
+        let properties = self.properties.as_ref().clone().with_partitioning(Partitioning::UnknownPartitioning(1));
+        EventsScan {
+            store: self.store.clone(),
+            stats: self.stats.clone(),
+            batcher: self.batcher.clone(),
+            query: self.query.clone(),
+            parts: 1,
+            split: Arc::default(),
+            bound: self.bound,
+            limit: self.limit,
+            properties: Arc::new(properties),
+        }
+    }
+
+    /// The query of partition `partition`'s part, `None` for an empty one.
+    fn part(&self, partition: usize) -> Result<Option<Query>> {
+        if partition >= self.parts {
+            return Err(DataFusionError::Internal(format!("the events scan has {} partitions, not {partition}", self.parts)));
+        }
+        if self.parts == 1 {
+            return Ok(Some(self.query.clone()));
+        }
+        let split = self.split.get_or_init(|| {
+            let cuts = if self.query.validate().is_ok() { self.store.time_cuts(&self.query, self.parts) } else { Vec::new() };
+            split_at(&self.query, &cuts)
+        });
+        Ok(split.get(partition).cloned())
     }
 }
 
@@ -413,8 +449,8 @@ impl DisplayAs for EventsScan {
         if let Some(n) = self.limit {
             write!(f, ", limit={n}")?;
         }
-        if self.parts.len() > 1 {
-            write!(f, ", parts={}", self.parts.len())?;
+        if self.parts > 1 {
+            write!(f, ", parts={}", self.parts)?;
         }
         let names: Vec<String> = self.batcher.schema().fields().iter().map(|f| f.name().clone()).collect();
         write!(f, ", columns=[{}]", names.join(", "))
@@ -456,7 +492,8 @@ impl ExecutionPlan for EventsScan {
             stats: self.stats.clone(),
             batcher: self.batcher.clone(),
             query: self.query.clone(),
-            parts: self.parts.clone(),
+            parts: self.parts,
+            split: self.split.clone(),
             bound: self.bound,
             limit,
             properties: self.properties.clone(),
@@ -464,8 +501,9 @@ impl ExecutionPlan for EventsScan {
     }
 
     fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let Some(query) = self.parts.get(partition).cloned() else {
-            return Err(DataFusionError::Internal(format!("the events scan has {} partitions, not {partition}", self.parts.len())));
+        let Some(query) = self.part(partition)? else {
+            let empty = futures::stream::empty::<Result<datafusion::arrow::array::RecordBatch>>();
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(self.batcher.schema(), empty)));
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<datafusion::arrow::array::RecordBatch>>(2);
         let (store, stats, batcher, bound, limit) =
@@ -517,6 +555,70 @@ impl ExecutionPlan for EventsScan {
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.batcher.schema(), stream)))
+    }
+}
+
+/// A physical optimizer rule: a scan whose rows are merged in order
+/// (`ORDER BY eventtime DESC`, which the parts' order satisfies), or
+/// gathered up to a LIMIT without an order, reads in one part. One part
+/// newest first is already in order and stops at the LIMIT; parts would
+/// each read until they had the LIMIT's rows of their own range (all of
+/// it, under a filter the store does not answer), and a LIMIT without an
+/// order would take whichever rows came first rather than the newest, as
+/// LookupEvents gives them.
+#[derive(Debug)]
+pub struct NewestFirstInOnePart;
+
+impl NewestFirstInOnePart {
+    /// `plan` with the events scan below it (through nodes that keep rows
+    /// in their order) in one part, if there is one.
+    fn one_part(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        if let Some(scan) = plan.as_ref().downcast_ref::<EventsScan>() {
+            return Ok((scan.parts > 1).then(|| Arc::new(scan.in_one_part()) as Arc<dyn ExecutionPlan>));
+        }
+        let order_keeping = matches!(plan.name(), "FilterExec" | "ProjectionExec" | "CoalesceBatchesExec" | "CooperativeExec");
+        match plan.children().as_slice() {
+            [child] if order_keeping => match Self::one_part(child)? {
+                Some(c) => Ok(Some(recomputed(plan, c)?)),
+                None => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `plan` over `child` in place of its one child, its properties (the
+/// partitions) computed again.
+fn recomputed(plan: &Arc<dyn ExecutionPlan>, child: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+    plan.clone().replace_children(vec![child], ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+}
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for NewestFirstInOnePart {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &datafusion::config::ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        plan.transform_down(|node| {
+            let merges_in_order = node.name() == "SortPreservingMergeExec";
+            let gathers_to_limit = node.name() == "CoalescePartitionsExec" && node.fetch().is_some();
+            if !(merges_in_order || gathers_to_limit) {
+                return Ok(Transformed::no(node));
+            }
+            let children = node.children();
+            let [child] = children.as_slice() else { return Ok(Transformed::no(node)) };
+            match Self::one_part(child)? {
+                Some(c) => Ok(Transformed::new(recomputed(&node, c)?, true, TreeNodeRecursion::Jump)),
+                None => Ok(Transformed::no(node)),
+            }
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "newest_first_in_one_part"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
     }
 }
 

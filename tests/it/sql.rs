@@ -451,6 +451,24 @@ fn a_scan_in_parallel_parts_reads_each_event_once() {
             let plan = rows(&plan).into_iter().flatten().flatten().collect::<Vec<_>>().join("\n");
             assert_eq!(plan.contains(&format!("parts={threads}")), threads > 1, "{threads} threads: {plan}");
         }
+        // Rows that must come newest first (an ORDER BY eventtime DESC, a
+        // LIMIT without an order) are read in one part, newest first, under
+        // a filter the store does not answer too: the newest matches.
+        let mut cli: Vec<i64> =
+            events.iter().filter(|(_, v)| s(v, &["userAgent"]).is_some_and(|a| a.contains("aws-cli"))).map(|(e, _)| e.time_ms).collect();
+        cli.sort_unstable_by(|a, b| b.cmp(a));
+        for (sql, n) in [
+            ("SELECT CAST(eventtime AS BIGINT) AS t FROM events WHERE useragent LIKE '%aws-cli%' ORDER BY eventtime DESC LIMIT 20", 20),
+            ("SELECT CAST(eventtime AS BIGINT) AS t FROM events WHERE useragent LIKE '%aws-cli%' LIMIT 7", 7),
+        ] {
+            let (_, batches) = rt.block_on(engine.collect(sql)).unwrap();
+            let mut got: Vec<i64> = rows(&batches).into_iter().map(|r| r[0].as_ref().unwrap().parse().unwrap()).collect();
+            got.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(got, cli[..n], "{threads} threads: {sql}");
+            let (_, plan) = rt.block_on(engine.collect(&format!("EXPLAIN {sql}"))).unwrap();
+            let plan = rows(&plan).into_iter().flatten().flatten().collect::<Vec<_>>().join("\n");
+            assert!(plan.contains("CairnEventsScan") && !plan.contains("parts="), "{threads} threads: {plan}");
+        }
     }
     for parts in [2, 3, 7, 50] {
         let q = cairn_engine::Query { start_ms: Some(lo), end_ms: Some(hi), filters: Vec::new() };

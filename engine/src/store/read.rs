@@ -165,7 +165,7 @@ impl Store {
     /// `i` is `[cut[i-1], cut[i] - 1]` (the first starts at the range's
     /// start, the last ends at its end). Estimated from the blocks' time
     /// spans and event counts (events spread evenly over a block's span)
-    /// and the memtables' entries, without reading a record. Fewer cuts
+    /// and the memtables' (each one span), without reading a record. Fewer cuts
     /// when the range holds too few events or too narrow a time span.
     pub fn time_cuts(&self, q: &Query, parts: usize) -> Vec<i64> {
         let (lo, hi) = (q.start_ms.unwrap_or(i64::MIN), q.end_ms.unwrap_or(i64::MAX));
@@ -189,10 +189,13 @@ impl Store {
                     clip(b.min_time_ms, b.max_time_ms, b.events);
                 }
             }
+            // A memtable counts as one span: its entries in range, spread
+            // over their times (a span each would make every estimate
+            // walk them all).
             for m in st.sealing.iter().map(|m| &**m).chain(std::iter::once(&st.active)) {
-                for e in m.entries() {
-                    clip(e.time_ms, e.time_ms, 1);
-                }
+                let times = m.entries().iter().map(|e| e.time_ms).filter(|t| (lo..=hi).contains(t));
+                let (n, min, max) = times.fold((0u32, i64::MAX, i64::MIN), |(n, a, b), t| (n.saturating_add(1), a.min(t), b.max(t)));
+                clip(min, max, n);
             }
         }
         let total: f64 = spans.iter().map(|s| s.2).sum();
