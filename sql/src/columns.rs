@@ -211,9 +211,10 @@ fn field(name: &str, s: Source) -> Field {
     Field::new(name, t, nullable)
 }
 
-/// The table's schema.
+/// The table's schema (built once: planning asks for it many times).
 pub fn schema() -> SchemaRef {
-    Arc::new(Schema::new(COLUMNS.iter().map(|(n, s)| field(n, *s)).collect::<Vec<_>>()))
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| Arc::new(Schema::new(COLUMNS.iter().map(|(n, s)| field(n, *s)).collect::<Vec<_>>()))).clone()
 }
 
 /// The index of the column named `name`.

@@ -127,10 +127,14 @@ impl Store {
     /// Streams every event matching `q` in `order` to `f` until it returns
     /// `false`. Memory stays bounded: blocks are decoded one at a time.
     /// Returns the number of events passed to `f`.
-    pub fn export(&self, q: &Query, order: Order, mut f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
+    pub fn export(&self, q: &Query, order: Order, f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
+        self.export_below(q, order, None, f)
+    }
+
+    fn export_below(&self, q: &Query, order: Order, bound: Option<u64>, mut f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
         let q = &*q.canonical();
         q.validate()?;
-        let snap = self.inner.snapshot(q, None, order, None, usize::MAX);
+        let snap = self.inner.snapshot(q, bound, order, None, usize::MAX);
         let mut n = 0u64;
         query::run(&snap, &self.inner.cache, q, order, None, |e| {
             n += 1;
@@ -142,16 +146,8 @@ impl Store {
     /// [`Store::export`] of the events with seq below `bound` (a value of
     /// [`Store::export_bound`]): several exports with one bound read one
     /// state of the store, as the parts of a parallel scan must.
-    pub fn export_until(&self, q: &Query, order: Order, bound: u64, mut f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
-        let q = &*q.canonical();
-        q.validate()?;
-        let snap = self.inner.snapshot(q, Some(bound), order, None, usize::MAX);
-        let mut n = 0u64;
-        query::run(&snap, &self.inner.cache, q, order, None, |e| {
-            n += 1;
-            f(e)
-        })?;
-        Ok(n)
+    pub fn export_until(&self, q: &Query, order: Order, bound: u64, f: impl FnMut(StoredEvent) -> bool) -> QueryResult<u64> {
+        self.export_below(q, order, Some(bound), f)
     }
 
     /// The seq every event stored so far is below: the bound for

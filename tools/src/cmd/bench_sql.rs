@@ -23,19 +23,25 @@ use super::{Global, Output};
 /// record bytes). benches/sql_vs_duckdb.py runs it beside DuckDB on the
 /// same records.
 ///
+/// With --query, times those statements instead (and nothing else).
+///
 /// Example: cairn --data-dir bench-store bench-sql --runs 5 --output json
+/// Example: cairn bench-sql --runs 50 --query 'SELECT count(*) FROM events'
 #[derive(clap::Args)]
 pub struct BenchSqlArgs {
     /// Measured runs of each query.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// A statement to time in place of the built-in queries (repeatable).
+    #[arg(long = "query", value_name = "SQL")]
+    pub queries: Vec<String>,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
 
 /// One query's timings, in milliseconds.
 struct Timed {
-    name: &'static str,
+    name: String,
     statement: String,
     rows: usize,
     ms: Vec<f64>,
@@ -44,6 +50,17 @@ struct Timed {
 impl Timed {
     fn median(&self) -> f64 {
         self.ms[self.ms.len() / 2]
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name, "statement": self.statement, "rows": self.rows,
+            "median_ms": self.median(), "min_ms": self.ms[0], "max_ms": self.ms[self.ms.len() - 1],
+        })
+    }
+
+    fn print(&self) {
+        println!("{:>10.3} ms ({:.3}..{:.3})  {} [{} rows]", self.median(), self.ms[0], self.ms[self.ms.len() - 1], self.name, self.rows);
     }
 }
 
@@ -72,6 +89,24 @@ impl BenchSqlArgs {
         let common = by_name.first().map(|(n, _)| n.clone()).unwrap_or_default();
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")?;
         let sql = Sql::new(store.clone(), Limits::default())?;
+        let time_statement = |statement: &str| {
+            time_runs(runs, || {
+                let (_, batches) = rt.block_on(sql.collect(statement))?;
+                Ok(batches.iter().map(|b| b.num_rows()).sum())
+            })
+        };
+        if !self.queries.is_empty() {
+            let mut timed = Vec::new();
+            for (i, statement) in self.queries.iter().enumerate() {
+                let (rows, ms) = time_statement(statement)?;
+                timed.push(Timed { name: format!("query {}", i + 1), statement: statement.clone(), rows, ms });
+            }
+            match self.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&timed.iter().map(Timed::json).collect::<Vec<_>>())?),
+                Output::Table => timed.iter().for_each(Timed::print),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         let since = format_event_time_ms(newest - 86_400_000);
         let queries: [(&'static str, String); 3] = [
             ("count by eventname", "SELECT eventname, count(*) AS n FROM events GROUP BY eventname".into()),
@@ -93,11 +128,8 @@ impl BenchSqlArgs {
         let (_, baseline) = time_runs(runs, || Ok(store.count(&Query::default(), Attr::EventName)?.len()))?;
         let mut timed = Vec::new();
         for (name, statement) in queries {
-            let (rows, ms) = time_runs(runs, || {
-                let (_, batches) = rt.block_on(sql.collect(&statement))?;
-                Ok(batches.iter().map(|b| b.num_rows()).sum())
-            })?;
-            timed.push(Timed { name, statement, rows, ms });
+            let (rows, ms) = time_statement(&statement)?;
+            timed.push(Timed { name: name.to_string(), statement, rows, ms });
         }
         let count_ms = baseline[baseline.len() / 2];
         let scan_mb_s = stats.record_bytes as f64 / 1e6 / (timed[2].median() / 1000.0);
@@ -108,10 +140,7 @@ impl BenchSqlArgs {
                     "record_bytes": stats.record_bytes,
                     "runs": runs,
                     "store_count_by_eventname_ms": count_ms,
-                    "queries": timed.iter().map(|t| serde_json::json!({
-                        "name": t.name, "statement": t.statement, "rows": t.rows,
-                        "median_ms": t.median(), "min_ms": t.ms[0], "max_ms": t.ms[t.ms.len() - 1],
-                    })).collect::<Vec<_>>(),
+                    "queries": timed.iter().map(Timed::json).collect::<Vec<_>>(),
                     "count_by_eventname_vs_store_count": timed[0].median() / count_ms,
                     "full_scan_mb_per_sec": scan_mb_s,
                 });
@@ -124,9 +153,7 @@ impl BenchSqlArgs {
                     stats.record_bytes as f64 / 1e6
                 );
                 println!("{:>10.3} ms ({:.3}..{:.3})  store count by EventName (cairn count)", count_ms, baseline[0], baseline[runs - 1]);
-                for t in &timed {
-                    println!("{:>10.3} ms ({:.3}..{:.3})  {} [{} rows]", t.median(), t.ms[0], t.ms[t.ms.len() - 1], t.name, t.rows);
-                }
+                timed.iter().for_each(Timed::print);
                 println!("count by eventname in SQL: {:.2}x the store's count", timed[0].median() / count_ms);
                 println!("full scan: {scan_mb_s:.0} MB/s of record bytes");
             }
