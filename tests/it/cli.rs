@@ -77,6 +77,45 @@ fn stdin_and_help() {
     }
 }
 
+// Goal: `cairn bench-sql` times its three queries on the store (their
+// rows as the store holds them) and, with --query, the user's own
+// statements instead; a bad statement fails with Lake's error name.
+#[test]
+fn bench_sql_times_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let store = Store::open(&data, Options::default()).unwrap();
+    crate::common::fill(&store, &crate::common::generated_with(Default::default(), 3_000), 500);
+    store.close().unwrap();
+    let (code, out, err) = cairn(&data, &["bench-sql", "--runs", "1", "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(r["events"], 3000);
+    let queries = r["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 3, "{r}");
+    assert_eq!(queries[1]["rows"], 50, "the newest 50 of the commonest API: {r}");
+    assert!(r["full_scan_mb_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+    let args = [
+        "bench-sql",
+        "--runs",
+        "2",
+        "--output",
+        "json",
+        "--query",
+        "SELECT count(*) FROM events",
+        "--query",
+        "SELECT seq FROM events LIMIT 7",
+    ];
+    let (code, out, err) = cairn(&data, &args);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows: Vec<u64> = r.as_array().unwrap().iter().map(|q| q["rows"].as_u64().unwrap()).collect();
+    assert_eq!(rows, vec![1, 7], "{r}");
+    let (code, _, err) = cairn(&data, &["bench-sql", "--query", "DROP TABLE events"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("InvalidQueryStatementException"), "{err}");
+}
+
 // Goal: `cairn bench --compact` measures a real compaction of what it
 // ingested: every segment merged, and the store smaller after it than
 // sealed (larger blocks and a dictionary); through a server it refuses
