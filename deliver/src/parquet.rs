@@ -182,6 +182,8 @@ fn append_struct<const N: usize>(b: &mut StructBuilder, keys: &[&str; N], obj: O
 pub struct Row<'a> {
     pub raw: &'a [u8],
     pub time_ms: i64,
+    /// `raw` as text, checked as UTF-8 once (`None` if it is not).
+    text: Option<&'a str>,
     members: Option<[Place; RECORD_KEYS.len()]>,
 }
 
@@ -200,16 +202,21 @@ impl<'a> Row<'a> {
             let Some(t) = v else { return Place::default() };
             Place { at: (t.as_ptr() as usize - raw.as_ptr() as usize) as u32, len: t.len() as u32 }
         };
+        let text = std::str::from_utf8(raw).ok();
         // Stored records are at most 1 MiB (the store's limit): places fit.
-        let members = if raw.len() <= u32::MAX as usize { pick(raw, &RECORD_KEYS) } else { None };
-        Row { raw, time_ms, members: members.map(|m| m.map(place)) }
+        let members = text.filter(|t| t.len() <= u32::MAX as usize).and_then(|t| pick(t.as_bytes(), &RECORD_KEYS));
+        Row { raw, time_ms, text, members: members.map(|m| m.map(place)) }
     }
 
     /// The JSON text of the `i`th of [`RECORD_KEYS`], if present.
     fn member(&self, i: usize) -> Option<&'a str> {
         let p = self.members?[i];
-        let b = self.raw.get(p.at as usize..p.at as usize + p.len as usize).filter(|_| p.len > 0)?;
-        std::str::from_utf8(b).ok()
+        self.text?.get(p.at as usize..p.at as usize + p.len as usize).filter(|_| p.len > 0)
+    }
+
+    /// Bytes of the `i`th of [`RECORD_KEYS`]' JSON text (0 if absent).
+    fn member_len(&self, i: usize) -> usize {
+        self.members.map_or(0, |m| m[i].len as usize)
     }
 
     /// The record's stream (account, region), as [`crate::format::stream_of`].
@@ -253,10 +260,13 @@ pub fn writer_properties(rows_per_group: usize, compression: Compression) -> Res
 /// The columns of `rows`, in order, as one batch.
 pub fn batch(rows: &[Row<'_>]) -> Result<RecordBatch> {
     let n = rows.len();
-    let mut version = strings(n, n * 4);
+    // Each string column sized for its members' JSON text (an upper bound:
+    // strings lose their quotes and escapes), so no builder grows.
+    let bytes = |i: usize| rows.iter().map(|r| r.member_len(i)).sum::<usize>();
+    let mut version = strings(n, bytes(VERSION));
     let mut identity = struct_builder(&IDENTITY_FIELDS, n);
     let mut time = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut texts: Vec<StringBuilder> = TEXT_COLUMNS.iter().map(|_| strings(n, n * 16)).collect();
+    let mut texts: Vec<StringBuilder> = (0..TEXT_COLUMNS.len()).map(|i| strings(n, bytes(TEXTS + i))).collect();
     let mut readonly = BooleanBuilder::with_capacity(n);
     let mut resources = ListBuilder::new(struct_builder(&RESOURCE_FIELDS, n)).with_field(Arc::new(Field::new(
         "item",
@@ -264,7 +274,7 @@ pub fn batch(rows: &[Row<'_>]) -> Result<RecordBatch> {
         true,
     )));
     let mut management = BooleanBuilder::with_capacity(n);
-    let mut texts2: Vec<StringBuilder> = TEXT_COLUMNS_2.iter().map(|_| strings(n, n * 4)).collect();
+    let mut texts2: Vec<StringBuilder> = (0..TEXT_COLUMNS_2.len()).map(|i| strings(n, bytes(TEXTS_2 + i))).collect();
     let mut json = strings(n, rows.iter().map(|r| r.raw.len()).sum());
     for row in rows {
         // Stored records are JSON objects; anything else still gets its
@@ -292,9 +302,9 @@ pub fn batch(rows: &[Row<'_>]) -> Result<RecordBatch> {
         }
         // Stored records are UTF-8 (the store checks at ingest); the
         // lossy path (slower) only runs for one that is not.
-        match std::str::from_utf8(row.raw) {
-            Ok(t) => json.append_value(t),
-            Err(_) => json.append_value(String::from_utf8_lossy(row.raw)),
+        match row.text {
+            Some(t) => json.append_value(t),
+            None => json.append_value(String::from_utf8_lossy(row.raw)),
         }
     }
     let mut columns: Vec<ArrayRef> = vec![Arc::new(version.finish()), Arc::new(identity.finish()), Arc::new(time.finish())];
