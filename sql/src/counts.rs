@@ -227,7 +227,7 @@ fn counted(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     let Some(table) = provider.downcast_ref::<EventsTable>() else { return Ok(None) };
     // Filters name the table's columns (projections below are plain).
     let Some(query) = exact_query(&filters) else { return Ok(None) };
-    let counts = IndexCounts { store: table.store.clone(), stats: table.stats.clone(), by: by.as_ref().map(|(a, _)| *a), query };
+    let counts = IndexCounts { store: table.store.clone(), by: by.as_ref().map(|(a, _)| *a), query };
     let source = provider_as_source(Arc::new(counts));
     let scan = LogicalPlanBuilder::scan("cairn_index_counts", source, None)?.build()?;
     // The aggregate's own output names and qualifiers, so the plan above
@@ -244,7 +244,6 @@ fn counted(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
 /// store when the plan runs.
 struct IndexCounts {
     store: Arc<Store>,
-    stats: Arc<ScanStats>,
     /// The grouping attribute; `None` for one total.
     by: Option<Attr>,
     query: Query,
@@ -296,7 +295,6 @@ impl TableProvider for IndexCounts {
         );
         Ok(Arc::new(IndexCountsExec {
             store: self.store.clone(),
-            stats: self.stats.clone(),
             by: self.by,
             query: self.query.clone(),
             projection,
@@ -309,7 +307,6 @@ impl TableProvider for IndexCounts {
 /// Runs the store's count.
 struct IndexCountsExec {
     store: Arc<Store>,
-    stats: Arc<ScanStats>,
     by: Option<Attr>,
     query: Query,
     projection: Vec<usize>,
@@ -398,14 +395,14 @@ impl ExecutionPlan for IndexCountsExec {
         }
     }
 
-    fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(&self, partition: usize, ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!("the index counts have one partition, not {partition}")));
         }
+        let stats = crate::table::stats_of(&ctx);
         // Counted when the stream is first polled (not while the plan is
         // built), off the async threads: the index reads block.
-        let (store, stats, by, query, projection) =
-            (self.store.clone(), self.stats.clone(), self.by, self.query.clone(), self.projection.clone());
+        let (store, by, query, projection) = (self.store.clone(), self.by, self.query.clone(), self.projection.clone());
         let counted = async move {
             tokio::task::spawn_blocking(move || IndexCountsExec::batch(&store, &stats, by, &query, &projection))
                 .await

@@ -16,13 +16,12 @@ use std::sync::Arc;
 
 use cairn_engine::Store;
 
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -88,16 +87,16 @@ fn running(e: DataFusionError) -> SqlError {
     }
 }
 
-/// A query engine over one store. Each query gets a session of its own
-/// (its own scan statistics); the memory pool is shared, so the limit
-/// holds across queries running at once.
+/// A query engine over one store. Each query runs on a copy of one
+/// session's state, with its own scan statistics; the memory pool is
+/// shared, so the limit holds across queries running at once.
 pub struct Sql {
-    store: Arc<Store>,
-    /// The session every query's starts from: configuration, the shared
-    /// memory pool, DataFusion's functions, the index-counts rule; no tables
-    /// (each query's session has its own catalog). Building it registers
-    /// DataFusion's hundreds of functions: once, not per query.
-    base: SessionState,
+    /// The session every query's state is a copy of: configuration, the
+    /// shared memory pool, DataFusion's and Lake's functions, the rules,
+    /// the table under both names. Built once (DataFusion's hundreds of
+    /// functions); each query's scan statistics travel in its task
+    /// context, not in the table.
+    ctx: SessionContext,
     limits: Limits,
     /// The store's id ([`Store::id`]): a second name of the table.
     id: String,
@@ -162,39 +161,29 @@ impl Sql {
         // and the scan's threads already run beside the plan's.
         let config =
             SessionConfig::new().with_target_partitions(threads).with_round_robin_repartition(false).with_information_schema(false);
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        ctx.add_optimizer_rule(Arc::new(counts::CountsFromIndex));
-        let base =
-            SessionStateBuilder::new_from_existing(ctx.state()).with_physical_optimizer_rule(Arc::new(table::NewestFirstInOnePart)).build();
-        Ok(Sql { store, base, limits, id })
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_optimizer_rule(Arc::new(counts::CountsFromIndex))
+            .with_physical_optimizer_rule(Arc::new(table::NewestFirstInOnePart))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        // After DataFusion's own: its `map_extract` has the alias
+        // `element_at`, which Lake's `element_at` replaces.
+        for f in functions::all() {
+            ctx.register_udf(f);
+        }
+        let table = Arc::new(table::EventsTable::new(store.clone()));
+        ctx.register_table(TABLE, table.clone()).map_err(planning)?;
+        ctx.register_table(TableReference::bare(id.as_str()), table).map_err(planning)?;
+        Ok(Sql { ctx, limits, id })
     }
 
     /// The store's id, the table's second name (`SELECT ... FROM <id>`,
     /// as Lake's queries name an event data store).
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    /// A query's session: the base's, with a catalog of its own holding
-    /// the table (under both names) with the query's scan statistics.
-    fn session(&self, stats: Arc<ScanStats>) -> Result<SessionContext, SqlError> {
-        let names = &self.base.config().options().catalog;
-        let catalog = Arc::new(MemoryCatalogProvider::new());
-        catalog.register_schema(&names.default_schema, Arc::new(MemorySchemaProvider::new())).map_err(planning)?;
-        let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        catalogs.register_catalog(names.default_catalog.clone(), catalog);
-        let state = SessionStateBuilder::new_from_existing(self.base.clone()).with_catalog_list(catalogs).build();
-        let ctx = SessionContext::new_with_state(state);
-        // The builder registers the base's functions again in no set
-        // order, and DataFusion's `map_extract` has the alias
-        // `element_at`: Lake's functions are registered last, over them.
-        for f in functions::all() {
-            ctx.register_udf(f);
-        }
-        let table = Arc::new(table::EventsTable::new(self.store.clone(), stats));
-        ctx.register_table(TABLE, table.clone()).map_err(planning)?;
-        ctx.register_table(TableReference::bare(self.id.as_str()), table).map_err(planning)?;
-        Ok(ctx)
     }
 
     /// Plans `statement` (one SELECT) and starts it.
@@ -207,13 +196,20 @@ impl Sql {
             )));
         }
         let stats = Arc::new(ScanStats::default());
-        let ctx = self.session(stats.clone())?;
+        // A copy of the session's state, its start time (now()) this query's.
+        let state = self.ctx.state();
         let statement = name_the_table(statement, &self.id);
-        let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let df = ctx.sql_with_options(&statement, read_only).await.map_err(planning)?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let task = Arc::new(df.task_ctx());
-        let plan = df.create_physical_plan().await.map_err(planning)?;
+        let logical = state.create_logical_plan(&statement).await.map_err(planning)?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&logical)
+            .map_err(planning)?;
+        let schema: SchemaRef = Arc::new(logical.schema().as_arrow().clone());
+        let plan = state.create_physical_plan(&logical).await.map_err(planning)?;
+        let config = state.config().clone().with_extension(stats.clone());
+        let task = Arc::new(TaskContext::from(&state).with_session_config(config));
         let stream = execute_stream(plan.clone(), task).map_err(running)?;
         Ok(Running { schema, stream, stats, plan })
     }

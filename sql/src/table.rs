@@ -53,10 +53,17 @@ pub struct ScanStats {
 /// The scan's name in plans (EXPLAIN).
 pub const SCAN_NAME: &str = "CairnEventsScan";
 
-/// The `events` table of one store.
+/// The `events` table of one store. What a query's scans read is counted
+/// in the [`ScanStats`] its task context carries (see [`stats_of`]): one
+/// table serves every query.
 pub struct EventsTable {
     pub(crate) store: Arc<Store>,
-    pub(crate) stats: Arc<ScanStats>,
+}
+
+/// The scan statistics of the query `ctx` runs (its session config's
+/// extension); statistics nobody reads when it has none.
+pub(crate) fn stats_of(ctx: &TaskContext) -> Arc<ScanStats> {
+    ctx.session_config().get_extension::<ScanStats>().unwrap_or_default()
 }
 
 impl fmt::Debug for EventsTable {
@@ -66,8 +73,8 @@ impl fmt::Debug for EventsTable {
 }
 
 impl EventsTable {
-    pub fn new(store: Arc<Store>, stats: Arc<ScanStats>) -> EventsTable {
-        EventsTable { store, stats }
+    pub fn new(store: Arc<Store>) -> EventsTable {
+        EventsTable { store }
     }
 }
 
@@ -322,7 +329,7 @@ impl TableProvider for EventsTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let parts = if limit.is_some() { 1 } else { state.config().target_partitions().max(1) };
-        Ok(Arc::new(EventsScan::new(self.store.clone(), self.stats.clone(), projection, query_of(filters), limit, parts)))
+        Ok(Arc::new(EventsScan::new(self.store.clone(), projection, query_of(filters), limit, parts)))
     }
 }
 
@@ -330,7 +337,6 @@ impl TableProvider for EventsTable {
 /// ranges (the newest first), each read newest first.
 pub struct EventsScan {
     store: Arc<Store>,
-    stats: Arc<ScanStats>,
     batcher: Arc<Batcher>,
     query: Query,
     /// Partitions: each reads one part of the time range.
@@ -368,14 +374,7 @@ const BATCH_ROWS_FIRST: usize = 128;
 const BATCH_ROWS_MAX: usize = 8192;
 
 impl EventsScan {
-    fn new(
-        store: Arc<Store>,
-        stats: Arc<ScanStats>,
-        projection: Option<&Vec<usize>>,
-        query: Query,
-        limit: Option<usize>,
-        parts: usize,
-    ) -> EventsScan {
+    fn new(store: Arc<Store>, projection: Option<&Vec<usize>>, query: Query, limit: Option<usize>, parts: usize) -> EventsScan {
         let bound = store.export_bound();
         let parts = parts.max(1);
         let batcher = Arc::new(Batcher::new(projection));
@@ -390,7 +389,7 @@ impl EventsScan {
         });
         let eq = EquivalenceProperties::new_with_orderings(schema, ordering.into_iter().flatten());
         let properties = PlanProperties::new(eq, Partitioning::UnknownPartitioning(parts), EmissionType::Incremental, Boundedness::Bounded);
-        EventsScan { store, stats, batcher, query, parts, split: Arc::default(), bound, limit, properties: Arc::new(properties) }
+        EventsScan { store, batcher, query, parts, split: Arc::default(), bound, limit, properties: Arc::new(properties) }
     }
 
     /// The same scan in one part: newest first throughout.
@@ -398,7 +397,6 @@ impl EventsScan {
         let properties = self.properties.as_ref().clone().with_partitioning(Partitioning::UnknownPartitioning(1));
         EventsScan {
             store: self.store.clone(),
-            stats: self.stats.clone(),
             batcher: self.batcher.clone(),
             query: self.query.clone(),
             parts: 1,
@@ -489,7 +487,6 @@ impl ExecutionPlan for EventsScan {
     fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
         Some(Arc::new(EventsScan {
             store: self.store.clone(),
-            stats: self.stats.clone(),
             batcher: self.batcher.clone(),
             query: self.query.clone(),
             parts: self.parts,
@@ -500,14 +497,14 @@ impl ExecutionPlan for EventsScan {
         }))
     }
 
-    fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(&self, partition: usize, ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let Some(query) = self.part(partition)? else {
             let empty = futures::stream::empty::<Result<datafusion::arrow::array::RecordBatch>>();
             return Ok(Box::pin(RecordBatchStreamAdapter::new(self.batcher.schema(), empty)));
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<datafusion::arrow::array::RecordBatch>>(2);
         let (store, stats, batcher, bound, limit) =
-            (self.store.clone(), self.stats.clone(), self.batcher.clone(), self.bound, self.limit.unwrap_or(usize::MAX));
+            (self.store.clone(), stats_of(&ctx), self.batcher.clone(), self.bound, self.limit.unwrap_or(usize::MAX));
         // The store reads synchronously: a thread of its own feeds the
         // stream, and stops when the stream is dropped (a LIMIT reached,
         // the query cancelled) or the channel is full until it is read.
@@ -664,7 +661,7 @@ mod tests {
         let table = |f: &[&Expr]| {
             let dir = tempfile::tempdir().unwrap();
             let store = Arc::new(Store::open(dir.path(), cairn_engine::Options::default()).unwrap());
-            EventsTable::new(store, Arc::new(ScanStats::default())).supports_filters_pushdown(f).unwrap()
+            EventsTable::new(store).supports_filters_pushdown(f).unwrap()
         };
         use TableProviderFilterPushDown::{Exact, Inexact, Unsupported};
         let (name, account, agent) = (col("eventname").eq(lit("A")), col("recipientaccountid").eq(lit("1")), col("useragent").eq(lit("x")));
