@@ -335,6 +335,7 @@ impl TableProvider for EventsTable {
 
 /// The scan of the `events` table: partitions over consecutive eventTime
 /// ranges (the newest first), each read newest first.
+#[derive(Clone)]
 pub struct EventsScan {
     store: Arc<Store>,
     batcher: Arc<Batcher>,
@@ -395,16 +396,7 @@ impl EventsScan {
     /// The same scan in one part: newest first throughout.
     fn in_one_part(&self) -> EventsScan {
         let properties = self.properties.as_ref().clone().with_partitioning(Partitioning::UnknownPartitioning(1));
-        EventsScan {
-            store: self.store.clone(),
-            batcher: self.batcher.clone(),
-            query: self.query.clone(),
-            parts: 1,
-            split: Arc::default(),
-            bound: self.bound,
-            limit: self.limit,
-            properties: Arc::new(properties),
-        }
+        EventsScan { parts: 1, split: Arc::default(), properties: Arc::new(properties), ..self.clone() }
     }
 
     /// The query of partition `partition`'s part, `None` for an empty one.
@@ -485,16 +477,7 @@ impl ExecutionPlan for EventsScan {
     }
 
     fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
-        Some(Arc::new(EventsScan {
-            store: self.store.clone(),
-            batcher: self.batcher.clone(),
-            query: self.query.clone(),
-            parts: self.parts,
-            split: self.split.clone(),
-            bound: self.bound,
-            limit,
-            properties: self.properties.clone(),
-        }))
+        Some(Arc::new(EventsScan { limit, ..self.clone() }))
     }
 
     fn execute(&self, partition: usize, ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
