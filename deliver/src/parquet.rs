@@ -214,11 +214,6 @@ impl<'a> Row<'a> {
         self.text?.get(p.at as usize..p.at as usize + p.len as usize).filter(|_| p.len > 0)
     }
 
-    /// Bytes of the `i`th of [`RECORD_KEYS`]' JSON text (0 if absent).
-    fn member_len(&self, i: usize) -> usize {
-        self.members.map_or(0, |m| m[i].len as usize)
-    }
-
     /// The record's stream (account, region), as [`crate::format::stream_of`].
     pub fn stream(&self) -> (String, String) {
         let at = |member: &str| RECORD_KEYS.iter().position(|k| *k == member).and_then(|i| self.member(i));
@@ -262,7 +257,13 @@ pub fn batch(rows: &[Row<'_>]) -> Result<RecordBatch> {
     let n = rows.len();
     // Each string column sized for its members' JSON text (an upper bound:
     // strings lose their quotes and escapes), so no builder grows.
-    let bytes = |i: usize| rows.iter().map(|r| r.member_len(i)).sum::<usize>();
+    let mut sizes = [0usize; RECORD_KEYS.len()];
+    for m in rows.iter().filter_map(|r| r.members.as_ref()) {
+        for (size, place) in sizes.iter_mut().zip(m) {
+            *size += place.len as usize;
+        }
+    }
+    let bytes = |i: usize| sizes[i];
     let mut version = strings(n, bytes(VERSION));
     let mut identity = struct_builder(&IDENTITY_FIELDS, n);
     let mut time = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
