@@ -106,6 +106,39 @@ fn export_and_verify_export() {
     assert_eq!(code, 0, "{o}");
     assert!(o.contains("16/16 digest files valid"), "{o}");
 
+    // The tail: the newest digests (03:00-04:00) deleted from every
+    // stream at once leave shorter chains that are whole in themselves;
+    // only an anchor in time (--digests-through) shows the loss.
+    let through = |t: &str| verify(&[&key, "--digests-through", t]);
+    let (code, o) = through("2026-03-01T04:30:00Z");
+    assert_eq!(code, 0, "inside the window after the newest digest: {o}");
+    let (code, o) = through("2026-03-01T05:00:00Z");
+    assert_eq!(code, 1, "a window later, its digest is missing: {o}");
+    assert!(o.contains("after 2026-03-01T04:00:00Z are missing") && o.contains("cover 1h each"), "{o}");
+    let (code, _, err) = cairn(dir.path(), &["verify-export", out.to_str().unwrap(), "--public-key", &key, "--digests-through", "soon"]);
+    assert!(code != 0 && err.contains("--digests-through \"soon\": not a time"), "{err}");
+    let mut newest: std::collections::BTreeMap<(String, String), &PathBuf> = Default::default();
+    for p in &digests {
+        let rel = p.strip_prefix(&out).unwrap().to_string_lossy().to_string();
+        let parts: Vec<&str> = rel.split('/').collect();
+        let e = newest.entry((parts[1].to_string(), parts[3].to_string())).or_insert(p);
+        if p > *e {
+            *e = p;
+        }
+    }
+    assert_eq!(newest.len(), 4);
+    let kept: Vec<(&PathBuf, Vec<u8>)> = newest.values().map(|p| (*p, std::fs::read(p).unwrap())).collect();
+    for (p, _) in &kept {
+        std::fs::remove_file(p).unwrap();
+    }
+    let (code, o) = through("2026-03-01T04:30:00Z");
+    assert_eq!(code, 1, "{o}");
+    assert!(o.contains("after 2026-03-01T03:00:00Z are missing"), "{o}");
+    for (p, bytes) in &kept {
+        std::fs::write(p, bytes).unwrap();
+    }
+    assert_eq!(verify(&[&key]).0, 0, "restored");
+
     // A modified log file.
     let mut raw = gunzip(&logs[0]);
     let at = raw.len() / 2;

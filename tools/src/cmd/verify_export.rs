@@ -22,6 +22,13 @@
 //! deleted digests. A log file no digest lists is an extra file, unless
 //! it is newer than its stream's newest digest (delivered in the window
 //! still open): those are counted as not yet covered.
+//!
+//! The tail. Digests deleted from the end of every stream at once leave a
+//! shorter chain that is valid in itself: no tree of files can show it.
+//! `--digests-through TIME|now` gives the anchor: a trail's digests must
+//! then reach into the window holding TIME (one window is the span of its
+//! newest digest), and a log file older than that window that no digest
+//! lists is an extra file, not one "not yet covered".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -34,6 +41,7 @@ use cairn_deliver::format::DigestFile;
 use cairn_deliver::target::Object;
 use cairn_deliver::{Sink, SinkOptions, Target};
 use cairn_engine::checkpoint::digest_keys;
+use cairn_engine::event::{format_event_time, parse_event_time};
 use cairn_engine::Verifier;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -163,6 +171,15 @@ fn gunzip_sha256(gz: &[u8]) -> std::result::Result<String, String> {
     Ok(hex::encode(h.0.finalize()))
 }
 
+/// A digest window's length as people write it (`1h`, `5m`, `90s`).
+fn span_text(ms: i64) -> String {
+    match ms {
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms => format!("{}s", ms as f64 / 1000.0),
+    }
+}
+
 /// What `verify-export` found.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct ExportCheck {
@@ -212,7 +229,9 @@ fn log_file_time(rel: &str) -> Option<String> {
 /// chain, coverage), every log file a digest lists (present, hash), and
 /// log files no digest lists. `keys`: the store's Ed25519 public keys;
 /// `rsa`: RSA public keys (DER), may be empty.
-pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], quiet: bool) -> Result<ExportCheck> {
+/// `through_ms`: digests are expected up to this instant (see the module
+/// docs, "The tail").
+pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], through_ms: Option<i64>, quiet: bool) -> Result<ExportCheck> {
     let files = source.list()?;
     let is_digest = |f: &str| f.contains("/CloudTrail-Digest/") && f.ends_with(".json.gz");
     let logs: BTreeSet<&String> = files.iter().filter(|f| f.contains("/CloudTrail/") && f.ends_with(".json.gz")).collect();
@@ -261,8 +280,34 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], quiet:
     // listed yet (a file older than it should be listed).
     let mut newest: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut listed: Vec<(String, String)> = Vec::new();
-    for mut streams in trails.into_values() {
+    // The start of the window still open at `through_ms`, over all trails:
+    // a log file older than it should be listed by now.
+    let mut open_from_ms: Option<i64> = None;
+    if through_ms.is_some() && trails.is_empty() {
+        check.problems.push("No digest files found, but --digests-through expects them: deleted, or never delivered".into());
+    }
+    for (trail, mut streams) in trails {
         let trail_end = streams.values().flatten().map(|f| f.d.digest_end_time.clone()).max().unwrap_or_default();
+        if let Some(through) = through_ms {
+            let newest = streams.values().flatten().max_by(|a, b| a.d.digest_end_time.cmp(&b.d.digest_end_time));
+            let span = newest.and_then(|f| Some((parse_event_time(&f.d.digest_start_time)?, parse_event_time(&f.d.digest_end_time)?)));
+            match span {
+                Some((start, end)) => {
+                    let window = (end - start).max(1);
+                    open_from_ms = Some(open_from_ms.map_or(through - window, |o: i64| o.min(through - window)));
+                    if end + window <= through {
+                        check.problems.push(format!(
+                            "Digest files of trail {trail} after {trail_end} are missing: its digests cover {} each and were expected through {} (--digests-through): deleted, or delivery stopped",
+                            span_text(window),
+                            format_event_time(through)
+                        ));
+                    }
+                }
+                None => {
+                    check.problems.push(format!("Digest files of trail {trail}: the newest has no valid digestStartTime/digestEndTime"))
+                }
+            }
+        }
         let ends: BTreeSet<String> = streams.values().flatten().map(|f| f.d.digest_end_time.clone()).collect();
         for ((account, region), digests) in streams.iter_mut() {
             digests.sort_by(|a, b| a.d.digest_end_time.cmp(&b.d.digest_end_time));
@@ -398,7 +443,8 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], quiet:
         // minutes: compared at that precision.
         let end = newest.get(&stream).or(newest_any.as_ref());
         let pending = match (end, log_file_time(l)) {
-            (None, _) => true,
+            (_, Some(t)) if open_from_ms.is_some_and(|open| parse_event_time(&t).is_some_and(|t| t < open - 60_000)) => false,
+            (None, _) => through_ms.is_none(),
             (Some(end), Some(t)) => t.get(..16).unwrap_or(&t) >= end.get(..16).unwrap_or(end),
             (Some(_), None) => false,
         };
@@ -448,6 +494,14 @@ pub struct VerifyExportArgs {
     /// Virtual-hosted-style requests to --endpoint instead of path-style.
     #[arg(long)]
     pub virtual_hosted: bool,
+    /// Expect digests up to this time (RFC 3339, or `now`): a trail whose
+    /// newest digest ends more than one digest window before it has lost
+    /// its newest digests (or its delivery stopped). Without it, digests
+    /// deleted from the end of every stream at once leave a shorter chain
+    /// that nothing in the files can tell from a whole one. Use `now` for
+    /// a bucket cairnd is delivering to, or the time delivery ended.
+    #[arg(long, value_name = "TIME|now")]
+    pub digests_through: Option<String>,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -477,7 +531,14 @@ impl VerifyExportArgs {
         } else {
             Source::Dir(PathBuf::from(&self.source))
         };
-        let c = verify_export(&source, &keys, &rsa, g.quiet)?;
+        let through_ms = match self.digests_through.as_deref() {
+            None => None,
+            Some("now") => Some(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64),
+            Some(t) => Some(parse_event_time(t).ok_or_else(|| {
+                anyhow::anyhow!("--digests-through {t:?}: not a time (use RFC 3339, such as 2026-01-31T00:00:00Z, or now)")
+            })?),
+        };
+        let c = verify_export(&source, &keys, &rsa, through_ms, g.quiet)?;
         let ok = c.problems.is_empty();
         match self.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(&c)?),
