@@ -81,7 +81,7 @@ struct File {
 
 /// `(from, to)` of a file name `<tag>-<20 digits>-<20 digits>.parquet`
 /// when it is `tag`'s.
-pub(crate) fn parse_name(name: &str, tag: &str) -> Option<(u64, u64)> {
+fn parse_name(name: &str, tag: &str) -> Option<(u64, u64)> {
     let rest = name.strip_prefix(tag)?.strip_prefix('-')?.strip_suffix(".parquet")?;
     let (from, to) = rest.split_once('-')?;
     let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());

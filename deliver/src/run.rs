@@ -225,12 +225,6 @@ pub struct Deliverer {
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
     /// Where the last round's time went.
     last_timings: RoundTimings,
-    /// This writer's Parquet files found at the claim that hold seqs at or
-    /// past the cursor (a cursor restored from an older backup, whose
-    /// rounds were delivered and perhaps merged since): per partition,
-    /// their `[from, to)` ranges. A round writes no row they hold, so no
-    /// row is in two files, whatever the rounds' boundaries now.
-    parquet_ahead: BTreeMap<String, Vec<(u64, u64)>>,
 }
 
 fn system_ms() -> i64 {
@@ -401,7 +395,6 @@ impl Deliverer {
         let d = Deliverer {
             tag,
             claimed: false,
-            parquet_ahead: BTreeMap::new(),
             sink,
             opts,
             path,
@@ -561,49 +554,8 @@ impl Deliverer {
             }
             None => self.sink.put_all(vec![Put { key, body: serde_json::to_vec(&mine)?, metadata: Vec::new() }])?,
         }
-        if self.opts.parquet {
-            self.parquet_ahead = self.parquet_files_ahead()?;
-            let files: usize = self.parquet_ahead.values().map(Vec::len).sum();
-            if files > 0 {
-                tracing::warn!(
-                    files,
-                    next_seq = self.state.next_seq,
-                    "the bucket holds Parquet files of this writer past the delivery cursor (restored from an older backup?): their rows are not written again"
-                );
-            }
-        }
         self.claimed = true;
         Ok(())
-    }
-
-    /// `[PREFIX/]parquet`.
-    fn parquet_root(&self) -> String {
-        match self.sink.target.prefix.as_str() {
-            "" => "parquet".to_string(),
-            p => format!("{p}/parquet"),
-        }
-    }
-
-    /// See `parquet_ahead`.
-    fn parquet_files_ahead(&self) -> Result<BTreeMap<String, Vec<(u64, u64)>>> {
-        let root = self.parquet_root();
-        let mut ahead: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
-        for (key, _, _) in self.sink.list_meta(&root)? {
-            let Some((partition, name)) = key.strip_prefix(&root).and_then(|k| k.strip_prefix('/')).and_then(|k| k.rsplit_once('/')) else {
-                continue;
-            };
-            match crate::compact::parse_name(name, &self.tag) {
-                Some((from, to)) if to > self.state.next_seq => ahead.entry(partition.to_string()).or_default().push((from, to)),
-                _ => {}
-            }
-        }
-        Ok(ahead)
-    }
-
-    /// Whether a Parquet file found at the claim holds this seq of this
-    /// partition.
-    fn in_parquet_ahead(&self, partition: &str, seq: u64) -> bool {
-        self.parquet_ahead.get(partition).is_some_and(|r| r.iter().any(|&(from, to)| from <= seq && seq < to))
     }
 
     /// Builds, uploads and commits the round `p` (its plan is already in
@@ -699,7 +651,7 @@ impl Deliverer {
             if set.time_range.is_some_and(|(a, b)| e.time_ms < a || e.time_ms > b) {
                 continue;
             }
-            if let Some(p) = partition.filter(|p| !self.in_parquet_ahead(p, e.seq)) {
+            if let Some(p) = partition {
                 tables.entry(p).or_default().push(row);
             }
             let fresh = || Building { parts: Vec::new(), raw: 0, oldest_ms: e.time_ms, newest_ms: e.time_ms };
@@ -880,7 +832,10 @@ impl Deliverer {
         if let Some(q) = quiet {
             set.quiet = q;
         }
-        let root = self.parquet_root();
+        let root = match self.sink.target.prefix.as_str() {
+            "" => "parquet".to_string(),
+            p => format!("{p}/parquet"),
+        };
         let tmp = store.dir().join(STATE_DIR).join("tmp");
         let report = crate::compact::compact(&self.sink, &root, &self.tag, &tmp, &set, (self.clock)())?;
         if report.inputs > 0 || report.leftovers_deleted > 0 {
@@ -1146,55 +1101,6 @@ mod tests {
         let mut want: Vec<String> = recs.iter().map(|r| String::from_utf8(r.clone()).unwrap()).chain(theirs_rows).collect();
         want.sort();
         assert_eq!(rows_final, want);
-        store.close().unwrap();
-    }
-
-    // Goal: a delivery cursor restored from an older backup re-delivers
-    // from where it stood, with other round boundaries than before, after
-    // the Parquet files of those rounds were merged: no row is written a
-    // second time, and the events that came since are written once.
-    #[test]
-    fn an_old_cursor_writes_no_parquet_row_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = dir.path().join("bucket");
-        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
-        let recs: Vec<Vec<u8>> = (0..500).map(|i| record(i, if i % 3 == 0 { "111122223333" } else { "444455556666" })).collect();
-        let refs: Vec<&[u8]> = recs[..400].iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
-        let target: Target = "s3://bkt/p".parse().unwrap();
-        let settings = crate::compact::CompactSettings { small_bytes: 1 << 30, target_bytes: 80 << 10, ..Default::default() };
-        let opts = |round_events_max| DeliverOptions {
-            file_interval: Duration::from_secs(1),
-            round_events_max,
-            compact: Some(settings.clone()),
-            ..DeliverOptions::default()
-        };
-        let cursor = store.dir().join(STATE_DIR).join(STATE_FILE);
-        let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket).unwrap(), opts(25)).unwrap();
-        while d.next_seq() < 100 {
-            d.tick(&store, true).unwrap();
-        }
-        let backup = std::fs::read(&cursor).unwrap();
-        while d.next_seq() < 400 {
-            d.tick(&store, true).unwrap();
-        }
-        d.compact_parquet(&store, Some(Duration::ZERO)).unwrap();
-        let (rows, _) = parquet_rows(&bucket);
-        assert_eq!(rows.len(), 400);
-        drop(d);
-        std::fs::write(&cursor, &backup).unwrap();
-        let refs: Vec<&[u8]> = recs[400..].iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
-        let mut d = Deliverer::open(&store, Sink::local(target, &bucket).unwrap(), opts(40)).unwrap();
-        assert_eq!(d.next_seq(), 100, "the old cursor");
-        while d.next_seq() < 500 {
-            d.tick(&store, true).unwrap();
-        }
-        let mut want: Vec<String> = recs.iter().map(|r| String::from_utf8(r.clone()).unwrap()).collect();
-        want.sort();
-        assert_eq!(parquet_rows(&bucket).0, want, "every row once");
-        d.compact_parquet(&store, Some(Duration::ZERO)).unwrap();
-        assert_eq!(parquet_rows(&bucket).0, want, "every row once after a merge");
         store.close().unwrap();
     }
 
