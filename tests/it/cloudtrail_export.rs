@@ -110,11 +110,15 @@ fn export_and_verify_export() {
     // stream at once leave shorter chains that are whole in themselves;
     // only an anchor in time (--digests-through) shows the loss.
     let through = |t: &str| verify(&[&key, "--digests-through", t]);
-    let (code, o) = through("2026-03-01T04:30:00Z");
-    assert_eq!(code, 0, "inside the window after the newest digest: {o}");
-    let (code, o) = through("2026-03-01T05:00:00Z");
-    assert_eq!(code, 1, "a window later, its digest is missing: {o}");
-    assert!(o.contains("after 2026-03-01T04:00:00Z are missing") && o.contains("cover 1h each"), "{o}");
+    // The newest digest ends at 04:00; the next (04:00-05:00) is due by
+    // 05:15 with the default hour and 15 minutes of grace.
+    let (code, o) = through("2026-03-01T05:15:00Z");
+    assert_eq!(code, 0, "the next digest is not due yet: {o}");
+    let (code, o) = through("2026-03-01T05:16:00Z");
+    assert_eq!(code, 1, "the next digest is late: {o}");
+    assert!(o.contains("after 2026-03-01T04:00:00Z are missing") && o.contains("digests every 1h") && o.contains("15m of grace"), "{o}");
+    let (code, o) = verify(&[&key, "--digests-through", "2026-03-01T05:16:00Z", "--digests-grace-secs", "3600"]);
+    assert_eq!(code, 0, "more grace: {o}");
     let (code, _, err) = cairn(dir.path(), &["verify-export", out.to_str().unwrap(), "--public-key", &key, "--digests-through", "soon"]);
     assert!(code != 0 && err.contains("--digests-through \"soon\": not a time"), "{err}");
     let mut newest: std::collections::BTreeMap<(String, String), &PathBuf> = Default::default();
@@ -131,6 +135,7 @@ fn export_and_verify_export() {
     for (p, _) in &kept {
         std::fs::remove_file(p).unwrap();
     }
+    assert_eq!(verify(&[&key]).0, 0, "without an anchor the shorter chains look whole");
     let (code, o) = through("2026-03-01T04:30:00Z");
     assert_eq!(code, 1, "{o}");
     assert!(o.contains("after 2026-03-01T03:00:00Z are missing"), "{o}");

@@ -25,10 +25,14 @@
 //!
 //! The tail. Digests deleted from the end of every stream at once leave a
 //! shorter chain that is valid in itself: no tree of files can show it.
-//! `--digests-through TIME|now` gives the anchor: a trail's digests must
-//! then reach into the window holding TIME (one window is the span of its
-//! newest digest), and a log file older than that window that no digest
-//! lists is an extra file, not one "not yet covered".
+//! `--digests-through TIME|now` gives the anchor: every trail's newest
+//! digest must then end at or after TIME minus one digest interval
+//! (`--digest-interval-secs`, cairnd's default hour) minus a grace period
+//! (`--digests-grace-secs`: a window's digest is written after the window
+//! ends, later while the bucket fails), and a log file older than that
+//! instant that no digest lists is an extra file, not one "not yet
+//! covered". A first, partial window (delivery started inside one) ends on
+//! a window boundary like the others, so it needs no special case.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -229,9 +233,30 @@ fn log_file_time(rel: &str) -> Option<String> {
 /// chain, coverage), every log file a digest lists (present, hash), and
 /// log files no digest lists. `keys`: the store's Ed25519 public keys;
 /// `rsa`: RSA public keys (DER), may be empty.
-/// `through_ms`: digests are expected up to this instant (see the module
-/// docs, "The tail").
-pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], through_ms: Option<i64>, quiet: bool) -> Result<ExportCheck> {
+/// Digests expected up to an instant (see the module docs, "The tail").
+#[derive(Debug, Clone, Copy)]
+pub struct DigestsThrough {
+    pub at_ms: i64,
+    /// The digest interval the writer uses.
+    pub interval_ms: i64,
+    /// How late after its window a digest may be written.
+    pub grace_ms: i64,
+}
+
+impl DigestsThrough {
+    /// Every trail's newest digest must end at or after this.
+    fn due_ms(&self) -> i64 {
+        self.at_ms.saturating_sub(self.interval_ms).saturating_sub(self.grace_ms)
+    }
+}
+
+pub fn verify_export(
+    source: &Source,
+    keys: &[Verifier],
+    rsa: &[Vec<u8>],
+    through: Option<DigestsThrough>,
+    quiet: bool,
+) -> Result<ExportCheck> {
     let files = source.list()?;
     let is_digest = |f: &str| f.contains("/CloudTrail-Digest/") && f.ends_with(".json.gz");
     let logs: BTreeSet<&String> = files.iter().filter(|f| f.contains("/CloudTrail/") && f.ends_with(".json.gz")).collect();
@@ -280,32 +305,21 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], throug
     // listed yet (a file older than it should be listed).
     let mut newest: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut listed: Vec<(String, String)> = Vec::new();
-    // The start of the window still open at `through_ms`, over all trails:
-    // a log file older than it should be listed by now.
-    let mut open_from_ms: Option<i64> = None;
-    if through_ms.is_some() && trails.is_empty() {
+    // A log file older than this should be listed by now.
+    let open_from_ms = through.map(|t| t.due_ms());
+    if through.is_some() && trails.is_empty() {
         check.problems.push("No digest files found, but --digests-through expects them: deleted, or never delivered".into());
     }
     for (trail, mut streams) in trails {
         let trail_end = streams.values().flatten().map(|f| f.d.digest_end_time.clone()).max().unwrap_or_default();
-        if let Some(through) = through_ms {
-            let newest = streams.values().flatten().max_by(|a, b| a.d.digest_end_time.cmp(&b.d.digest_end_time));
-            let span = newest.and_then(|f| Some((parse_event_time(&f.d.digest_start_time)?, parse_event_time(&f.d.digest_end_time)?)));
-            match span {
-                Some((start, end)) => {
-                    let window = (end - start).max(1);
-                    open_from_ms = Some(open_from_ms.map_or(through - window, |o: i64| o.min(through - window)));
-                    if end + window <= through {
-                        check.problems.push(format!(
-                            "Digest files of trail {trail} after {trail_end} are missing: its digests cover {} each and were expected through {} (--digests-through): deleted, or delivery stopped",
-                            span_text(window),
-                            format_event_time(through)
-                        ));
-                    }
-                }
-                None => {
-                    check.problems.push(format!("Digest files of trail {trail}: the newest has no valid digestStartTime/digestEndTime"))
-                }
+        if let Some(t) = through {
+            if parse_event_time(&trail_end).is_none_or(|end| end < t.due_ms()) {
+                check.problems.push(format!(
+                    "Digest files of trail {trail} after {trail_end} are missing: digests every {} were expected through {} (--digests-through, {} of grace): deleted, or delivery stopped",
+                    span_text(t.interval_ms),
+                    format_event_time(t.at_ms),
+                    span_text(t.grace_ms)
+                ));
             }
         }
         let ends: BTreeSet<String> = streams.values().flatten().map(|f| f.d.digest_end_time.clone()).collect();
@@ -444,7 +458,7 @@ pub fn verify_export(source: &Source, keys: &[Verifier], rsa: &[Vec<u8>], throug
         let end = newest.get(&stream).or(newest_any.as_ref());
         let pending = match (end, log_file_time(l)) {
             (_, Some(t)) if open_from_ms.is_some_and(|open| parse_event_time(&t).is_some_and(|t| t < open - 60_000)) => false,
-            (None, _) => through_ms.is_none(),
+            (None, _) => through.is_none(),
             (Some(end), Some(t)) => t.get(..16).unwrap_or(&t) >= end.get(..16).unwrap_or(end),
             (Some(_), None) => false,
         };
@@ -495,13 +509,23 @@ pub struct VerifyExportArgs {
     #[arg(long)]
     pub virtual_hosted: bool,
     /// Expect digests up to this time (RFC 3339, or `now`): a trail whose
-    /// newest digest ends more than one digest window before it has lost
-    /// its newest digests (or its delivery stopped). Without it, digests
-    /// deleted from the end of every stream at once leave a shorter chain
-    /// that nothing in the files can tell from a whole one. Use `now` for
-    /// a bucket cairnd is delivering to, or the time delivery ended.
+    /// newest digest ends before TIME minus --digest-interval-secs minus
+    /// --digests-grace-secs has lost its newest digests (or its delivery
+    /// stopped). Without it, digests deleted from the end of every stream
+    /// at once leave a shorter chain that nothing in the files can tell
+    /// from a whole one. Use `now` for a bucket cairnd is delivering to,
+    /// or the time delivery ended; it applies to every trail in the tree.
     #[arg(long, value_name = "TIME|now")]
     pub digests_through: Option<String>,
+    /// The writer's digest interval, for --digests-through (cairnd's
+    /// --digest-interval-secs; exports use hours).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub digest_interval_secs: u32,
+    /// How late after its window a digest may be written, for
+    /// --digests-through (delivery writes it at its next round, later
+    /// while the bucket fails).
+    #[arg(long, default_value_t = 900)]
+    pub digests_grace_secs: u32,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -531,14 +555,19 @@ impl VerifyExportArgs {
         } else {
             Source::Dir(PathBuf::from(&self.source))
         };
-        let through_ms = match self.digests_through.as_deref() {
+        let at_ms = match self.digests_through.as_deref() {
             None => None,
             Some("now") => Some(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64),
             Some(t) => Some(parse_event_time(t).ok_or_else(|| {
                 anyhow::anyhow!("--digests-through {t:?}: not a time (use RFC 3339, such as 2026-01-31T00:00:00Z, or now)")
             })?),
         };
-        let c = verify_export(&source, &keys, &rsa, through_ms, g.quiet)?;
+        let through = at_ms.map(|at_ms| DigestsThrough {
+            at_ms,
+            interval_ms: i64::from(self.digest_interval_secs) * 1000,
+            grace_ms: i64::from(self.digests_grace_secs) * 1000,
+        });
+        let c = verify_export(&source, &keys, &rsa, through, g.quiet)?;
         let ok = c.problems.is_empty();
         match self.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(&c)?),
