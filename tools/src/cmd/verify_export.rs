@@ -229,10 +229,6 @@ fn log_file_time(rel: &str) -> Option<String> {
         .then(|| format!("{}-{}-{}T{}:{}:00Z", &t[..4], &t[4..6], &t[6..8], &t[9..11], &t[11..13]))
 }
 
-/// Checks the tree at `source`: every digest (location, signatures,
-/// chain, coverage), every log file a digest lists (present, hash), and
-/// log files no digest lists. `keys`: the store's Ed25519 public keys;
-/// `rsa`: RSA public keys (DER), may be empty.
 /// Digests expected up to an instant (see the module docs, "The tail").
 #[derive(Debug, Clone, Copy)]
 pub struct DigestsThrough {
@@ -250,6 +246,11 @@ impl DigestsThrough {
     }
 }
 
+/// Checks the tree at `source`: every digest (location, signatures,
+/// chain, coverage), every log file a digest lists (present, hash), and
+/// log files no digest lists. `keys`: the store's Ed25519 public keys;
+/// `rsa`: RSA public keys (DER), may be empty.
+/// `through`: digests expected up to an instant (`--digests-through`).
 pub fn verify_export(
     source: &Source,
     keys: &[Verifier],
@@ -457,7 +458,7 @@ pub fn verify_export(
         // minutes: compared at that precision.
         let end = newest.get(&stream).or(newest_any.as_ref());
         let pending = match (end, log_file_time(l)) {
-            (_, Some(t)) if open_from_ms.is_some_and(|open| parse_event_time(&t).is_some_and(|t| t < open - 60_000)) => false,
+            (_, Some(t)) if open_from_ms.is_some_and(|open| parse_event_time(&t).is_some_and(|t| t < open.saturating_sub(60_000))) => false,
             (None, _) => through.is_none(),
             (Some(end), Some(t)) => t.get(..16).unwrap_or(&t) >= end.get(..16).unwrap_or(end),
             (Some(_), None) => false,
@@ -557,7 +558,7 @@ impl VerifyExportArgs {
         };
         let at_ms = match self.digests_through.as_deref() {
             None => None,
-            Some("now") => Some(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64),
+            Some("now") => Some(super::now_ms()),
             Some(t) => Some(parse_event_time(t).ok_or_else(|| {
                 anyhow::anyhow!("--digests-through {t:?}: not a time (use RFC 3339, such as 2026-01-31T00:00:00Z, or now)")
             })?),
