@@ -4,6 +4,17 @@
 //! time order: `count u32 | seq u64[] | ingest_ms u64[] | time_ms i64[] |
 //! len u32[] | records`.
 //!
+//! Version 3 (segment version 4): the three columns as in version 2, then
+//! the records split into fields (`fields`), in time order.
+//!
+//! Version 4 (segment version 5): version 3 with a slot order after the
+//! columns, the records split in that order: grouped by
+//! userIdentity.arn (byte order; records without one first), time order
+//! within a group. The columns of fields then hold a principal's values
+//! (its access key, address, user agent, session) next to each other: on
+//! the diverse generated profile this takes 4% off a compressed block, for
+//! about one byte an event of slot order.
+//!
 //! Version 2 (segment version 3): `count u32`, then LEB128 varint columns,
 //! each value the zigzag-encoded difference from the previous one (the
 //! first from 0): seq, ingest_ms, time_ms (all in time order); then the
@@ -22,7 +33,7 @@ use crate::index::Attr;
 use crate::limits::RECORD_BYTES_MAX;
 
 /// The payload version this build writes (segment version 4).
-pub const PAYLOAD_VERSION: u16 = 3;
+pub const PAYLOAD_VERSION: u16 = 4;
 
 /// What records are grouped by: FNV-1a-32 of eventSource, eventName and
 /// userIdentity.arn (absent: 0). Only equality matters; the hash keeps it
@@ -62,9 +73,15 @@ pub struct BlockBuf {
     pub times: Vec<i64>,
     lens: Vec<u32>,
     groups: Vec<GroupKey>,
+    /// Version 4: each record's group (its userIdentity.arn), the end of
+    /// each in `group_bytes`.
+    group_bytes: Vec<u8>,
+    group_ends: Vec<u32>,
     data: Vec<u8>,
     fields: Encoder,
     spans: Vec<(usize, usize)>,
+    /// The order records are stored in: positions in time order.
+    slots: Vec<u32>,
 }
 
 impl BlockBuf {
@@ -84,6 +101,23 @@ impl BlockBuf {
         self.push(seq, ingest_ms, time_ms, record);
     }
 
+    /// `push` with the record's userIdentity.arn (`None`: it has none),
+    /// which version 4 groups records by.
+    pub fn push_in_group(&mut self, seq: u64, ingest_ms: u64, time_ms: i64, record: &[u8], arn: Option<&str>) {
+        self.group_ends.resize(self.len(), self.group_bytes.len() as u32);
+        // The group ends before the limits a payload could reach (4 GiB).
+        self.group_bytes.extend_from_slice(arn.unwrap_or_default().as_bytes());
+        self.group_ends.push(self.group_bytes.len() as u32);
+        self.push(seq, ingest_ms, time_ms, record);
+    }
+
+    /// Record `i`'s group (version 4; empty when it has none).
+    fn group(&self, i: usize) -> &[u8] {
+        let end = self.group_ends.get(i).map_or(0, |&e| e as usize);
+        let start = if i == 0 { 0 } else { self.group_ends.get(i - 1).map_or(end, |&e| e as usize) };
+        &self.group_bytes[start..end]
+    }
+
     pub fn len(&self) -> usize {
         self.seqs.len()
     }
@@ -97,13 +131,13 @@ impl BlockBuf {
         4 + self.len() * 28 + self.data.len()
     }
 
-    /// Encodes the payload of `version` (1 to 3) into `out`.
+    /// Encodes the payload of `version` (1 to 4) into `out`.
     pub fn encode(&mut self, version: u16, out: &mut Vec<u8>) {
         self.encode_with(version, true, out);
     }
 
-    /// Encodes the payload of `version` (1 to 3) into `out`; with
-    /// `split` false, version 3 keeps every record whole (several times
+    /// Encodes the payload of `version` (1 to 4) into `out`; with
+    /// `split` false, versions 3 and 4 keep every record whole (several times
     /// cheaper to write, larger on disk).
     pub fn encode_with(&mut self, version: u16, split: bool, out: &mut Vec<u8>) {
         out.clear();
@@ -127,28 +161,35 @@ impl BlockBuf {
         deltas(out, &mut self.ingest.iter().copied());
         deltas(out, &mut self.times.iter().map(|&t| t as u64));
         if version >= 3 {
-            let header = out.len();
             self.fill_spans();
-            if !split {
-                for &(s, e) in &self.spans {
-                    self.fields.push_whole(&self.data[s..e]);
-                }
+            let mut slots = std::mem::take(&mut self.slots);
+            slots.clear();
+            slots.extend(0..self.len() as u32);
+            if version >= 4 {
+                // Byte order of the groups, then time order (a stable sort).
+                slots.sort_by(|&a, &b| self.group(a as usize).cmp(self.group(b as usize)));
+                deltas(out, &mut slots.iter().map(|&i| u64::from(i)));
+            }
+            let header = out.len();
+            let record = |i: &u32| {
+                let (s, e) = self.spans[*i as usize];
+                &self.data[s..e]
+            };
+            if split {
+                slots.iter().for_each(|i| self.fields.push(record(i)));
                 self.fields.finish(out);
-                return;
-            }
-            for &(s, e) in &self.spans {
-                self.fields.push(&self.data[s..e]);
-            }
-            self.fields.finish(out);
-            if !self.decodes_to_itself(&out[header..]) {
+                let mut r = Reader::new(&out[header..]);
+                if fields::decodes_to(&mut r, &mut slots.iter().map(record)) {
+                    self.slots = slots;
+                    return;
+                }
                 // Never expected: keep every record whole rather than
                 // write a block that would not read back.
                 out.truncate(header);
-                for &(s, e) in &self.spans {
-                    self.fields.push_whole(&self.data[s..e]);
-                }
-                self.fields.finish(out);
             }
+            slots.iter().for_each(|i| self.fields.push_whole(record(i)));
+            self.fields.finish(out);
+            self.slots = slots;
             return;
         }
         self.lens.iter().for_each(|&l| put_uvarint(out, u64::from(l)));
@@ -177,11 +218,6 @@ impl BlockBuf {
         }));
     }
 
-    fn decodes_to_itself(&self, fields: &[u8]) -> bool {
-        let mut r = Reader::new(fields);
-        fields::decodes_to(&mut r, &mut self.spans.iter().map(|&(s, e)| &self.data[s..e]))
-    }
-
     pub fn clear(&mut self) {
         self.fields.clear();
         self.seqs.clear();
@@ -189,6 +225,8 @@ impl BlockBuf {
         self.times.clear();
         self.lens.clear();
         self.groups.clear();
+        self.group_bytes.clear();
+        self.group_ends.clear();
         self.data.clear();
     }
 }
@@ -232,8 +270,21 @@ pub fn decode_block(raw: Vec<u8>, expected: u32, version: u16) -> Option<Block> 
     let ingest_ms = deltas(&mut r)?;
     let time_ms: Vec<i64> = deltas(&mut r)?.into_iter().map(|t| t as i64).collect();
     if version >= 3 {
+        let slots = if version >= 4 { Some(deltas(&mut r)?) } else { None };
         let (mut data, mut spans) = (Vec::new(), Vec::with_capacity(n));
         fields::decode(&mut r, n, &mut data, &mut spans)?;
+        if let Some(slots) = slots {
+            // Stored record j is the slots[j]-th in time order.
+            let mut timed = vec![(usize::MAX, 0); n];
+            for (&slot, &span) in slots.iter().zip(&spans) {
+                let at = timed.get_mut(usize::try_from(slot).ok()?)?;
+                if at.0 != usize::MAX {
+                    return None;
+                }
+                *at = span;
+            }
+            spans = timed;
+        }
         return Some(Block { seqs, ingest_ms, time_ms, spans, data });
     }
     let lens: Vec<usize> = (0..n).map(|_| r.uvarint().and_then(|l| usize::try_from(l).ok())).collect::<Option<_>>()?;
@@ -278,8 +329,9 @@ mod tests {
         let recs: [(&str, &str); 5] = [("s3", "a"), ("ec2", "b"), ("s3", "a"), ("iam", "c"), ("ec2", "b")];
         for (i, (src, name)) in recs.iter().enumerate() {
             let rec = format!("{{\"eventSource\":\"{src}\",\"eventName\":\"{name}\",\"n\":{i}}}");
-            let key = group_key([(Attr::EventSource, *src), (Attr::EventName, *name)]);
-            b.push_grouped(1000 - i as u64 * 3, 5_000 + i as u64, -20 + i as i64 * 7, rec.as_bytes(), key);
+            b.groups.push(group_key([(Attr::EventSource, *src), (Attr::EventName, *name)]));
+            let arn = format!("arn:aws:iam::1:user/{src}");
+            b.push_in_group(1000 - i as u64 * 3, 5_000 + i as u64, -20 + i as i64 * 7, rec.as_bytes(), (i != 3).then_some(arn.as_str()));
         }
         b
     }
@@ -289,7 +341,7 @@ mod tests {
     #[test]
     fn payload_versions_round_trip() {
         let mut b = sample();
-        for (version, split) in [(1, true), (2, true), (3, true), (3, false)] {
+        for (version, split) in [(1, true), (2, true), (3, true), (3, false), (4, true), (4, false)] {
             let mut raw = Vec::new();
             b.encode_with(version, split, &mut raw);
             let d = decode_block(raw, 5, version).expect("decodes");
@@ -302,26 +354,34 @@ mod tests {
         }
     }
 
-    // Goal: version 2 stores records of one group next to each other.
+    // Goal: versions 2 and 4 store records of one group next to each
+    // other (version 4 by userIdentity.arn, those without one first).
     #[test]
-    fn version_2_groups_like_records() {
-        let mut raw = Vec::new();
-        sample().encode(2, &mut raw);
-        let text = String::from_utf8_lossy(&raw);
-        let order: Vec<usize> = (0..5).map(|i| text.find(&format!("\"n\":{i}}}")).unwrap()).collect();
-        // Records 0 and 2 (s3/a) are adjacent, as are 1 and 4 (ec2/b).
-        let mut by_pos: Vec<usize> = (0..5).collect();
-        by_pos.sort_by_key(|&i| order[i]);
-        let at = |i: usize| by_pos.iter().position(|&x| x == i).unwrap();
-        assert_eq!(at(0).abs_diff(at(2)), 1);
-        assert_eq!(at(1).abs_diff(at(4)), 1);
+    fn versions_2_and_4_group_like_records() {
+        for version in [2, 4] {
+            let mut raw = Vec::new();
+            // Whole records (version 4), to find them in the payload.
+            sample().encode_with(version, false, &mut raw);
+            let text = String::from_utf8_lossy(&raw);
+            let order: Vec<usize> = (0..5).map(|i| text.find(&format!("\"n\":{i}}}")).unwrap()).collect();
+            // Records 0 and 2 (s3/a) are adjacent, as are 1 and 4 (ec2/b).
+            let mut by_pos: Vec<usize> = (0..5).collect();
+            by_pos.sort_by_key(|&i| order[i]);
+            let at = |i: usize| by_pos.iter().position(|&x| x == i).unwrap();
+            assert_eq!(at(0).abs_diff(at(2)), 1, "version {version}");
+            assert_eq!(at(1).abs_diff(at(4)), 1, "version {version}");
+            if version == 4 {
+                // No arn (record 3) first, then ec2's, iam's... in byte order.
+                assert_eq!(by_pos, [3, 1, 4, 0, 2]);
+            }
+        }
     }
 
     // Goal: a damaged payload is refused, never panics: every truncation,
     // and a slot order that is not a permutation.
     #[test]
     fn damaged_payloads_are_refused() {
-        for version in [1, 2, 3] {
+        for version in [1, 2, 3, 4] {
             let mut raw = Vec::new();
             sample().encode(version, &mut raw);
             for cut in 0..raw.len() {
@@ -342,5 +402,26 @@ mod tests {
         put_uvarint(&mut raw, 0);
         raw.extend_from_slice(b"ab");
         assert!(decode_block(raw, 2, 2).is_none());
+        // Version 4: a slot order naming one event twice, or one past the
+        // block, around field sections that decode.
+        for slots in [[0, 0], [0, 2]] {
+            let mut b = BlockBuf::default();
+            b.push(7, 1, 1, b"{}");
+            b.push(8, 1, 1, b"[]");
+            let mut good = Vec::new();
+            b.encode(4, &mut good);
+            let mut raw = Vec::new();
+            put_u32(&mut raw, 2);
+            for _ in 0..3 {
+                put_uvarint(&mut raw, 0);
+                put_uvarint(&mut raw, 0);
+            }
+            put_uvarint(&mut raw, zigzag(slots[0]));
+            put_uvarint(&mut raw, zigzag(slots[1] - slots[0]));
+            // The field sections of the good payload (after 4 + 8 bytes).
+            raw.extend_from_slice(&good[12..]);
+            assert!(decode_block(good.clone(), 2, 4).is_some());
+            assert!(decode_block(raw, 2, 4).is_none(), "slots {slots:?}");
+        }
     }
 }

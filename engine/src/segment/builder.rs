@@ -197,7 +197,8 @@ impl<W: Write> SegmentBuilder<W> {
         self.min_ingest_ms = self.min_ingest_ms.min(ingest_ms);
         self.max_ingest_ms = self.max_ingest_ms.max(ingest_ms);
         self.raw_bytes += record.len() as u64;
-        self.buf.push(seq, ingest_ms, time_ms, record);
+        let arn = terms.iter().find(|(a, _)| *a == Attr::UserIdentityArn).map(|(_, v)| *v);
+        self.buf.push_in_group(seq, ingest_ms, time_ms, record, arn);
         if self.buf.bytes() >= self.block_bytes {
             self.flush_block()?;
         }

@@ -29,11 +29,12 @@ pub const FOOTER_MAGIC: &[u8; 8] = b"CAIRNFTR";
 /// optional zstd dictionary (compaction). Version 3, what this build
 /// writes (seals and compaction alike), packs the blocks (block payload
 /// version 2: varint columns, records grouped) and the id table (Rice-coded
-/// fingerprints, bit-packed ordinals). Version 4, what this build writes,
-/// stores records field by field (block payload version 3, `fields`).
-/// This build reads all four.
-pub const SEGMENT_VERSION: u16 = 4;
-pub const SEGMENT_VERSION_MAX: u16 = 4;
+/// fingerprints, bit-packed ordinals). Version 4 stores records field by
+/// field (block payload version 3, `fields`). Version 5, what this build
+/// writes, splits them grouped by principal (block payload version 4).
+/// This build reads all five.
+pub const SEGMENT_VERSION: u16 = 5;
+pub const SEGMENT_VERSION_MAX: u16 = 5;
 /// Footer flags (version 2).
 pub const FLAG_CHAIN_HASH: u16 = 1;
 pub const FLAG_DICTIONARY: u16 = 2;
@@ -140,7 +141,8 @@ impl Footer {
     /// The block payload version its blocks use (`block`).
     pub fn payload_version(&self) -> u16 {
         match self.version {
-            4.. => 3,
+            5.. => 4,
+            4 => 3,
             3 => 2,
             _ => 1,
         }

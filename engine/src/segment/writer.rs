@@ -143,8 +143,17 @@ const SEAL_THREADS_MAX: usize = 4;
 fn encode_blocks(input: &SealInput<'_>, order: &[u32], ranges: &[(usize, usize)]) -> Result<Vec<(usize, Vec<u8>)>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, SEAL_THREADS_MAX).min(ranges.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let (mem, entries) = (input.mem, input.mem.entries());
+    // Each event's userIdentity.arn, which blocks group records by.
+    let mut arn_of: Vec<Option<&str>> = vec![None; entries.len()];
+    for (arn, events) in mem.attr_values(Attr::UserIdentityArn) {
+        for &i in events {
+            if let Some(slot) = arn_of.get_mut(i as usize) {
+                *slot = Some(arn);
+            }
+        }
+    }
     let work = || -> Result<Vec<EncodedBlock>> {
-        let (mem, entries) = (input.mem, input.mem.entries());
         let mut compressor = new_compressor(input.zstd_level)?;
         let mut buf = BlockBuf::default();
         let mut payload = Vec::new();
@@ -155,7 +164,7 @@ fn encode_blocks(input: &SealInput<'_>, order: &[u32], ranges: &[(usize, usize)]
             buf.clear();
             for &i in &order[start..end] {
                 let e = &entries[i as usize];
-                buf.push(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e));
+                buf.push_in_group(mem.first_seq + u64::from(i), e.ingest_ms, e.time_ms, mem.record(e), arn_of[i as usize]);
             }
             buf.encode_with(PAYLOAD_VERSION, (input.split_blocks)(), &mut payload);
             let compressed = compressor.compress(&payload).map_err(|e| Error::InvalidArgument(format!("zstd compression failed: {e}")))?;
