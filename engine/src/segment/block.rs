@@ -12,8 +12,8 @@
 //! userIdentity.arn (byte order; records without one first), time order
 //! within a group. The columns of fields then hold a principal's values
 //! (its access key, address, user agent, session) next to each other: on
-//! the diverse generated profile this takes 4% off a compressed block, for
-//! about one byte an event of slot order.
+//! the diverse generated profile this takes about 3% off a compacted
+//! segment, the slot order's byte an event included.
 //!
 //! Version 2 (segment version 3): `count u32`, then LEB128 varint columns,
 //! each value the zigzag-encoded difference from the previous one (the
@@ -32,7 +32,7 @@ use crate::codec::{put_i64, put_u32, put_u64, put_uvarint, unzigzag, zigzag, Rea
 use crate::index::Attr;
 use crate::limits::RECORD_BYTES_MAX;
 
-/// The payload version this build writes (segment version 4).
+/// The payload version this build writes (segment version 5).
 pub const PAYLOAD_VERSION: u16 = 4;
 
 /// What records are grouped by: FNV-1a-32 of eventSource, eventName and
@@ -111,11 +111,12 @@ impl BlockBuf {
         self.push(seq, ingest_ms, time_ms, record);
     }
 
-    /// Record `i`'s group (version 4; empty when it has none).
+    /// Record `i`'s group (version 4; empty when it has none, or was
+    /// pushed without one).
     fn group(&self, i: usize) -> &[u8] {
-        let end = self.group_ends.get(i).map_or(0, |&e| e as usize);
-        let start = if i == 0 { 0 } else { self.group_ends.get(i - 1).map_or(end, |&e| e as usize) };
-        &self.group_bytes[start..end]
+        let Some(&end) = self.group_ends.get(i) else { return &[] };
+        let start = if i == 0 { 0 } else { self.group_ends[i - 1] };
+        &self.group_bytes[start as usize..end as usize]
     }
 
     pub fn len(&self) -> usize {
@@ -371,9 +372,27 @@ mod tests {
             assert_eq!(at(0).abs_diff(at(2)), 1, "version {version}");
             assert_eq!(at(1).abs_diff(at(4)), 1, "version {version}");
             if version == 4 {
-                // No arn (record 3) first, then ec2's, iam's... in byte order.
+                // No arn (record 3) first, then the others by arn in byte
+                // order: ec2's (1, 4), then s3's (0, 2).
                 assert_eq!(by_pos, [3, 1, 4, 0, 2]);
             }
+        }
+    }
+
+    // Goal: records pushed with and without a group, in either order,
+    // encode (those without one count as no group) and read back.
+    #[test]
+    fn mixed_pushes_encode() {
+        let mut b = BlockBuf::default();
+        b.push_in_group(1, 1, 1, b"{\"a\":1}", Some("x"));
+        b.push(2, 1, 2, b"{\"a\":2}");
+        b.push_in_group(3, 1, 3, b"{\"a\":3}", Some("w"));
+        b.push(4, 1, 4, b"{\"a\":4}");
+        let mut raw = Vec::new();
+        b.encode(4, &mut raw);
+        let d = decode_block(raw, 4, 4).expect("decodes");
+        for i in 0..4 {
+            assert_eq!(d.record(i), format!("{{\"a\":{}}}", i + 1).as_bytes());
         }
     }
 

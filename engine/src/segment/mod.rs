@@ -26,8 +26,7 @@ use crate::merkle::Hash;
 pub const SEGMENT_MAGIC: &[u8; 8] = b"CAIRNSEG";
 pub const FOOTER_MAGIC: &[u8; 8] = b"CAIRNFTR";
 /// Version 1: the first. Version 2 adds the footer's chain hash and
-/// optional zstd dictionary (compaction). Version 3, what this build
-/// writes (seals and compaction alike), packs the blocks (block payload
+/// optional zstd dictionary (compaction). Version 3 packs the blocks (block payload
 /// version 2: varint columns, records grouped) and the id table (Rice-coded
 /// fingerprints, bit-packed ordinals). Version 4 stores records field by
 /// field (block payload version 3, `fields`). Version 5, what this build

@@ -28,7 +28,7 @@ const MIB: usize = 1 << 20;
 
 /// The golden store fixtures, every version.
 fn golden_dirs() -> Vec<(String, PathBuf)> {
-    ["v1", "v2", "v3", "v4", "v5"].iter().map(|v| (v.to_string(), fixtures_dir().join("golden").join(v).join("data"))).collect()
+    ["v1", "v2", "v3", "v4", "v5", "v8"].iter().map(|v| (v.to_string(), fixtures_dir().join("golden").join(v).join("data"))).collect()
 }
 
 /// Every file of the golden stores, labelled `vN/relative/path`.
@@ -184,19 +184,25 @@ fn fuzz_segment() {
     });
 }
 
-// Goal: a block payload of any bytes, read as each payload version (1 to 3,
-// the field-by-field one included), decodes or is refused; never panics,
+// Goal: a block payload of any bytes, read as each payload version (1 to 4,
+// the field-by-field ones included), decodes or is refused; never panics,
 // never allocates past the cap however large the counts it claims.
 #[test]
 fn fuzz_block_payload() {
     use cairn_engine::segment::block::{decode_block, BlockBuf};
     let records = real_records();
     let mut seeds = Vec::new();
-    for (version, per) in [(1u16, 8usize), (2, 8), (3, 8), (3, 40)] {
+    for (version, per) in [(1u16, 8usize), (2, 8), (3, 8), (3, 40), (4, 8), (4, 40)] {
         for (c, chunk) in records.chunks(per).enumerate().take(6) {
             let mut b = BlockBuf::default();
             for (i, s) in chunk.iter().enumerate() {
-                b.push_grouped(100 + i as u64, 5_000 + i as u64, 1_767_225_600_000 + i as i64 * 1000, &s.bytes, [i as u32 % 3, 0, 0]);
+                let (seq, ingest, time) = (100 + i as u64, 5_000 + i as u64, 1_767_225_600_000 + i as i64 * 1000);
+                if version == 4 {
+                    let arn = format!("arn:aws:iam::1:user/u{}", i % 3);
+                    b.push_in_group(seq, ingest, time, &s.bytes, (i % 4 != 0).then_some(arn.as_str()));
+                } else {
+                    b.push_grouped(seq, ingest, time, &s.bytes, [i as u32 % 3, 0, 0]);
+                }
             }
             let mut raw = Vec::new();
             b.encode(version, &mut raw);
@@ -207,7 +213,7 @@ fn fuzz_block_payload() {
     run(t, |_, input| {
         // The block index says how many events; take what the payload says.
         let count = input.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
-        for version in 1..=3 {
+        for version in 1..=4 {
             if let Some(block) = decode_block(input.to_vec(), count, version) {
                 assert_eq!(block.len(), count as usize);
                 for i in 0..block.len() {

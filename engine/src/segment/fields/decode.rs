@@ -111,7 +111,7 @@ pub(super) fn read_column<'a>(r: &mut Reader<'a>) -> Option<DecColumn<'a>> {
 }
 
 /// Decodes the field sections of a payload holding `n` records, appending
-/// the records (in time order) to `data` and their spans to `spans`;
+/// the records (in the order stored) to `data` and their spans to `spans`;
 /// `None` if anything is inconsistent.
 pub(crate) fn decode(r: &mut Reader<'_>, n: usize, data: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) -> Option<()> {
     decode_each(r, n, data, 8 << 20, |data, start| {

@@ -130,7 +130,7 @@ const CONTENT_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::wit
 const RECENT_SLOTS: usize = 1024;
 
 impl Encoder {
-    /// Adds one record (in time order).
+    /// Adds one record (in the order the block stores them).
     pub fn push(&mut self, record: &[u8]) {
         self.record_bytes += record.len() as u64;
         self.template.clear();
@@ -159,7 +159,7 @@ impl Encoder {
         put_uvarint(&mut self.ids, u64::from(id));
     }
 
-    /// Adds one record kept whole (in time order).
+    /// Adds one record kept whole (in the order the block stores them).
     pub fn push_whole(&mut self, record: &[u8]) {
         self.record_bytes += record.len() as u64;
         put_uvarint(&mut self.ids, 0);
