@@ -61,4 +61,6 @@ pub use error::{Error, Result};
 pub use event::{parse_event, Event, Rejection};
 pub use index::Attr;
 pub use query::{Order, Page, Query, QueryError};
-pub use store::{Clock, ConsistencyProof, Durability, InclusionProof, MemoryUse, Options, Outcome, Stats, Store, StoredEvent};
+pub use store::{
+    Clock, ConsistencyProof, Durability, InclusionProof, MemoryUse, Options, Outcome, SegmentParts, Stats, Store, StoredEvent,
+};

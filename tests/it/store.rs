@@ -103,6 +103,32 @@ fn rolls_on_size_and_chains_segments() {
     assert_consistent(&store);
 }
 
+// Goal: `stats` splits the sealed segments' bytes by part (blocks, index,
+// id table, the rest) and the parts add up to the files exactly, sealed
+// and after compaction (which adds a dictionary).
+#[test]
+fn stats_split_segment_bytes_by_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options { segment_bytes: 16 * 1024, ..test_options() }).unwrap();
+    for i in 0..200 {
+        store.append(&[&nth(i)]).unwrap();
+    }
+    store.seal_now().unwrap();
+    let check = |store: &Store| {
+        let s = store.stats().unwrap();
+        let p = s.segment_parts;
+        let files: u64 = seg_files(dir.path()).iter().map(|f| f.metadata().unwrap().len()).sum();
+        assert_eq!(p.blocks + p.index + p.id_table + p.other, files, "{p:?}");
+        assert!(p.blocks > 0 && p.index > 0 && p.id_table > 0 && p.other > 0, "{p:?}");
+        p
+    };
+    let sealed = check(&store);
+    let opts = cairn_engine::compact::CompactOptions { small_bytes: u64::MAX, dictionary: true, ..Default::default() };
+    store.compact(&opts, &mut |_, _| {}).unwrap();
+    let compacted = check(&store);
+    assert_ne!(sealed, compacted, "compaction rewrote the segments");
+}
+
 // Goal: a torn write at the end of the newest WAL (a frame cut anywhere) is
 // truncated on open; acknowledged events survive and seqs continue.
 #[test]

@@ -163,10 +163,25 @@ pub struct Stats {
     pub segment_bytes: u64,
     pub wal_bytes: u64,
     pub tile_bytes: u64,
+    /// How the sealed segments' bytes split (from their footers).
+    pub segment_parts: SegmentParts,
     pub min_time_ms: Option<i64>,
     pub max_time_ms: Option<i64>,
     pub tree_size: u64,
     pub root: Hash,
+}
+
+/// The bytes of the sealed segments by section (docs/FORMAT.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SegmentParts {
+    /// The compressed blocks of records.
+    pub blocks: u64,
+    /// The time-partitioned index (postings, counters, totals, rare values).
+    pub index: u64,
+    /// The eventID table.
+    pub id_table: u64,
+    /// Headers, footers, block indexes, frontiers and dictionaries.
+    pub other: u64,
 }
 
 /// Memory the engine holds, by purpose (what `memory` reports).
@@ -355,6 +370,16 @@ impl Store {
             }
         }
         s.sealed_events = st.segments.iter().map(|x| x.footer.count).sum();
+        for f in st.segments.iter().map(|x| &x.footer) {
+            let p = &mut s.segment_parts;
+            p.blocks += f.block_index.offset.saturating_sub(crate::segment::HEADER_BYTES as u64);
+            p.index += f.index.len;
+            p.id_table += f.id_table.len;
+            p.other += (crate::segment::HEADER_BYTES + crate::segment::FOOTER_BYTES) as u64
+                + f.block_index.len
+                + f.frontier.len
+                + f.dictionary.map_or(0, |d| d.len);
+        }
         s.events = s.sealed_events + st.sealing.iter().map(|m| m.len() as u64).sum::<u64>() + st.active.len() as u64;
         s.record_bytes = st.segments.iter().map(|x| x.footer.raw_bytes).sum::<u64>()
             + st.sealing.iter().map(|m| m.raw_bytes).sum::<u64>()

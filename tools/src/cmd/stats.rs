@@ -10,6 +10,10 @@ use crate::backend::ServerView;
 use cairn_deliver::DeliveryStatus;
 
 /// Show events, segments, bytes on disk, bytes/event, time range, tree size and root.
+///
+/// Embedded, it also splits the sealed segments' bytes by part (compressed
+/// record blocks, index, eventID table, the rest), per sealed event: where
+/// a store's disk goes, and what `cairn compact` changes.
 #[derive(clap::Args)]
 pub struct StatsArgs {
     #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -45,6 +49,8 @@ pub fn print_stats(
     output: Output,
 ) -> Result<()> {
     let per_event = |b: u64| if s.events == 0 { 0.0 } else { b as f64 / s.events as f64 };
+    let per_sealed = |b: u64| if s.sealed_events == 0 { 0.0 } else { b as f64 / s.sealed_events as f64 };
+    let parts = &s.segment_parts;
     let root = hex::encode(s.root);
     let time = |t: Option<i64>| t.map(format_event_time);
     // A server does not report how its disk bytes split (segments, WAL,
@@ -62,6 +68,12 @@ pub fn print_stats(
                 "segment_bytes": local(s.segment_bytes),
                 "wal_bytes": local(s.wal_bytes),
                 "tile_bytes": local(s.tile_bytes),
+                "segment_parts": server.is_none().then(|| serde_json::json!({
+                    "blocks_bytes": parts.blocks,
+                    "index_bytes": parts.index,
+                    "id_table_bytes": parts.id_table,
+                    "other_bytes": parts.other,
+                })),
                 "bytes_per_event": per_event(s.disk_bytes),
                 "oldest_event_time": time(s.min_time_ms),
                 "newest_event_time": time(s.max_time_ms),
@@ -102,6 +114,15 @@ pub fn print_stats(
                 Some(_) => String::new(),
             };
             println!("disk bytes    {} ({:.1} bytes/event{split})", s.disk_bytes, per_event(s.disk_bytes));
+            if server.is_none() && s.sealed_events > 0 {
+                println!(
+                    "segments by part, bytes/sealed event: blocks {:.1}, index {:.1}, id table {:.1}, other {:.1}",
+                    per_sealed(parts.blocks),
+                    per_sealed(parts.index),
+                    per_sealed(parts.id_table),
+                    per_sealed(parts.other)
+                );
+            }
             match (time(s.min_time_ms), time(s.max_time_ms)) {
                 (Some(a), Some(b)) => println!("event time    {a} .. {b}"),
                 _ => println!("event time    (no events)"),
