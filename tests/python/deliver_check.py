@@ -254,6 +254,17 @@ def cmd_rsa_key(args):
         print(base64.b64encode(k["Value"]).decode())
 
 
+def backdated(log, minutes):
+    """The key of a log file named like `log` but delivered `minutes`
+    earlier (the date folder and the name's YYYYMMDDTHHmmZ both move)."""
+    import datetime
+    folder, name = log.rsplit("/", 1)
+    account, kind, region, stamp, unique = name.split("_", 4)
+    t = datetime.datetime.strptime(stamp, "%Y%m%dT%H%MZ") - datetime.timedelta(minutes=minutes)
+    base = folder.rsplit("/", 3)[0]
+    return f"{base}/{t:%Y/%m/%d}/{account}_{kind}_{region}_{t:%Y%m%dT%H%MZ}_X{unique}"
+
+
 def cmd_tamper_blind(args):
     """What validate-logs does not see: two digests in a row deleted from
     the middle of trail cairn's busiest stream, the newest digest of
@@ -275,8 +286,11 @@ def cmd_tamper_blind(args):
     tail = by_stream[other][-1]
     for k in middle + [tail]:
         c.delete_object(Bucket=args.bucket, Key=k)
-    log = sorted(logs)[0]
-    extra = log.replace(".json.gz", "X.json.gz")
+    # Backdated ten minutes before the oldest log file: a log file named
+    # for a minute at or after its stream's newest digest may be one the
+    # next digest lists (names carry whole minutes), and this whole test
+    # can run inside one minute.
+    extra = backdated(sorted(logs)[0], minutes=10)
     c.put_object(Bucket=args.bucket, Key=extra, Body=gzip.compress(b'{"Records":[]}'))
     print(json.dumps({"busy": "/".join(busy), "other": "/".join(other), "middle": middle, "tail": tail, "extra": extra}))
 
