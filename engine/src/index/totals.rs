@@ -181,3 +181,90 @@ pub(super) fn parse_rare(r: &mut Reader<'_>, events: u64) -> Result<Vec<RareTabl
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// The totals as first written (a map of maps): the reference the
+    /// sorted-vector encoder must match byte for byte.
+    fn reference(parts: &[PartitionBuild<'_>]) -> Vec<u8> {
+        let mut by_attr: BTreeMap<u8, BTreeMap<&[u8], u64>> = BTreeMap::new();
+        for p in parts {
+            for ((attr, value), ords) in &p.terms {
+                let v = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
+                *by_attr.entry(*attr as u8).or_default().entry(v).or_default() += ords.len() as u64;
+            }
+        }
+        let events: usize = parts.iter().map(|p| p.count as usize).sum();
+        let mut tables = Vec::new();
+        for (attr, values) in by_attr {
+            let mut entries = Vec::new();
+            for (v, n) in &values {
+                put_uvarint(&mut entries, v.len() as u64);
+                entries.extend_from_slice(v);
+                put_uvarint(&mut entries, *n);
+            }
+            if totals_kept(values.len(), entries.len(), events) {
+                tables.push((attr, values.len(), entries));
+            }
+        }
+        let mut out = vec![tables.len() as u8];
+        for (attr, values, entries) in tables {
+            out.push(attr);
+            put_u32(&mut out, values as u32);
+            put_u32(&mut out, entries.len() as u32);
+            out.extend_from_slice(&entries);
+        }
+        out
+    }
+
+    // Goal: the totals tables sum each value's events over every partition
+    // (values shared by partitions, values longer than a table keeps, which
+    // then merge), keep only the tables that pay for themselves, and are
+    // the bytes the first encoder wrote.
+    #[test]
+    fn totals_sum_over_partitions_as_first_written() {
+        let long_a = format!("{}a", "x".repeat(u16::MAX as usize));
+        let long_b = format!("{}b", "x".repeat(u16::MAX as usize));
+        let mut parts = Vec::new();
+        let mut state = 7u64;
+        for p in 0..5u32 {
+            let mut terms: Vec<super::super::TermOrdinals<'_>> = Vec::new();
+            for attr in [Attr::EventName, Attr::EventSource, Attr::Username, Attr::SourceIpAddress] {
+                let distinct = match attr {
+                    Attr::EventName => 40,
+                    Attr::EventSource => 3,
+                    Attr::Username => 3000,
+                    _ => 90,
+                };
+                for v in 0..distinct {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    if state >> 62 == 0 {
+                        continue;
+                    }
+                    let n = 1 + (state >> 59) as u32 % 7;
+                    terms.push(((attr, Cow::Owned(format!("{attr:?}-{v}"))), (0..n).collect()));
+                }
+            }
+            if p % 2 == 0 {
+                terms.push(((Attr::EventSource, Cow::Borrowed(long_a.as_str())), vec![0, 1]));
+                terms.push(((Attr::EventSource, Cow::Borrowed(long_b.as_str())), vec![2]));
+            }
+            terms.sort_unstable_by(|a, b| (a.0 .0, a.0 .1.as_bytes()).cmp(&(b.0 .0, b.0 .1.as_bytes())));
+            parts.push(PartitionBuild { start_ms: i64::from(p) * 3_600_000, first_ordinal: p * 1000, count: 1000, terms });
+        }
+        let mut got = Vec::new();
+        encode_totals(&parts, &mut got);
+        assert_eq!(got, reference(&parts));
+        // Names, sources and addresses have tables; 3,000 long user names
+        // do not pay for themselves.
+        assert_eq!(got[0], 3, "tables kept");
+        let mut empty = Vec::new();
+        encode_totals(&[], &mut empty);
+        assert_eq!(empty, vec![0]);
+    }
+}
