@@ -23,9 +23,11 @@ pub enum Error {
     /// skipped: the store refuses to open or the read fails.
     #[error("corruption in {path} at offset {offset}: {what}")]
     Corruption { path: PathBuf, offset: u64, what: String },
-    /// A file was written by a newer (or unknown) format version.
+    /// A file was written by a newer (or unknown) format version. Every
+    /// format is read from version 1 up to `supported`.
     #[error(
-        "{path}: unsupported format version {found} (this build reads version {supported}); upgrade cairn or restore a matching build"
+        "{path}: unsupported format version {found} (this build reads {}); upgrade cairn or restore a matching build",
+        versions_read(*supported)
     )]
     UnsupportedVersion { path: PathBuf, found: u16, supported: u16 },
     /// A previous write or fsync failed; the writer refuses further appends
@@ -61,3 +63,12 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// "version 1", or "versions 1 to N".
+fn versions_read(supported: u16) -> String {
+    if supported <= 1 {
+        format!("version {supported}")
+    } else {
+        format!("versions 1 to {supported}")
+    }
+}

@@ -471,3 +471,30 @@ fn check_packed_fixture(name: &str) {
         assert!(cairn_engine::checkpoint::bundle::ProofBundle::from_proof(&p).unwrap().verify(std::slice::from_ref(&key)).is_ok());
     }
 }
+
+// Goal: a segment or WAL of a version this build does not read (a newer
+// build's) is refused at open with the file, its version and the
+// versions this build reads, and the store's files are left as they were.
+#[test]
+fn newer_format_versions_are_refused_by_name() {
+    let golden = fixtures_dir().join("golden/v8");
+    for (dir, ext, version, reads) in [("segments", "seg", 6u16, "versions 1 to 5"), ("wal", "wal", 2, "version 1")] {
+        let work = tempfile::tempdir().unwrap();
+        copy_dir(&golden.join("data"), work.path());
+        let file = std::fs::read_dir(work.path().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .min()
+            .unwrap();
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[8..10].copy_from_slice(&version.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[..60]);
+        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&file, &bytes).unwrap();
+        let err = Store::open(work.path(), Options::default()).err().expect("a newer version is refused").to_string();
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(err.contains(name) && err.contains(&format!("unsupported format version {version} (this build reads {reads})")), "{err}");
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "the refused file is left as it was");
+    }
+}
