@@ -9,6 +9,7 @@ mod compact;
 mod crash;
 mod deliver;
 mod fixtures;
+mod format_doc;
 mod fuzz;
 mod golden;
 mod http_api;
