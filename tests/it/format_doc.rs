@@ -72,7 +72,8 @@ fn the_golden_stores_read_from_the_document_alone() {
 }
 
 // Goal: a store written now (diverse and standard records and real
-// CloudTrail files, several sealed segments and a WAL tail) and the same
+// CloudTrail files, several sealed segments, records split into fields
+// and kept whole, and a WAL tail) and the same
 // store after `compact --all --dictionary` read with the document-only
 // reader exactly as cairn reads them; a flipped byte in a block is
 // refused with the file named, as the document requires.
@@ -95,12 +96,15 @@ fn a_new_store_reads_from_the_document_alone() {
         }
     }
     let seg_bytes = (2 << 20).to_string();
-    for p in &inputs {
-        let (code, _, err) = cairn(&data, &["--segment-bytes", &seg_bytes, "ingest", p.to_str().unwrap()]);
+    for (i, p) in inputs.iter().enumerate() {
+        // The standard records are sealed whole (template number 0).
+        let fields = if i == 1 { "false" } else { "true" };
+        let (code, _, err) = cairn(&data, &["--segment-bytes", &seg_bytes, "--seal-fields", fields, "ingest", p.to_str().unwrap()]);
         assert!(code == 0 || code == 1, "{err}");
     }
     let (sealed, _) = assert_reads_like_cairn(&data);
     assert!(sealed["segments"].as_u64().unwrap() >= 3 && sealed["wal_events"].as_u64().unwrap() > 0, "{sealed}");
+    assert!(sealed["whole_records"].as_u64().unwrap() > 1000 && sealed["split_records"].as_u64().unwrap() > 1000, "{sealed}");
     let (code, _, err) = cairn(&data, &["compact", "--all", "--dictionary"]);
     assert_eq!(code, 0, "{err}");
     let (compacted, _) = assert_reads_like_cairn(&data);

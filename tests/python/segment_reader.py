@@ -7,7 +7,9 @@ Reads MANIFEST, every live sealed segment (header, footer, section table,
 block index, blocks with CRCs, zstd with the segment's dictionary, block
 payload versions 1-4), the WAL files, the level-0/level-1 tiles below a
 retention cut, and recomputes the RFC 6962 Merkle root over every event.
-Prints {"tree_size", "root", "segments", "wal_events"} as one JSON line.
+Prints {"tree_size", "root", "segments", "wal_events", "whole_records",
+"split_records"} as one JSON line (the last two count the records of
+payload versions 3 and 4 stored whole and split into fields).
 Exit status 1, naming the file and offset, on anything a reader must refuse.
 
 Needs only the Python standard library and `zstandard`.
@@ -845,7 +847,9 @@ def main(argv=None):
                 f.write(e[3])
                 f.write(b"\n")
     print(json.dumps({"tree_size": st["tree_size"], "root": st["root"],
-                      "segments": st["segments"], "wal_events": st["wal_events"]}))
+                      "segments": st["segments"], "wal_events": st["wal_events"],
+                      "whole_records": STATS["whole_records"],
+                      "split_records": STATS["split_records"]}))
     return 0
 
 

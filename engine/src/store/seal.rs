@@ -90,14 +90,14 @@ impl Inner {
         Ok(())
     }
 
-    /// Whether the sealer may split the next block into fields. A seal
-    /// splits every block (it encodes blocks on every core, and splitting
+    /// Whether the sealer may split the next block into fields. Unless
+    /// `Options::seal_fields` is off, a seal splits every block (it encodes blocks on every core, and splitting
     /// costs about a fifth more CPU than keeping records whole) unless the
     /// seal queue is full, that is, unless the writer's next roll would
     /// wait for it: then it keeps records whole, faster, until it has
     /// caught up. Compaction splits what was kept whole.
     pub(super) fn seal_may_split(&self) -> bool {
-        self.seals.lock().jobs.len() < SEALS_PENDING_MAX
+        self.opts.seal_fields && self.seals.lock().jobs.len() < SEALS_PENDING_MAX
     }
 
     /// Waits until the seal queue is empty and idle.

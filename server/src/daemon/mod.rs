@@ -61,6 +61,8 @@ pub struct Config {
     /// by default: they add records to the log, as CloudTrail's
     /// aggregation is opt-in).
     pub rollups: bool,
+    /// Seals split records into fields (`Options::seal_fields`).
+    pub seal_fields: bool,
     /// Look for unusual call volumes and error rates in the background and
     /// record them as Insight events.
     pub insights: bool,
@@ -131,6 +133,7 @@ impl Default for Config {
             compaction_max_mb_per_sec: 32,
             maintenance_interval: Duration::from_secs(600),
             rollups: false,
+            seal_fields: true,
             insights: true,
             insights_interval: Duration::from_secs(60),
             insights_lookback: Duration::from_secs(86_400),
@@ -248,6 +251,7 @@ pub fn start(cfg: Config, shutdown: Arc<AtomicBool>) -> Result<Running> {
             // Without Insights, no counters either; turned on later, the
             // segments written meanwhile have theirs derived when read.
             insights_counters: cfg.insights,
+            seal_fields: cfg.seal_fields,
             ..Options::default()
         },
     )

@@ -435,7 +435,7 @@ fn fuzz_server() {
 // an error naming the problem.
 #[test]
 fn fuzz_config() {
-    let full = "data_dir = \"/var/lib/cairn\"\nlisten = \"127.0.0.1:7878\"\ndurability = \"batch\"\nconnections_max = 256\nidle_timeout_secs = 300\nframe_bytes_max = 16777216\ncheckpoint_interval_secs = 60\nretention_days = 90\ncompaction = true\ncompaction_max_mb_per_sec = 32\nmaintenance_interval_secs = 600\nrollups = false\ninsights = true\ninsights_interval_secs = 60\ninsights_lookback_hours = 24\ninsights_sensitivity = 6.0\ninsecure = false\ntls_cert = \"/etc/cairn/cert.pem\"\ntls_key = \"/etc/cairn/key.pem\"\n";
+    let full = "data_dir = \"/var/lib/cairn\"\nlisten = \"127.0.0.1:7878\"\ndurability = \"batch\"\nconnections_max = 256\nidle_timeout_secs = 300\nframe_bytes_max = 16777216\ncheckpoint_interval_secs = 60\nretention_days = 90\ncompaction = true\ncompaction_max_mb_per_sec = 32\nseal_fields = true\nmaintenance_interval_secs = 600\nrollups = false\ninsights = true\ninsights_interval_secs = 60\ninsights_lookback_hours = 24\ninsights_sensitivity = 6.0\ninsecure = false\ntls_cert = \"/etc/cairn/cert.pem\"\ntls_key = \"/etc/cairn/key.pem\"\n";
     let seeds = vec![Seed::new("full", full), Seed::new("small", "listen = \"0.0.0.0:1\"\ninsights_sensitivity = 1e3\n")];
     let t = Target { name: "config", seeds, iterations: 3000, alloc_max: 4 * MIB, reseal: None };
     let dir = tempfile::tempdir().unwrap();

@@ -108,6 +108,7 @@ impl BenchArgs {
                 seed: *seed,
                 zstd_level: g.zstd_level,
                 segment_bytes: g.segment_bytes,
+                seal_fields: g.seal_fields,
                 insights: !*no_insights,
                 compact: *compact,
                 profile: p,
@@ -158,6 +159,8 @@ pub struct BenchOptions {
     pub zstd_level: i32,
     /// Embedded: the WAL bytes at which the active segment rolls.
     pub segment_bytes: u64,
+    /// Embedded: seals split records into fields (the default).
+    pub seal_fields: bool,
     /// Embedded: keep the Insights counters (the default).
     pub insights: bool,
     /// Embedded: compact everything with a dictionary afterwards.
@@ -315,6 +318,7 @@ pub fn run(args: &BenchOptions) -> Result<BenchReport> {
                 zstd_level: args.zstd_level,
                 segment_bytes: args.segment_bytes,
                 insights_counters: args.insights,
+                seal_fields: args.seal_fields,
                 ..Options::default()
             },
         )?),
