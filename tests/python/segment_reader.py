@@ -257,13 +257,19 @@ def read_slots(c, n):
     return slots
 
 
-def payload_v2(c, n):
+def time_columns(c, n):
+    """count u32 (= n), then the seq, ingest_ms and event_time_ms deltas."""
     cnt = c.u32()
     if cnt != n:
         raise c.err(f"payload count {cnt} != block index events {n}")
     seqs = c.deltas(n)
     ing = c.deltas(n)
     et = [to_i64(v) for v in c.deltas(n)]
+    return seqs, ing, et
+
+
+def payload_v2(c, n):
+    seqs, ing, et = time_columns(c, n)
     lens = [c.varint() for _ in range(n)]  # time order
     slots = read_slots(c, n)
     recs = [None] * n
@@ -274,12 +280,7 @@ def payload_v2(c, n):
 
 
 def payload_v34(c, n, with_slots):
-    cnt = c.u32()
-    if cnt != n:
-        raise c.err(f"payload count {cnt} != block index events {n}")
-    seqs = c.deltas(n)
-    ing = c.deltas(n)
-    et = [to_i64(v) for v in c.deltas(n)]
+    seqs, ing, et = time_columns(c, n)
     slots = read_slots(c, n) if with_slots else list(range(n))
     total = c.u64()
     if total > 128 << 20:
