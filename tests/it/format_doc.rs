@@ -71,24 +71,31 @@ fn the_golden_stores_read_from_the_document_alone() {
     }
 }
 
+/// Writes `cairn gen` records to a file in `dir`.
+fn generate(dir: &Path, args: &[&str]) -> std::path::PathBuf {
+    let out = Command::new(cairn_bin()).arg("gen").args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = dir.join(format!("gen-{}.ndjson", args.join("-").replace([':', '/'], "_")));
+    std::fs::write(&p, &out.stdout).unwrap();
+    p
+}
+
 // Goal: a store written now (diverse and standard records and real
-// CloudTrail files, several sealed segments, records split into fields
-// and kept whole, and a WAL tail) and the same
-// store after `compact --all --dictionary` read with the document-only
-// reader exactly as cairn reads them; a flipped byte in a block is
-// refused with the file named, as the document requires.
+// CloudTrail files, several sealed segments, records split into fields,
+// and a WAL tail) reads with the document-only reader exactly as cairn
+// reads it, and so does it after a retention cut (part of the tree then
+// only in the tiles) and after `compact --all --dictionary`; a flipped
+// byte in a block is refused with the file named, as the document
+// requires.
 #[test]
 fn a_new_store_reads_from_the_document_alone() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("store");
-    let mut inputs = Vec::new();
-    for (profile, count, seed) in [("diverse", "6000", "21"), ("standard", "3000", "22")] {
-        let out = Command::new(cairn_bin()).args(["gen", "--profile", profile, "--count", count, "--seed", seed]).output().unwrap();
-        assert!(out.status.success());
-        let p = work.path().join(format!("{profile}.ndjson"));
-        std::fs::write(&p, &out.stdout).unwrap();
-        inputs.push(p);
-    }
+    // Old records first, then recent ones: a cut keeps the recent.
+    let mut inputs = vec![
+        generate(work.path(), &["--profile", "diverse", "--count", "6000", "--seed", "21"]),
+        generate(work.path(), &["--profile", "standard", "--count", "3000", "--seed", "22", "--start", "now"]),
+    ];
     for f in std::fs::read_dir(fixtures_dir().join("cloudtrail")).unwrap() {
         let p = f.unwrap().path();
         if p.extension().is_some_and(|e| e == "ndjson") {
@@ -96,19 +103,30 @@ fn a_new_store_reads_from_the_document_alone() {
         }
     }
     let seg_bytes = (2 << 20).to_string();
-    for (i, p) in inputs.iter().enumerate() {
-        // The standard records are sealed whole (template number 0).
-        let fields = if i == 1 { "false" } else { "true" };
-        let (code, _, err) = cairn(&data, &["--segment-bytes", &seg_bytes, "--seal-fields", fields, "ingest", p.to_str().unwrap()]);
+    for p in &inputs {
+        let (code, _, err) = cairn(&data, &["--segment-bytes", &seg_bytes, "ingest", p.to_str().unwrap()]);
         assert!(code == 0 || code == 1, "{err}");
     }
     let (sealed, _) = assert_reads_like_cairn(&data);
     assert!(sealed["segments"].as_u64().unwrap() >= 3 && sealed["wal_events"].as_u64().unwrap() > 0, "{sealed}");
-    assert!(sealed["whole_records"].as_u64().unwrap() > 1000 && sealed["split_records"].as_u64().unwrap() > 1000, "{sealed}");
+    assert!(sealed["split_records"].as_u64().unwrap() > 1000, "{sealed}");
+    let (code, out, err) = cairn(&data, &["retention", "--older-than", "300d"]);
+    assert_eq!(code, 0, "{err}");
+    let (cut, _) = assert_reads_like_cairn(&data);
+    let (code, stats, _) = cairn(&data, &["stats", "--output", "json"]);
+    assert_eq!(code, 0);
+    let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+    // Below the cut: level-1 tiles and the cut's level-0 partial tile.
+    let first = stats["tree_size"].as_u64().unwrap() - stats["events"].as_u64().unwrap();
+    assert!(
+        first > 256 && !first.is_multiple_of(256) && cut["segments"].as_u64().unwrap() >= 1,
+        "cut at {first}: {cut} {}",
+        String::from_utf8_lossy(&out)
+    );
     let (code, _, err) = cairn(&data, &["compact", "--all", "--dictionary"]);
     assert_eq!(code, 0, "{err}");
     let (compacted, _) = assert_reads_like_cairn(&data);
-    assert_eq!(compacted["tree_size"], sealed["tree_size"]);
+    assert_eq!(compacted["tree_size"], cut["tree_size"]);
     // A flipped byte in the middle of the first segment's blocks.
     let seg = std::fs::read_dir(data.join("segments"))
         .unwrap()
@@ -125,4 +143,25 @@ fn a_new_store_reads_from_the_document_alone() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     let name = seg.file_name().unwrap().to_str().unwrap();
     assert!(said.contains(name), "the refusal names {name}: {said}");
+}
+
+// Goal: with `--seal-fields false` every sealed record is stored whole
+// (template number 0), read by the document-only reader, and `compact
+// --all` splits every one of them into fields.
+#[test]
+fn records_sealed_whole_read_from_the_document_and_compaction_splits_them() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("store");
+    let input = generate(work.path(), &["--profile", "standard", "--count", "4000", "--seed", "23"]);
+    let (code, _, err) =
+        cairn(&data, &["--segment-bytes", &(1 << 20).to_string(), "--seal-fields", "false", "ingest", input.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (whole, _) = assert_reads_like_cairn(&data);
+    let sealed = whole["tree_size"].as_u64().unwrap() - whole["wal_events"].as_u64().unwrap();
+    assert!(whole["segments"].as_u64().unwrap() >= 2 && sealed > 1000, "{whole}");
+    assert_eq!((whole["whole_records"].as_u64(), whole["split_records"].as_u64()), (Some(sealed), Some(0)), "{whole}");
+    let (code, _, err) = cairn(&data, &["compact", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    let (split, _) = assert_reads_like_cairn(&data);
+    assert_eq!((split["whole_records"].as_u64(), split["split_records"].as_u64()), (Some(0), Some(sealed)), "{split}");
 }

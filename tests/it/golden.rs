@@ -478,7 +478,12 @@ fn check_packed_fixture(name: &str) {
 #[test]
 fn newer_format_versions_are_refused_by_name() {
     let golden = fixtures_dir().join("golden/v8");
-    for (dir, ext, version, reads) in [("segments", "seg", 6u16, "versions 1 to 5"), ("wal", "wal", 2, "version 1")] {
+    use cairn_engine::{segment::SEGMENT_VERSION_MAX, wal::WAL_VERSION};
+    let segments_read = format!("versions 1 to {SEGMENT_VERSION_MAX}");
+    let wals_read = if WAL_VERSION == 1 { "version 1".to_string() } else { format!("versions 1 to {WAL_VERSION}") };
+    for (dir, ext, version, reads) in
+        [("segments", "seg", SEGMENT_VERSION_MAX + 1, segments_read), ("wal", "wal", WAL_VERSION + 1, wals_read)]
+    {
         let work = tempfile::tempdir().unwrap();
         copy_dir(&golden.join("data"), work.path());
         let file = std::fs::read_dir(work.path().join(dir))

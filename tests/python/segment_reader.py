@@ -423,10 +423,8 @@ def read_segment(path, expect_first, expect_count, expect_size, expect_hash, pre
     dsec = (fc.u64(), fc.u64(), fc.u32())
     if fver != hver:
         raise FormatError(path, fo + 8, f"footer version {fver} != header version {hver}")
-    if fver == 1 and fflags != 0:
-        raise FormatError(path, fo + 10, f"version-1 footer with flags {fflags}")
-    if fflags & ~3:
-        raise FormatError(path, fo + 10, f"unknown footer flags {fflags}")
+    # Flags are version 2's; bits the document does not define are ignored.
+    fflags = fflags & 3 if fver >= 2 else 0
     if hfirst != first_seq or hcount != count:
         raise FormatError(path, 16, "header first_seq/count disagree with the footer")
     if tree_size != first_seq + count:
@@ -629,7 +627,7 @@ def read_manifest(path):
     sealed = c.u64()
     nseg = c.u64()
     min_ret = c.u64()
-    cut_t = c.u64()
+    cut_t = to_i64(c.u64())
     cut_p = c.u64()
     if ver not in (1, 2):
         raise FormatError(path, 8, f"unknown manifest version {ver} (this reader knows 1 and 2)")
@@ -668,8 +666,8 @@ def parse_wal_frames(path, data, start_seq):
                 bad = "frame header CRC mismatch"
             elif magic != 0x4D524643:
                 bad = "bad frame magic"
-            elif fl != 0:
-                bad = f"frame flags {fl} (unknown)"
+            elif blen > 512 << 20:
+                bad = f"frame body of {blen} bytes > 512 MiB"
             elif cnt < 1:
                 bad = "frame count 0"
             elif p + 32 + blen > n:
@@ -689,7 +687,7 @@ def parse_wal_frames(path, data, start_seq):
                     ing, et, ln = struct.unpack_from("<QqI", body, q)
                     lh = body[q + 20:q + 52]
                     q += 52
-                    if len(body) - q < ln:
+                    if len(body) - q < ln or ln > MAX_RECORD:
                         bad = "frame body does not decode"
                         break
                     rec = body[q:q + ln]

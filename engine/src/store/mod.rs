@@ -119,7 +119,9 @@ pub struct Options {
     pub insights_counters: bool,
     /// Seals store records field by field (smaller sealed segments; the
     /// split is about a fifth of ingest's CPU). Off, seals keep records
-    /// whole (faster ingest, larger segments until `compact` splits them).
+    /// whole (faster ingest, larger segments until a compaction rewrites
+    /// them: `cairn compact --all`; background compaction merges only
+    /// small segments).
     /// Either way a seal keeps records whole while its queue is full.
     pub seal_fields: bool,
 }

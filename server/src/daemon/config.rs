@@ -25,7 +25,7 @@ Every flag has a CAIRN_* environment variable and a key in the --config file, e.
   retention_days = 90            # remove segments older than this (0: keep everything)
   compaction = true              # merge small segments in the background
   compaction_max_mb_per_sec = 32 # ... leaving CPU and disk to ingest
-  seal_fields = true             # seal records field by field (false: less CPU at ingest, larger segments until compacted)
+  seal_fields = true             # seal records field by field (false: less CPU at ingest, larger segments until `cairn compact --all`)
   maintenance_interval_secs = 600
   rollups = false                # write 5-minute rollups of data events at each maintenance run
   insights = true                # record unusual call volumes and error rates as Insight events
@@ -178,8 +178,9 @@ pub struct Args {
     #[arg(long, env = "CAIRN_ROLLUPS")]
     rollups: Option<bool>,
     /// Seal records field by field (smaller sealed segments), or keep them
-    /// whole until compaction splits them (false: about a fifth less CPU
-    /// at ingest, larger segments until compacted) [default: true].
+    /// whole (false: about a fifth less CPU at ingest, larger segments
+    /// until `cairn compact --all` splits them; background compaction
+    /// rewrites only small segments) [default: true].
     #[arg(long, env = "CAIRN_SEAL_FIELDS")]
     seal_fields: Option<bool>,
     /// Look for unusual call volumes and error rates and record them as

@@ -56,8 +56,8 @@ pub struct Global {
     #[arg(long, global = true, env = "CAIRN_ZSTD_LEVEL", default_value_t = Options::default().zstd_level, allow_hyphen_values = true)]
     pub zstd_level: i32,
     /// Seal records field by field (`true`: smaller sealed segments) or
-    /// keep them whole until `cairn compact` splits them (`false`: about a
-    /// fifth less CPU at ingest, larger segments until compacted).
+    /// keep them whole (`false`: about a fifth less CPU at ingest, larger
+    /// segments until `cairn compact --all` splits them).
     #[arg(long, global = true, env = "CAIRN_SEAL_FIELDS", default_value_t = true, action = clap::ArgAction::Set)]
     pub seal_fields: bool,
     /// Run against a cairnd server (host:port) instead of a local data directory.
