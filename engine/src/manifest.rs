@@ -83,13 +83,15 @@ impl Manifest {
         if b.len() < HEADER_BYTES + 4 || &b[..8] != MANIFEST_MAGIC {
             return Err(bad(0, "missing or bad magic"));
         }
-        let version = u16::from_le_bytes([b[8], b[9]]);
-        if !(1..=MANIFEST_VERSION).contains(&version) {
-            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: MANIFEST_VERSION });
-        }
+        // The checksum first: a damaged version is damage, not a newer
+        // build's manifest.
         let body = &b[..b.len() - 4];
         if crc32(&[body]) != u32::from_le_bytes(b[b.len() - 4..].try_into().unwrap_or_default()) {
             return Err(bad(b.len() - 4, "checksum mismatch"));
+        }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if !(1..=MANIFEST_VERSION).contains(&version) {
+            return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: MANIFEST_VERSION });
         }
         let mut r = Reader::new(&body[16..]);
         let short = || bad(0, "short");

@@ -503,3 +503,43 @@ fn newer_format_versions_are_refused_by_name() {
         assert_eq!(std::fs::read(&file).unwrap(), bytes, "the refused file is left as it was");
     }
 }
+
+// Goal: a version field damaged on disk (its checksum no longer matches)
+// is reported as corruption at that file, never as a newer build's file
+// that an upgrade would read; a manifest of a newer version (checksum
+// intact) is refused with the versions this build reads.
+#[test]
+fn damaged_version_bytes_are_corruption_not_a_newer_format() {
+    let golden = fixtures_dir().join("golden/v8");
+    let segment = |dir: &Path| {
+        std::fs::read_dir(dir.join("segments"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .min()
+            .unwrap()
+    };
+    for target in ["segment", "manifest"] {
+        let work = tempfile::tempdir().unwrap();
+        copy_dir(&golden.join("data"), work.path());
+        let file = if target == "segment" { segment(work.path()) } else { work.path().join("MANIFEST") };
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[8] ^= 0x10;
+        std::fs::write(&file, &bytes).unwrap();
+        let err = Store::open(work.path(), Options::default()).err().expect("damage is refused").to_string();
+        assert!(err.contains("corruption in") && err.contains("checksum mismatch") && !err.contains("unsupported"), "{target}: {err}");
+    }
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(&golden.join("data"), work.path());
+    let manifest = work.path().join("MANIFEST");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let newer = cairn_engine::manifest::MANIFEST_VERSION + 1;
+    bytes[8..10].copy_from_slice(&newer.to_le_bytes());
+    let n = bytes.len();
+    let crc = crc32fast::hash(&bytes[..n - 4]);
+    bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&manifest, &bytes).unwrap();
+    let err = Store::open(work.path(), Options::default()).err().expect("a newer manifest is refused").to_string();
+    let reads = format!("unsupported format version {newer} (this build reads versions 1 to {})", newer - 1);
+    assert!(err.contains("MANIFEST") && err.contains(&reads), "{err}");
+}

@@ -103,12 +103,14 @@ impl Segment {
         if &head[..8] != SEGMENT_MAGIC {
             return Err(Error::corruption(path, 0, "not a cairn segment (bad magic)"));
         }
+        // The checksum first: a damaged version byte is damage, not a
+        // newer build's file (whose header checksums as every version's).
+        if crc32(&[&head[..HEADER_BYTES - 4]]) != u32::from_le_bytes(head[60..64].try_into().unwrap_or_default()) {
+            return Err(Error::corruption(path, 0, "segment header checksum mismatch"));
+        }
         let version = u16::from_le_bytes([head[8], head[9]]);
         if !(1..=SEGMENT_VERSION_MAX).contains(&version) {
             return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: SEGMENT_VERSION_MAX });
-        }
-        if crc32(&[&head[..HEADER_BYTES - 4]]) != u32::from_le_bytes(head[60..64].try_into().unwrap_or_default()) {
-            return Err(Error::corruption(path, 0, "segment header checksum mismatch"));
         }
         let footer_at = len - FOOTER_BYTES;
         let footer = Footer::decode(path, footer_at as u64, &pread(&file, path, footer_at as u64, FOOTER_BYTES)?)?;
@@ -291,6 +293,9 @@ impl Segment {
             Some(d) => zstd::bulk::Decompressor::with_prepared_dictionary(d).and_then(|mut z| z.decompress(bytes, m.raw_len as usize)),
         }
         .map_err(|e| bad(format!("zstd: {e}")))?;
+        if raw.len() != m.raw_len as usize {
+            return Err(bad(format!("decompresses to {} bytes, the block index says {}", raw.len(), m.raw_len)));
+        }
         decode_block(raw, m.events, self.footer.payload_version()).ok_or_else(|| bad("payload does not decode".into()))
     }
 
