@@ -78,7 +78,7 @@ pub(super) fn encode_totals(parts: &[PartitionBuild<'_>], out: &mut Vec<u8>) {
             all.push((*attr as u8, &value.as_bytes()[..value.len().min(u16::MAX as usize)], ords.len() as u64));
         }
     }
-    all.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    all.sort_unstable();
     let events: usize = parts.iter().map(|p| p.count as usize).sum();
     let mut tables = Vec::new();
     for group in all.chunk_by(|a, b| a.0 == b.0) {

@@ -121,8 +121,8 @@ pub struct Options {
     /// split is about a fifth of ingest's CPU). Off, seals keep records
     /// whole (faster ingest, larger segments until a compaction rewrites
     /// them: `cairn compact --all`; background compaction merges only
-    /// small segments).
-    /// Either way a seal keeps records whole while its queue is full.
+    /// small segments). Either way a seal keeps records whole while its
+    /// queue is full.
     pub seal_fields: bool,
 }
 
