@@ -62,5 +62,5 @@ pub use event::{parse_event, Event, Rejection};
 pub use index::Attr;
 pub use query::{Order, Page, Query, QueryError};
 pub use store::{
-    Clock, ConsistencyProof, Durability, InclusionProof, MemoryUse, Options, Outcome, SegmentParts, Stats, Store, StoredEvent,
+    Clock, ConsistencyProof, Durability, InclusionProof, MemoryUse, Options, Outcome, SegmentParts, SharedEvent, Stats, Store, StoredEvent,
 };

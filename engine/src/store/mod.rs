@@ -45,6 +45,7 @@ pub use crate::event::{Outcome, StoredEvent};
 mod commit;
 mod maintain;
 mod read;
+pub use read::SharedEvent;
 mod recover;
 mod seal;
 mod sign;

@@ -14,6 +14,7 @@ use crate::query::{self, Order, Page, Query, QueryResult, Snapshot};
 use crate::segment::set::SegmentSet;
 
 use super::{Inner, Store, StoredEvent};
+use crate::segment::Block;
 
 impl Store {
     /// One page of events matching `q`, newest first (LookupEvents).
@@ -67,16 +68,24 @@ impl Store {
 
     /// Every event with `from <= seq < to` (all of them, whatever their
     /// kind), in seq order. Reads only the sealed segments that overlap
-    /// the range (whole, as their blocks are ordered by time) and the
-    /// memtables; memory is the range's events. What delivery reads.
-    pub fn events_between(&self, from: u64, to: u64) -> QueryResult<Vec<StoredEvent>> {
-        Ok(self.seq_range(&Query::default(), from, to)?.0)
+    /// the range (only the blocks the seq map names for it) and the
+    /// memtables. A sealed event's record is not copied: it stays in its
+    /// decoded block, which the events share (memory is the range's
+    /// blocks, held until the events are dropped). What delivery reads.
+    pub fn events_between(&self, from: u64, to: u64) -> QueryResult<Vec<SharedEvent>> {
+        Ok(self.seq_range_shared(&Query::default(), from, to)?.0)
     }
 
     /// The events matching `q` with `from <= seq < to`, in seq order, and
     /// the bound of the snapshot read (the active memtable's end, at most
     /// `to`).
     fn seq_range(&self, q: &Query, from: u64, to: u64) -> QueryResult<(Vec<StoredEvent>, u64)> {
+        let (events, bound) = self.seq_range_shared(q, from, to)?;
+        Ok((events.into_iter().map(SharedEvent::into_stored).collect(), bound))
+    }
+
+    /// [`Store::seq_range`], sealed records left in their blocks.
+    fn seq_range_shared(&self, q: &Query, from: u64, to: u64) -> QueryResult<(Vec<SharedEvent>, u64)> {
         let (segments, mems, bound) = {
             let st = self.inner.state.read();
             let bound = st.active.end_seq().min(to);
@@ -87,10 +96,11 @@ impl Store {
             mems.retain(|m| m.end_seq() > from);
             (segs, (mems, active), bound)
         };
-        let in_range = |e: &StoredEvent| e.seq >= from && e.seq < to;
-        let mut out: Vec<StoredEvent> = mems.1.into_iter().filter(in_range).collect();
+        let in_range = |seq: u64| seq >= from && seq < to;
+        let mut out: Vec<SharedEvent> = mems.1.into_iter().filter(|e| in_range(e.seq)).map(SharedEvent::from).collect();
         for m in &mems.0 {
-            out.extend(query::memtable_events(m, q, bound, false, None, usize::MAX).into_iter().filter(in_range));
+            let events = query::memtable_events(m, q, bound, false, None, usize::MAX);
+            out.extend(events.into_iter().filter(|e| in_range(e.seq)).map(SharedEvent::from));
         }
         if !segments.is_empty() && *q == Query::default() {
             // Every event of the range: only the blocks the seq map names
@@ -100,10 +110,8 @@ impl Store {
                 for b in seg.blocks_for_seqs(from, to)? {
                     let block = self.inner.cache.get(seg, b)?;
                     for i in 0..block.len() {
-                        let seq = block.seqs[i];
-                        if seq >= from && seq < to {
-                            let record = block.record(i).to_vec();
-                            out.push(StoredEvent { seq, ingest_ms: block.ingest_ms[i], time_ms: block.time_ms[i], record });
+                        if in_range(block.seqs[i]) {
+                            out.push(SharedEvent::in_block(&block, i));
                         }
                     }
                 }
@@ -113,8 +121,8 @@ impl Store {
             let segments = SegmentSet::new(segments);
             let snap = Snapshot { segments: Arc::new(segments), memtables: Vec::new(), active: Vec::new(), bound, limit: usize::MAX };
             query::run(&snap, &self.inner.cache, q, Order::OldestFirst, None, |e| {
-                if in_range(&e) {
-                    out.push(e);
+                if in_range(e.seq) {
+                    out.push(SharedEvent::from(e));
                 }
                 true
             })?;
@@ -378,5 +386,63 @@ impl Inner {
         let bound = bound.unwrap_or_else(|| st.active.end_seq());
         let active = query::memtable_events(&st.active, q, bound, order == Order::NewestFirst, cursor, limit);
         Snapshot { segments: st.segments.clone(), memtables: st.sealing.clone(), active, bound, limit }
+    }
+}
+
+/// An event whose record may stay where it was read: in its decoded block
+/// (shared with the block cache, no copy) or, when it was not sealed, in
+/// its own buffer. [`Store::events_between`] returns these.
+#[derive(Clone)]
+pub struct SharedEvent {
+    pub seq: u64,
+    pub ingest_ms: u64,
+    pub time_ms: i64,
+    record: SharedRecord,
+}
+
+#[derive(Clone)]
+enum SharedRecord {
+    Owned(Vec<u8>),
+    /// Record `.1` of the block.
+    InBlock(Arc<Block>, usize),
+}
+
+impl SharedEvent {
+    fn in_block(block: &Arc<Block>, i: usize) -> SharedEvent {
+        let record = SharedRecord::InBlock(block.clone(), i);
+        SharedEvent { seq: block.seqs[i], ingest_ms: block.ingest_ms[i], time_ms: block.time_ms[i], record }
+    }
+
+    /// The stored record, byte for byte.
+    pub fn record(&self) -> &[u8] {
+        match &self.record {
+            SharedRecord::Owned(r) => r,
+            SharedRecord::InBlock(b, i) => b.record(*i),
+        }
+    }
+
+    /// The event with a record of its own (copied out of its block).
+    pub fn into_stored(self) -> StoredEvent {
+        let record = match self.record {
+            SharedRecord::Owned(r) => r,
+            SharedRecord::InBlock(b, i) => b.record(i).to_vec(),
+        };
+        StoredEvent { seq: self.seq, ingest_ms: self.ingest_ms, time_ms: self.time_ms, record }
+    }
+}
+
+impl From<StoredEvent> for SharedEvent {
+    fn from(e: StoredEvent) -> SharedEvent {
+        SharedEvent { seq: e.seq, ingest_ms: e.ingest_ms, time_ms: e.time_ms, record: SharedRecord::Owned(e.record) }
+    }
+}
+
+impl std::fmt::Debug for SharedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedEvent")
+            .field("seq", &self.seq)
+            .field("time_ms", &self.time_ms)
+            .field("record_bytes", &self.record().len())
+            .finish()
     }
 }

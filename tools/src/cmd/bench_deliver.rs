@@ -56,6 +56,9 @@ struct Run {
     /// microseconds: what delivery costs whatever the cores and the
     /// machine's other load.
     deliver_cpu_us: f64,
+    /// The catch-up's minor page faults an event (memory it touched
+    /// fresh: the kernel zeroes each page first); 0 where /proc is not.
+    deliver_faults: f64,
     ingest_with_delivery_eps: f64,
     /// Seconds from the last append until everything was delivered.
     lag_after_ingest_s: f64,
@@ -63,6 +66,16 @@ struct Run {
     /// Where the catch-up's time went, seconds: read, parse, log files,
     /// Parquet, upload.
     phases_s: [f64; 5],
+}
+
+/// Minor page faults of this process so far (Linux's /proc/self/stat,
+/// field 10), or 0 elsewhere.
+fn minor_faults() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (in parentheses, which may hold
+    // spaces): state is field 3, minflt field 10.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after.split_whitespace().nth(7).and_then(|v| v.parse().ok()).unwrap_or(0.0)
 }
 
 /// CPU time of every thread of this process so far, seconds.
@@ -120,7 +133,7 @@ impl BenchDeliverArgs {
         let bucket = root.join(format!("bucket-alone-{i}"));
         let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket)?, self.opts())?;
         let t = Instant::now();
-        let cpu = process_cpu_s();
+        let (cpu, faults) = (process_cpu_s(), minor_faults());
         let mut phases = cairn_deliver::RoundTimings::default();
         while d.status().lock().next_seq < n {
             d.tick(&store, true)?;
@@ -129,6 +142,7 @@ impl BenchDeliverArgs {
         run.phases_s = [phases.read, phases.parse, phases.logs, phases.parquet, phases.upload].map(|d| d.as_secs_f64());
         run.deliver_eps = n as f64 / t.elapsed().as_secs_f64();
         run.deliver_cpu_us = (process_cpu_s() - cpu) * 1e6 / n as f64;
+        run.deliver_faults = (minor_faults() - faults) / n as f64;
         run.compressed_bytes_per_event = dir_bytes(&bucket) as f64 / n as f64;
         store.close()?;
         // 3: ingest with a deliverer running beside it.
@@ -184,6 +198,7 @@ impl BenchDeliverArgs {
             ingest_alone_eps: m(|r| r.ingest_alone_eps),
             deliver_eps: m(|r| r.deliver_eps),
             deliver_cpu_us: m(|r| r.deliver_cpu_us),
+            deliver_faults: m(|r| r.deliver_faults),
             ingest_with_delivery_eps: m(|r| r.ingest_with_delivery_eps),
             lag_after_ingest_s: m(|r| r.lag_after_ingest_s),
             compressed_bytes_per_event: m(|r| r.compressed_bytes_per_event),
@@ -210,6 +225,7 @@ impl BenchDeliverArgs {
                 println!("ingest alone                 {:>10.0} events/s", med.ingest_alone_eps);
                 println!("delivery (backlog catch-up)  {:>10.0} events/s", med.deliver_eps);
                 println!("  its CPU time (all threads) {:>10.2} us an event", med.deliver_cpu_us);
+                println!("  its minor page faults      {:>10.2} an event (4 KiB of fresh memory each)", med.deliver_faults);
                 println!("ingest with delivery running {:>10.0} events/s  ({:.1}% of alone)", med.ingest_with_delivery_eps, ratio * 100.0);
                 println!("delivered after last append  {:>10.2} s", med.lag_after_ingest_s);
                 println!("delivered bytes an event     {:>10.1} (log files, digests and Parquet)", med.compressed_bytes_per_event);
