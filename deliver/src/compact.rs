@@ -201,15 +201,32 @@ fn merge_run(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSetting
 
 /// Reads all of a Parquet file: an error when it is not Parquet with
 /// this version's columns, or any of its pages does not decode.
-fn check(body: &bytes::Bytes) -> Result<()> {
-    let schema = crate::parquet::schema();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(body.clone())?.with_batch_size(8192).build()?;
-    for batch in reader {
-        if batch?.schema().fields() != schema.fields() {
-            bail!("it does not have the columns this version writes");
+pub fn check(body: &bytes::Bytes) -> Result<()> {
+    guarded(|| {
+        let schema = crate::parquet::schema();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(body.clone())?.with_batch_size(8192).build()?;
+        for batch in reader {
+            if batch?.schema().fields() != schema.fields() {
+                bail!("it does not have the columns this version writes");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Runs `read`, which decodes a file from the bucket. The Parquet reader
+/// (a dependency) still panics on some damaged files instead of returning
+/// an error (apache/arrow-rs#9742; `fuzz_parquet_objects` finds them in
+/// seconds): such a panic is this file's damage, an error like any other,
+/// not the end of the delivering thread.
+fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let why = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied());
+            bail!("the Parquet reader failed on it: {}", why.unwrap_or("a damaged file"))
         }
     }
-    Ok(())
 }
 
 /// Merges `inputs` (consecutive, ascending, each [`check`]ed) into one
@@ -228,16 +245,14 @@ fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, i
     )?;
     for (f, body) in inputs {
         let key = &f.key;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(body.clone())
-            .with_context(|| format!("reading {key}"))?
-            .with_batch_size(8192)
-            .build()
-            .with_context(|| format!("reading {key}"))?;
-        for batch in reader {
-            let batch = batch.with_context(|| format!("reading {key}"))?;
-            let batch = batch.with_schema(schema.clone()).with_context(|| format!("reading {key}"))?;
-            w.write(&batch).with_context(|| format!("merging {key}"))?;
-        }
+        guarded(|| {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(body.clone())?.with_batch_size(8192).build()?;
+            for batch in reader {
+                w.write(&batch?.with_schema(schema.clone())?).context("merging")?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("reading {key}"))?;
     }
     w.close()?;
     let key = format!("{dir}/{name}");

@@ -359,10 +359,21 @@ impl ParquetFile {
     pub fn plan(batches: Vec<RecordBatch>) -> Result<(ParquetFile, Vec<ChunkJob>)> {
         let schema = schema();
         let rows = batches.iter().map(|b| b.num_rows()).max().unwrap_or(1);
+        // The file's buffer sized up front at its records' bytes (the
+        // compressed columns are rarely larger): a growing buffer copies
+        // all it holds at each doubling, into fresh pages. Capacity never
+        // written costs no memory.
+        let records: usize = batches
+            .iter()
+            .filter_map(|b| b.column_by_name("eventjson"))
+            .filter_map(|c| c.as_any().downcast_ref::<arrow_array::StringArray>())
+            .map(|c| c.values().len())
+            .sum();
+        let buffer = Vec::with_capacity(records + 64 * 1024);
         // Through ArrowWriter, so that the file carries the Arrow schema
         // as ArrowWriter writes it.
-        let (writer, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties(rows, ROUND_COMPRESSION)?))?
-            .into_serialized_writer()?;
+        let (writer, factory) =
+            ArrowWriter::try_new(buffer, schema.clone(), Some(writer_properties(rows, ROUND_COMPRESSION)?))?.into_serialized_writer()?;
         let mut jobs = Vec::new();
         for (group, batch) in batches.iter().enumerate() {
             let mut writers = factory.create_column_writers(group)?.into_iter();

@@ -67,6 +67,31 @@ fn real_records() -> Vec<Seed> {
     seeds
 }
 
+// Goal: a Parquet object read from the bucket (Parquet compaction reads
+// every small file of a partition before merging it) is taken or refused
+// as damaged, never panics the delivering process, whatever its bytes.
+#[test]
+fn fuzz_parquet_objects() {
+    let records: Vec<Vec<u8>> = real_records().into_iter().map(|s| s.bytes).collect();
+    fn rows(rs: &[Vec<u8>]) -> Vec<cairn_deliver::parquet::Row<'_>> {
+        rs.iter().enumerate().map(|(i, r)| cairn_deliver::parquet::Row::new(r, i as i64 * 1000)).collect()
+    }
+    let mut seeds = vec![Seed::new("round", cairn_deliver::parquet::encode(&rows(&records)).unwrap())];
+    seeds.push(Seed::new("one-row", cairn_deliver::parquet::encode(&rows(&records[..1])).unwrap()));
+    // Several row groups, column chunks encoded apart, as rounds write them.
+    let batches: Vec<_> = records.chunks(7).map(|c| cairn_deliver::parquet::batch(&rows(c)).unwrap()).collect();
+    let (file, jobs) = cairn_deliver::parquet::ParquetFile::plan(batches).unwrap();
+    let chunks = jobs.into_iter().map(|j| j.encode().unwrap()).collect();
+    seeds.push(Seed::new("row-groups", file.finish(chunks).unwrap()));
+    for s in &seeds {
+        cairn_deliver::compact::check(&bytes::Bytes::copy_from_slice(&s.bytes)).unwrap();
+    }
+    let t = Target { name: "parquet", seeds, iterations: 1500, alloc_max: 64 * MIB, reseal: None };
+    run(t, |_, input| {
+        let _ = cairn_deliver::compact::check(&bytes::Bytes::copy_from_slice(input));
+    });
+}
+
 fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join(name);
