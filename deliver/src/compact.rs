@@ -222,10 +222,7 @@ pub fn check(body: &bytes::Bytes) -> Result<()> {
 fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
         Ok(result) => result,
-        Err(panic) => {
-            let why = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied());
-            bail!("the Parquet reader failed on it: {}", why.unwrap_or("a damaged file"))
-        }
+        Err(panic) => bail!("the Parquet reader failed on it: {}", crate::panic_message(&*panic)),
     }
 }
 

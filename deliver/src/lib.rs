@@ -20,3 +20,8 @@ pub mod target;
 
 pub use run::{DeliverOptions, Deliverer, DeliveryStatus, RoundTimings};
 pub use target::{Sink, SinkOptions, Target};
+
+/// A caught panic's message.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("a panic")
+}

@@ -898,7 +898,11 @@ impl Deliverer {
             if Instant::now() < next {
                 continue;
             }
-            match self.tick(store, false) {
+            // A panic (a bug, or a dependency's on bytes it should refuse)
+            // must not end this thread while cairnd runs on: it is an
+            // error like a failed upload, in the status and the log, and
+            // the round is retried from the cursor after the back-off.
+            match caught(|| self.tick(store, false)) {
                 Ok(_) => {
                     backoff = Duration::from_secs(1);
                     next = Instant::now() + Duration::from_millis(500);
@@ -906,7 +910,7 @@ impl Deliverer {
                     // does not hold delivery up.
                     if compacted.is_none_or(|t| t.elapsed() >= self.opts.digest_interval) {
                         compacted = Some(Instant::now());
-                        if let Err(e) = self.compact_parquet(store, None) {
+                        if let Err(e) = caught(|| self.compact_parquet(store, None)) {
                             tracing::warn!("Parquet compaction in {}: {e:#}", self.sink.target);
                         }
                     }
@@ -922,6 +926,12 @@ impl Deliverer {
             }
         }
     }
+}
+
+/// `f`'s result, or its panic as an error.
+fn caught<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| bail!("internal error (a bug; please report it): {}", crate::panic_message(&*panic)))
 }
 
 #[cfg(test)]
@@ -1105,6 +1115,47 @@ mod tests {
         let mut want: Vec<String> = recs.iter().map(|r| String::from_utf8(r.clone()).unwrap()).chain(theirs_rows).collect();
         want.sort();
         assert_eq!(rows_final, want);
+        store.close().unwrap();
+    }
+
+    // Goal: a panic in a delivery round (a bug, or a dependency's on
+    // bytes it should have refused) does not end the delivery thread while
+    // cairnd runs on: it is an error in the status (what GetTrailStatus
+    // and `cairn stats` show), and the round is retried and delivers every
+    // event.
+    #[test]
+    fn a_panicking_round_is_an_error_and_retried() {
+        use std::sync::atomic::{AtomicBool, AtomicU32};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..50).map(|i| record(i, "111122223333")).collect();
+        let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        let calls = AtomicU32::new(0);
+        let opts = DeliverOptions { file_interval: Duration::from_secs(1), ..Default::default() };
+        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &dir.path().join("bucket")).unwrap();
+        let d = Deliverer::open(&store, sink, opts).unwrap().with_clock(move || {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("injected into the first round");
+            }
+            system_ms()
+        });
+        let status = d.status();
+        let stop = AtomicBool::new(false);
+        let mut seen = None;
+        std::thread::scope(|s| {
+            s.spawn(|| d.run(&store, &stop));
+            let started = Instant::now();
+            while status.lock().next_seq < 50 && started.elapsed() < Duration::from_secs(60) {
+                seen = seen.take().or_else(|| status.lock().last_error.clone());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+        let seen = seen.expect("the panic was reported in the status");
+        assert!(seen.contains("internal error") && seen.contains("injected into the first round"), "{seen}");
+        let st = status.lock().clone();
+        assert_eq!((st.next_seq, st.delivered_events, st.last_error), (50, 50, None), "retried, delivered, the error cleared");
         store.close().unwrap();
     }
 
