@@ -59,14 +59,20 @@ fn append_reopen_seal_round_trip() {
     assert_eq!(store.append(&[&nth(1)]).unwrap()[0], Outcome::Stored(3));
 }
 
+/// A store of 512-byte blocks, and `n` records whose eventTimes are out
+/// of arrival order (so a seq range's events spread over many blocks).
+fn small_blocks_and_scrambled_times(n: usize) -> (tempfile::TempDir, Store, Vec<Vec<u8>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options { block_bytes: 512, ..test_options() }).unwrap();
+    let recs = (0..n).map(|i| record(&format!("e{i}"), &format!("2026-01-01T00:{:02}:{:02}Z", (i * 7) % 60, (i * 13) % 60), "X")).collect();
+    (dir, store, recs)
+}
+
 // Goal: a sealed segment's blocks are sorted by (eventTime, seq), whatever
 // the arrival order.
 #[test]
 fn sealed_blocks_are_time_sorted() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Options { block_bytes: 512, ..test_options() }).unwrap();
-    let recs: Vec<Vec<u8>> =
-        (0..200).map(|i| record(&format!("e{i}"), &format!("2026-01-01T00:{:02}:{:02}Z", (i * 7) % 60, (i * 13) % 60), "X")).collect();
+    let (dir, store, recs) = small_blocks_and_scrambled_times(200);
     let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
     store.append(&refs).unwrap();
     store.seal_now().unwrap();
@@ -90,10 +96,7 @@ fn sealed_blocks_are_time_sorted() {
 // edges.
 #[test]
 fn events_between_gives_each_range_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Options { block_bytes: 512, ..test_options() }).unwrap();
-    let recs: Vec<Vec<u8>> =
-        (0..300).map(|i| record(&format!("e{i}"), &format!("2026-01-01T00:{:02}:{:02}Z", (i * 7) % 60, (i * 13) % 60), "X")).collect();
+    let (_dir, store, recs) = small_blocks_and_scrambled_times(300);
     let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
     store.append(&refs[..200]).unwrap();
     store.seal_now().unwrap();
