@@ -214,6 +214,10 @@ pub fn check(body: &bytes::Bytes) -> Result<()> {
     })
 }
 
+/// The start of the error [`check`] returns for a file on which the
+/// Parquet reader panicked (the fuzz target counts them).
+pub const READER_PANICKED: &str = "the Parquet reader failed on it";
+
 /// Runs `read`, which decodes a file from the bucket. The Parquet reader
 /// (a dependency) still panics on some damaged files instead of returning
 /// an error (apache/arrow-rs#9742; `fuzz_parquet_objects` finds them in
@@ -222,7 +226,7 @@ pub fn check(body: &bytes::Bytes) -> Result<()> {
 fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
         Ok(result) => result,
-        Err(panic) => bail!("the Parquet reader failed on it: {}", crate::panic_message(&*panic)),
+        Err(panic) => bail!("{READER_PANICKED}: {}", crate::panic_message(&*panic)),
     }
 }
 
@@ -242,6 +246,7 @@ fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, i
     )?;
     for (f, body) in inputs {
         let key = &f.key;
+        // Guarded like `check` (whose read of the same bytes passed).
         guarded(|| {
             let reader = ParquetRecordBatchReaderBuilder::try_new(body.clone())?.with_batch_size(8192).build()?;
             for batch in reader {
@@ -249,7 +254,7 @@ fn merge(sink: &Sink, dir: &str, tag: &str, tmp: &Path, set: &CompactSettings, i
             }
             Ok(())
         })
-        .with_context(|| format!("reading {key}"))?;
+        .with_context(|| format!("reading and merging {key}"))?;
     }
     w.close()?;
     let key = format!("{dir}/{name}");

@@ -362,7 +362,7 @@ impl ParquetFile {
         // The file's buffer sized up front at its records' bytes (the
         // compressed columns are rarely larger): a growing buffer copies
         // all it holds at each doubling, into fresh pages. Capacity never
-        // written costs no memory.
+        // written is, for a buffer this size, mostly pages never touched.
         let records: usize = batches
             .iter()
             .filter_map(|b| b.column_by_name("eventjson"))

@@ -238,7 +238,8 @@ fn stream_key(account: &str, region: &str) -> String {
 fn gzip(level: u32, parts: &[&[u8]]) -> Result<Vec<u8>> {
     // Sized for the output up front (records compress 5-10x even at level
     // 1): a growing buffer copies all it holds at each doubling, into
-    // fresh pages. Capacity never written costs no memory.
+    // fresh pages. Capacity never written is, for a buffer this size,
+    // mostly pages never touched.
     let raw: usize = parts.iter().map(|p| p.len()).sum();
     let mut enc = GzEncoder::new(Vec::with_capacity(raw / 3 + 1024), flate2::Compression::new(level.min(9)));
     for p in parts {
@@ -313,7 +314,7 @@ struct Building<'a> {
 fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Sync) -> Result<Vec<R>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
     if threads <= 1 {
-        return items.into_iter().map(f).collect();
+        return items.into_iter().map(|item| caught(|| f(item))).collect();
     }
     let n = items.len();
     let queue = Mutex::new(items.into_iter().enumerate());
@@ -324,7 +325,9 @@ fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Sy
                 cairn_engine::lower_thread_priority();
                 loop {
                     let Some((i, item)) = queue.lock().next() else { return };
-                    let r = f(item);
+                    // A panic is this item's error, with its message (the
+                    // scope would re-raise it as "a scoped thread panicked").
+                    let r = caught(|| f(item));
                     results.lock()[i] = Some(r);
                 }
             });
@@ -533,30 +536,56 @@ impl Deliverer {
         }
     }
 
-    /// Claims this trail's digest names in the bucket for this store and
-    /// cursor (`[PREFIX/]cairn/trails/<trail>.json`), or refuses to deliver
-    /// when another store or cursor holds them: two writers of one trail
-    /// would overwrite each other's digests every window.
-    fn claim(&mut self) -> Result<()> {
-        let key = match self.sink.target.prefix.as_str() {
+    /// The trail's claim object: `[PREFIX/]cairn/trails/<trail>.json`.
+    fn claim_key(&self) -> String {
+        match self.sink.target.prefix.as_str() {
             "" => format!("cairn/trails/{}.json", self.opts.trail),
             p => format!("{p}/cairn/trails/{}.json", self.opts.trail),
-        };
-        let mine = serde_json::json!({"trail": self.opts.trail, "writer": self.tag});
+        }
+    }
+
+    /// The claim object's body: this trail, this writer, and how far it
+    /// has delivered (the cursor's `next_seq`).
+    fn claim_body(&self) -> Result<Vec<u8>> {
+        let claim = serde_json::json!({"trail": self.opts.trail, "writer": self.tag, "delivered_to": self.state.next_seq});
+        Ok(serde_json::to_vec(&claim)?)
+    }
+
+    /// Claims this trail's digest names in the bucket for this store and
+    /// cursor (`[PREFIX/]cairn/trails/<trail>.json`), or refuses to deliver
+    /// when another store or cursor holds them (two writers of one trail
+    /// would overwrite each other's digests every window), or when the
+    /// claim says this writer delivered further than its cursor says: the
+    /// cursor, or the whole data directory, was restored from an older
+    /// copy, and delivering from it would write delivered events again, or
+    /// other events under the names of delivered ones.
+    fn claim(&mut self) -> Result<()> {
+        let key = self.claim_key();
+        let bucket = &self.sink.target.bucket;
         match self.sink.get(&key)? {
             Some(b) => {
                 let theirs: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
-                if theirs != mine {
+                if theirs.get("trail").and_then(|t| t.as_str()) != Some(self.opts.trail.as_str())
+                    || theirs.get("writer").and_then(|w| w.as_str()) != Some(self.tag.as_str())
+                {
                     bail!(
-                        "s3://{}/{key} says trail {:?} is delivered there by {}; this is {}: give this store its own trail name (cairnd --trail-name, cairn deliver --trail-name) or another prefix",
-                        self.sink.target.bucket,
+                        "s3://{bucket}/{key} says trail {:?} is delivered there by {}; this is {}: give this store its own trail name (cairnd --trail-name, cairn deliver --trail-name) or another prefix",
                         self.opts.trail,
                         theirs.get("writer").and_then(|w| w.as_str()).unwrap_or("another writer"),
                         self.tag
                     );
                 }
+                // Claims written before the position was kept have none.
+                let delivered = theirs.get("delivered_to").and_then(|d| d.as_u64()).unwrap_or(0);
+                if delivered > self.state.next_seq {
+                    bail!(
+                        "s3://{bucket}/{key} says this store delivered every event below seq {delivered}, but its delivery cursor {} is at seq {}: the data directory or the cursor was restored from an older copy. Delivering from there would write delivered events a second time (and, if the store itself was restored, other events under the names of delivered ones). Deliver to another prefix instead (the objects already delivered stay as they are), or restore the newer cursor",
+                        self.path.display(),
+                        self.state.next_seq
+                    );
+                }
             }
-            None => self.sink.put_all(vec![Put { key, body: serde_json::to_vec(&mine)?, metadata: Vec::new() }])?,
+            None => self.sink.put_all(vec![Put { key, body: self.claim_body()?, metadata: Vec::new() }])?,
         }
         self.claimed = true;
         Ok(())
@@ -587,6 +616,14 @@ impl Deliverer {
         s.delivered_files += n as u64;
         s.last_delivery_ms = Some(p.time_ms);
         self.save()?;
+        // The claim keeps how far this writer delivered, written after the
+        // cursor so that it is never ahead of it: a cursor restored from
+        // an older copy is then refused (see `claim`). A failure here
+        // loses nothing (the round is committed): the next round writes it.
+        let claim = Put { key: self.claim_key(), body: self.claim_body()?, metadata: Vec::new() };
+        if let Err(e) = self.sink.put_all(vec![claim]) {
+            tracing::warn!("updating the trail's claim in {}: {e:#}", self.sink.target);
+        }
         if let Some(hold) = &self.opts.hold {
             store.set_retention_hold(hold, Some(p.to))?;
         }
@@ -885,7 +922,8 @@ impl Deliverer {
     }
 
     /// Runs rounds until `stop`, backing off (1 s doubling to 60 s) while
-    /// the object store fails; the error is in the status and the log.
+    /// the object store fails or a round panics; the error is in the
+    /// status and the log.
     pub fn run(mut self, store: &Store, stop: &AtomicBool) {
         // Delivery yields to ingest: it catches up in the CPU time ingest
         // leaves (and alone on the machine it runs as fast).
@@ -961,6 +999,52 @@ mod tests {
         out
     }
 
+    // Goal: a delivery cursor restored from an older copy (a backup of the
+    // data directory, or of delivery/) is refused, naming both positions
+    // and the way out, and writes nothing: delivering from it would write
+    // delivered events a second time, cut into rounds that need not match
+    // the delivered files. A claim written before positions were kept is
+    // taken as it is.
+    #[test]
+    fn a_cursor_behind_the_bucket_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..100).map(|i| record(i, "111122223333")).collect();
+        let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        let target: Target = "s3://bkt/p".parse().unwrap();
+        let opts = || DeliverOptions { file_interval: Duration::from_secs(1), round_events_max: 25, ..DeliverOptions::default() };
+        let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket).unwrap(), opts()).unwrap();
+        while d.next_seq() < 50 {
+            d.tick(&store, true).unwrap();
+        }
+        let cursor = store.dir().join("delivery/state.json");
+        let older = std::fs::read(&cursor).unwrap();
+        while d.next_seq() < 100 {
+            d.tick(&store, true).unwrap();
+        }
+        drop(d);
+        let claim_path = bucket.join("p/cairn/trails/cairn.json");
+        let claim: serde_json::Value = serde_json::from_slice(&std::fs::read(&claim_path).unwrap()).unwrap();
+        assert_eq!(claim["delivered_to"], 100, "the claim keeps the position: {claim}");
+        let snapshot = |b: &std::path::Path| files_under(b).into_iter().map(|f| (std::fs::read(&f).unwrap(), f)).collect::<Vec<_>>();
+        let before = snapshot(&bucket);
+        std::fs::write(&cursor, &older).unwrap();
+        let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket).unwrap(), opts()).unwrap();
+        let e = format!("{:#}", d.tick(&store, true).unwrap_err());
+        assert!(e.contains("below seq 100") && e.contains("at seq 50") && e.contains("restored") && e.contains("another prefix"), "{e}");
+        assert_eq!(snapshot(&bucket), before, "nothing written");
+        drop(d);
+        // An earlier version's claim (no position): delivery goes on.
+        let old_claim = serde_json::json!({"trail": claim["trail"], "writer": claim["writer"]});
+        std::fs::write(&claim_path, serde_json::to_vec(&old_claim).unwrap()).unwrap();
+        let mut d = Deliverer::open(&store, Sink::local(target, &bucket).unwrap(), opts()).unwrap();
+        d.tick(&store, true).unwrap();
+        assert_eq!(d.next_seq(), 75);
+        store.close().unwrap();
+    }
+
     // Goal: what delivery reads from outside the store — its cursor file
     // and the trail's claim object in the bucket — cannot cost a record
     // when it is garbage: a damaged cursor or a foreign/garbled claim is
@@ -1008,25 +1092,30 @@ mod tests {
         assert_eq!(digests.len(), 2, "one final digest per stream: {files:?}");
         assert!(digests.iter().all(|d| files.contains(&format!("{d}.metadata.json"))), "signatures beside the digests");
         // Every record is in exactly one delivered log file, byte-exact.
-        let mut delivered = Vec::new();
-        for f in files_under(&bucket).iter().filter(|f| f.contains("/CloudTrail/")) {
-            let gz = std::fs::read(f).unwrap();
-            let mut body = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut body).unwrap();
-            for r in &recs {
-                if body.windows(r.len()).any(|w| w == r.as_slice()) {
-                    delivered.push(r.clone());
-                }
-            }
-        }
-        delivered.sort();
-        let mut want = recs.clone();
-        want.sort();
-        assert_eq!(delivered, want);
+        assert_eq!(records_in_log_files(&bucket, &recs), sorted(&recs));
         store.close().unwrap();
     }
 
     /// Every eventjson of every Parquet file under `dir`, and the files.
+    /// Each of `recs` once for every delivered log file under `bucket`
+    /// that holds it byte for byte, sorted.
+    fn records_in_log_files(bucket: &std::path::Path, recs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut delivered = Vec::new();
+        for f in files_under(bucket).iter().filter(|f| f.contains("/CloudTrail/")) {
+            let gz = std::fs::read(f).unwrap();
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut body).unwrap();
+            delivered.extend(recs.iter().filter(|r| body.windows(r.len()).any(|w| w == r.as_slice())).cloned());
+        }
+        sorted(&delivered)
+    }
+
+    fn sorted(recs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut v = recs.to_vec();
+        v.sort();
+        v
+    }
+
     fn parquet_rows(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let files: Vec<String> = files_under(dir).into_iter().filter(|f| f.ends_with(".parquet")).collect();
@@ -1146,7 +1235,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| d.run(&store, &stop));
             let started = Instant::now();
-            while status.lock().next_seq < 50 && started.elapsed() < Duration::from_secs(60) {
+            while status.lock().next_seq < 50 && started.elapsed() < Duration::from_secs(20) {
                 seen = seen.take().or_else(|| status.lock().last_error.clone());
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -1156,6 +1245,7 @@ mod tests {
         assert!(seen.contains("internal error") && seen.contains("injected into the first round"), "{seen}");
         let st = status.lock().clone();
         assert_eq!((st.next_seq, st.delivered_events, st.last_error), (50, 50, None), "retried, delivered, the error cleared");
+        assert_eq!(records_in_log_files(&dir.path().join("bucket"), &recs), sorted(&recs), "every record once");
         store.close().unwrap();
     }
 

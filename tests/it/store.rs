@@ -96,15 +96,30 @@ fn sealed_blocks_are_time_sorted() {
 // edges.
 #[test]
 fn events_between_gives_each_range_exactly() {
-    let (_dir, store, recs) = small_blocks_and_scrambled_times(300);
+    let (_dir, store, recs) = small_blocks_and_scrambled_times(900);
     let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
-    store.append(&refs[..200]).unwrap();
+    store.append(&refs[..700]).unwrap();
     store.seal_now().unwrap();
-    store.append(&refs[200..]).unwrap();
-    for (from, to) in [(0, 300), (0, 1), (37, 163), (150, 250), (199, 201), (250, 300), (299, 400), (300, 310), (5, 5)] {
+    store.append(&refs[700..]).unwrap();
+    // Edges at the seq map's groups of 256, at the seal, at the end.
+    let ranges = [
+        (0, 900),
+        (0, 1),
+        (255, 256),
+        (255, 257),
+        (256, 513),
+        (511, 512),
+        (37, 663),
+        (650, 750),
+        (699, 701),
+        (850, 1000),
+        (900, 910),
+        (5, 5),
+    ];
+    for (from, to) in ranges {
         let got = store.events_between(from, to).unwrap();
         let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, (from..to.min(300)).collect::<Vec<_>>(), "range {from}..{to}");
+        assert_eq!(seqs, (from..to.min(900)).collect::<Vec<_>>(), "range {from}..{to}");
         for e in got {
             assert_eq!(e.record(), recs[e.seq as usize].as_slice(), "record {}", e.seq);
             let owned = e.clone().into_stored();

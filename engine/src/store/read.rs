@@ -69,23 +69,28 @@ impl Store {
     /// Every event with `from <= seq < to` (all of them, whatever their
     /// kind), in seq order. Reads only the sealed segments that overlap
     /// the range (only the blocks the seq map names for it) and the
-    /// memtables. A sealed event's record is not copied: it stays in its
-    /// decoded block, which the events share (memory is the range's
-    /// blocks, held until the events are dropped). What delivery reads.
+    /// memtables. What delivery reads. A sealed record is not copied when
+    /// at least half of its block's records are in the range: it stays in
+    /// the decoded block, which those events share (held until they are
+    /// dropped). Memory stays within twice the range's records: a block
+    /// only a few of whose records are in the range (late eventTimes put a
+    /// seq range's events in many time-sorted blocks) gives copies.
     pub fn events_between(&self, from: u64, to: u64) -> QueryResult<Vec<SharedEvent>> {
-        Ok(self.seq_range_shared(&Query::default(), from, to)?.0)
+        Ok(self.seq_range_shared(&Query::default(), from, to, true)?.0)
     }
 
     /// The events matching `q` with `from <= seq < to`, in seq order, and
     /// the bound of the snapshot read (the active memtable's end, at most
     /// `to`).
     fn seq_range(&self, q: &Query, from: u64, to: u64) -> QueryResult<(Vec<StoredEvent>, u64)> {
-        let (events, bound) = self.seq_range_shared(q, from, to)?;
+        let (events, bound) = self.seq_range_shared(q, from, to, false)?;
         Ok((events.into_iter().map(SharedEvent::into_stored).collect(), bound))
     }
 
-    /// [`Store::seq_range`], sealed records left in their blocks.
-    fn seq_range_shared(&self, q: &Query, from: u64, to: u64) -> QueryResult<(Vec<SharedEvent>, u64)> {
+    /// [`Store::seq_range`]; with `share`, records may stay in their
+    /// blocks ([`Store::events_between`]), else each is copied as its
+    /// block is read (no block outlives its reading).
+    fn seq_range_shared(&self, q: &Query, from: u64, to: u64, share: bool) -> QueryResult<(Vec<SharedEvent>, u64)> {
         let (segments, mems, bound) = {
             let st = self.inner.state.read();
             let bound = st.active.end_seq().min(to);
@@ -109,10 +114,10 @@ impl Store {
             for seg in &segments {
                 for b in seg.blocks_for_seqs(from, to)? {
                     let block = self.inner.cache.get(seg, b)?;
-                    for i in 0..block.len() {
-                        if in_range(block.seqs[i]) {
-                            out.push(SharedEvent::in_block(&block, i));
-                        }
+                    let wanted = block.seqs.iter().filter(|&&seq| in_range(seq)).count();
+                    let shared = share && wanted * 2 >= block.len();
+                    for i in (0..block.len()).filter(|&i| in_range(block.seqs[i])) {
+                        out.push(if shared { SharedEvent::in_block(&block, i) } else { SharedEvent::copied(&block, i) });
                     }
                 }
             }
@@ -410,6 +415,11 @@ enum SharedRecord {
 impl SharedEvent {
     fn in_block(block: &Arc<Block>, i: usize) -> SharedEvent {
         let record = SharedRecord::InBlock(block.clone(), i);
+        SharedEvent { seq: block.seqs[i], ingest_ms: block.ingest_ms[i], time_ms: block.time_ms[i], record }
+    }
+
+    fn copied(block: &Block, i: usize) -> SharedEvent {
+        let record = SharedRecord::Owned(block.record(i).to_vec());
         SharedEvent { seq: block.seqs[i], ingest_ms: block.ingest_ms[i], time_ms: block.time_ms[i], record }
     }
 
