@@ -1007,12 +1007,7 @@ mod tests {
     // taken as it is.
     #[test]
     fn a_cursor_behind_the_bucket_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = dir.path().join("bucket");
-        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
-        let recs: Vec<Vec<u8>> = (0..100).map(|i| record(i, "111122223333")).collect();
-        let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
+        let (_dir, bucket, store, _recs) = one_account_store(100);
         let target: Target = "s3://bkt/p".parse().unwrap();
         let opts = || DeliverOptions { file_interval: Duration::from_secs(1), round_events_max: 25, ..DeliverOptions::default() };
         let mut d = Deliverer::open(&store, Sink::local(target.clone(), &bucket).unwrap(), opts()).unwrap();
@@ -1097,6 +1092,18 @@ mod tests {
     }
 
     /// Every eventjson of every Parquet file under `dir`, and the files.
+    /// A store (in `dir/store`) holding `n` records of one account, and
+    /// where its local bucket goes (`dir/bucket`).
+    fn one_account_store(n: usize) -> (tempfile::TempDir, std::path::PathBuf, Store, Vec<Vec<u8>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..n).map(|i| record(i, "111122223333")).collect();
+        let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
+        store.append(&refs).unwrap();
+        (dir, bucket, store, recs)
+    }
+
     /// Each of `recs` once for every delivered log file under `bucket`
     /// that holds it byte for byte, sorted.
     fn records_in_log_files(bucket: &std::path::Path, recs: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -1215,14 +1222,10 @@ mod tests {
     #[test]
     fn a_panicking_round_is_an_error_and_retried() {
         use std::sync::atomic::{AtomicBool, AtomicU32};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
-        let recs: Vec<Vec<u8>> = (0..50).map(|i| record(i, "111122223333")).collect();
-        let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
+        let (_dir, bucket, store, recs) = one_account_store(50);
         let calls = AtomicU32::new(0);
         let opts = DeliverOptions { file_interval: Duration::from_secs(1), ..Default::default() };
-        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &dir.path().join("bucket")).unwrap();
+        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap();
         let d = Deliverer::open(&store, sink, opts).unwrap().with_clock(move || {
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 panic!("injected into the first round");
@@ -1245,7 +1248,7 @@ mod tests {
         assert!(seen.contains("internal error") && seen.contains("injected into the first round"), "{seen}");
         let st = status.lock().clone();
         assert_eq!((st.next_seq, st.delivered_events, st.last_error), (50, 50, None), "retried, delivered, the error cleared");
-        assert_eq!(records_in_log_files(&dir.path().join("bucket"), &recs), sorted(&recs), "every record once");
+        assert_eq!(records_in_log_files(&bucket, &recs), sorted(&recs), "every record once");
         store.close().unwrap();
     }
 
@@ -1264,12 +1267,7 @@ mod tests {
     }
 
     fn compaction_leaves_damage(damage: impl Fn(&[u8]) -> Vec<u8>) {
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = dir.path().join("bucket");
-        let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
-        let recs: Vec<Vec<u8>> = (0..200).map(|i| record(i, "111122223333")).collect();
-        let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
-        store.append(&refs).unwrap();
+        let (_dir, bucket, store, _recs) = one_account_store(200);
         let settings = crate::compact::CompactSettings { small_bytes: 1 << 30, target_bytes: 1 << 30, ..Default::default() };
         let opts =
             DeliverOptions { file_interval: Duration::from_secs(1), round_events_max: 25, compact: Some(settings), ..Default::default() };
