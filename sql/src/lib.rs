@@ -11,6 +11,7 @@ pub mod functions;
 pub mod output;
 pub mod table;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 pub use datafusion::arrow::array::RecordBatch;
 pub use datafusion::arrow::datatypes::SchemaRef;
@@ -74,6 +75,14 @@ pub enum SqlError {
     Failed(String),
 }
 
+/// A panic caught in DataFusion, as the query's error (the SQL text is
+/// input from anyone allowed to query: it must not end a connection, or
+/// the `cairn query` process).
+fn panicked(panic: &(dyn std::any::Any + Send)) -> SqlError {
+    let why = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied());
+    SqlError::Failed(format!("the SQL engine failed on this query: {}", why.unwrap_or("a panic")))
+}
+
 fn planning(e: DataFusionError) -> SqlError {
     SqlError::InvalidStatement(e.to_string())
 }
@@ -112,9 +121,15 @@ pub struct Running {
 }
 
 impl Running {
-    /// The next batch of results; `None` at the end.
+    /// The next batch of results; `None` at the end. A panic inside
+    /// DataFusion (which still panics on some queries instead of erring,
+    /// e.g. `repeat(eventjson, 100000)` past 2 GiB of output) is this
+    /// query's error; read no further after an error.
     pub async fn next(&mut self) -> Option<Result<RecordBatch, SqlError>> {
-        self.stream.next().await.map(|b| b.map_err(running))
+        match AssertUnwindSafe(self.stream.next()).catch_unwind().await {
+            Ok(b) => b.map(|b| b.map_err(running)),
+            Err(panic) => Some(Err(panicked(&*panic))),
+        }
     }
 
     /// Events that passed the query's row filters (Lake's
@@ -186,8 +201,13 @@ impl Sql {
         &self.id
     }
 
-    /// Plans `statement` (one SELECT) and starts it.
+    /// Plans `statement` (one SELECT) and starts it. A panic inside
+    /// DataFusion while planning is this query's error.
     pub async fn start(&self, statement: &str) -> Result<Running, SqlError> {
+        AssertUnwindSafe(self.plan_and_start(statement)).catch_unwind().await.unwrap_or_else(|panic| Err(panicked(&*panic)))
+    }
+
+    async fn plan_and_start(&self, statement: &str) -> Result<Running, SqlError> {
         if statement.len() > self.limits.statement_bytes_max {
             return Err(SqlError::InvalidStatement(format!(
                 "the query is {} bytes; the limit is {}",
@@ -311,6 +331,65 @@ pub fn name_the_table(statement: &str, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+    /// A function that panics when its query runs (`at_run`) or is
+    /// planned: DataFusion's own functions still panic on some input (in
+    /// 55.2, `repeat(eventjson, 100000)` once its output passes 2 GiB),
+    /// which a test cannot afford to reach.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Panics {
+        signature: Signature,
+        at_run: bool,
+    }
+
+    impl ScalarUDFImpl for Panics {
+        fn name(&self) -> &str {
+            if self.at_run {
+                "panics_when_run"
+            } else {
+                "panics_when_planned"
+            }
+        }
+        fn signature(&self) -> &Signature {
+            &self.signature
+        }
+        fn return_type(&self, _t: &[DataType]) -> datafusion::error::Result<DataType> {
+            if !self.at_run {
+                panic!("injected while planning");
+            }
+            Ok(DataType::Utf8)
+        }
+        fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+            panic!("injected while running")
+        }
+    }
+
+    // Goal: a panic inside DataFusion, planning or running a query, is
+    // that query's QueryFailed error (the statement comes from anyone
+    // allowed to query: it must not end their connection to cairnd, nor
+    // `cairn query`), and the engine answers the next query.
+    #[test]
+    fn a_panic_in_the_sql_engine_is_the_querys_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), cairn_engine::Options::default()).unwrap());
+        store.append(&[br#"{"eventTime":"2026-01-01T00:00:00Z","eventName":"GetObject","eventID":"e1"}"#.as_slice()]).unwrap();
+        let sql = Sql::new(store.clone(), Limits::default()).unwrap();
+        for at_run in [true, false] {
+            sql.ctx.register_udf(ScalarUDF::new_from_impl(Panics { signature: Signature::any(1, Volatility::Immutable), at_run }));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        for (q, why) in [
+            ("SELECT panics_when_run(eventname) FROM events", "while running"),
+            ("SELECT panics_when_planned(eventname) FROM events", "while planning"),
+        ] {
+            let e = rt.block_on(sql.collect(q)).unwrap_err();
+            assert!(matches!(&e, SqlError::Failed(m) if m.contains("the SQL engine failed") && m.contains(why)), "{q}: {e}");
+        }
+        let (_, batches) = rt.block_on(sql.collect("SELECT count(*) FROM events")).unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1, "the next query is answered");
+    }
 
     // Goal: only bare mentions of the id become the table's name; text in
     // any kind of quote or comment stays as written.
