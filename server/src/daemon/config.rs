@@ -137,6 +137,8 @@ pub struct Args {
     query_concurrency: Option<usize>,
     /// Memory for the running queries' sorts, joins and aggregations
     /// together, in MiB; a query that needs more fails [default: 512].
+    /// Values computed by a query's functions (repeat(), concat()) are not
+    /// counted.
     #[arg(long, env = "CAIRN_QUERY_MEMORY_MIB")]
     query_memory_mib: Option<usize>,
     /// A query still running after this many seconds ends TIMED_OUT, its
