@@ -224,10 +224,7 @@ pub const READER_PANICKED: &str = "the Parquet reader failed on it";
 /// seconds): such a panic is this file's damage, an error like any other,
 /// not the end of the delivering thread.
 fn guarded<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
-        Ok(result) => result,
-        Err(panic) => bail!("{READER_PANICKED}: {}", crate::panic_message(&*panic)),
-    }
+    crate::caught(READER_PANICKED, read)
 }
 
 /// Merges `inputs` (consecutive, ascending, each [`check`]ed) into one

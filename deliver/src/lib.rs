@@ -21,7 +21,9 @@ pub mod target;
 pub use run::{DeliverOptions, Deliverer, DeliveryStatus, RoundTimings};
 pub use target::{Sink, SinkOptions, Target};
 
-/// A caught panic's message.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("a panic")
+/// `f`'s result, or its panic as an error: `what`, then the panic's
+/// message.
+pub(crate) fn caught<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(anyhow::anyhow!("{what}: {}", cairn_engine::panic_message(&*panic))))
 }

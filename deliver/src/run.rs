@@ -966,10 +966,10 @@ impl Deliverer {
     }
 }
 
-/// `f`'s result, or its panic as an error.
+/// `f`'s result, or its panic as an error (a bug, in Cairn or a
+/// dependency).
 fn caught<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|panic| bail!("internal error (a bug; please report it): {}", crate::panic_message(&*panic)))
+    crate::caught("internal error (a bug; please report it)", f)
 }
 
 #[cfg(test)]

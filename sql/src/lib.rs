@@ -79,8 +79,7 @@ pub enum SqlError {
 /// input from anyone allowed to query: it must not end a connection, or
 /// the `cairn query` process).
 fn panicked(panic: &(dyn std::any::Any + Send)) -> SqlError {
-    let why = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied());
-    SqlError::Failed(format!("the SQL engine failed on this query: {}", why.unwrap_or("a panic")))
+    SqlError::Failed(format!("the SQL engine failed on this query: {}", cairn_engine::panic_message(panic)))
 }
 
 fn planning(e: DataFusionError) -> SqlError {

@@ -147,8 +147,7 @@ impl Inner {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => self.set_poison(&e),
                     Err(p) => {
-                        let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
-                        self.poison.lock().get_or_insert(format!("the sealer panicked: {}", what.unwrap_or_else(|| "no message".into())));
+                        self.poison.lock().get_or_insert(format!("the sealer panicked: {}", crate::panic_message(&*p)));
                     }
                 }
             }
