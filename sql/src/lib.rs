@@ -5,6 +5,7 @@
 //! within a memory pool, and stream: a query over years of events holds
 //! a few batches at a time, not its range.
 
+mod bounded;
 pub mod columns;
 pub mod counts;
 pub mod functions;
@@ -38,7 +39,9 @@ pub const TABLE: &str = "events";
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Memory for sorts, joins and aggregations (DataFusion's memory
-    /// pool); a query that needs more fails with a clear error.
+    /// pool); a query that needs more fails with a clear error. A quarter
+    /// of it bounds what one call of a function may build over one batch
+    /// (`repeat`, `lpad`, `range`, `replace`, `concat`, ...).
     pub memory_bytes: usize,
     /// Longest query text, in bytes (Lake's: 10,000 characters).
     pub statement_bytes_max: usize,
@@ -83,11 +86,17 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> SqlError {
 }
 
 fn planning(e: DataFusionError) -> SqlError {
-    SqlError::InvalidStatement(e.to_string())
+    match e.find_root() {
+        DataFusionError::ResourcesExhausted(_) => running(e),
+        _ => SqlError::InvalidStatement(e.to_string()),
+    }
 }
 
 fn running(e: DataFusionError) -> SqlError {
     match e.find_root() {
+        DataFusionError::ResourcesExhausted(m) if m.starts_with(bounded::FUNCTION) => {
+            SqlError::ResourcesExceeded(m[bounded::FUNCTION.len()..].to_string())
+        }
         DataFusionError::ResourcesExhausted(m) => SqlError::ResourcesExceeded(format!(
             "the query needs more memory than the query memory limit allows ({m}); narrow its time range or add a LIMIT"
         )),
@@ -188,6 +197,7 @@ impl Sql {
         for f in functions::all() {
             ctx.register_udf(f);
         }
+        bounded::bound_functions(&ctx, limits.memory_bytes / 4);
         let table = Arc::new(table::EventsTable::new(store.clone()));
         ctx.register_table(TABLE, table.clone()).map_err(planning)?;
         ctx.register_table(TableReference::bare(id.as_str()), table).map_err(planning)?;

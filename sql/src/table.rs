@@ -373,6 +373,10 @@ fn split_at(q: &Query, cuts: &[i64]) -> Vec<Query> {
 /// amortises its batches.
 const BATCH_ROWS_FIRST: usize = 128;
 const BATCH_ROWS_MAX: usize = 8192;
+/// A batch also ends at this many record bytes: records may be up to
+/// 256 KiB each, and 8,192 of them would hold 2 GiB outside the memory
+/// pool (and more in what the query's functions make of them).
+const BATCH_BYTES_MAX: usize = 16 << 20;
 
 impl EventsScan {
     fn new(store: Arc<Store>, projection: Option<&Vec<usize>>, query: Query, limit: Option<usize>, parts: usize) -> EventsScan {
@@ -497,6 +501,7 @@ impl ExecutionPlan for EventsScan {
                 let mut rows = Vec::with_capacity(BATCH_ROWS_FIRST);
                 let mut want = BATCH_ROWS_FIRST;
                 let mut sent = 0usize;
+                let mut bytes = 0usize;
                 let mut open = true;
                 let flush = |rows: &mut Vec<cairn_engine::StoredEvent>| -> bool {
                     let batch = batcher.batch(rows);
@@ -506,6 +511,7 @@ impl ExecutionPlan for EventsScan {
                 let result = store.export_until(&query, Order::NewestFirst, bound, |e| {
                     stats.events.fetch_add(1, AtomicOrdering::Relaxed);
                     stats.bytes.fetch_add(e.record.len() as u64, AtomicOrdering::Relaxed);
+                    bytes += e.record.len();
                     rows.push(e);
                     // The stream was dropped (a LIMIT met, a cancel): stop
                     // reading now, not at the next full batch.
@@ -515,8 +521,9 @@ impl ExecutionPlan for EventsScan {
                     }
                     // A fetch (a LIMIT pushed into the scan) is a promise:
                     // never more rows than it.
-                    if rows.len() >= want || sent + rows.len() >= limit {
+                    if rows.len() >= want || bytes >= BATCH_BYTES_MAX || sent + rows.len() >= limit {
                         sent += rows.len();
+                        bytes = 0;
                         open = flush(&mut rows);
                         want = (want * 4).min(BATCH_ROWS_MAX);
                     }

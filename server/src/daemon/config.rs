@@ -137,8 +137,9 @@ pub struct Args {
     query_concurrency: Option<usize>,
     /// Memory for the running queries' sorts, joins and aggregations
     /// together, in MiB; a query that needs more fails [default: 512].
-    /// Values computed by a query's functions (repeat(), concat()) are not
-    /// counted.
+    /// A quarter of it bounds what one call of a function that can grow a
+    /// value (repeat(), lpad(), range(), replace(), concat(), ...) may
+    /// build over one batch of rows; such values are not otherwise counted.
     #[arg(long, env = "CAIRN_QUERY_MEMORY_MIB")]
     query_memory_mib: Option<usize>,
     /// A query still running after this many seconds ends TIMED_OUT, its
