@@ -659,3 +659,34 @@ mod tests {
         assert_eq!(table(&[&name, &account, &agent, &category]), vec![Exact, Inexact, Unsupported, Inexact]);
     }
 }
+
+#[cfg(test)]
+mod batch_tests {
+    use std::sync::Arc;
+
+    use cairn_engine::Store;
+
+    use crate::{Limits, Sql};
+
+    // Goal: a scan's batches stay near 16 MiB of records however large
+    // the records (they held 8,192 rows: up to 2 GiB of 256 KiB records,
+    // outside the query memory pool), and every row is still returned.
+    #[test]
+    fn scan_batches_end_at_their_byte_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), cairn_engine::Options::default()).unwrap());
+        let pad = "p".repeat(200 << 10);
+        let records: Vec<String> = (0..150)
+            .map(|i| format!(r#"{{"eventTime":"2026-01-01T00:00:{:02}Z","eventName":"PutObject","eventID":"e{i}","pad":"{pad}"}}"#, i % 60))
+            .collect();
+        let refs: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
+        store.append(&refs).unwrap();
+        let sql = Sql::new(store, Limits { threads: 1, ..Limits::default() }).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (_, batches) = rt.block_on(sql.collect("SELECT eventjson FROM events")).unwrap();
+        let rows: Vec<usize> = batches.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(rows.iter().sum::<usize>(), 150, "{rows:?}");
+        // 16 MiB is 81.9 of these records: a batch ends at the 82nd.
+        assert!(rows.len() >= 2 && rows.iter().all(|&n| n <= 82), "{rows:?}");
+    }
+}
