@@ -1,38 +1,50 @@
-//! Bounds on what one call of a function may build. DataFusion's memory
+//! Bounds on what the functions of a query may build. DataFusion's memory
 //! pool counts sorts, joins and aggregations, not the values functions
 //! compute: `range(0, 3000000000)` once took this machine's 24 GB before
-//! failing, `lpad('x', 2000000000)` 8 GB. The functions whose result can
-//! be far larger than their arguments are wrapped here: before a call,
-//! those sized by a number (`repeat`, `lpad`, `rpad`, `array_repeat`,
-//! `array_resize`, `range`, `generate_series`) are refused when that
-//! number says the result would pass the limit; after any wrapped call
-//! (also `replace`, `concat`, ... whose result grows with the query's
-//! text), a result over the limit is refused. Either is the query's
+//! failing, `lpad('x', 2000000000)` 8 GB.
+//!
+//! The functions whose result can be far larger than their arguments
+//! ([`WRAPPED`]) are wrapped, and every call of them in a query's plan
+//! (also those DataFusion's planner and simplifier make, e.g. for `||`)
+//! shares the query memory limit: one call over one batch may build at
+//! most `memory / (threads × calls)`, and a call whose arguments are all
+//! constants (computed once, then repeated on every row of every batch)
+//! an 8,192th of that. Before a call, a lower bound on its result is
+//! computed from its arguments where one is known (`repeat`, `lpad`,
+//! `rpad`, `array_repeat`, `array_resize`, `range`, `generate_series`,
+//! `concat`, `concat_ws`, `replace`, `regexp_replace` with a constant
+//! pattern, `array_to_string`) and a call past
+//! the bound is refused before it builds anything; after any call, a
+//! result past it is refused. Either is the query's
 //! `QueryResourcesExceededException`.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::length::length;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, TimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{ExprSchema, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::interval_arithmetic::Interval;
 use datafusion::logical_expr::preimage::PreimageResult;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::udf_eq::UdfEq;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ExpressionPlacement, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    StructFieldMapping,
+    ColumnarValue, Documentation, Expr, ExpressionPlacement, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, StructFieldMapping,
 };
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use datafusion::prelude::SessionContext;
 
-/// The functions wrapped: those a number sizes, then those whose result
-/// grows with their arguments (text or arrays repeated, replaced, joined).
-const WRAPPED: &[&str] = &[
+/// The functions wrapped (by name; their aliases are the same function):
+/// those a number sizes, those whose result grows with their arguments
+/// (text or arrays repeated, replaced, joined, split).
+pub(crate) const WRAPPED: &[&str] = &[
     "repeat",
     "lpad",
     "rpad",
@@ -42,6 +54,7 @@ const WRAPPED: &[&str] = &[
     "generate_series",
     "replace",
     "regexp_replace",
+    "regexp_match",
     "overlay",
     "concat",
     "concat_ws",
@@ -51,71 +64,203 @@ const WRAPPED: &[&str] = &[
     "array_replace",
     "array_replace_n",
     "array_replace_all",
+    "array_to_string",
+    "string_to_array",
+    "to_char",
 ];
 
-/// Replaces each of [`WRAPPED`] registered in `ctx` by a bounded copy:
-/// one call's result at most `limit` bytes.
-pub fn bound_functions(ctx: &SessionContext, limit: usize) {
-    let state = ctx.state();
-    let registered = state.scalar_functions();
-    for name in WRAPPED {
-        if let Some(f) = registered.get(*name) {
-            ctx.register_udf(ScalarUDF::new_from_impl(Bounded { inner: f.inner().clone().into(), limit }));
-        }
-    }
-}
+/// Rows of a scan's largest batch (a constant is repeated on each).
+const ROWS_MAX: usize = crate::table::BATCH_ROWS_MAX;
 
 /// How this module's errors begin (so that the query's error says them
 /// as they are, not as a memory pool's).
 pub(crate) const FUNCTION: &str = "function result: ";
 
+/// Replaces each of [`WRAPPED`] registered in `ctx` by a bounded copy
+/// whose call may build `limit` bytes (until [`BoundCalls`] shares the
+/// budget among a plan's calls).
+pub fn bound_functions(ctx: &SessionContext, limit: usize) {
+    let state = ctx.state();
+    let registered = state.scalar_functions();
+    for name in WRAPPED {
+        if let Some(f) = registered.get(*name) {
+            ctx.register_udf(ScalarUDF::new_from_impl(Bounded { inner: unwrapped(f).into(), limit }));
+        }
+    }
+}
+
+/// The function under any bound.
+fn unwrapped(f: &ScalarUDF) -> Arc<dyn ScalarUDFImpl> {
+    match f.inner().downcast_ref::<Bounded>() {
+        Some(b) => Arc::clone(&b.inner),
+        None => Arc::clone(f.inner()),
+    }
+}
+
+/// `e` with each call of a [`WRAPPED`] function bounded at `limit` (also
+/// those the planner or the simplifier made without the registry).
+fn bound_calls(e: Expr, limit: usize) -> Result<Transformed<Expr>> {
+    e.transform_up(|e| match e {
+        Expr::ScalarFunction(f) if WRAPPED.contains(&f.func.name()) => {
+            if f.func.inner().downcast_ref::<Bounded>().is_some_and(|b| b.limit == limit) {
+                return Ok(Transformed::no(Expr::ScalarFunction(f)));
+            }
+            let func = Arc::new(ScalarUDF::new_from_impl(Bounded { inner: unwrapped(&f.func).into(), limit }));
+            Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction { func, args: f.args })))
+        }
+        e => Ok(Transformed::no(e)),
+    })
+}
+
+/// The optimizer rule (last of every query session's) that bounds every
+/// call of a [`WRAPPED`] function in the plan, its subqueries included,
+/// at an equal share of `budget`: the calls of one batch exist at once
+/// (`make_array(repeat(..), repeat(..), ...)`).
+#[derive(Debug)]
+pub struct BoundCalls {
+    /// The bytes all calls of one part of a query may build at once: the
+    /// query memory limit over its threads.
+    pub budget: usize,
+}
+
+impl OptimizerRule for BoundCalls {
+    fn name(&self) -> &str {
+        "cairn_bound_function_results"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        None
+    }
+
+    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        let mut calls = 0usize;
+        plan.apply_with_subqueries(|node| {
+            node.apply_expressions(|e| {
+                e.apply(|e| {
+                    if matches!(e, Expr::ScalarFunction(f) if WRAPPED.contains(&f.func.name())) {
+                        calls += 1;
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })?;
+        if calls == 0 {
+            return Ok(Transformed::no(plan));
+        }
+        let limit = self.budget / calls;
+        plan.transform_up_with_subqueries(|node| node.map_expressions(|e| bound_calls(e, limit)))
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Bounded {
     inner: UdfEq<Arc<dyn ScalarUDFImpl>>,
+    /// Bytes one call over a batch may build.
     limit: usize,
 }
 
 impl Bounded {
-    fn too_big(&self, what: &str, bytes: u128) -> DataFusionError {
+    fn too_big(&self, what: &str, bytes: u128, limit: usize) -> DataFusionError {
+        let whose = if limit < self.limit { " (its arguments are constants: computed once, repeated on every row)" } else { "" };
         DataFusionError::ResourcesExhausted(format!(
-            "{FUNCTION}{}() {what} {bytes} bytes for one batch of rows; one call of a function may build at most {} bytes (a quarter of the query memory limit)",
+            "{FUNCTION}{}() {what} {bytes} bytes for one batch of rows; this call may build at most {limit}{whose}: the query memory limit is shared by each part of the query (one a thread) and each call of repeat, lpad, concat, replace, range and the like in it; use fewer such calls, smaller values, or raise the limit (cairnd --query-memory-mib)",
             self.inner.name(),
-            self.limit
         ))
     }
 
-    /// A lower bound on the bytes of the result, from the numbers that
-    /// size it: `None` when this function is not sized by one or its
-    /// arguments are not plain integers (then only the result is checked).
-    fn sized_by(&self, args: &ScalarFunctionArgs) -> Option<u128> {
+    /// A lower bound on the bytes of the result, from the arguments:
+    /// `None` when none is known for this function or these argument
+    /// types (then only the result is checked).
+    /// `limit` is the call's bound: what is surely within it is not
+    /// counted.
+    fn sized_by(&self, args: &ScalarFunctionArgs, limit: usize) -> Option<u128> {
         let a = &args.args;
-        let rows = args.number_rows.max(1);
+        // A call on constants is computed once, whatever the batch.
+        let rows = if a.iter().all(|v| matches!(v, ColumnarValue::Scalar(_))) { 1 } else { args.number_rows.max(1) };
+        let each_row = |f: &dyn Fn(usize) -> Option<u128>| (0..rows).fold(0u128, |t, i| t.saturating_add(f(i).unwrap_or(0)));
         match (self.inner.name(), a.len()) {
             // repeat(text, n): n copies of the text.
-            ("repeat", 2) => Some(sum_of_products(&byte_lengths(&a[0])?, &integers(&a[1])?, rows)),
-            // lpad/rpad(text, n[, fill]): n characters, at least a byte each.
-            ("lpad" | "rpad", 2 | 3) => Some(sum_of_products(&PerRow::Const(1), &integers(&a[1])?, rows)),
-            // array_repeat(element, n): n elements, at least a byte each (a
-            // text element its length).
-            ("array_repeat", 2) => {
-                let each = byte_lengths(&a[0]).unwrap_or(PerRow::Const(1));
-                Some(sum_of_products(&each.at_least(1), &integers(&a[1])?, rows))
+            ("repeat", 2) => {
+                let (text, n) = (byte_lengths(&a[0])?, integers(&a[1])?);
+                Some(each_row(&|i| Some(text.get(i)? as u128 * n.get(i)?.max(0) as u128)))
             }
-            // array_resize(array, n[, value]): n elements.
-            ("array_resize", 2 | 3) => Some(sum_of_products(&PerRow::Const(1), &integers(&a[1])?, rows)),
-            // range/generate_series([start,] stop[, step]): (stop - start) /
-            // step values of 8 bytes, over integers, or dates and times with
-            // an interval step.
+            // lpad/rpad(text, n[, fill]), array_resize(array, n[, value]):
+            // n characters or elements, at least a byte each.
+            ("lpad" | "rpad" | "array_resize", 2 | 3) => {
+                let n = integers(&a[1])?;
+                Some(each_row(&|i| Some(n.get(i)?.max(0) as u128)))
+            }
+            // array_repeat(element, n): n elements, at least a byte each
+            // (a text element its length).
+            ("array_repeat", 2) => {
+                let each = byte_lengths(&a[0]);
+                let n = integers(&a[1])?;
+                Some(each_row(&|i| {
+                    let size = each.as_ref().map_or(Some(1), |e| e.get(i))?.max(1);
+                    Some(size as u128 * n.get(i)?.max(0) as u128)
+                }))
+            }
+            // range/generate_series([start,] stop[, step]): (stop - start)
+            // / step values, 8 bytes each (a date 4).
             ("range" | "generate_series", 1..=3) => {
-                let (start, stop, step) = range_args(a)?;
-                let mut total = 0u128;
-                for i in 0..rows {
-                    let (b, e, s) = (start.get(i) as i128, stop.get(i) as i128, step.get(i) as i128);
-                    if s != 0 && (e - b) / s > 0 {
-                        total = total.saturating_add((e - b) as u128 / s.unsigned_abs() * 8);
-                    }
+                let (start, stop, step, width) = range_args(a)?;
+                Some(each_row(&|i| {
+                    let (b, e, s) = (start.get(i)? as i128, stop.get(i)? as i128, step.get(i)? as i128);
+                    let n = if s == 0 { 0 } else { (e - b) / s };
+                    Some(n.max(0) as u128 * width)
+                }))
+            }
+            // concat(a, b, ...), concat_ws(sep, a, b, ...): at least every
+            // argument joined (NULLs are left out).
+            ("concat", _) | ("concat_ws", 2..) => {
+                let skip = usize::from(self.inner.name() == "concat_ws");
+                let parts = a[skip..].iter().map(byte_lengths).collect::<Option<Vec<_>>>()?;
+                Some(each_row(&|i| Some(parts.iter().map(|p| p.get(i).unwrap_or(0) as u128).sum())))
+            }
+            // replace(text, from, to): exactly, from the matches.
+            ("replace", 3) => {
+                let (text, from, to) = (strings(&a[0])?, strings(&a[1])?, strings(&a[2])?);
+                Some(each_row(&|i| {
+                    let (t, f, to) = (text.get(i)?, from.get(i)?, to.get(i)?);
+                    let matches = t.matches(f).count() as u128;
+                    Some((t.len() as u128 + matches * to.len() as u128).saturating_sub(matches * f.len() as u128))
+                }))
+            }
+            // regexp_replace(text, pattern, replacement[, flags]), with a
+            // constant pattern: from the matches, when the replacement
+            // could grow the text past the bound at all.
+            ("regexp_replace", 3 | 4) => {
+                let text = strings(&a[0])?;
+                let [ColumnarValue::Scalar(pattern), ColumnarValue::Scalar(replacement), flags @ ..] = &a[1..] else { return None };
+                let (pattern, replacement) = (scalar_text(pattern)?, scalar_text(replacement)?);
+                let flags = match flags {
+                    [ColumnarValue::Scalar(f)] => scalar_text(f)?,
+                    [] => "",
+                    _ => return None,
+                };
+                let literal = literal_bytes(replacement) as u128;
+                let upper = each_row(&|i| Some((text.get(i)?.len() as u128 + 1) * (literal + 1)));
+                if upper <= limit as u128 {
+                    return None;
                 }
-                Some(total)
+                let own: String = flags.chars().filter(|&c| c != 'g').collect();
+                let re = regex::Regex::new(&if own.is_empty() { pattern.to_string() } else { format!("(?{own}){pattern}") }).ok()?;
+                let all = flags.contains('g');
+                Some(each_row(&|i| {
+                    let t = text.get(i)?;
+                    let (mut matched, mut count) = (0u128, 0u128);
+                    for m in re.find_iter(t).take(if all { usize::MAX } else { 1 }) {
+                        matched += m.len() as u128;
+                        count += 1;
+                    }
+                    Some((t.len() as u128 + count * literal).saturating_sub(matched))
+                }))
+            }
+            // array_to_string(array, delimiter[, null]): a delimiter
+            // between elements.
+            ("array_to_string", 2 | 3) => {
+                let (elements, delimiter) = (list_lengths(&a[0])?, byte_lengths(&a[1])?);
+                Some(each_row(&|i| Some(elements.get(i)?.saturating_sub(1).max(0) as u128 * delimiter.get(i)? as u128)))
             }
             _ => None,
         }
@@ -126,62 +271,61 @@ impl Bounded {
 /// column.
 #[derive(Clone)]
 enum PerRow {
-    Const(i64),
+    Const(Option<i64>),
     Column(Arc<datafusion::arrow::array::PrimitiveArray<Int64Type>>),
 }
 
 impl PerRow {
-    /// Row `i`'s value; a null (or a missing row) is 0.
-    fn get(&self, i: usize) -> i64 {
+    /// Row `i`'s value; `None` for a NULL.
+    fn get(&self, i: usize) -> Option<i64> {
         match self {
             PerRow::Const(v) => *v,
-            PerRow::Column(c) if i < c.len() && c.is_valid(i) => c.value(i),
-            PerRow::Column(_) => 0,
-        }
-    }
-
-    fn at_least(self, min: i64) -> PerRow {
-        match self {
-            PerRow::Const(v) => PerRow::Const(v.max(min)),
-            PerRow::Column(c) => PerRow::Column(Arc::new(c.unary(|v| v.max(min)))),
+            PerRow::Column(c) => (i < c.len() && c.is_valid(i)).then(|| c.value(i)),
         }
     }
 }
 
-/// range()'s (start, stop, step) in one unit: integers as they are, dates
-/// and times as nanoseconds with an interval step (a month counted as 31
-/// days and a day as 25 hours, so that the count is never over-estimated).
-/// `None` when they are neither.
-fn range_args(a: &[ColumnarValue]) -> Option<(PerRow, PerRow, PerRow)> {
+/// range()'s (start, stop, step) in one unit, and the bytes of a value:
+/// integers as they are, dates in days, times in nanoseconds, with an
+/// interval step (a month counted as 31 days and a day as 25 hours, so
+/// that the count is never over-estimated). `None` for other types.
+fn range_args(a: &[ColumnarValue]) -> Option<(PerRow, PerRow, PerRow, u128)> {
     if let Some(ints) = a.iter().map(integers).collect::<Option<Vec<_>>>() {
-        return match <[PerRow; 3]>::try_from(ints) {
-            Ok([start, stop, step]) => Some((start, stop, step)),
-            Err(ints) => match <[PerRow; 2]>::try_from(ints) {
-                Ok([start, stop]) => Some((start, stop, PerRow::Const(1))),
-                Err(ints) => ints.into_iter().next().map(|stop| (PerRow::Const(0), stop, PerRow::Const(1))),
-            },
+        let mut ints = ints.into_iter();
+        return match (ints.next(), ints.next(), ints.next()) {
+            (Some(stop), None, None) => Some((PerRow::Const(Some(0)), stop, PerRow::Const(Some(1)), 8)),
+            (Some(start), Some(stop), None) => Some((start, stop, PerRow::Const(Some(1)), 8)),
+            (Some(start), Some(stop), Some(step)) => Some((start, stop, step, 8)),
+            _ => None,
         };
     }
     let [start, stop, ColumnarValue::Scalar(ScalarValue::IntervalMonthDayNano(Some(step)))] = a else { return None };
-    const DAY: i64 = 25 * 3_600_000_000_000;
-    let step = (step.months as i64 * 31 * DAY).saturating_add(step.days as i64 * DAY).saturating_add(step.nanoseconds);
-    Some((nanoseconds(start)?, nanoseconds(stop)?, PerRow::Const(step)))
+    let (months, days, nanos) = (i128::from(step.months), i128::from(step.days), i128::from(step.nanoseconds));
+    let (unit, width) = if start.data_type() == DataType::Date32 && stop.data_type() == DataType::Date32 {
+        (DataType::Int32, 4)
+    } else {
+        (DataType::Timestamp(TimeUnit::Nanosecond, None), 8)
+    };
+    let step = if width == 4 {
+        // A step of less than a day is refused by range() over dates.
+        months * 31 + days
+    } else {
+        const DAY: i128 = 25 * 3_600_000_000_000;
+        months * 31 * DAY + days * DAY + nanos
+    };
+    let step = i64::try_from(step).unwrap_or(if step < 0 { i64::MIN } else { i64::MAX });
+    Some((instants(start, &unit)?, instants(stop, &unit)?, PerRow::Const(Some(step)), width))
 }
 
-/// A date or time argument as nanoseconds since 1970.
-fn nanoseconds(v: &ColumnarValue) -> Option<PerRow> {
+/// A date (as days, `unit` Int32) or time (as nanoseconds) argument.
+fn instants(v: &ColumnarValue, unit: &DataType) -> Option<PerRow> {
     if !matches!(v.data_type(), DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)) {
         return None;
     }
-    let ns = DataType::Timestamp(TimeUnit::Nanosecond, None);
     match v {
-        ColumnarValue::Scalar(s) => match s.cast_to(&ns).ok()? {
-            ScalarValue::TimestampNanosecond(n, _) => Some(PerRow::Const(n.unwrap_or(0))),
-            _ => None,
-        },
+        ColumnarValue::Scalar(s) => integers(&ColumnarValue::Scalar(s.cast_to(unit).ok()?.cast_to(&DataType::Int64).ok()?)),
         ColumnarValue::Array(a) => {
-            let a = cast(&cast(a, &ns).ok()?, &DataType::Int64).ok()?;
-            Some(PerRow::Column(Arc::new(a.as_primitive::<Int64Type>().clone())))
+            Some(PerRow::Column(Arc::new(cast(&cast(a, unit).ok()?, &DataType::Int64).ok()?.as_primitive::<Int64Type>().clone())))
         }
     }
 }
@@ -193,7 +337,7 @@ fn integers(v: &ColumnarValue) -> Option<PerRow> {
     }
     Some(match v {
         ColumnarValue::Scalar(s) => match s.cast_to(&DataType::Int64).ok()? {
-            ScalarValue::Int64(n) => PerRow::Const(n.unwrap_or(0)),
+            ScalarValue::Int64(n) => PerRow::Const(n),
             _ => return None,
         },
         ColumnarValue::Array(a) => PerRow::Column(Arc::new(cast(a, &DataType::Int64).ok()?.as_primitive::<Int64Type>().clone())),
@@ -205,8 +349,8 @@ fn integers(v: &ColumnarValue) -> Option<PerRow> {
 fn byte_lengths(v: &ColumnarValue) -> Option<PerRow> {
     Some(match v {
         ColumnarValue::Scalar(s) => PerRow::Const(match s {
-            ScalarValue::Utf8(Some(t)) | ScalarValue::LargeUtf8(Some(t)) | ScalarValue::Utf8View(Some(t)) => t.len() as i64,
-            ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => b.len() as i64,
+            ScalarValue::Utf8(t) | ScalarValue::LargeUtf8(t) | ScalarValue::Utf8View(t) => t.as_ref().map(|t| t.len() as i64),
+            ScalarValue::Binary(b) | ScalarValue::LargeBinary(b) | ScalarValue::BinaryView(b) => b.as_ref().map(|b| b.len() as i64),
             _ => return None,
         }),
         ColumnarValue::Array(a) => {
@@ -215,9 +359,69 @@ fn byte_lengths(v: &ColumnarValue) -> Option<PerRow> {
     })
 }
 
-/// Σ over the rows of max(a, 0) × max(b, 0), saturating.
-fn sum_of_products(a: &PerRow, b: &PerRow, rows: usize) -> u128 {
-    (0..rows).fold(0u128, |t, i| t.saturating_add(a.get(i).max(0) as u128 * b.get(i).max(0) as u128))
+/// A list argument's element counts, per row (`None` for other types).
+fn list_lengths(v: &ColumnarValue) -> Option<PerRow> {
+    match v {
+        ColumnarValue::Scalar(s) => list_lengths(&ColumnarValue::Array(s.to_array().ok()?)).map(|l| PerRow::Const(l.get(0))),
+        ColumnarValue::Array(a) => match a.data_type() {
+            DataType::List(_) | DataType::LargeList(_) => {
+                Some(PerRow::Column(Arc::new(cast(&length(a).ok()?, &DataType::Int64).ok()?.as_primitive::<Int64Type>().clone())))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// A constant text argument (`None` for NULL or another type).
+fn scalar_text(s: &ScalarValue) -> Option<&str> {
+    match s {
+        ScalarValue::Utf8(t) | ScalarValue::LargeUtf8(t) | ScalarValue::Utf8View(t) => t.as_deref(),
+        _ => None,
+    }
+}
+
+/// The bytes of a regexp replacement that are written as they are: not
+/// group references (`\1`, `$1`, `${name}`), which may be empty.
+fn literal_bytes(replacement: &str) -> usize {
+    let b = replacement.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() {
+        if b[i] == b'\\' || b[i] == b'$' {
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'{' | b'}' | b'$' | b'\\')) {
+                i += 1;
+            }
+        } else {
+            n += 1;
+            i += 1;
+        }
+    }
+    n
+}
+
+/// A text argument, per row (`None` for other types).
+enum Texts {
+    Const(Option<String>),
+    Column(StringArray),
+}
+
+impl Texts {
+    fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            Texts::Const(t) => t.as_deref(),
+            Texts::Column(c) => (i < c.len() && c.is_valid(i)).then(|| c.value(i)),
+        }
+    }
+}
+
+fn strings(v: &ColumnarValue) -> Option<Texts> {
+    Some(match v {
+        ColumnarValue::Scalar(ScalarValue::Utf8(t) | ScalarValue::LargeUtf8(t) | ScalarValue::Utf8View(t)) => Texts::Const(t.clone()),
+        ColumnarValue::Array(a) if matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
+            Texts::Column(cast(a, &DataType::Utf8).ok()?.as_string::<i32>().clone())
+        }
+        _ => return None,
+    })
 }
 
 /// The bytes a result takes.
@@ -267,15 +471,18 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if let Some(bytes) = self.sized_by(&args) {
-            if bytes > self.limit as u128 {
-                return Err(self.too_big("would build at least", bytes));
+        // A result computed from constants alone is repeated on every row.
+        let constant = args.args.iter().all(|v| matches!(v, ColumnarValue::Scalar(_)));
+        let limit = if constant { self.limit / ROWS_MAX } else { self.limit };
+        if let Some(bytes) = self.sized_by(&args, limit) {
+            if bytes > limit as u128 {
+                return Err(self.too_big("would build at least", bytes, limit));
             }
         }
         let out = self.inner.invoke_with_args(args)?;
         let bytes = result_bytes(&out);
-        if bytes > self.limit {
-            return Err(self.too_big("built", bytes as u128));
+        if bytes > limit {
+            return Err(self.too_big("built", bytes as u128, limit));
         }
         Ok(out)
     }
@@ -289,8 +496,13 @@ impl ScalarUDFImpl for Bounded {
         self.inner.aliases()
     }
 
+    // What the function simplifies to (`concat` and `concat_ws` to their
+    // own unregistered copies) stays bounded.
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        self.inner.simplify(args, info)
+        Ok(match self.inner.simplify(args, info)? {
+            ExprSimplifyResult::Simplified(e) => ExprSimplifyResult::Simplified(bound_calls(e, self.limit)?.data),
+            original => original,
+        })
     }
 
     fn preimage(&self, args: &[Expr], lit_expr: &Expr, info: &SimplifyContext) -> Result<PreimageResult> {
@@ -348,7 +560,10 @@ mod tests {
 
     use cairn_engine::Store;
     use datafusion::arrow::util::display::array_value_to_string;
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Expr;
 
+    use super::{Bounded, WRAPPED};
     use crate::{Limits, Sql, SqlError};
 
     /// The first column of the one row `q` answers, as text.
@@ -358,67 +573,138 @@ mod tests {
         array_value_to_string(b.column(0), 0).unwrap()
     }
 
-    // Goal: a query cannot make cairnd build a value of any size it asks
-    // for (`range(0, 3000000000)` once took this machine's 24 GB, outside
-    // the memory pool): a call that a number sizes past the bound is
-    // refused before it is built, any wrapped call's result past it after,
-    // as the query's QueryResourcesExceededException naming the function;
-    // the same functions within it answer as DataFusion's do, and the next
-    // query runs.
-    #[test]
-    fn a_function_result_past_the_bound_is_the_querys_error() {
+    fn store_of(records: &[String]) -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), cairn_engine::Options::default()).unwrap());
-        let records: Vec<String> = (0..200)
-            .map(|i| format!(r#"{{"eventTime":"2026-01-01T00:{:02}:00Z","eventName":"GetObject","eventID":"e{i}","requestParameters":{{"bucketName":"b{i}","key":"{}"}}}}"#, i % 60, "k".repeat(100)))
-            .collect();
         let refs: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
         store.append(&refs).unwrap();
-        // A bound of 4 MiB.
-        let sql = Sql::new(store.clone(), Limits { memory_bytes: 16 << 20, ..Limits::default() }).unwrap();
+        (dir, store)
+    }
+
+    // Goal: a query cannot make the process build a value of any size it
+    // asks for (`range(0, 3000000000)` once took this machine's 24 GB,
+    // outside the memory pool): a call whose arguments say it would pass
+    // its share of the limit is refused before it is built, any wrapped
+    // call's result past it after, as the query's
+    // QueryResourcesExceededException naming the function; the same
+    // functions within it answer as DataFusion's do (descending ranges,
+    // NULLs), and the next query runs.
+    #[test]
+    fn a_function_result_past_the_bound_is_the_querys_error() {
+        let records: Vec<String> = (0..200)
+            .map(|i| format!(r#"{{"eventTime":"2026-01-01T00:{:02}:00Z","eventName":"GetObject","eventID":"e{i}","requestParameters":{{"bucketName":"b{i}","key":"{}"}}}}"#, i % 60, "k".repeat(1000)))
+            .collect();
+        let (_dir, store) = store_of(&records);
+        // The default limit on 2 threads: 256 MiB a call over a batch;
+        // 32 KiB a call on constants alone.
+        let sql = Sql::new(store.clone(), Limits { memory_bytes: 512 << 20, threads: 2, ..Limits::default() }).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let long = "x".repeat(2000);
+        let long = "x".repeat(5000);
+        let replace = format!("SELECT length(replace(eventjson, 'k', '{long}')) FROM events");
+        let regexp = format!("SELECT length(regexp_replace(eventjson, '', '{long}', 'g')) FROM events");
+        let (constants, columns) = (32 << 10, 256 << 20);
         let refused_before = [
-            ("SELECT cardinality(range(0, 3000000000)) FROM events LIMIT 1", "range()"),
-            ("SELECT cardinality(generate_series(5, 3000000000, 2)) FROM events LIMIT 1", "generate_series()"),
+            ("SELECT cardinality(range(0, 3000000000)) FROM events LIMIT 1", "range()", constants),
+            ("SELECT cardinality(generate_series(5, 3000000000, 2)) FROM events LIMIT 1", "generate_series()", constants),
             (
                 "SELECT cardinality(range(TIMESTAMP '1970-01-01T00:00:00', TIMESTAMP '2030-01-01T00:00:00', INTERVAL '1' SECOND)) FROM events LIMIT 1",
                 "range()",
+                constants,
             ),
-            ("SELECT cardinality(array_repeat('x', 3000000000)) FROM events LIMIT 1", "array_repeat()"),
-            ("SELECT cardinality(array_resize(make_array(1), 3000000000, 0)) FROM events LIMIT 1", "array_resize()"),
-            ("SELECT length(lpad('x', 2000000000)) FROM events LIMIT 1", "lpad()"),
-            ("SELECT length(rpad(eventname, 2000000000, '-')) FROM events", "rpad()"),
-            // Per row of a column: 200 records of ~250 bytes, 100,000 times.
-            ("SELECT length(repeat(eventjson, 100000)) FROM events", "repeat()"),
+            ("SELECT cardinality(array_repeat('x', 3000000000)) FROM events LIMIT 1", "array_repeat()", constants),
+            ("SELECT cardinality(array_resize(make_array(1), 3000000000, 0)) FROM events LIMIT 1", "array_resize()", constants),
+            ("SELECT length(lpad('x', 2000000000)) FROM events LIMIT 1", "lpad()", constants),
+            // A constant of 40,000 bytes would be 320 MB over 8,192 rows.
+            ("SELECT length(repeat('x', 40000)) FROM events", "repeat()", constants),
+            ("SELECT length(rpad(eventname, 2000000000, '-')) FROM events", "rpad()", columns),
+            // Per row of a column: 128 records of ~1,100 bytes, 100,000 times.
+            ("SELECT length(repeat(eventjson, 100000)) FROM events", "repeat()", columns),
+            // 128 records with 1,000 'k's each, each one 5,000 bytes.
+            (replace.as_str(), "replace()", columns),
+            // 5,000 bytes at each of the ~1,100 places of 128 records.
+            (regexp.as_str(), "regexp_replace()", columns),
         ];
-        for (q, f) in refused_before {
+        for (q, f, limit) in refused_before {
             let e = rt.block_on(sql.collect(q)).unwrap_err();
             assert!(
-                matches!(&e, SqlError::ResourcesExceeded(m) if m.starts_with(f) && m.contains("would build at least") && m.contains("4194304 bytes")),
+                matches!(&e, SqlError::ResourcesExceeded(m) if m.starts_with(&format!("{f} would build at least")) && m.contains(&format!("at most {limit}"))),
                 "{q}: {e}"
             );
         }
-        // Grows with the query's text, not sized by a number: refused once
-        // built (128 rows in the scan's first batch, each ~2,000 x 30).
-        let q = format!("SELECT length(replace(eventjson, 'k', '{long}')) FROM events");
-        let e = rt.block_on(sql.collect(&q)).unwrap_err();
-        assert!(matches!(&e, SqlError::ResourcesExceeded(m) if m.starts_with("replace() built")), "{e}");
+        // No bound known before the call (a replacement that is not a
+        // constant): refused once built (with a limit of 4 MiB for each of
+        // the two calls, against 128 records each ~500 KB).
+        let small = Sql::new(store.clone(), Limits { memory_bytes: 16 << 20, threads: 2, ..Limits::default() }).unwrap();
+        let q = format!("SELECT length(regexp_replace(eventjson, 'k{{10}}', concat(eventname, '{long}'), 'g')) FROM events");
+        let e = rt.block_on(small.collect(&q)).unwrap_err();
+        assert!(matches!(&e, SqlError::ResourcesExceeded(m) if m.starts_with("regexp_replace() built")), "{e}");
         // Within the bound they are DataFusion's functions.
         for (q, want) in [
             ("SELECT repeat('ab', 3)", "ababab"),
             ("SELECT lpad('x', 4, '-')", "---x"),
             ("SELECT rpad('x', 3)", "x  "),
             ("SELECT cardinality(range(0, 10, 3))", "4"),
+            ("SELECT cardinality(range(10, 0, -1))", "10"),
             ("SELECT cardinality(generate_series(1, 1000))", "1000"),
             ("SELECT cardinality(range(DATE '2026-01-01', DATE '2026-02-01', INTERVAL '1' DAY))", "31"),
+            ("SELECT cardinality(range(DATE '2026-02-01', DATE '2026-01-01', INTERVAL '-1' DAY))", "31"),
+            ("SELECT range(CAST(NULL AS BIGINT), 3000000000) IS NULL", "true"),
             ("SELECT cardinality(array_repeat(eventname, 3)) FROM events LIMIT 1", "3"),
             ("SELECT replace('a-b-c', '-', '+')", "a+b+c"),
+            ("SELECT regexp_replace('a-b-c', '(b)', '[\\1$1]', 'g')", "a-[bb]-c"),
+            (
+                "SELECT max(length(regexp_replace(eventjson, 'k', 'kk', 'g'))) FROM events",
+                &records.iter().map(|r| r.len() + r.matches('k').count()).max().unwrap().to_string(),
+            ),
             ("SELECT concat('a', 'b', 'c')", "abc"),
+            ("SELECT array_to_string(make_array(1, 2, 3), '--')", "1--2--3"),
             ("SELECT max(length(repeat(eventjson, 10))) FROM events", &(records.iter().map(|r| r.len()).max().unwrap() * 10).to_string()),
             ("SELECT count(*) FROM events WHERE length(lpad(eventname, 20)) = 20", "200"),
         ] {
             assert_eq!(one(&rt, &sql, q), want, "{q}");
+        }
+    }
+
+    // Goal: every call of a wrapped function in a query's optimized plan
+    // is bounded, at an equal share of the budget, also the calls
+    // DataFusion makes itself (`||` on arrays, OVERLAY ... PLACING,
+    // concat and concat_ws simplified to their own copies) and those in
+    // subqueries: the calls of one batch exist at once
+    // (make_array(repeat(..), repeat(..), ...)).
+    #[test]
+    fn every_call_in_a_plan_shares_the_bound() {
+        let (_dir, store) = store_of(&[r#"{"eventTime":"2026-01-01T00:00:00Z","eventName":"GetObject","eventID":"e1"}"#.to_string()]);
+        let sql = Sql::new(store, Limits { memory_bytes: 64 << 20, threads: 2, ..Limits::default() }).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let budget = 32 << 20;
+        for (q, calls) in [
+            ("SELECT make_array(eventname) || make_array(eventjson) FROM events", 1),
+            ("SELECT make_array(eventname) || eventjson FROM events", 1),
+            ("SELECT overlay(eventjson PLACING eventname FROM 2) FROM events", 1),
+            ("SELECT concat(eventjson, 'a', 'b', NULL) FROM events", 1),
+            ("SELECT concat_ws('-', eventjson, eventname) FROM events", 1),
+            ("SELECT make_array(repeat(eventjson, 2), repeat(eventjson, 3), lpad(eventname, 9)) FROM events", 3),
+            ("SELECT eventname FROM events WHERE eventjson IN (SELECT replace(eventjson, 'a', 'b') FROM events)", 1),
+        ] {
+            let state = sql.ctx.state();
+            let plan = rt.block_on(state.create_logical_plan(q)).unwrap();
+            let plan = state.optimize(&plan).unwrap();
+            let mut found = Vec::new();
+            plan.apply_with_subqueries(|node| {
+                node.apply_expressions(|e| {
+                    e.apply(|e| {
+                        if let Expr::ScalarFunction(f) = e {
+                            if WRAPPED.contains(&f.func.name()) {
+                                found.push((f.func.name().to_string(), f.func.inner().downcast_ref::<Bounded>().map(|b| b.limit)));
+                            }
+                        }
+                        Ok(TreeNodeRecursion::Continue)
+                    })
+                })
+            })
+            .unwrap();
+            assert_eq!(found.len(), calls, "{q}: {found:?}\n{plan}");
+            assert!(found.iter().all(|(_, limit)| *limit == Some(budget / calls)), "{q}: {found:?}\n{plan}");
         }
     }
 }

@@ -39,9 +39,10 @@ pub const TABLE: &str = "events";
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Memory for sorts, joins and aggregations (DataFusion's memory
-    /// pool); a query that needs more fails with a clear error. A quarter
-    /// of it bounds what one call of a function may build over one batch
-    /// (`repeat`, `lpad`, `range`, `replace`, `concat`, ...).
+    /// pool); a query that needs more fails with a clear error. It also
+    /// bounds what the calls of functions that can grow values (`repeat`,
+    /// `lpad`, `range`, `replace`, `concat`, ...) may build: each call
+    /// over one batch an equal share of it over the threads.
     pub memory_bytes: usize,
     /// Longest query text, in bytes (Lake's: 10,000 characters).
     pub statement_bytes_max: usize,
@@ -189,6 +190,7 @@ impl Sql {
             .with_runtime_env(runtime)
             .with_default_features()
             .with_optimizer_rule(Arc::new(counts::CountsFromIndex))
+            .with_optimizer_rule(Arc::new(bounded::BoundCalls { budget: limits.memory_bytes / threads }))
             .with_physical_optimizer_rule(Arc::new(table::NewestFirstInOnePart))
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -197,7 +199,7 @@ impl Sql {
         for f in functions::all() {
             ctx.register_udf(f);
         }
-        bounded::bound_functions(&ctx, limits.memory_bytes / 4);
+        bounded::bound_functions(&ctx, limits.memory_bytes / threads);
         let table = Arc::new(table::EventsTable::new(store.clone()));
         ctx.register_table(TABLE, table.clone()).map_err(planning)?;
         ctx.register_table(TableReference::bare(id.as_str()), table).map_err(planning)?;

@@ -372,11 +372,11 @@ fn split_at(q: &Query, cuts: &[i64]) -> Vec<Query> {
 /// [`BATCH_ROWS_MAX`]: a `LIMIT 50` reads few events, a full scan
 /// amortises its batches.
 const BATCH_ROWS_FIRST: usize = 128;
-const BATCH_ROWS_MAX: usize = 8192;
+pub(crate) const BATCH_ROWS_MAX: usize = 8192;
 /// A batch also ends at this many record bytes: records may be up to
 /// 256 KiB each, and 8,192 of them would hold 2 GiB outside the memory
 /// pool (and more in what the query's functions make of them).
-const BATCH_BYTES_MAX: usize = 16 << 20;
+const BATCH_BYTES_MAX: usize = 4 << 20;
 
 impl EventsScan {
     fn new(store: Arc<Store>, projection: Option<&Vec<usize>>, query: Query, limit: Option<usize>, parts: usize) -> EventsScan {
@@ -668,7 +668,7 @@ mod batch_tests {
 
     use crate::{Limits, Sql};
 
-    // Goal: a scan's batches stay near 16 MiB of records however large
+    // Goal: a scan's batches stay near 4 MiB of records however large
     // the records (they held 8,192 rows: up to 2 GiB of 256 KiB records,
     // outside the query memory pool), and every row is still returned.
     #[test]
@@ -686,7 +686,7 @@ mod batch_tests {
         let (_, batches) = rt.block_on(sql.collect("SELECT eventjson FROM events")).unwrap();
         let rows: Vec<usize> = batches.iter().map(|b| b.num_rows()).collect();
         assert_eq!(rows.iter().sum::<usize>(), 150, "{rows:?}");
-        // 16 MiB is 81.9 of these records: a batch ends at the 82nd.
-        assert!(rows.len() >= 2 && rows.iter().all(|&n| n <= 82), "{rows:?}");
+        // 4 MiB is 20.5 of these records: a batch ends at the 21st.
+        assert!(rows.len() >= 7 && rows.iter().all(|&n| n <= 21), "{rows:?}");
     }
 }

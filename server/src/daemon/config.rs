@@ -137,9 +137,10 @@ pub struct Args {
     query_concurrency: Option<usize>,
     /// Memory for the running queries' sorts, joins and aggregations
     /// together, in MiB; a query that needs more fails [default: 512].
-    /// A quarter of it bounds what one call of a function that can grow a
-    /// value (repeat(), lpad(), range(), replace(), concat(), ...) may
-    /// build over one batch of rows; such values are not otherwise counted.
+    /// It also bounds the values built by functions that can grow them
+    /// (repeat(), lpad(), range(), replace(), concat(), ...): each call
+    /// over a batch of rows may build this over the query's threads and
+    /// its number of such calls (docs/HTTP-API.md).
     #[arg(long, env = "CAIRN_QUERY_MEMORY_MIB")]
     query_memory_mib: Option<usize>,
     /// A query still running after this many seconds ends TIMED_OUT, its
