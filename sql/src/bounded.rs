@@ -23,7 +23,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::length::length;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, TimeUnit};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{ExprSchema, ScalarValue};
 use datafusion::config::ConfigOptions;
@@ -71,6 +71,9 @@ pub(crate) const WRAPPED: &[&str] = &[
 
 /// Rows of a scan's largest batch (a constant is repeated on each).
 const ROWS_MAX: usize = crate::table::BATCH_ROWS_MAX;
+
+/// The estimate of a call that may never end.
+const ENDLESS: u128 = u128::MAX;
 
 /// How this module's errors begin (so that the query's error says them
 /// as they are, not as a memory pool's).
@@ -161,6 +164,12 @@ struct Bounded {
 
 impl Bounded {
     fn too_big(&self, what: &str, bytes: u128, limit: usize) -> DataFusionError {
+        if bytes == ENDLESS {
+            return DataFusionError::ResourcesExhausted(format!(
+                "{FUNCTION}{}() with an interval step whose months, days and time differ in sign may never end; give the step in one unit",
+                self.inner.name()
+            ));
+        }
         let whose = if limit < self.limit { " (its arguments are constants: computed once, repeated on every row)" } else { "" };
         DataFusionError::ResourcesExhausted(format!(
             "{FUNCTION}{}() {what} {bytes} bytes for one batch of rows; this call may build at most {limit}{whose}: the query memory limit is shared by each part of the query (one a thread) and each call of repeat, lpad, concat, replace, range and the like in it; use fewer such calls, smaller values, or raise the limit (cairnd --query-memory-mib)",
@@ -203,7 +212,7 @@ impl Bounded {
             // range/generate_series([start,] stop[, step]): (stop - start)
             // / step values, 8 bytes each (a date 4).
             ("range" | "generate_series", 1..=3) => {
-                let (start, stop, step, width) = range_args(a)?;
+                let RangeArgs::Values { start, stop, step, width } = range_args(a)? else { return Some(ENDLESS) };
                 Some(each_row(&|i| {
                     let (b, e, s) = (start.get(i)? as i128, stop.get(i)? as i128, step.get(i)? as i128);
                     let n = if s == 0 { 0 } else { (e - b) / s };
@@ -222,7 +231,8 @@ impl Bounded {
                 let (text, from, to) = (strings(&a[0])?, strings(&a[1])?, strings(&a[2])?);
                 Some(each_row(&|i| {
                     let (t, f, to) = (text.get(i)?, from.get(i)?, to.get(i)?);
-                    let matches = t.matches(f).count() as u128;
+                    // An empty `from` leaves the text as it is.
+                    let matches = if f.is_empty() { 0 } else { t.matches(f).count() as u128 };
                     Some((t.len() as u128 + matches * to.len() as u128).saturating_sub(matches * f.len() as u128))
                 }))
             }
@@ -289,32 +299,57 @@ impl PerRow {
 /// integers as they are, dates in days, times in nanoseconds, with an
 /// interval step (a month counted as 31 days and a day as 25 hours, so
 /// that the count is never over-estimated). `None` for other types.
-fn range_args(a: &[ColumnarValue]) -> Option<(PerRow, PerRow, PerRow, u128)> {
+/// A step of mixed signs is [`RangeArgs::Endless`].
+fn range_args(a: &[ColumnarValue]) -> Option<RangeArgs> {
     if let Some(ints) = a.iter().map(integers).collect::<Option<Vec<_>>>() {
         let mut ints = ints.into_iter();
-        return match (ints.next(), ints.next(), ints.next()) {
-            (Some(stop), None, None) => Some((PerRow::Const(Some(0)), stop, PerRow::Const(Some(1)), 8)),
-            (Some(start), Some(stop), None) => Some((start, stop, PerRow::Const(Some(1)), 8)),
-            (Some(start), Some(stop), Some(step)) => Some((start, stop, step, 8)),
-            _ => None,
+        let (start, stop, step) = match (ints.next(), ints.next(), ints.next()) {
+            (Some(stop), None, None) => (PerRow::Const(Some(0)), stop, PerRow::Const(Some(1))),
+            (Some(start), Some(stop), None) => (start, stop, PerRow::Const(Some(1))),
+            (Some(start), Some(stop), Some(step)) => (start, stop, step),
+            _ => return None,
         };
+        return Some(RangeArgs::Values { start, stop, step, width: 8 });
     }
-    let [start, stop, ColumnarValue::Scalar(ScalarValue::IntervalMonthDayNano(Some(step)))] = a else { return None };
-    let (months, days, nanos) = (i128::from(step.months), i128::from(step.days), i128::from(step.nanoseconds));
-    let (unit, width) = if start.data_type() == DataType::Date32 && stop.data_type() == DataType::Date32 {
-        (DataType::Int32, 4)
-    } else {
-        (DataType::Timestamp(TimeUnit::Nanosecond, None), 8)
-    };
-    let step = if width == 4 {
-        // A step of less than a day is refused by range() over dates.
-        months * 31 + days
-    } else {
+    let [start, stop, step] = a else { return None };
+    let dates = start.data_type() == DataType::Date32 && stop.data_type() == DataType::Date32;
+    let (unit, width) = if dates { (DataType::Int32, 4) } else { (DataType::Timestamp(TimeUnit::Nanosecond, None), 8) };
+    // A step in the unit, `None` when its parts differ in sign.
+    let in_unit = |v: IntervalMonthDayNano| -> Option<i64> {
+        let parts = [i128::from(v.months), i128::from(v.days), i128::from(v.nanoseconds)];
+        if parts.iter().any(|&p| p > 0) && parts.iter().any(|&p| p < 0) {
+            return None;
+        }
         const DAY: i128 = 25 * 3_600_000_000_000;
-        months * 31 * DAY + days * DAY + nanos
+        // A step of less than a day is refused by range() over dates.
+        let step = if dates { parts[0] * 31 + parts[1] } else { parts[0] * 31 * DAY + parts[1] * DAY + parts[2] };
+        Some(i64::try_from(step).unwrap_or(if step < 0 { i64::MIN } else { i64::MAX }))
     };
-    let step = i64::try_from(step).unwrap_or(if step < 0 { i64::MIN } else { i64::MAX });
-    Some((instants(start, &unit)?, instants(stop, &unit)?, PerRow::Const(Some(step)), width))
+    let step = match step {
+        ColumnarValue::Scalar(ScalarValue::IntervalMonthDayNano(v)) => match v.map(in_unit) {
+            Some(None) => return Some(RangeArgs::Endless),
+            v => PerRow::Const(v.flatten()),
+        },
+        ColumnarValue::Array(s) if s.data_type() == &DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let s = s.as_primitive::<IntervalMonthDayNanoType>();
+            if s.iter().flatten().any(|v| in_unit(v).is_none()) {
+                return Some(RangeArgs::Endless);
+            }
+            PerRow::Column(Arc::new(s.unary(|v| in_unit(v).unwrap_or(0))))
+        }
+        _ => return None,
+    };
+    Some(RangeArgs::Values { start: instants(start, &unit)?, stop: instants(stop, &unit)?, step, width })
+}
+
+/// range()'s arguments for its bound.
+enum RangeArgs {
+    /// (start, stop, step) in one unit, and the bytes of a value.
+    Values { start: PerRow, stop: PerRow, step: PerRow, width: u128 },
+    /// An interval step whose months, days and time differ in sign
+    /// (`INTERVAL '1' MONTH - INTERVAL '31' DAY`): DataFusion's range()
+    /// can step back to where it was and never end.
+    Endless,
 }
 
 /// A date (as days, `unit` Int32) or time (as nanoseconds) argument.
@@ -617,6 +652,12 @@ mod tests {
             // A constant of 40,000 bytes would be 320 MB over 8,192 rows.
             ("SELECT length(repeat('x', 40000)) FROM events", "repeat()", constants),
             ("SELECT length(rpad(eventname, 2000000000, '-')) FROM events", "rpad()", columns),
+            // A step given per row: a second over 230 years.
+            (
+                "SELECT cardinality(range(TIMESTAMP '1970-01-01T00:00:00', TIMESTAMP '2200-01-01T00:00:00', CASE WHEN eventname = 'x' THEN INTERVAL '1' DAY ELSE INTERVAL '1' SECOND END)) FROM events",
+                "range()",
+                columns,
+            ),
             // Per row of a column: 128 records of ~1,100 bytes, 100,000 times.
             ("SELECT length(repeat(eventjson, 100000)) FROM events", "repeat()", columns),
             // 128 records with 1,000 'k's each, each one 5,000 bytes.
@@ -630,6 +671,15 @@ mod tests {
                 matches!(&e, SqlError::ResourcesExceeded(m) if m.starts_with(&format!("{f} would build at least")) && m.contains(&format!("at most {limit}"))),
                 "{q}: {e}"
             );
+        }
+        // A step of mixed signs can bring DataFusion's range() back to
+        // where it was: refused, not run.
+        for q in [
+            "SELECT cardinality(range(DATE '2026-01-01', DATE '2026-03-01', INTERVAL '1' MONTH - INTERVAL '31' DAY))",
+            "SELECT cardinality(range(TIMESTAMP '2026-01-29T00:00:00', TIMESTAMP '2026-06-01T00:00:00', INTERVAL '1 month -30 days')) FROM events",
+        ] {
+            let e = rt.block_on(sql.collect(q)).unwrap_err();
+            assert!(matches!(&e, SqlError::ResourcesExceeded(m) if m.starts_with("range() with an interval step whose months, days and time differ in sign")), "{q}: {e}");
         }
         // No bound known before the call (a replacement that is not a
         // constant): refused once built (with a limit of 4 MiB for each of
@@ -651,6 +701,10 @@ mod tests {
             ("SELECT range(CAST(NULL AS BIGINT), 3000000000) IS NULL", "true"),
             ("SELECT cardinality(array_repeat(eventname, 3)) FROM events LIMIT 1", "3"),
             ("SELECT replace('a-b-c', '-', '+')", "a+b+c"),
+            (
+                "SELECT max(length(replace(eventjson, '', 'xxxxxxxxxx'))) FROM events",
+                &records.iter().map(|r| r.len()).max().unwrap().to_string(),
+            ),
             ("SELECT regexp_replace('a-b-c', '(b)', '[\\1$1]', 'g')", "a-[bb]-c"),
             (
                 "SELECT max(length(regexp_replace(eventjson, 'k', 'kk', 'g'))) FROM events",

@@ -137,10 +137,11 @@ pub struct Args {
     query_concurrency: Option<usize>,
     /// Memory for the running queries' sorts, joins and aggregations
     /// together, in MiB; a query that needs more fails [default: 512].
-    /// It also bounds the values built by functions that can grow them
-    /// (repeat(), lpad(), range(), replace(), concat(), ...): each call
-    /// over a batch of rows may build this over the query's threads and
-    /// its number of such calls (docs/HTTP-API.md).
+    /// Per query, it also bounds the values built by functions that can
+    /// grow them (repeat(), lpad(), range(), replace(), concat(), ...):
+    /// each call over a batch of rows may build this over the query's
+    /// threads and its number of such calls (docs/HTTP-API.md says what
+    /// it does not bound).
     #[arg(long, env = "CAIRN_QUERY_MEMORY_MIB")]
     query_memory_mib: Option<usize>,
     /// A query still running after this many seconds ends TIMED_OUT, its
