@@ -248,22 +248,46 @@ impl Bounded {
                     [] => "",
                     _ => return None,
                 };
-                let literal = literal_bytes(replacement) as u128;
-                let upper = each_row(&|i| Some((text.get(i)?.len() as u128 + 1) * (literal + 1)));
+                let replacement = Replacement::parse(replacement);
+                let literal = replacement.literal as u128;
+                // The most any row could grow to, group references
+                // copying the whole text: when within the bound, nothing
+                // is counted.
+                let refs = replacement.groups.len() as u128;
+                let upper = each_row(&|i| {
+                    let len = text.get(i)?.len() as u128;
+                    Some((len + 1).saturating_mul(literal + refs.saturating_mul(len) + 1))
+                });
                 if upper <= limit as u128 {
                     return None;
                 }
                 let own: String = flags.chars().filter(|&c| c != 'g').collect();
                 let re = regex::Regex::new(&if own.is_empty() { pattern.to_string() } else { format!("(?{own}){pattern}") }).ok()?;
-                let all = flags.contains('g');
+                let take = if flags.contains('g') { usize::MAX } else { 1 };
+                let groups: Vec<Option<usize>> = replacement
+                    .groups
+                    .iter()
+                    .map(|g| match g {
+                        Group::Index(i) => Some(*i),
+                        Group::Name(n) => re.capture_names().position(|c| c == Some(n.as_str())),
+                    })
+                    .collect();
                 Some(each_row(&|i| {
                     let t = text.get(i)?;
-                    let (mut matched, mut count) = (0u128, 0u128);
-                    for m in re.find_iter(t).take(if all { usize::MAX } else { 1 }) {
-                        matched += m.len() as u128;
-                        count += 1;
+                    let (mut matched, mut written) = (0u128, 0u128);
+                    if groups.is_empty() {
+                        for m in re.find_iter(t).take(take) {
+                            matched += m.len() as u128;
+                            written += literal;
+                        }
+                    } else {
+                        for c in re.captures_iter(t).take(take) {
+                            matched += c.get(0).map_or(0, |m| m.len()) as u128;
+                            let copied: usize = groups.iter().flatten().filter_map(|&g| c.get(g)).map(|m| m.len()).sum();
+                            written = written.saturating_add(literal + copied as u128);
+                        }
                     }
-                    Some((t.len() as u128 + count * literal).saturating_sub(matched))
+                    Some((t.len() as u128).saturating_add(written).saturating_sub(matched))
                 }))
             }
             // array_to_string(array, delimiter[, null]): a delimiter
@@ -415,23 +439,76 @@ fn scalar_text(s: &ScalarValue) -> Option<&str> {
     }
 }
 
-/// The bytes of a regexp replacement that are written as they are: not
-/// group references (`\1`, `$1`, `${name}`), which may be empty.
-fn literal_bytes(replacement: &str) -> usize {
-    let b = replacement.as_bytes();
-    let (mut i, mut n) = (0, 0);
-    while i < b.len() {
-        if b[i] == b'\\' || b[i] == b'$' {
-            i += 1;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'{' | b'}' | b'$' | b'\\')) {
-                i += 1;
+/// A regexp_replace() replacement as DataFusion 55 and the regex crate
+/// write it: `\\N` (one or two backslashes) is group N; `$$` is `$`;
+/// `${name}` and `$name` (the longest run of `[_0-9A-Za-z]`) are a group,
+/// by number when all digits; a `$` that starts none of these is itself.
+struct Replacement {
+    /// Bytes written as they are, each match.
+    literal: usize,
+    /// The groups copied, each match.
+    groups: Vec<Group>,
+}
+
+enum Group {
+    Index(usize),
+    Name(String),
+}
+
+impl Replacement {
+    fn parse(text: &str) -> Replacement {
+        let group = |name: &str| match name.parse::<usize>() {
+            Ok(i) => Group::Index(i),
+            Err(_) => Group::Name(name.to_string()),
+        };
+        let b = text.as_bytes();
+        let (mut literal, mut groups, mut i) = (0, Vec::new(), 0);
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        while i < b.len() {
+            match b[i] {
+                b'\\' => {
+                    let slashes = if b.get(i + 1) == Some(&b'\\') { 2 } else { 1 };
+                    let digits = b[i + slashes..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    if digits > 0 {
+                        groups.push(group(&text[i + slashes..i + slashes + digits]));
+                        i += slashes + digits;
+                    } else {
+                        literal += 1;
+                        i += 1;
+                    }
+                }
+                b'$' if b.get(i + 1) == Some(&b'$') => {
+                    literal += 1;
+                    i += 2;
+                }
+                b'$' if b.get(i + 1) == Some(&b'{') => match b[i + 2..].iter().position(|&c| c == b'}') {
+                    Some(end) => {
+                        groups.push(group(&text[i + 2..i + 2 + end]));
+                        i += end + 3;
+                    }
+                    None => {
+                        literal += 1;
+                        i += 1;
+                    }
+                },
+                b'$' => {
+                    let n = b[i + 1..].iter().take_while(|&&c| word(c)).count();
+                    if n > 0 {
+                        groups.push(group(&text[i + 1..i + 1 + n]));
+                        i += n + 1;
+                    } else {
+                        literal += 1;
+                        i += 1;
+                    }
+                }
+                _ => {
+                    literal += 1;
+                    i += 1;
+                }
             }
-        } else {
-            n += 1;
-            i += 1;
         }
+        Replacement { literal, groups }
     }
-    n
 }
 
 /// A text argument, per row (`None` for other types).
@@ -637,6 +714,7 @@ mod tests {
         let long = "x".repeat(5000);
         let replace = format!("SELECT length(replace(eventjson, 'k', '{long}')) FROM events");
         let regexp = format!("SELECT length(regexp_replace(eventjson, '', '{long}', 'g')) FROM events");
+        let copies = format!("SELECT length(regexp_replace(eventjson, '^(.*)$', '{}')) FROM events", "\\1".repeat(3000));
         let (constants, columns) = (32 << 10, 256 << 20);
         let refused_before = [
             ("SELECT cardinality(range(0, 3000000000)) FROM events LIMIT 1", "range()", constants),
@@ -664,6 +742,8 @@ mod tests {
             (replace.as_str(), "replace()", columns),
             // 5,000 bytes at each of the ~1,100 places of 128 records.
             (regexp.as_str(), "regexp_replace()", columns),
+            // Each record copied 3,000 times by group references.
+            (copies.as_str(), "regexp_replace()", columns),
         ];
         for (q, f, limit) in refused_before {
             let e = rt.block_on(sql.collect(q)).unwrap_err();
@@ -706,6 +786,7 @@ mod tests {
                 &records.iter().map(|r| r.len()).max().unwrap().to_string(),
             ),
             ("SELECT regexp_replace('a-b-c', '(b)', '[\\1$1]', 'g')", "a-[bb]-c"),
+            ("SELECT regexp_replace('a-b-c', '(?P<x>b)', '<\\\\1${x}$x$$$>')", "a-<bbb$$>-c"),
             (
                 "SELECT max(length(regexp_replace(eventjson, 'k', 'kk', 'g'))) FROM events",
                 &records.iter().map(|r| r.len() + r.matches('k').count()).max().unwrap().to_string(),
@@ -716,6 +797,33 @@ mod tests {
             ("SELECT count(*) FROM events WHERE length(lpad(eventname, 20)) = 20", "200"),
         ] {
             assert_eq!(one(&rt, &sql, q), want, "{q}");
+        }
+    }
+
+    // Goal: a regexp replacement is read as DataFusion and the regex
+    // crate write it, so that the bound counts what each match writes.
+    #[test]
+    fn replacements_are_parsed_as_the_regex_crate_expands_them() {
+        for (text, literal, groups) in [
+            ("plain", 5, vec![]),
+            ("<\\1>", 2, vec!["1"]),
+            ("\\\\12x", 1, vec!["12"]),
+            ("\\\\\\1", 1, vec!["1"]),
+            ("\\x", 2, vec![]),
+            ("$1$name ${n m}$$", 2, vec!["1", "name", "n m"]),
+            ("${unclosed", 10, vec![]),
+            ("$ $-", 4, vec![]),
+        ] {
+            let r = super::Replacement::parse(text);
+            let names: Vec<String> = r
+                .groups
+                .iter()
+                .map(|g| match g {
+                    super::Group::Index(i) => i.to_string(),
+                    super::Group::Name(n) => n.clone(),
+                })
+                .collect();
+            assert_eq!((r.literal, names), (literal, groups.iter().map(|g| g.to_string()).collect::<Vec<_>>()), "{text}");
         }
     }
 
