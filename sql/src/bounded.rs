@@ -20,7 +20,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::array::{make_array, Array, AsArray, StringArray};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::length::length;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, TimeUnit};
@@ -29,14 +30,15 @@ use datafusion::common::{ExprSchema, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::interval_arithmetic::Interval;
 use datafusion::logical_expr::preimage::PreimageResult;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::udf_eq::UdfEq;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Expr, ExpressionPlacement, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, StructFieldMapping,
+    ColumnarValue, Documentation, Expr, ExpressionPlacement, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, StructFieldMapping,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use datafusion::prelude::SessionContext;
@@ -58,6 +60,8 @@ pub(crate) const WRAPPED: &[&str] = &[
     "overlay",
     "concat",
     "concat_ws",
+    ConcatOp::NAME,
+    "make_array",
     "array_concat",
     "array_append",
     "array_prepend",
@@ -140,7 +144,7 @@ impl OptimizerRule for BoundCalls {
         plan.apply_with_subqueries(|node| {
             node.apply_expressions(|e| {
                 e.apply(|e| {
-                    if matches!(e, Expr::ScalarFunction(f) if WRAPPED.contains(&f.func.name())) {
+                    if matches!(e, Expr::ScalarFunction(f) if WRAPPED.contains(&f.func.name())) || is_text_concat(e) {
                         calls += 1;
                     }
                     Ok(TreeNodeRecursion::Continue)
@@ -151,7 +155,82 @@ impl OptimizerRule for BoundCalls {
             return Ok(Transformed::no(plan));
         }
         let limit = self.budget / calls;
-        plan.transform_up_with_subqueries(|node| node.map_expressions(|e| bound_calls(e, limit)))
+        plan.transform_up_with_subqueries(|node| {
+            // `||` becomes a call: what the expression is named (a
+            // projection's column) stays.
+            let names = NamePreserver::new(&node);
+            node.map_expressions(|e| {
+                let name = names.save(&e);
+                let t = e.transform_up(|e| match e {
+                    Expr::BinaryExpr(b) if b.op == Operator::StringConcat => {
+                        let func = Arc::new(ScalarUDF::new_from_impl(ConcatOp::new()));
+                        Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction { func, args: vec![*b.left, *b.right] })))
+                    }
+                    e => Ok(Transformed::no(e)),
+                })?;
+                let t = t.transform_data(|e| bound_calls(e, limit))?;
+                Ok(if t.transformed { t.update_data(|e| name.restore(e)) } else { t })
+            })
+        })
+    }
+}
+
+/// `a || b` on text (the planner makes `||` on arrays a call of
+/// array_concat itself).
+fn is_text_concat(e: &Expr) -> bool {
+    matches!(e, Expr::BinaryExpr(b) if b.op == Operator::StringConcat)
+}
+
+/// `a || b` on text as a function, so that it can be bounded: DataFusion's
+/// concat(), NULL where either side is NULL (concat() leaves NULLs out).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ConcatOp {
+    concat: UdfEq<Arc<dyn ScalarUDFImpl>>,
+}
+
+impl ConcatOp {
+    const NAME: &'static str = "text_concat";
+
+    fn new() -> ConcatOp {
+        ConcatOp { concat: Arc::clone(datafusion::functions::string::concat().inner()).into() }
+    }
+}
+
+impl ScalarUDFImpl for ConcatOp {
+    fn name(&self) -> &str {
+        ConcatOp::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        self.concat.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.concat.return_type(arg_types)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.concat.coerce_types(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let null_scalar = args.args.iter().any(|a| matches!(a, ColumnarValue::Scalar(s) if s.is_null()));
+        if null_scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(args.return_type())?));
+        }
+        let nulls = args.args.iter().fold(None, |acc, a| match a {
+            ColumnarValue::Array(a) => NullBuffer::union(acc.as_ref(), a.logical_nulls().as_ref()),
+            ColumnarValue::Scalar(_) => acc,
+        });
+        let out = self.concat.invoke_with_args(args)?;
+        Ok(match (out, nulls) {
+            (ColumnarValue::Array(out), Some(nulls)) if nulls.null_count() > 0 => {
+                let nulls = NullBuffer::union(Some(&nulls), out.logical_nulls().as_ref());
+                let data = out.to_data().into_builder().nulls(nulls).build()?;
+                ColumnarValue::Array(make_array(data))
+            }
+            (out, _) => out,
+        })
     }
 }
 
@@ -172,8 +251,11 @@ impl Bounded {
         }
         let whose = if limit < self.limit { " (its arguments are constants: computed once, repeated on every row)" } else { "" };
         DataFusionError::ResourcesExhausted(format!(
-            "{FUNCTION}{}() {what} {bytes} bytes for one batch of rows; this call may build at most {limit}{whose}: the query memory limit is shared by each part of the query (one a thread) and each call of repeat, lpad, concat, replace, range and the like in it; use fewer such calls, smaller values, or raise the limit (cairnd --query-memory-mib)",
-            self.inner.name(),
+            "{FUNCTION}{} {what} {bytes} bytes for one batch of rows; this call may build at most {limit}{whose}: the query memory limit is shared by each part of the query (one a thread) and each call of repeat, lpad, concat, ||, replace, range and the like in it; use fewer such calls, smaller values, or raise the limit (cairnd --query-memory-mib)",
+            match self.inner.name() {
+                ConcatOp::NAME => "||".to_string(),
+                name => format!("{name}()"),
+            },
         ))
     }
 
@@ -219,9 +301,10 @@ impl Bounded {
                     Some(n.max(0) as u128 * width)
                 }))
             }
-            // concat(a, b, ...), concat_ws(sep, a, b, ...): at least every
-            // argument joined (NULLs are left out).
-            ("concat", _) | ("concat_ws", 2..) => {
+            // concat(a, b, ...), concat_ws(sep, a, b, ...), a || b,
+            // make_array(a, b, ...) of text: at least every argument
+            // joined (NULLs are left out).
+            ("concat" | ConcatOp::NAME | "make_array", _) | ("concat_ws", 2..) => {
                 let skip = usize::from(self.inner.name() == "concat_ws");
                 let parts = a[skip..].iter().map(byte_lengths).collect::<Option<Vec<_>>>()?;
                 Some(each_row(&|i| Some(parts.iter().map(|p| p.get(i).unwrap_or(0) as u128).sum())))
@@ -752,6 +835,15 @@ mod tests {
                 "{q}: {e}"
             );
         }
+        // A chain of || on text: each link a call, sharing the bound.
+        let chain = format!("SELECT length({}eventjson) FROM events", "eventjson || ".repeat(60));
+        let e = rt.block_on(sql.collect(&chain)).unwrap_err();
+        assert!(matches!(&e, SqlError::ResourcesExceeded(m) if m.starts_with("|| would build at least")), "{e}");
+        // || stays ||: NULL where either side is, and its column's name.
+        assert_eq!(one(&rt, &sql, "SELECT count(*) FROM events WHERE (errorcode || 'x') IS NULL"), "200");
+        assert_eq!(one(&rt, &sql, "SELECT eventname || '-' || eventid FROM events WHERE eventid = 'e7'"), "GetObject-e7");
+        let (schema, _) = rt.block_on(sql.collect("SELECT eventname || 'x' FROM events LIMIT 1")).unwrap();
+        assert_eq!(schema.field(0).name(), "events.eventname || Utf8(\"x\")");
         // A step of mixed signs can bring DataFusion's range() back to
         // where it was: refused, not run.
         for q in [
@@ -840,13 +932,15 @@ mod tests {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let budget = 32 << 20;
         for (q, calls) in [
-            ("SELECT make_array(eventname) || make_array(eventjson) FROM events", 1),
-            ("SELECT make_array(eventname) || eventjson FROM events", 1),
+            ("SELECT make_array(eventname) || make_array(eventjson) FROM events", 3),
+            ("SELECT make_array(eventname) || eventjson FROM events", 2),
             ("SELECT overlay(eventjson PLACING eventname FROM 2) FROM events", 1),
             ("SELECT concat(eventjson, 'a', 'b', NULL) FROM events", 1),
             ("SELECT concat_ws('-', eventjson, eventname) FROM events", 1),
-            ("SELECT make_array(repeat(eventjson, 2), repeat(eventjson, 3), lpad(eventname, 9)) FROM events", 3),
+            ("SELECT make_array(repeat(eventjson, 2), repeat(eventjson, 3), lpad(eventname, 9)) FROM events", 4),
             ("SELECT eventname FROM events WHERE eventjson IN (SELECT replace(eventjson, 'a', 'b') FROM events)", 1),
+            ("SELECT eventname || '-' || eventjson FROM events", 2),
+            ("SELECT make_array(eventjson, eventname, eventjson) FROM events", 1),
         ] {
             let state = sql.ctx.state();
             let plan = rt.block_on(state.create_logical_plan(q)).unwrap();
