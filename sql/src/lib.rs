@@ -230,13 +230,7 @@ impl Sql {
         // A copy of the session's state, its start time (now()) this query's.
         let state = self.ctx.state();
         let statement = name_the_table(statement, &self.id);
-        let logical = state.create_logical_plan(&statement).await.map_err(planning)?;
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&logical)
-            .map_err(planning)?;
+        let logical = logical_plan(&state, statement).await?;
         let schema: SchemaRef = Arc::new(logical.schema().as_arrow().clone());
         let plan = state.create_physical_plan(&logical).await.map_err(planning)?;
         let config = state.config().clone().with_extension(stats.clone());
@@ -254,6 +248,81 @@ impl Sql {
         }
         Ok((r.schema, out))
     }
+}
+
+/// How deep a query's expressions may nest. The parser bounds nested
+/// parentheses and calls, not chains of operators (`a || a || ...`,
+/// `x = 1 OR x = 2 OR ...`), which it builds as trees as deep as they are
+/// long; DataFusion evaluates them recursively, and a chain of 3,250
+/// `||` (9,800 bytes of SQL) overflowed the stack of a release build and
+/// aborted the process.
+const EXPRESSION_DEPTH_MAX: usize = 200;
+
+/// Stack for turning a statement into a logical plan: DataFusion clones
+/// and walks its expressions recursively, and an operator chain of the
+/// longest statement is thousands deep (a debug build overflowed 2 MiB).
+const PLANNING_STACK_BYTES: usize = 256 << 20;
+
+/// `statement`'s logical plan, checked: SELECT only, expressions at most
+/// [`EXPRESSION_DEPTH_MAX`] deep. Planned on a thread of its own with a
+/// large stack, where a plan too deep is also dropped; only a plan
+/// within the limit leaves it.
+async fn logical_plan(
+    state: &datafusion::execution::SessionState,
+    statement: String,
+) -> Result<datafusion::logical_expr::LogicalPlan, SqlError> {
+    let state = state.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cairn-sql-plan".into())
+        .stack_size(PLANNING_STACK_BYTES)
+        .spawn(move || {
+            let plan = || -> Result<datafusion::logical_expr::LogicalPlan, SqlError> {
+                let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|e| SqlError::Failed(e.to_string()))?;
+                let logical = rt.block_on(state.create_logical_plan(&statement)).map_err(planning)?;
+                SQLOptions::new()
+                    .with_allow_ddl(false)
+                    .with_allow_dml(false)
+                    .with_allow_statements(false)
+                    .verify_plan(&logical)
+                    .map_err(planning)?;
+                let depth = expression_depth(&logical).map_err(planning)?;
+                if depth > EXPRESSION_DEPTH_MAX {
+                    return Err(SqlError::InvalidStatement(format!(
+                        "an expression nests {depth} deep (a chain of that many operators such as ||, AND, OR, +); the limit is {EXPRESSION_DEPTH_MAX}: for a list of values use IN (...)"
+                    )));
+                }
+                Ok(logical)
+            };
+            let result = std::panic::catch_unwind(AssertUnwindSafe(plan)).unwrap_or_else(|panic| Err(panicked(&*panic)));
+            let _ = tx.send(result);
+        })
+        .map_err(|e| SqlError::Failed(format!("starting the planning thread: {e}")))?;
+    rx.await.unwrap_or_else(|_| Err(SqlError::Failed("the planning thread ended without an answer".into())))
+}
+
+/// The depth of the deepest expression in `plan` (its subqueries too).
+fn expression_depth(plan: &datafusion::logical_expr::LogicalPlan) -> Result<usize, DataFusionError> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion, TreeNodeVisitor};
+    struct Depth {
+        now: usize,
+        max: usize,
+    }
+    impl<'n> TreeNodeVisitor<'n> for Depth {
+        type Node = datafusion::logical_expr::Expr;
+        fn f_down(&mut self, _: &'n Self::Node) -> datafusion::error::Result<TreeNodeRecursion> {
+            self.now += 1;
+            self.max = self.max.max(self.now);
+            Ok(TreeNodeRecursion::Continue)
+        }
+        fn f_up(&mut self, _: &'n Self::Node) -> datafusion::error::Result<TreeNodeRecursion> {
+            self.now -= 1;
+            Ok(TreeNodeRecursion::Continue)
+        }
+    }
+    let mut depth = Depth { now: 0, max: 0 };
+    plan.apply_with_subqueries(|node| node.apply_expressions(|e| e.visit(&mut depth)))?;
+    Ok(depth.max)
 }
 
 /// `statement` with each bare mention of the store's id replaced by
@@ -375,6 +444,34 @@ mod tests {
         fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
             panic!("injected while running")
         }
+    }
+
+    // Goal: a query whose operators chain deeper than DataFusion can
+    // evaluate (3,250 `||` aborted a release build on a stack overflow,
+    // 300 a debug build)
+    // is refused by name before it runs, and chains within the limit run.
+    #[test]
+    fn expressions_nested_too_deep_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), cairn_engine::Options::default()).unwrap());
+        store.append(&[br#"{"eventTime":"2026-01-01T00:00:00Z","eventName":"GetObject","eventID":"e1"}"#.as_slice()]).unwrap();
+        let sql = Sql::new(store, Limits { statement_bytes_max: 100_000, ..Limits::default() }).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let chain = |n: usize, op: &str| {
+            format!("SELECT count(*) FROM (SELECT eventname AS x FROM events) WHERE {}x = 'x'", format!("x = 'a' {op} ").repeat(n))
+        };
+        for (q, why) in [
+            (format!("SELECT length({}x) FROM (SELECT eventname AS x FROM events)", "x||".repeat(1000)), "|| on text"),
+            (chain(1000, "OR"), "OR"),
+        ] {
+            let e = rt.block_on(sql.collect(&q)).unwrap_err();
+            assert!(
+                matches!(&e, SqlError::InvalidStatement(m) if m.starts_with("an expression nests") && m.contains("the limit is 200")),
+                "{why}: {e}"
+            );
+        }
+        let (_, batches) = rt.block_on(sql.collect(&chain(150, "OR"))).unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
     }
 
     // Goal: a panic inside DataFusion, planning or running a query, is
