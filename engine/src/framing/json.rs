@@ -263,6 +263,11 @@ impl Validator {
         self.state == State::Value && self.depth > 0 && !self.in_array()
     }
 
+    /// Is an array's element due next (after its `[` or a `,`)?
+    pub fn expects_element(&self) -> bool {
+        self.depth > 0 && self.in_array() && matches!(self.state, State::Value | State::ValueOrClose)
+    }
+
     /// How many members the outermost object has shown so far.
     pub fn members(&self) -> u32 {
         self.keys_seen

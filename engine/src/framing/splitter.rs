@@ -219,6 +219,9 @@ impl<R: BufRead> Splitter<R> {
         });
         let mut v = Validator::new(true);
         let mut compact = None;
+        // Whether a line of this value was indented deeper than its first
+        // (a writer that indents: Python's indent=0 does not).
+        let mut indented = false;
         self.buf.clear();
         let mut total = 0u64;
         let mut kept = true;
@@ -251,7 +254,7 @@ impl<R: BufRead> Splitter<R> {
                     // Writers put a multi-line value's opener alone on its
                     // line; more on it means a line that was cut short.
                     let compact = *compact.get_or_insert_with(|| kept && self.buf[1..].iter().any(|&b| !is_ws(b)));
-                    if self.record_starts_here(&v, start.indent, compact) {
+                    if self.record_starts_here(&v, start.indent, compact, &mut indented) {
                         let problem = Problem::Interrupted { line: self.pos.line + 1 };
                         return self.recover(start, element, problem, kept);
                     }
@@ -273,18 +276,25 @@ impl<R: BufRead> Splitter<R> {
     /// `indent`: does a record start here instead? JSON writers put a
     /// multi-line container's opener alone on its line, indent what is
     /// inside deeper than that line, and never start a line with a
-    /// member's `{`. So a line indented no deeper that opens a member's
-    /// value, or holds a whole non-empty object, or opens an object inside a
+    /// member's `{`, nor, when they indent at all (`indented`: a line of
+    /// the value was deeper than its first), an element's. So a line
+    /// indented no deeper that opens a member's value, or an array's
+    /// element in an indented value, or holds a whole non-empty object,
+    /// or opens an object inside a
     /// value whose first line was `compact` (not a writer's), is a record
     /// that the unfinished value (a line cut short, say) must not swallow.
-    fn record_starts_here(&mut self, v: &Validator, indent: u64, compact: bool) -> bool {
+    fn record_starts_here(&mut self, v: &Validator, indent: u64, compact: bool, indented: &mut bool) -> bool {
         let indent = indent.min(INDENT_MAX);
         let head = self.src.peek(indent as usize + 2);
         let ws = head.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-        if ws as u64 > indent || head.get(ws) != Some(&b'{') {
+        if ws as u64 > indent {
+            *indented = true;
             return false;
         }
-        if compact || v.expects_member_value() {
+        if head.get(ws) != Some(&b'{') {
+            return false;
+        }
+        if compact || v.expects_member_value() || (*indented && v.expects_element()) {
             return true;
         }
         let line = self.src.peek_line(self.value_bytes_max);
@@ -491,7 +501,7 @@ impl<R: BufRead> Splitter<R> {
             match step {
                 Step::More => {}
                 Step::LineBreak(_) => {
-                    if self.record_starts_here(&wrapper, start.indent, true) {
+                    if self.record_starts_here(&wrapper, start.indent, true, &mut true) {
                         let problem = Problem::Interrupted { line: self.pos.line + 1 };
                         return self.recover(start, None, problem, false);
                     }

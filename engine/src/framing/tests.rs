@@ -143,6 +143,29 @@ fn truncated_middle_lines() {
     }
 }
 
+// Goal: a pretty-printed record cut just after an array opened does not
+// swallow the whole pretty-printed record on the next lines as that
+// array's element, even when damage after it closes the cut one (found by
+// nothing_intact_is_lost with a random seed in CI); with no indentation
+// at all (Python's indent=0), elements at the first column stay elements.
+#[test]
+fn pretty_record_cut_inside_an_array() {
+    let pretty = |id: &str| {
+        serde_json::to_string_pretty(
+            &serde_json::json!({"eventTime": "2025-01-01T00:00:01Z", "eventName": "X", "eventID": id, "resources": [{"ARN": "a"}]}),
+        )
+        .unwrap()
+    };
+    let whole = pretty("cut");
+    let cut = &whole[..whole.find("\"resources\": [").unwrap() + "\"resources\": [".len()];
+    for garbage in ["", "]}", "]} b]:x"] {
+        let input = format!("{cut}\n{}\n{garbage}\n{}\n", pretty("a"), pretty("b"));
+        let p = check(input.as_bytes());
+        assert_eq!(records(&p), vec![pretty("a"), pretty("b")], "{input}");
+        assert_eq!(skipped(&p)[0].0, 1, "{input}: {p:?}");
+    }
+}
+
 // Goal: pretty-printed records mixed with NDJSON lines are all read.
 #[test]
 fn pretty_printed_mixed_with_ndjson() {
