@@ -144,7 +144,7 @@ impl OptimizerRule for BoundCalls {
         plan.apply_with_subqueries(|node| {
             node.apply_expressions(|e| {
                 e.apply(|e| {
-                    if matches!(e, Expr::ScalarFunction(f) if WRAPPED.contains(&f.func.name())) || is_text_concat(e) {
+                    if is_bounded_call(e) {
                         calls += 1;
                     }
                     Ok(TreeNodeRecursion::Continue)
@@ -175,10 +175,14 @@ impl OptimizerRule for BoundCalls {
     }
 }
 
-/// `a || b` on text (the planner makes `||` on arrays a call of
-/// array_concat itself).
-fn is_text_concat(e: &Expr) -> bool {
-    matches!(e, Expr::BinaryExpr(b) if b.op == Operator::StringConcat)
+/// A call [`BoundCalls`] bounds: of a [`WRAPPED`] function, or `a || b` on
+/// text (the planner makes `||` on arrays a call of array_concat itself).
+fn is_bounded_call(e: &Expr) -> bool {
+    match e {
+        Expr::ScalarFunction(f) => WRAPPED.contains(&f.func.name()),
+        Expr::BinaryExpr(b) => b.op == Operator::StringConcat,
+        _ => false,
+    }
 }
 
 /// `a || b` on text as a function, so that it can be bounded: DataFusion's
@@ -311,6 +315,12 @@ impl Bounded {
             }
             // replace(text, from, to): exactly, from the matches.
             ("replace", 3) => {
+                // At most every byte replaced by `to`: when that is within
+                // the bound, the matches are not counted.
+                let (lengths, to_lengths) = (byte_lengths(&a[0])?, byte_lengths(&a[2])?);
+                if surely_within(rows, limit, &lengths, &|i| to_lengths.get(i).unwrap_or(0) as u128) {
+                    return None;
+                }
                 let (text, from, to) = (strings(&a[0])?, strings(&a[1])?, strings(&a[2])?);
                 Some(each_row(&|i| {
                     let (t, f, to) = (text.get(i)?, from.get(i)?, to.get(i)?);
@@ -323,7 +333,6 @@ impl Bounded {
             // constant pattern: from the matches, when the replacement
             // could grow the text past the bound at all.
             ("regexp_replace", 3 | 4) => {
-                let text = strings(&a[0])?;
                 let [ColumnarValue::Scalar(pattern), ColumnarValue::Scalar(replacement), flags @ ..] = &a[1..] else { return None };
                 let (pattern, replacement) = (scalar_text(pattern)?, scalar_text(replacement)?);
                 let flags = match flags {
@@ -337,13 +346,11 @@ impl Bounded {
                 // copying the whole text: when within the bound, nothing
                 // is counted.
                 let refs = replacement.groups.len() as u128;
-                let upper = each_row(&|i| {
-                    let len = text.get(i)?.len() as u128;
-                    Some((len + 1).saturating_mul(literal + refs.saturating_mul(len) + 1))
-                });
-                if upper <= limit as u128 {
+                let lengths = byte_lengths(&a[0])?;
+                if surely_within(rows, limit, &lengths, &|i| literal + refs.saturating_mul(lengths.get(i).unwrap_or(0) as u128)) {
                     return None;
                 }
+                let text = strings(&a[0])?;
                 let own: String = flags.chars().filter(|&c| c != 'g').collect();
                 let re = regex::Regex::new(&if own.is_empty() { pattern.to_string() } else { format!("(?{own}){pattern}") }).ok()?;
                 let take = if flags.contains('g') { usize::MAX } else { 1 };
@@ -520,6 +527,18 @@ fn scalar_text(s: &ScalarValue) -> Option<&str> {
         ScalarValue::Utf8(t) | ScalarValue::LargeUtf8(t) | ScalarValue::Utf8View(t) => t.as_deref(),
         _ => None,
     }
+}
+
+/// Whether a replacement that writes at most `per_place(i)` bytes at each
+/// of the `len + 1` places of row i's text (every byte replaced, an empty
+/// match at each place) surely stays within `limit`: from the lengths
+/// alone, before a text is copied or a match counted.
+fn surely_within(rows: usize, limit: usize, lengths: &PerRow, per_place: &dyn Fn(usize) -> u128) -> bool {
+    let upper = (0..rows).fold(0u128, |t, i| {
+        let len = lengths.get(i).unwrap_or(0).max(0) as u128;
+        t.saturating_add((len + 1).saturating_mul(per_place(i).saturating_add(1)))
+    });
+    upper <= limit as u128
 }
 
 /// A regexp_replace() replacement as DataFusion 55 and the regex crate
