@@ -256,9 +256,10 @@ pub struct RoundTimings {
     pub read: Duration,
     /// Reading every record's members and grouping into files.
     pub parse: Duration,
-    /// Log files (SHA-256, gzip), and the Parquet files' columns.
+    /// Log files (SHA-256, gzip), and the Parquet files' row groups
+    /// (columns, encoding, compression).
     pub logs: Duration,
-    /// Parquet column chunks (encoding, compression), and the files.
+    /// Putting each Parquet file together from its row groups.
     pub parquet: Duration,
     /// Uploading, and committing the cursor.
     pub upload: Duration,
@@ -293,12 +294,13 @@ const PARQUET_GROUP_ROWS: usize = 50_000;
 /// number, records), or a row group of the round's `n`th Parquet file.
 enum Work<'a> {
     Log((String, String, u32, Building<'a>)),
-    Rows(usize, &'a [crate::parquet::Row<'a>]),
+    /// Row group `.1` of Parquet file `.0`.
+    Rows(usize, usize, &'a [crate::parquet::Row<'a>]),
 }
 
 enum Encoded {
     Log(WindowFile, Put),
-    Batch(usize, arrow_array::RecordBatch),
+    Group(usize, crate::parquet::Group),
 }
 
 /// One stream's log file being built.
@@ -312,12 +314,21 @@ struct Building<'a> {
 /// `f` over `items` on up to one thread per core (each at background
 /// priority), results in the items' order; the first error wins.
 fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    largest_first(items, |_| 0, f)
+}
+
+/// [`parallel_map`], taking the items by `cost`, largest first (stable
+/// among equals): a large item taken last keeps one core busy alone
+/// while the others wait at the end of the phase.
+fn largest_first<T: Send, R: Send>(items: Vec<T>, cost: impl Fn(&T) -> u64, f: impl Fn(T) -> Result<R> + Sync) -> Result<Vec<R>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
     if threads <= 1 {
         return items.into_iter().map(|item| caught(|| f(item))).collect();
     }
     let n = items.len();
-    let queue = Mutex::new(items.into_iter().enumerate());
+    let mut order: Vec<(usize, T)> = items.into_iter().enumerate().collect();
+    order.sort_by_key(|(_, item)| std::cmp::Reverse(cost(item)));
+    let queue = Mutex::new(order.into_iter());
     let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -722,40 +733,42 @@ impl Deliverer {
             .collect();
         timings.parse = lap();
         // Encoding (gzip, SHA-256, Parquet) is most of a round's work: on
-        // every core, in an order that does not change what is written.
-        // First the log files and the Parquet files' columns (a batch per
-        // row group), then every column chunk of every file.
+        // every core, in an order that does not change what is written:
+        // the log files and the Parquet files' row groups, largest first,
+        // then each Parquet file from its row groups in order.
         let tables: Vec<(String, Vec<crate::parquet::Row>)> = tables.into_iter().collect();
         let mut work: Vec<Work> = logs.into_iter().map(Work::Log).collect();
+        let mut files = Vec::new();
+        let mut columns = Vec::new();
         for (file, (_, rows)) in tables.iter().enumerate() {
-            work.extend(rows.chunks(PARQUET_GROUP_ROWS).map(|rows| Work::Rows(file, rows)));
+            let groups: Vec<&[crate::parquet::Row]> = rows.chunks(PARQUET_GROUP_ROWS).collect();
+            let (f, c) = crate::parquet::ParquetFile::plan(&groups)?;
+            files.push(f);
+            columns.push(c);
+            work.extend(groups.into_iter().enumerate().map(|(group, rows)| Work::Rows(file, group, rows)));
         }
+        let cost = |w: &Work| match w {
+            Work::Log((.., b)) => b.raw,
+            Work::Rows(.., rows) => rows.iter().map(|r| r.raw.len() as u64).sum(),
+        };
         let mut built = Vec::new();
-        let mut batches: Vec<Vec<arrow_array::RecordBatch>> = tables.iter().map(|_| Vec::new()).collect();
-        for done in parallel_map(work, |w| self.encode(w, set, from, to, time_ms))? {
+        let mut groups: Vec<Vec<crate::parquet::Group>> = files.iter().map(|_| Vec::new()).collect();
+        let encode = |w: Work| match w {
+            Work::Rows(file, group, rows) => Ok(Encoded::Group(file, columns[file].encode(group, rows)?)),
+            Work::Log(l) => self.encode_log(l, set, from, to, time_ms),
+        };
+        for done in largest_first(work, cost, encode)? {
             match done {
                 Encoded::Log(file, put) => built.push((file, put)),
-                Encoded::Batch(file, batch) => batches[file].push(batch),
+                Encoded::Group(file, group) => groups[file].push(group),
             }
         }
         timings.logs = lap();
-        let mut files = Vec::new();
-        let mut jobs = Vec::new();
-        for (file, b) in batches.into_iter().enumerate() {
-            let (f, j) = crate::parquet::ParquetFile::plan(b)?;
-            files.push(f);
-            jobs.extend(j.into_iter().map(|j| (file, j)));
-        }
-        let mut chunks: Vec<Vec<crate::parquet::Chunk>> = files.iter().map(|_| Vec::new()).collect();
-        for (file, chunk) in parallel_map(jobs, |(file, j)| Ok((file, j.encode()?)))? {
-            chunks[file].push(chunk);
-        }
-        let mut tables_out = Vec::new();
-        for (((partition, _), f), c) in tables.iter().zip(files).zip(chunks) {
+        let tables_out = parallel_map(tables.iter().zip(files).zip(groups).collect(), |(((partition, _), f), g)| {
             let name = format!("parquet/{partition}/{}", crate::compact::file_name(&self.tag, from, to));
             let key = if self.sink.target.prefix.is_empty() { name } else { format!("{}/{name}", self.sink.target.prefix) };
-            tables_out.push(Put { key, body: f.finish(c)?, metadata: Vec::new() });
-        }
+            Ok(Put { key, body: f.finish(g)?, metadata: Vec::new() })
+        })?;
         timings.parquet = lap();
         timings.events = count;
         let (files, mut puts): (Vec<WindowFile>, Vec<Put>) = built.into_iter().unzip();
@@ -763,12 +776,9 @@ impl Deliverer {
         Ok(Round { to, puts, files, events: count, timings })
     }
 
-    /// One piece of a round's encoding (any thread).
-    fn encode<'a>(&self, w: Work<'a>, set: &RoundSettings, from: u64, to: u64, time_ms: i64) -> Result<Encoded> {
-        let (account, region, part, b) = match w {
-            Work::Rows(file, rows) => return Ok(Encoded::Batch(file, crate::parquet::batch(rows)?)),
-            Work::Log(l) => l,
-        };
+    /// One log file of a round (any thread).
+    fn encode_log(&self, log: (String, String, u32, Building), set: &RoundSettings, from: u64, to: u64, time_ms: i64) -> Result<Encoded> {
+        let (account, region, part, b) = log;
         let unique = format::unique(&format!("{}-{from}-{to}-{account}-{region}-{part}", self.tag));
         let key = format::log_file_key(&self.sink.target.prefix, &account, &region, time_ms, &unique);
         let mut body: Vec<&[u8]> = Vec::with_capacity(b.parts.len() * 2 + 2);

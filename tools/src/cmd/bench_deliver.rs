@@ -63,8 +63,8 @@ struct Run {
     /// Seconds from the last append until everything was delivered.
     lag_after_ingest_s: f64,
     compressed_bytes_per_event: f64,
-    /// Where the catch-up's time went, seconds: read, parse, log files,
-    /// Parquet, upload.
+    /// Where the catch-up's time went, seconds: read, parse, log files and
+    /// Parquet row groups, Parquet files put together, upload.
     phases_s: [f64; 5],
 }
 
@@ -230,7 +230,7 @@ impl BenchDeliverArgs {
                 println!("delivered after last append  {:>10.2} s", med.lag_after_ingest_s);
                 println!("delivered bytes an event     {:>10.1} (log files, digests and Parquet)", med.compressed_bytes_per_event);
                 let per_event = |s: f64| s * 1e6 / self.events as f64;
-                let names = ["read events", "read members, group", "log files, Parquet columns", "Parquet column chunks", "upload, commit"];
+                let names = ["read events", "read members, group", "log files, Parquet groups", "Parquet files", "upload, commit"];
                 println!("catch-up's wall time, every core working in each phase:");
                 for (name, s) in names.iter().zip(med.phases_s) {
                     println!("  {name:<26} {s:>7.2} s  {:>6.2} us an event", per_event(s));
