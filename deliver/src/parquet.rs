@@ -253,7 +253,7 @@ pub fn writer_properties(rows_per_group: usize, compression: Compression) -> Res
 }
 
 /// The columns of `rows`, in order, as one batch.
-pub fn batch(rows: &[Row<'_>]) -> Result<RecordBatch> {
+fn batch(rows: &[Row<'_>]) -> Result<RecordBatch> {
     let n = rows.len();
     // Each string column sized for its members' JSON text (an upper bound:
     // strings lose their quotes and escapes), so no builder grows.
@@ -392,8 +392,11 @@ impl ParquetFile {
 
     /// The file's bytes, from its row groups in order.
     pub fn finish(mut self, groups: Vec<Group>) -> Result<Vec<u8>> {
-        if groups.len() != self.groups || groups.iter().enumerate().any(|(i, g)| g.index != i) {
-            anyhow::bail!("a Parquet file's row groups out of order or missing: {} of {}", groups.len(), self.groups);
+        if groups.len() != self.groups {
+            anyhow::bail!("a Parquet file planned with {} row groups was given {}", self.groups, groups.len());
+        }
+        if let Some((i, g)) = groups.iter().enumerate().find(|(i, g)| g.index != *i) {
+            anyhow::bail!("a Parquet file was given row group {} where row group {i} was expected", g.index);
         }
         for group in groups {
             let mut rg = self.writer.next_row_group()?;
@@ -443,7 +446,7 @@ mod tests {
         assert_eq!(meta.metadata().row_group(0).column(0).compression(), ROUND_COMPRESSION);
     }
 
-    // Goal: a file planned as several row groups, its column chunks
+    // Goal: a file planned as several row groups, its row groups
     // encoded apart (as a round spreads them over threads), reads back
     // with every row in order, one row group per batch.
     #[test]

@@ -258,7 +258,7 @@ pub struct RoundTimings {
     pub parse: Duration,
     /// Log files (SHA-256, gzip), and the Parquet files' row groups
     /// (columns, encoding, compression).
-    pub logs: Duration,
+    pub encode: Duration,
     /// Putting each Parquet file together from its row groups.
     pub parquet: Duration,
     /// Uploading, and committing the cursor.
@@ -270,7 +270,7 @@ impl std::ops::AddAssign for RoundTimings {
         self.events += o.events;
         self.read += o.read;
         self.parse += o.parse;
-        self.logs += o.logs;
+        self.encode += o.encode;
         self.parquet += o.parquet;
         self.upload += o.upload;
     }
@@ -287,7 +287,9 @@ struct Round {
 }
 
 /// Rows in a Parquet row group of a round's file: a round's big file is
-/// several groups, so that its column chunks spread over the cores.
+/// several groups, so that its row groups spread over the cores (a row
+/// group is one job; a file of fewer rows is encoded on one core, beside
+/// the round's other files and log files).
 const PARQUET_GROUP_ROWS: usize = 50_000;
 
 /// A piece of a round's encoding: a log file (account, region, part
@@ -327,7 +329,7 @@ fn largest_first<T: Send, R: Send>(items: Vec<T>, cost: impl Fn(&T) -> u64, f: i
     }
     let n = items.len();
     let mut order: Vec<(usize, T)> = items.into_iter().enumerate().collect();
-    order.sort_by_key(|(_, item)| std::cmp::Reverse(cost(item)));
+    order.sort_by_cached_key(|(_, item)| std::cmp::Reverse(cost(item)));
     let queue = Mutex::new(order.into_iter());
     let results: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
@@ -648,7 +650,7 @@ impl Deliverer {
             files = n,
             read_ms = ms(t.read),
             parse_ms = ms(t.parse),
-            logs_ms = ms(t.logs),
+            encode_ms = ms(t.encode),
             parquet_ms = ms(t.parquet),
             upload_ms = ms(t.upload),
             "delivered"
@@ -763,7 +765,7 @@ impl Deliverer {
                 Encoded::Group(file, group) => groups[file].push(group),
             }
         }
-        timings.logs = lap();
+        timings.encode = lap();
         let tables_out = parallel_map(tables.iter().zip(files).zip(groups).collect(), |(((partition, _), f), g)| {
             let name = format!("parquet/{partition}/{}", crate::compact::file_name(&self.tag, from, to));
             let key = if self.sink.target.prefix.is_empty() { name } else { format!("{}/{name}", self.sink.target.prefix) };

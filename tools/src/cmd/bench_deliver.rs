@@ -139,7 +139,7 @@ impl BenchDeliverArgs {
             d.tick(&store, true)?;
             phases += d.last_timings();
         }
-        run.phases_s = [phases.read, phases.parse, phases.logs, phases.parquet, phases.upload].map(|d| d.as_secs_f64());
+        run.phases_s = [phases.read, phases.parse, phases.encode, phases.parquet, phases.upload].map(|d| d.as_secs_f64());
         run.deliver_eps = n as f64 / t.elapsed().as_secs_f64();
         run.deliver_cpu_us = (process_cpu_s() - cpu) * 1e6 / n as f64;
         run.deliver_faults = (minor_faults() - faults) / n as f64;
