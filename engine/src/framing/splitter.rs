@@ -280,9 +280,10 @@ impl<R: BufRead> Splitter<R> {
     /// the value was deeper than its first), an element's. So a line
     /// indented no deeper that opens a member's value, or an array's
     /// element in an indented value, or holds a whole non-empty object,
-    /// or opens an object inside a
-    /// value whose first line was `compact` (not a writer's), is a record
-    /// that the unfinished value (a line cut short, say) must not swallow.
+    /// or opens an object inside a value whose first line was `compact`
+    /// (not a writer's), is a record that the unfinished value (a line
+    /// cut short, say) must not swallow. Sets `indented` when this line
+    /// is deeper than the value's first.
     fn record_starts_here(&mut self, v: &Validator, indent: u64, compact: bool, indented: &mut bool) -> bool {
         let indent = indent.min(INDENT_MAX);
         let head = self.src.peek(indent as usize + 2);
