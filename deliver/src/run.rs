@@ -62,7 +62,8 @@ pub struct DeliverOptions {
     /// One digest per stream per window (CloudTrail: 1 hour).
     pub digest_interval: Duration,
     /// At most this many events, and raw bytes, per round (bounds memory:
-    /// a round's gzip files are held until they are uploaded).
+    /// a round's objects are held until they are uploaded, and the next
+    /// round may be built meanwhile: two rounds at most).
     pub round_events_max: u64,
     pub round_bytes_max: u64,
     /// A log file is cut at this many uncompressed bytes.
@@ -225,6 +226,20 @@ pub struct Deliverer {
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
     /// Where the last round's time went.
     last_timings: RoundTimings,
+    /// The next round, built while the one before it uploaded (only when
+    /// delivery is a whole round or more behind): used if it still
+    /// starts at the cursor, with the same settings, in the open digest
+    /// window; built again otherwise.
+    ahead: Option<Ahead>,
+}
+
+/// A round built ahead of its turn (`Deliverer::ahead`). Only in memory:
+/// a crash loses it, and the round is built again from the cursor.
+struct Ahead {
+    from: u64,
+    time_ms: i64,
+    settings: RoundSettings,
+    round: Round,
 }
 
 fn system_ms() -> i64 {
@@ -261,7 +276,8 @@ pub struct RoundTimings {
     pub encode: Duration,
     /// Putting each Parquet file together from its row groups.
     pub parquet: Duration,
-    /// Uploading, and committing the cursor.
+    /// Uploading (while the next round is built, when one is due at
+    /// once: the phases of consecutive rounds then overlap).
     pub upload: Duration,
 }
 
@@ -422,6 +438,7 @@ impl Deliverer {
             status: Arc::default(),
             clock: Box::new(system_ms),
             last_timings: RoundTimings::default(),
+            ahead: None,
         };
         if !d.path.exists() {
             d.save()?;
@@ -522,21 +539,34 @@ impl Deliverer {
         let durable = store.durable_size()?;
         let due = force
             || self.state.last_delivery_ms.is_none_or(|t| now - t >= self.opts.file_interval.as_millis() as i64 || now < t)
-            || durable.saturating_sub(self.state.next_seq) >= self.opts.round_events_max;
+            || self.full_round_waiting(durable);
         if due && durable > self.state.next_seq {
             let from = self.state.next_seq;
-            let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
-            let time_ms = now.max(self.state.window_start_ms);
             let settings = self.settings();
-            let round = self.build_round(store, from, to_max, time_ms, &settings)?;
+            let (time_ms, round) = match self.ahead.take() {
+                // Built while the round before uploaded: its names are
+                // dated in this digest window, so its files belong to it.
+                Some(a) if a.from == from && a.settings == settings && a.time_ms >= self.state.window_start_ms => (a.time_ms, a.round),
+                _ => {
+                    let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
+                    let time_ms = now.max(self.state.window_start_ms);
+                    (time_ms, self.build_round(store, from, to_max, time_ms, &settings)?)
+                }
+            };
             let p = Pending { from, to: round.to, time_ms, settings };
             self.state.pending = Some(p);
             self.save()?;
-            self.upload_and_commit(store, p, round)?;
+            self.upload_and_commit(store, p, round, force)?;
             wrote = true;
         }
         self.publish(durable, None);
         Ok(wrote)
+    }
+
+    /// Whether at least a whole round's events (`round_events_max`) wait
+    /// below `durable`: such a round is due at once, whatever the interval.
+    fn full_round_waiting(&self, durable: u64) -> bool {
+        durable.saturating_sub(self.state.next_seq) >= self.opts.round_events_max
     }
 
     fn settings(&self) -> RoundSettings {
@@ -611,21 +641,36 @@ impl Deliverer {
         if round.to != p.to {
             bail!("the events of the pending round {}..{} changed (now ending at {}): the store was altered", p.from, p.to, round.to);
         }
-        self.upload_and_commit(store, p, round)
+        self.upload_and_commit(store, p, round, false)
     }
 
-    fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round) -> Result<()> {
-        let started = Instant::now();
-        let n = round.puts.len();
-        self.sink.put_all(round.puts)?;
+    /// Uploads the round `p` (already in the cursor) and commits it.
+    /// While it uploads, the next round is built (`ahead`) if it is due
+    /// at once: a whole round or more waits, or, when `force`, any event.
+    fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round, force: bool) -> Result<()> {
+        let Round { puts, files, events, timings, .. } = round;
+        let n = puts.len();
+        let durable = store.durable_size()?;
+        let next_due = durable > p.to && (force || durable - p.to >= self.opts.round_events_max);
+        self.ahead = None;
+        let (uploaded, ahead) = std::thread::scope(|s| {
+            let upload = s.spawn(|| {
+                let started = Instant::now();
+                self.sink.put_all(puts).map(|()| started.elapsed())
+            });
+            let ahead = next_due.then(|| self.build_ahead(store, p.to, durable)).flatten();
+            (upload.join(), ahead)
+        });
+        let upload = uploaded.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        self.ahead = ahead;
         let s = &mut self.state;
-        for f in &round.files {
+        for f in &files {
             s.streams.entry(f.stream.clone()).or_insert(None);
         }
-        s.window_files.extend(round.files);
+        s.window_files.extend(files);
         s.next_seq = p.to;
         s.pending = None;
-        s.delivered_events += round.events;
+        s.delivered_events += events;
         s.delivered_files += n as u64;
         s.last_delivery_ms = Some(p.time_ms);
         self.save()?;
@@ -640,13 +685,13 @@ impl Deliverer {
         if let Some(hold) = &self.opts.hold {
             store.set_retention_hold(hold, Some(p.to))?;
         }
-        let t = RoundTimings { upload: started.elapsed(), ..round.timings };
+        let t = RoundTimings { upload, ..timings };
         self.last_timings = t;
         let ms = |d: Duration| d.as_millis() as u64;
         tracing::info!(
             from = p.from,
             to = p.to,
-            events = round.events,
+            events,
             files = n,
             read_ms = ms(t.read),
             parse_ms = ms(t.parse),
@@ -656,6 +701,22 @@ impl Deliverer {
             "delivered"
         );
         Ok(())
+    }
+
+    /// The round from `from`, built while the round before it uploads
+    /// (see `ahead`). A failure here costs only the head start: the round
+    /// is built again in its turn, and fails there if it must.
+    fn build_ahead(&self, store: &Store, from: u64, durable: u64) -> Option<Ahead> {
+        let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
+        let time_ms = (self.clock)().max(self.state.window_start_ms);
+        let settings = self.settings();
+        match caught(|| self.build_round(store, from, to_max, time_ms, &settings)) {
+            Ok(round) => Some(Ahead { from, time_ms, settings, round }),
+            Err(e) => {
+                tracing::warn!("building the round from seq {from} ahead of its turn: {e:#}");
+                None
+            }
+        }
     }
 
     /// The log files of the events from `from` up to `to_max`, ending
@@ -944,8 +1005,9 @@ impl Deliverer {
         let mut next = Instant::now();
         let mut compacted: Option<Instant> = None;
         while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
-            if Instant::now() < next {
+            let now = Instant::now();
+            if now < next {
+                std::thread::sleep((next - now).min(Duration::from_millis(100)));
                 continue;
             }
             // A panic (a bug, or a dependency's on bytes it should refuse)
@@ -953,9 +1015,14 @@ impl Deliverer {
             // error like a failed upload, in the status and the log, and
             // the round is retried from the cursor after the back-off.
             match caught(|| self.tick(store, false)) {
-                Ok(_) => {
+                Ok(wrote) => {
                     backoff = Duration::from_secs(1);
-                    next = Instant::now() + Duration::from_millis(500);
+                    // Behind by a whole round or more (a backlog after an
+                    // outage, or ingest faster than rounds): the next round
+                    // starts at once. A pause here would cap the catch-up
+                    // at a round per pause, whatever the machine's speed.
+                    let behind = wrote && store.durable_size().is_ok_and(|d| self.full_round_waiting(d));
+                    next = Instant::now() + if behind { Duration::ZERO } else { Duration::from_millis(500) };
                     // Parquet compaction once per digest window; its failure
                     // does not hold delivery up.
                     if compacted.is_none_or(|t| t.elapsed() >= self.opts.digest_interval) {
@@ -1049,6 +1116,66 @@ mod tests {
         let mut d = Deliverer::open(&store, Sink::local(target, &bucket).unwrap(), opts()).unwrap();
         d.tick(&store, true).unwrap();
         assert_eq!(d.next_seq(), 75);
+        store.close().unwrap();
+    }
+
+    // Goal: a round built while the one before it uploaded (delivery a
+    // whole round or more behind) is delivered as it was built, dated when
+    // it was built, while the digest window it is dated in is open; once
+    // that window's digest is written, it is built again, dated in the new
+    // window. So every log file is listed by the digest of the window its
+    // name falls in, and every event is delivered once.
+    #[test]
+    fn a_round_built_ahead_keeps_to_its_digest_window() {
+        let (_dir, bucket, store, recs) = one_account_store(30);
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let c = clock.clone();
+        let opts = DeliverOptions { round_events_max: 10, ..DeliverOptions::default() };
+        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap();
+        let mut d = Deliverer::open(&store, sink, opts).unwrap().with_clock(move || c.load(Ordering::SeqCst));
+        // Two hour boundaries on: past the window opened with the cursor.
+        const H: i64 = 3_600_000;
+        let e = (system_ms() / H + 2) * H;
+        let stamp = |ms: i64| format::date_parts(ms).1;
+        let log_keys = || {
+            let mut k: Vec<String> =
+                files_under(&bucket).into_iter().filter(|f| f.contains("_CloudTrail_") && f.ends_with(".json.gz")).collect();
+            k.sort();
+            k
+        };
+        for (t, next_seq) in [(e + 1000, 10), (e + 600_000, 20)] {
+            clock.store(t, Ordering::SeqCst);
+            d.tick(&store, false).unwrap();
+            assert_eq!(d.next_seq(), next_seq);
+        }
+        let keys = log_keys();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys.iter().all(|k| k.contains(&stamp(e + 1000))), "the second round is the one built ahead, dated when built: {keys:?}");
+        // The window ends before the third round's turn: its digest lists
+        // the first two rounds, and the third is dated in the next window.
+        clock.store(e + H + 60_000, Ordering::SeqCst);
+        d.tick(&store, false).unwrap();
+        assert_eq!(d.next_seq(), 30);
+        let third: Vec<String> = log_keys().into_iter().filter(|k| !keys.contains(k)).collect();
+        assert!(third.len() == 1 && third[0].contains(&stamp(e + H + 60_000)), "{third:?}");
+        let digests: Vec<String> =
+            files_under(&bucket).into_iter().filter(|f| f.contains("CloudTrail-Digest") && f.ends_with(".json.gz")).collect();
+        let listed: Vec<Vec<String>> = digests
+            .iter()
+            .map(|f| {
+                let body = std::io::read_to_string(flate2::read::GzDecoder::new(std::fs::File::open(f).unwrap())).unwrap();
+                let digest: format::DigestFile = serde_json::from_str(&body).unwrap();
+                digest.log_files.into_iter().map(|l| l.s3_object).collect()
+            })
+            .filter(|l: &Vec<String>| !l.is_empty())
+            .collect();
+        assert_eq!(listed.len(), 1, "one digest lists files so far: {listed:?}");
+        let mut first_two: Vec<String> = keys.iter().map(|k| k[bucket.to_string_lossy().len() + 1..].to_string()).collect();
+        first_two.sort();
+        let mut in_digest = listed[0].clone();
+        in_digest.sort();
+        assert_eq!(in_digest, first_two);
+        assert_eq!(records_in_log_files(&bucket, &recs), sorted(&recs), "every event once");
         store.close().unwrap();
     }
 

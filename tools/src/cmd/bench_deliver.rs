@@ -230,8 +230,8 @@ impl BenchDeliverArgs {
                 println!("delivered after last append  {:>10.2} s", med.lag_after_ingest_s);
                 println!("delivered bytes an event     {:>10.1} (log files, digests and Parquet)", med.compressed_bytes_per_event);
                 let per_event = |s: f64| s * 1e6 / self.events as f64;
-                let names = ["read events", "read members, group", "log files, Parquet groups", "Parquet files", "upload, commit"];
-                println!("catch-up's wall time, every core working in each phase:");
+                let names = ["read events", "read members, group", "log files, Parquet groups", "Parquet files", "upload"];
+                println!("catch-up's wall time by phase (a round uploads while the next is built, so they overlap):");
                 for (name, s) in names.iter().zip(med.phases_s) {
                     println!("  {name:<26} {s:>7.2} s  {:>6.2} us an event", per_event(s));
                 }
