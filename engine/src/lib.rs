@@ -54,8 +54,15 @@ pub use checkpoint::{Checkpoint, SignedCheckpoint, Verifier};
 /// nothing): background work yields to ingest, and alone on the machine
 /// it runs as fast.
 pub fn lower_thread_priority() {
+    set_thread_nice(10);
+}
+
+/// Sets the calling thread's nice value (Linux; elsewhere nothing).
+pub fn set_thread_nice(nice: i32) {
     #[cfg(target_os = "linux")]
-    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice);
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// A caught panic's message (`panic!` gives a `&str` or a `String`).
