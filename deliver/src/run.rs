@@ -234,8 +234,8 @@ pub struct Deliverer {
     /// Where the last round's time went.
     last_timings: RoundTimings,
     /// The next round, built while the one before it uploaded (only when
-    /// delivery is a whole round or more behind): used if it still
-    /// starts at the cursor, with the same settings, in the open digest
+    /// a whole round waited beyond that one): used if it still starts at
+    /// the cursor, with the same settings, dated in the open digest
     /// window; built again otherwise.
     ahead: Option<Ahead>,
 }
@@ -550,11 +550,14 @@ impl Deliverer {
         if due && durable > self.state.next_seq {
             let from = self.state.next_seq;
             let settings = self.settings();
-            let (time_ms, round) = match self.ahead.take() {
-                // Built while the round before uploaded: its names are
-                // dated in this digest window, so its files belong to it.
-                Some(a) if a.from == from && a.settings == settings && a.time_ms >= self.state.window_start_ms => (a.time_ms, a.round),
-                _ => {
+            // A round built while the one before uploaded, if it is this
+            // one and dated in the open window (from its start up to now:
+            // a wall clock stepped back could put it past the window's end).
+            let window = self.state.window_start_ms..=now;
+            let ahead = self.ahead.take().filter(|a| a.from == from && a.settings == settings && window.contains(&a.time_ms));
+            let (time_ms, round) = match ahead {
+                Some(a) => (a.time_ms, a.round),
+                None => {
                     let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
                     let time_ms = now.max(self.state.window_start_ms);
                     (time_ms, self.build_round(store, from, to_max, time_ms, &settings)?)
@@ -563,7 +566,8 @@ impl Deliverer {
             let p = Pending { from, to: round.to, time_ms, settings };
             self.state.pending = Some(p);
             self.save()?;
-            self.upload_and_commit(store, p, round, force)?;
+            let next_due = durable > p.to && (force || durable - p.to >= self.opts.round_events_max);
+            self.upload_and_commit(store, p, round, next_due.then_some(durable))?;
             wrote = true;
         }
         self.publish(durable, None);
@@ -648,24 +652,26 @@ impl Deliverer {
         if round.to != p.to {
             bail!("the events of the pending round {}..{} changed (now ending at {}): the store was altered", p.from, p.to, round.to);
         }
-        self.upload_and_commit(store, p, round, false)
+        // A retry (after a failed upload or a crash) builds nothing ahead:
+        // while the object store fails, that would be work thrown away.
+        self.upload_and_commit(store, p, round, None)
     }
 
-    /// Uploads the round `p` (already in the cursor) and commits it.
-    /// While it uploads, the next round is built (`ahead`) if it is due
-    /// at once: a whole round or more waits, or, when `force`, any event.
-    fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round, force: bool) -> Result<()> {
+    /// Uploads the round `p` (already in the cursor) and commits it. With
+    /// `next_to` (the durable size: the next round is due at once), the
+    /// next round is built while this one uploads (`ahead`); the commit
+    /// then waits for that build, so a crash meanwhile uploads this round
+    /// again, under the same names, as it would before its commit.
+    fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round, next_to: Option<u64>) -> Result<()> {
         let Round { puts, files, events, timings, .. } = round;
         let n = puts.len();
-        let durable = store.durable_size()?;
-        let next_due = durable > p.to && (force || durable - p.to >= self.opts.round_events_max);
         self.ahead = None;
         let (uploaded, ahead) = std::thread::scope(|s| {
             let upload = s.spawn(|| {
                 let started = Instant::now();
                 self.sink.put_all(puts).map(|()| started.elapsed())
             });
-            let ahead = next_due.then(|| self.build_ahead(store, p.to, durable)).flatten();
+            let ahead = next_to.and_then(|durable| self.build_ahead(store, p.to, durable));
             (upload.join(), ahead)
         });
         let upload = uploaded.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
@@ -1026,7 +1032,8 @@ impl Deliverer {
                     // outage, or ingest faster than rounds): the next round
                     // starts at once. A pause here would cap the catch-up
                     // at a round per pause, whatever the machine's speed.
-                    let behind = wrote && store.durable_size().is_ok_and(|d| self.full_round_waiting(d));
+                    // (A round built ahead means a whole round waits.)
+                    let behind = wrote && self.ahead.is_some();
                     next = Instant::now() + if behind { Duration::ZERO } else { Duration::from_millis(500) };
                     // Parquet compaction once per digest window; its failure
                     // does not hold delivery up.
@@ -1180,6 +1187,87 @@ mod tests {
         let mut in_digest = listed[0].clone();
         in_digest.sort();
         assert_eq!(in_digest, first_two);
+        assert_eq!(records_in_log_files(&bucket, &recs), sorted(&recs), "every event once");
+        store.close().unwrap();
+    }
+
+    // Goal: a round built ahead is dated by the clock's reading then; if
+    // the wall clock was stepped back before its turn, so that the open
+    // window has not ended but the round's date is past its end, the round
+    // is built again, dated at its turn: its name never falls after the
+    // window whose digest lists it.
+    #[test]
+    fn a_round_built_ahead_past_a_clock_stepped_back_is_built_again() {
+        let (_dir, bucket, store, recs) = one_account_store(20);
+        const H: i64 = 3_600_000;
+        let e = (system_ms() / H + 2) * H;
+        // The clock's readings in order: the first round's tick, the
+        // round built ahead (past the window's end), the second round's
+        // tick (the clock stepped back, still in the window).
+        let readings = Arc::new(Mutex::new(vec![e + H - 2_000, e + H + 5_000, e + 1_000]));
+        let r = readings.clone();
+        let clock = move || {
+            let mut r = r.lock();
+            if r.len() > 1 {
+                r.pop().unwrap()
+            } else {
+                r[0]
+            }
+        };
+        let opts = DeliverOptions { round_events_max: 10, ..DeliverOptions::default() };
+        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap();
+        let mut d = Deliverer::open(&store, sink, opts).unwrap().with_clock(clock);
+        d.tick(&store, false).unwrap();
+        assert_eq!(d.next_seq(), 10);
+        d.tick(&store, false).unwrap();
+        assert_eq!(d.next_seq(), 20);
+        assert_eq!(readings.lock().len(), 1, "every reading was taken");
+        let stamp = |ms: i64| format::date_parts(ms).1;
+        let mut keys: Vec<String> =
+            files_under(&bucket).into_iter().filter(|f| f.contains("_CloudTrail_") && f.ends_with(".json.gz")).collect();
+        keys.sort();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys.iter().any(|k| k.contains(&stamp(e + H - 2_000))), "the second round is dated at its turn: {keys:?}");
+        assert!(!keys.iter().any(|k| k.contains(&stamp(e + H + 5_000))), "nothing dated past the open window: {keys:?}");
+        assert_eq!(records_in_log_files(&bucket, &recs), sorted(&recs), "every event once");
+        store.close().unwrap();
+    }
+
+    // Goal: an upload that fails while the next round is built ahead
+    // loses nothing: the failed round stays pending and is retried under
+    // the names it was planned with, the round built ahead is dropped, and
+    // once the bucket takes uploads again every event is delivered once.
+    #[test]
+    fn a_failed_upload_beside_a_round_built_ahead_loses_nothing() {
+        let (_dir, bucket, store, recs) = one_account_store(30);
+        const H: i64 = 3_600_000;
+        let e = (system_ms() / H + 2) * H;
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(e + 1_000));
+        let c = clock.clone();
+        let opts = DeliverOptions { round_events_max: 10, ..DeliverOptions::default() };
+        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap();
+        let mut d = Deliverer::open(&store, sink, opts).unwrap().with_clock(move || c.load(Ordering::SeqCst));
+        d.tick(&store, false).unwrap();
+        assert_eq!(d.next_seq(), 10);
+        // A file where the log files' region directory is: every log
+        // file's upload fails.
+        let region = bucket.join("p/AWSLogs/111122223333/CloudTrail/eu-west-1");
+        let aside = bucket.join("aside");
+        std::fs::rename(&region, &aside).unwrap();
+        std::fs::write(&region, b"in the way").unwrap();
+        clock.store(e + 600_000, Ordering::SeqCst);
+        assert!(d.tick(&store, false).is_err(), "the upload fails");
+        assert_eq!(d.next_seq(), 10, "nothing committed");
+        std::fs::remove_file(&region).unwrap();
+        std::fs::rename(&aside, &region).unwrap();
+        d.tick(&store, false).unwrap();
+        assert_eq!(d.next_seq(), 30, "the pending round, then the next");
+        let stamp = |ms: i64| format::date_parts(ms).1;
+        let keys: Vec<String> =
+            files_under(&bucket).into_iter().filter(|f| f.contains("_CloudTrail_") && f.ends_with(".json.gz")).collect();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        let planned = keys.iter().filter(|k| k.contains(&stamp(e + 1_000))).count();
+        assert_eq!(planned, 2, "the failed round kept the name it was planned with (built ahead, at the first tick): {keys:?}");
         assert_eq!(records_in_log_files(&bucket, &recs), sorted(&recs), "every event once");
         store.close().unwrap();
     }
