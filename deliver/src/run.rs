@@ -1131,8 +1131,37 @@ mod tests {
         store.close().unwrap();
     }
 
-    // Goal: a round built while the one before it uploaded (delivery a
-    // whole round or more behind) is delivered as it was built, dated when
+    /// An hour boundary at least an hour after now: past the digest
+    /// window a new cursor opens, for clocks injected into tests.
+    fn two_hours_on() -> i64 {
+        (system_ms() / HOUR_MS + 2) * HOUR_MS
+    }
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    /// A deliverer of rounds of at most `round_events_max` events into
+    /// `bucket` (s3://bkt/p), reading `clock`.
+    fn deliverer_with_clock(
+        store: &Store,
+        bucket: &std::path::Path,
+        round_events_max: u64,
+        clock: impl Fn() -> i64 + Send + Sync + 'static,
+    ) -> Deliverer {
+        let opts = DeliverOptions { round_events_max, ..DeliverOptions::default() };
+        let sink = Sink::local("s3://bkt/p".parse().unwrap(), bucket).unwrap();
+        Deliverer::open(store, sink, opts).unwrap().with_clock(clock)
+    }
+
+    /// The delivered log files' paths, sorted.
+    fn log_files(bucket: &std::path::Path) -> Vec<String> {
+        let mut k: Vec<String> =
+            files_under(bucket).into_iter().filter(|f| f.contains("_CloudTrail_") && f.ends_with(".json.gz")).collect();
+        k.sort();
+        k
+    }
+
+    // Goal: a round built while the one before it uploaded (a whole round
+    // waiting beyond that one) is delivered as it was built, dated when
     // it was built, while the digest window it is dated in is open; once
     // that window's digest is written, it is built again, dated in the new
     // window. So every log file is listed by the digest of the window its
@@ -1142,19 +1171,11 @@ mod tests {
         let (_dir, bucket, store, recs) = one_account_store(30);
         let clock = Arc::new(std::sync::atomic::AtomicI64::new(0));
         let c = clock.clone();
-        let opts = DeliverOptions { round_events_max: 10, ..DeliverOptions::default() };
-        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap();
-        let mut d = Deliverer::open(&store, sink, opts).unwrap().with_clock(move || c.load(Ordering::SeqCst));
-        // Two hour boundaries on: past the window opened with the cursor.
-        const H: i64 = 3_600_000;
-        let e = (system_ms() / H + 2) * H;
+        let mut d = deliverer_with_clock(&store, &bucket, 10, move || c.load(Ordering::SeqCst));
+        const H: i64 = HOUR_MS;
+        let e = two_hours_on();
         let stamp = |ms: i64| format::date_parts(ms).1;
-        let log_keys = || {
-            let mut k: Vec<String> =
-                files_under(&bucket).into_iter().filter(|f| f.contains("_CloudTrail_") && f.ends_with(".json.gz")).collect();
-            k.sort();
-            k
-        };
+        let log_keys = || log_files(&bucket);
         for (t, next_seq) in [(e + 1000, 10), (e + 600_000, 20)] {
             clock.store(t, Ordering::SeqCst);
             d.tick(&store, false).unwrap();
@@ -1199,8 +1220,8 @@ mod tests {
     #[test]
     fn a_round_built_ahead_past_a_clock_stepped_back_is_built_again() {
         let (_dir, bucket, store, recs) = one_account_store(20);
-        const H: i64 = 3_600_000;
-        let e = (system_ms() / H + 2) * H;
+        const H: i64 = HOUR_MS;
+        let e = two_hours_on();
         // The clock's readings in order: the first round's tick, the
         // round built ahead (past the window's end), the second round's
         // tick (the clock stepped back, still in the window).
@@ -1214,18 +1235,14 @@ mod tests {
                 r[0]
             }
         };
-        let opts = DeliverOptions { round_events_max: 10, ..DeliverOptions::default() };
-        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap();
-        let mut d = Deliverer::open(&store, sink, opts).unwrap().with_clock(clock);
+        let mut d = deliverer_with_clock(&store, &bucket, 10, clock);
         d.tick(&store, false).unwrap();
         assert_eq!(d.next_seq(), 10);
         d.tick(&store, false).unwrap();
         assert_eq!(d.next_seq(), 20);
         assert_eq!(readings.lock().len(), 1, "every reading was taken");
         let stamp = |ms: i64| format::date_parts(ms).1;
-        let mut keys: Vec<String> =
-            files_under(&bucket).into_iter().filter(|f| f.contains("_CloudTrail_") && f.ends_with(".json.gz")).collect();
-        keys.sort();
+        let keys = log_files(&bucket);
         assert_eq!(keys.len(), 2, "{keys:?}");
         assert!(keys.iter().any(|k| k.contains(&stamp(e + H - 2_000))), "the second round is dated at its turn: {keys:?}");
         assert!(!keys.iter().any(|k| k.contains(&stamp(e + H + 5_000))), "nothing dated past the open window: {keys:?}");
@@ -1240,13 +1257,10 @@ mod tests {
     #[test]
     fn a_failed_upload_beside_a_round_built_ahead_loses_nothing() {
         let (_dir, bucket, store, recs) = one_account_store(30);
-        const H: i64 = 3_600_000;
-        let e = (system_ms() / H + 2) * H;
+        let e = two_hours_on();
         let clock = Arc::new(std::sync::atomic::AtomicI64::new(e + 1_000));
         let c = clock.clone();
-        let opts = DeliverOptions { round_events_max: 10, ..DeliverOptions::default() };
-        let sink = Sink::local("s3://bkt/p".parse().unwrap(), &bucket).unwrap();
-        let mut d = Deliverer::open(&store, sink, opts).unwrap().with_clock(move || c.load(Ordering::SeqCst));
+        let mut d = deliverer_with_clock(&store, &bucket, 10, move || c.load(Ordering::SeqCst));
         d.tick(&store, false).unwrap();
         assert_eq!(d.next_seq(), 10);
         // A file where the log files' region directory is: every log
@@ -1263,8 +1277,7 @@ mod tests {
         d.tick(&store, false).unwrap();
         assert_eq!(d.next_seq(), 30, "the pending round, then the next");
         let stamp = |ms: i64| format::date_parts(ms).1;
-        let keys: Vec<String> =
-            files_under(&bucket).into_iter().filter(|f| f.contains("_CloudTrail_") && f.ends_with(".json.gz")).collect();
+        let keys = log_files(&bucket);
         assert_eq!(keys.len(), 3, "{keys:?}");
         let planned = keys.iter().filter(|k| k.contains(&stamp(e + 1_000))).count();
         assert_eq!(planned, 2, "the failed round kept the name it was planned with (built ahead, at the first tick): {keys:?}");
