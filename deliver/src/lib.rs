@@ -11,6 +11,8 @@
 //! - [`target`]: `s3://BUCKET/PREFIX` and the object-store client;
 //! - [`run`]: the exactly-once delivery loop and its durable cursor.
 
+#![deny(unsafe_code)]
+
 pub mod compact;
 pub mod format;
 pub mod parquet;

@@ -1035,6 +1035,9 @@ impl Deliverer {
                     // (A round built ahead means a whole round waits.)
                     let behind = wrote && self.ahead.is_some();
                     next = Instant::now() + if behind { Duration::ZERO } else { Duration::from_millis(500) };
+                    if wrote && !behind {
+                        release_freed_memory();
+                    }
                     // Parquet compaction once per digest window; its failure
                     // does not hold delivery up.
                     if compacted.is_none_or(|t| t.elapsed() >= self.opts.digest_interval) {
@@ -1054,6 +1057,22 @@ impl Deliverer {
                 }
             }
         }
+    }
+}
+
+/// Gives the memory freed since the last call back to the system. A
+/// round takes several times its 256 MiB of records at its peak; glibc
+/// keeps freed memory in its arenas for reuse, so without this a daemon
+/// that caught up once would hold that peak until it exits. Called when
+/// delivery has caught up, not between rounds of a catch-up (the next
+/// round would fault the same pages in again). This crate's one `unsafe`.
+#[allow(unsafe_code)]
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it
+    // takes no pointers and is thread-safe (it locks each arena).
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
