@@ -113,7 +113,9 @@ pub struct Args {
     /// after restarts. Credentials and region come from the AWS
     /// environment variables (AWS_ACCESS_KEY_ID, ...), else the AWS CLI's
     /// profile files (AWS_PROFILE, ~/.aws/credentials, ~/.aws/config),
-    /// else the instance's role [default: off].
+    /// else the instance's role. Memory: a backlog is delivered in rounds
+    /// of up to 256 MiB of records, and a round takes about 1.2 GB at its
+    /// peak; it is given back once delivery has caught up [default: off].
     #[arg(long, env = "CAIRN_DELIVER", value_name = "s3://BUCKET[/PREFIX]")]
     deliver: Option<String>,
     /// The URL of an S3-compatible server to deliver to [default:
