@@ -546,7 +546,7 @@ impl Deliverer {
         let durable = store.durable_size()?;
         let due = force
             || self.state.last_delivery_ms.is_none_or(|t| now - t >= self.opts.file_interval.as_millis() as i64 || now < t)
-            || self.full_round_waiting(durable);
+            || self.full_round_after(self.state.next_seq, durable);
         if due && durable > self.state.next_seq {
             let from = self.state.next_seq;
             let settings = self.settings();
@@ -557,16 +557,12 @@ impl Deliverer {
             let ahead = self.ahead.take().filter(|a| a.from == from && a.settings == settings && window.contains(&a.time_ms));
             let (time_ms, round) = match ahead {
                 Some(a) => (a.time_ms, a.round),
-                None => {
-                    let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
-                    let time_ms = now.max(self.state.window_start_ms);
-                    (time_ms, self.build_round(store, from, to_max, time_ms, &settings)?)
-                }
+                None => self.build_from(store, from, durable, now)?,
             };
             let p = Pending { from, to: round.to, time_ms, settings };
             self.state.pending = Some(p);
             self.save()?;
-            let next_due = durable > p.to && (force || durable - p.to >= self.opts.round_events_max);
+            let next_due = durable > p.to && (force || self.full_round_after(p.to, durable));
             self.upload_and_commit(store, p, round, next_due.then_some(durable))?;
             wrote = true;
         }
@@ -575,9 +571,18 @@ impl Deliverer {
     }
 
     /// Whether at least a whole round's events (`round_events_max`) wait
-    /// below `durable`: such a round is due at once, whatever the interval.
-    fn full_round_waiting(&self, durable: u64) -> bool {
-        durable.saturating_sub(self.state.next_seq) >= self.opts.round_events_max
+    /// from `from` up to `durable`: such a round is due at once, whatever
+    /// the interval.
+    fn full_round_after(&self, from: u64, durable: u64) -> bool {
+        durable.saturating_sub(from) >= self.opts.round_events_max
+    }
+
+    /// The round from `from` of the events below `durable`, dated
+    /// `time_ms` or the open window's start if later; with its date.
+    fn build_from(&self, store: &Store, from: u64, durable: u64, time_ms: i64) -> Result<(i64, Round)> {
+        let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
+        let time_ms = time_ms.max(self.state.window_start_ms);
+        Ok((time_ms, self.build_round(store, from, to_max, time_ms, &self.settings())?))
     }
 
     fn settings(&self) -> RoundSettings {
@@ -658,11 +663,12 @@ impl Deliverer {
     }
 
     /// Uploads the round `p` (already in the cursor) and commits it. With
-    /// `next_to` (the durable size: the next round is due at once), the
-    /// next round is built while this one uploads (`ahead`); the commit
-    /// then waits for that build, so a crash meanwhile uploads this round
-    /// again, under the same names, as it would before its commit.
-    fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round, next_to: Option<u64>) -> Result<()> {
+    /// `next_below` (the durable size: the next round is due at once),
+    /// the next round, of the events below it, is built while this one
+    /// uploads (`ahead`); the commit then waits for that build, so a
+    /// crash meanwhile uploads this round again, under the same names, as
+    /// it would before its commit.
+    fn upload_and_commit(&mut self, store: &Store, p: Pending, round: Round, next_below: Option<u64>) -> Result<()> {
         let Round { puts, files, events, timings, .. } = round;
         let n = puts.len();
         self.ahead = None;
@@ -671,7 +677,7 @@ impl Deliverer {
                 let started = Instant::now();
                 self.sink.put_all(puts).map(|()| started.elapsed())
             });
-            let ahead = next_to.and_then(|durable| self.build_ahead(store, p.to, durable));
+            let ahead = next_below.and_then(|durable| self.build_ahead(store, p.to, durable));
             (upload.join(), ahead)
         });
         let upload = uploaded.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
@@ -720,11 +726,8 @@ impl Deliverer {
     /// (see `ahead`). A failure here costs only the head start: the round
     /// is built again in its turn, and fails there if it must.
     fn build_ahead(&self, store: &Store, from: u64, durable: u64) -> Option<Ahead> {
-        let to_max = durable.min(from.saturating_add(self.opts.round_events_max));
-        let time_ms = (self.clock)().max(self.state.window_start_ms);
-        let settings = self.settings();
-        match caught(|| self.build_round(store, from, to_max, time_ms, &settings)) {
-            Ok(round) => Some(Ahead { from, time_ms, settings, round }),
+        match caught(|| self.build_from(store, from, durable, (self.clock)())) {
+            Ok((time_ms, round)) => Some(Ahead { from, time_ms, settings: self.settings(), round }),
             Err(e) => {
                 tracing::warn!("building the round from seq {from} ahead of its turn: {e:#}");
                 None
